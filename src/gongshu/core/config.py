@@ -1,0 +1,140 @@
+"""Settings: environment variables ``GONGSHU_*``, an optional TOML file, documented defaults.
+
+Every setting carries its description beside its default (``Field(description=…)``); a test
+checks that ``docs/operations.md`` lists every one of them, so the documentation cannot drift.
+
+Precedence (highest first): explicit keyword arguments, environment variables, the config file
+(``GONGSHU_CONFIG`` or ``<data_dir>/gongshu.toml``), defaults.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+
+class _TomlSource(PydanticBaseSettingsSource):
+    """Reads ``gongshu.toml``: from ``GONGSHU_CONFIG``, else from the data directory."""
+
+    def _path(self) -> Path | None:
+        explicit = os.environ.get("GONGSHU_CONFIG")
+        if explicit:
+            return Path(explicit)
+        data_dir = os.environ.get("GONGSHU_DATA_DIR", "gongshu-data")
+        candidate = Path(data_dir) / "gongshu.toml"
+        return candidate if candidate.is_file() else None
+
+    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:  # pragma: no cover
+        return None, field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        path = self._path()
+        if path is None:
+            return {}
+        with path.open("rb") as fh:
+            data = tomllib.load(fh)
+        return {k: v for k, v in data.items() if k in self.settings_cls.model_fields}
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="GONGSHU_", extra="ignore")
+
+    data_dir: Path = Field(
+        Path("gongshu-data"),
+        description="Directory holding the SQLite database, Parquet data, keys and the audit head checkpoint.",
+    )
+    database_url: str | None = Field(
+        None,
+        description="SQLAlchemy URL of the metadata store; default: SQLite file gongshu.db in the data directory. "
+        "For PostgreSQL use postgresql+psycopg://user:password@host/dbname.",
+    )
+    host: str = Field("127.0.0.1", description="Address `gongshu serve` listens on.")
+    port: int = Field(8000, description="Port `gongshu serve` listens on.")
+    base_url: str = Field(
+        "http://127.0.0.1:8000",
+        description="Public URL of the platform, used in links (certificates, DCAT, emails).",
+    )
+    province_code: str = Field(
+        "140000",
+        description="GB/T 2260 code of the province this platform serves (140000 = Shanxi).",
+    )
+    default_locale: str = Field("zh-CN", description="Locale of the web UI when the user has chosen none.")
+    display_timezone: str = Field(
+        "Asia/Shanghai", description="Time zone in which times are shown; they are stored in UTC."
+    )
+    session_hours: int = Field(8, description="Lifetime of a web login session, in hours.")
+    secure_cookies: bool = Field(
+        False, description="Mark cookies Secure (set true when served over HTTPS)."
+    )
+    token_default_days: int = Field(90, description="Default lifetime of a new API token, in days.")
+    token_max_days: int = Field(365, description="Longest lifetime an API token may be given, in days.")
+    login_max_failures: int = Field(
+        5, description="Failed logins in a row after which an account is locked for a while."
+    )
+    login_lockout_minutes: int = Field(15, description="How long a locked account stays locked.")
+    password_min_length: int = Field(10, description="Shortest password accepted for a user.")
+    job_threads: int = Field(
+        2,
+        description="Worker threads for jobs inside `gongshu serve`; 0 leaves jobs to `gongshu worker` processes.",
+    )
+    job_stale_seconds: int = Field(
+        120,
+        description="A running job whose worker has not sent a heartbeat for this long is marked failed.",
+    )
+    duckdb_memory_limit: str = Field("4GB", description="Memory limit of each DuckDB connection.")
+    duckdb_threads: int = Field(2, description="Threads of each DuckDB connection.")
+    page_size: int = Field(50, description="Default page size of lists in the API and the web UI.")
+    log_level: str = Field("INFO", description="Logging level (DEBUG, INFO, WARNING, ERROR).")
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings, env_settings, _TomlSource(settings_cls))
+
+    # Derived paths. The layout of the data directory is fixed here and nowhere else.
+    @cached_property
+    def resolved_data_dir(self) -> Path:
+        return self.data_dir.expanduser().resolve()
+
+    @property
+    def keys_dir(self) -> Path:
+        return self.resolved_data_dir / "keys"
+
+    @property
+    def parquet_dir(self) -> Path:
+        return self.resolved_data_dir / "datasets"
+
+    @property
+    def audit_checkpoint_path(self) -> Path:
+        return self.resolved_data_dir / "audit-head.json"
+
+    @property
+    def effective_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{self.resolved_data_dir / 'gongshu.db'}"
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.effective_database_url.startswith("sqlite")
+
+
+def describe_settings() -> list[tuple[str, str, str]]:
+    """(environment variable, default, description) for every setting, for docs and `gongshu config`."""
+    rows = []
+    for name, field in Settings.model_fields.items():
+        default = "" if field.default is None else str(field.default)
+        rows.append((f"GONGSHU_{name.upper()}", default, field.description or ""))
+    return rows

@@ -1,0 +1,194 @@
+"""The metadata store: SQLAlchemy 2 on SQLite (embedded default) or PostgreSQL.
+
+- ``Base`` is the declarative base of every module's ``models.py``; column types are portable
+  (UUIDs, UTC datetimes, JSON) and constraint names follow one convention so Alembic migrations
+  are stable.
+- ``Database`` owns the engine and hands out sessions. A *write* session on SQLite starts with
+  ``BEGIN IMMEDIATE`` so concurrent writers queue on the database lock instead of failing late
+  with a stale snapshot; read sessions start deferred and never block each other.
+- A session carries its ``Runtime`` in ``session.info`` so services reach settings and keys
+  without globals (``runtime_of(session)``).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import JSON, DateTime, MetaData, Uuid, create_engine, event
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
+from sqlalchemy.pool import NullPool
+from sqlalchemy.types import TypeDecorator
+
+if TYPE_CHECKING:
+    from gongshu.core.runtime import Runtime
+
+UTC = dt.UTC
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(UTC)
+
+
+def new_id() -> uuid.UUID:
+    """A UUIDv7: time-ordered, so new rows append to indexes instead of scattering."""
+    ms = time.time_ns() // 1_000_000
+    rand = int.from_bytes(os.urandom(10), "big")
+    value = (ms & 0xFFFF_FFFF_FFFF) << 80
+    value |= 0x7 << 76
+    value |= ((rand >> 62) & 0xFFF) << 64
+    value |= 0b10 << 62
+    value |= rand & ((1 << 62) - 1)
+    return uuid.UUID(int=value)
+
+
+class UTCDateTime(TypeDecorator[dt.datetime]):
+    """Aware datetimes in, aware UTC datetimes out, on every backend.
+
+    SQLite has no time zones, so the UTC wall time is stored there; PostgreSQL gets timestamptz.
+    Naive datetimes are refused: a time without a zone is a bug waiting for daylight saving.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: dt.datetime | None, dialect: Any) -> dt.datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: dt.datetime | None, dialect: Any) -> dt.datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+JSONType = JSON().with_variant(JSONB(), "postgresql")
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+    type_annotation_map = {
+        dt.datetime: UTCDateTime(),
+        uuid.UUID: Uuid(),
+        dict[str, Any]: JSONType,
+        list[Any]: JSONType,
+    }
+
+
+class IdMixin:
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
+
+
+class CreatedMixin:
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+def _configure_sqlite(engine: Engine) -> None:
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+        # Let SQLAlchemy's "begin" event issue BEGIN itself (the pysqlite recipe).
+        dbapi_conn.isolation_level = None
+        cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute("PRAGMA foreign_keys=ON")
+        cur.execute("PRAGMA busy_timeout=15000")
+        cur.execute("PRAGMA synchronous=NORMAL")
+        cur.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Any) -> None:
+        write = conn.get_execution_options().get("gongshu_write", False)
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+
+
+def make_engine(url: str, *, echo: bool = False) -> Engine:
+    if url.startswith("sqlite"):
+        # One file, many threads: each checkout gets its own connection (cheap for SQLite);
+        # NullPool for :memory: would lose the database, so tests use files.
+        engine = create_engine(
+            url, echo=echo, connect_args={"check_same_thread": False, "timeout": 15}
+        )
+        _configure_sqlite(engine)
+        return engine
+    return create_engine(url, echo=echo, pool_pre_ping=True, pool_size=10, max_overflow=10)
+
+
+class Database:
+    """The engine and its sessions."""
+
+    def __init__(self, url: str, *, runtime: Runtime | None = None, echo: bool = False) -> None:
+        self.url = url
+        self.engine = make_engine(url, echo=echo)
+        self.runtime = runtime
+        self._read = sessionmaker(self.engine, expire_on_commit=False)
+        self._write = sessionmaker(
+            self.engine.execution_options(gongshu_write=True), expire_on_commit=False
+        )
+
+    @property
+    def dialect(self) -> str:
+        return self.engine.dialect.name
+
+    def new_session(self, *, write: bool = True) -> Session:
+        session = (self._write if write else self._read)()
+        session.info["runtime"] = self.runtime
+        session.info["write"] = write
+        return session
+
+    @contextmanager
+    def transaction(self, *, write: bool = True) -> Iterator[Session]:
+        """One unit of work: commit if the block succeeds, roll back everything if it raises."""
+        session = self.new_session(write=write)
+        try:
+            yield session
+            session.commit()
+        except BaseException:
+            session.rollback()
+            raise
+        finally:
+            session.close()
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+
+def runtime_of(session: Session) -> Runtime:
+    runtime = session.info.get("runtime")
+    if runtime is None:
+        raise RuntimeError("session was not created by gongshu.core.db.Database with a runtime")
+    return runtime
+
+
+# Re-exported so tests can make throwaway engines without pooling.
+__all__ = [
+    "Base",
+    "CreatedMixin",
+    "Database",
+    "IdMixin",
+    "JSONType",
+    "NullPool",
+    "UTCDateTime",
+    "make_engine",
+    "new_id",
+    "runtime_of",
+    "utcnow",
+]

@@ -1,0 +1,118 @@
+"""Secrets and their handling: password hashes, API/session tokens, keys on disk.
+
+- Passwords: argon2id (argon2-cffi defaults, RFC 9106 low-memory profile).
+- Tokens are 256-bit random strings shown once; only their SHA-256 is stored. A fast hash is
+  right here: unlike passwords, a token has full entropy and cannot be guessed from a list.
+- Keys live in ``<data_dir>/keys`` with 0600 permissions, created on first use, never in the repo.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import os
+import secrets
+from pathlib import Path
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+
+_hasher = PasswordHasher()
+
+TOKEN_PREFIX = "gs"
+
+
+def hash_password(password: str) -> str:
+    return _hasher.hash(password)
+
+
+def verify_password(password_hash: str, password: str) -> bool:
+    try:
+        return _hasher.verify(password_hash, password)
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+def password_needs_rehash(password_hash: str) -> bool:
+    return _hasher.check_needs_rehash(password_hash)
+
+
+# A hash to verify against when the user does not exist, so a login for an unknown user costs
+# the same time as one with a wrong password (no user enumeration by timing).
+DUMMY_PASSWORD_HASH = _hasher.hash(secrets.token_hex(16))
+
+
+def new_token(kind: str = TOKEN_PREFIX) -> tuple[str, str, str]:
+    """A fresh token: (full secret shown once, public prefix for lookup, stored hash)."""
+    prefix = secrets.token_hex(4)
+    secret = secrets.token_urlsafe(32)
+    full = f"{kind}_{prefix}_{secret}"
+    return full, prefix, token_hash(full)
+
+
+def token_hash(full_token: str) -> str:
+    return hashlib.sha256(full_token.encode()).hexdigest()
+
+
+def split_token(full_token: str) -> str | None:
+    """The lookup prefix of a well-formed token, else None."""
+    parts = full_token.split("_", 2)
+    if len(parts) != 3 or parts[0] != TOKEN_PREFIX or len(parts[1]) != 8:
+        return None
+    return parts[1]
+
+
+def constant_time_equal(a: str, b: str) -> bool:
+    return hmac.compare_digest(a.encode(), b.encode())
+
+
+def _write_private(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    os.chmod(path.parent, 0o700)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        os.write(fd, data)
+    finally:
+        os.close(fd)
+
+
+class KeyStore:
+    """Named secrets and signing keys in one directory, generated on first use."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+
+    def secret(self, name: str) -> bytes:
+        path = self.directory / f"{name}.key"
+        if not path.exists():
+            try:
+                _write_private(path, secrets.token_hex(32).encode())
+            except FileExistsError:
+                pass  # another process created it first
+        return bytes.fromhex(path.read_text().strip())
+
+    def signing_key(self, name: str) -> Ed25519PrivateKey:
+        path = self.directory / f"{name}-ed25519.pem"
+        if not path.exists():
+            pem = Ed25519PrivateKey.generate().private_bytes(
+                serialization.Encoding.PEM,
+                serialization.PrivateFormat.PKCS8,
+                serialization.NoEncryption(),
+            )
+            try:
+                _write_private(path, pem)
+            except FileExistsError:
+                pass
+        key = serialization.load_pem_private_key(path.read_bytes(), password=None)
+        assert isinstance(key, Ed25519PrivateKey)
+        return key
+
+    def verify_key(self, name: str) -> Ed25519PublicKey:
+        return self.signing_key(name).public_key()
+
+    def ensure(self) -> None:
+        """Create the standard keys now (at `gongshu init`), not lazily at first request."""
+        self.secret("session")
+        self.signing_key("audit")
