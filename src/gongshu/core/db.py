@@ -16,7 +16,7 @@ import datetime as dt
 import os
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
@@ -171,6 +171,22 @@ class Database:
         self.engine.dispose()
 
 
+def on_commit(session: Session, callback: Callable[[], None]) -> None:
+    """Run ``callback`` after the session's transaction commits (never if it rolls back)."""
+    session.info.setdefault("on_commit", []).append(callback)
+
+
+@event.listens_for(Session, "after_commit")
+def _run_on_commit(session: Session) -> None:
+    for callback in session.info.pop("on_commit", []):
+        callback()
+
+
+@event.listens_for(Session, "after_rollback")
+def _drop_on_commit(session: Session) -> None:
+    session.info.pop("on_commit", None)
+
+
 def runtime_of(session: Session) -> Runtime:
     runtime = session.info.get("runtime")
     if runtime is None:
@@ -189,6 +205,7 @@ __all__ = [
     "UTCDateTime",
     "make_engine",
     "new_id",
+    "on_commit",
     "runtime_of",
     "utcnow",
 ]

@@ -1,0 +1,458 @@
+"""Long work as jobs: a table, handlers by kind, workers that claim and run them.
+
+- A service submits a job (``submit``) in its own transaction; the job row is the queue entry.
+- Workers claim queued jobs one at a time: ``SELECT … FOR UPDATE SKIP LOCKED`` on PostgreSQL,
+  a single ``BEGIN IMMEDIATE`` transaction on SQLite. ``gongshu serve`` runs an in-process worker
+  (``job_threads`` threads); ``gongshu worker`` runs the same loop as a separate process.
+- A handler reports progress through ``JobContext.progress``; each report is its own short
+  transaction, so the API and the web page see it at once.
+- A running job's worker sends heartbeats. A job whose heartbeat is older than
+  ``job_stale_seconds`` (its worker crashed or was killed) is marked failed by any worker's
+  reaper: never lost, never silently re-run.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import os
+import socket
+import threading
+import time
+import traceback
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import BigInteger, Boolean, String, Text, false, func, or_, select, update
+from sqlalchemy.orm import Mapped, Session, mapped_column
+
+from gongshu.core import audit
+from gongshu.core.db import Base, CreatedMixin, IdMixin, on_commit, utcnow
+from gongshu.core.errors import GongshuError, InvalidState, NotFound, PermissionDenied
+from gongshu.core.permissions import Actor, Grant, Perm, Role
+
+if TYPE_CHECKING:
+    from gongshu.core.runtime import Runtime
+
+log = logging.getLogger("gongshu.jobs")
+
+
+class JobStatus(StrEnum):
+    QUEUED = "queued"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+
+FINISHED = frozenset({JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELLED})
+
+
+class Job(IdMixin, CreatedMixin, Base):
+    __tablename__ = "job"
+
+    kind: Mapped[str] = mapped_column(String(64), index=True)
+    title: Mapped[str] = mapped_column(String(200), default="")
+    status: Mapped[str] = mapped_column(String(16), index=True, default=JobStatus.QUEUED)
+    params: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    result: Mapped[dict[str, Any] | None]
+    error: Mapped[str | None] = mapped_column(Text)
+    progress_done: Mapped[int] = mapped_column(BigInteger, default=0)
+    progress_total: Mapped[int | None] = mapped_column(BigInteger)
+    message: Mapped[str] = mapped_column(String(500), default="")
+    #: who asked, as a snapshot: the job acts with the rights its submitter had
+    actor: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    created_by_id: Mapped[uuid.UUID | None] = mapped_column(index=True)
+    org_path: Mapped[str] = mapped_column(String(1024), default="")
+    started_at: Mapped[dt.datetime | None]
+    finished_at: Mapped[dt.datetime | None]
+    heartbeat_at: Mapped[dt.datetime | None]
+    worker: Mapped[str] = mapped_column(String(128), default="")
+    cancel_requested: Mapped[bool] = mapped_column(Boolean, default=False)
+
+    @property
+    def fraction(self) -> float | None:
+        if not self.progress_total:
+            return None
+        return min(1.0, self.progress_done / self.progress_total)
+
+
+# ----------------------------------------------------------------------------------- handlers
+
+
+class JobCancelled(Exception):
+    pass
+
+
+@dataclass
+class JobContext:
+    """What a handler gets: its parameters, who asked, the runtime, and a progress reporter."""
+
+    job_id: uuid.UUID
+    params: dict[str, Any]
+    actor: Actor
+    runtime: Runtime
+    _report: Callable[[int, int | None, str], bool] = field(repr=False)
+
+    def progress(self, done: int, total: int | None = None, message: str = "") -> None:
+        """Report progress; raises ``JobCancelled`` if someone asked to cancel the job."""
+        if self._report(done, total, message):
+            raise JobCancelled()
+
+
+Handler = Callable[[JobContext], dict[str, Any] | None]
+HANDLERS: dict[str, Handler] = {}
+
+
+def handler(kind: str) -> Callable[[Handler], Handler]:
+    """Register the function that runs jobs of ``kind``."""
+
+    def register(fn: Handler) -> Handler:
+        HANDLERS[kind] = fn
+        return fn
+
+    return register
+
+
+def actor_snapshot(actor: Actor) -> dict[str, Any]:
+    return {
+        "username": actor.username,
+        "display_name": actor.display_name,
+        "user_id": str(actor.user_id) if actor.user_id else None,
+        "org_id": str(actor.org_id) if actor.org_id else None,
+        "org_path": actor.org_path,
+        "is_system": actor.is_system,
+        "grants": [[g.role.value, str(g.org_id), g.org_path, g.subtree] for g in actor.grants],
+    }
+
+
+def actor_from_snapshot(data: dict[str, Any]) -> Actor:
+    return Actor(
+        username=data["username"],
+        display_name=data.get("display_name", ""),
+        user_id=uuid.UUID(data["user_id"]) if data.get("user_id") else None,
+        org_id=uuid.UUID(data["org_id"]) if data.get("org_id") else None,
+        org_path=data.get("org_path"),
+        grants=tuple(
+            Grant(Role(r), uuid.UUID(o), p, bool(s)) for r, o, p, s in data.get("grants", [])
+        ),
+        via="job",
+        is_system=bool(data.get("is_system")),
+    )
+
+
+# ---------------------------------------------------------------------------- service functions
+
+
+def submit(
+    actor: Actor,
+    db: Session,
+    /,
+    *,
+    kind: str,
+    params: dict[str, Any] | None = None,
+    title: str = "",
+    org_path: str | None = None,
+) -> Job:
+    """Queue a job of ``kind``. The caller has checked the permission for the work itself."""
+    if kind not in HANDLERS:
+        raise NotFound(f"No job handler for {kind!r}.", code="job_kind_unknown", kind=kind)
+    job = Job(
+        kind=kind,
+        title=title or kind,
+        params=params or {},
+        actor=actor_snapshot(actor),
+        created_by_id=actor.user_id,
+        org_path=org_path if org_path is not None else (actor.org_path or ""),
+    )
+    db.add(job)
+    db.flush()
+    audit.record(db, actor, "job.submit", target_type="job", target_id=job.id, details={"kind": kind})
+    runtime = db.info.get("runtime")
+    if runtime is not None:
+        on_commit(db, lambda: _wake(runtime))
+    return job
+
+
+def _visible(actor: Actor, job: Job) -> bool:
+    return actor.user_id is not None and job.created_by_id == actor.user_id or actor.can(
+        Perm.JOB_READ_ALL, job.org_path or None
+    )
+
+
+def get_job(actor: Actor, db: Session, /, job_id: uuid.UUID) -> Job:
+    job = db.get(Job, job_id)
+    if job is None or not _visible(actor, job):
+        raise NotFound("No such job.", code="job_not_found")
+    return job
+
+
+def list_jobs(
+    actor: Actor,
+    db: Session,
+    /,
+    *,
+    status: str | None = None,
+    kind: str | None = None,
+    limit: int = 50,
+    offset: int = 0,
+) -> tuple[list[Job], int]:
+    """Jobs the actor may see, newest first: their own, plus all in scope for admins/auditors."""
+
+    conds = []
+    if not actor.is_system:
+        scoped = [
+            Job.org_path.startswith(g.org_path) if g.subtree else Job.org_path == g.org_path
+            for g in actor.scopes(Perm.JOB_READ_ALL)
+        ]
+        mine = Job.created_by_id == actor.user_id if actor.user_id else false()
+        conds.append(or_(mine, *scoped))
+    if status:
+        conds.append(Job.status == status)
+    if kind:
+        conds.append(Job.kind == kind)
+    total = db.scalar(select(func.count()).select_from(Job).where(*conds)) or 0
+    rows = db.scalars(
+        select(Job).where(*conds).order_by(Job.created_at.desc()).limit(limit).offset(offset)
+    ).all()
+    return list(rows), total
+
+
+def cancel(actor: Actor, db: Session, /, job_id: uuid.UUID) -> Job:
+    job = get_job(actor, db, job_id)
+    if job.created_by_id != actor.user_id and not actor.can(Perm.JOB_MANAGE, job.org_path or None):
+        raise PermissionDenied("Only the submitter or an administrator may cancel a job.")
+    if job.status in FINISHED:
+        raise InvalidState("The job has already finished.", code="job_finished")
+    if job.status == JobStatus.QUEUED:
+        job.status = JobStatus.CANCELLED
+        job.finished_at = utcnow()
+        job.message = "cancelled before it started"
+    else:
+        job.cancel_requested = True
+    audit.record(db, actor, "job.cancel", target_type="job", target_id=job.id)
+    return job
+
+
+# ---------------------------------------------------------------------------------------- worker
+
+_wakers: dict[int, threading.Event] = {}
+
+
+def _wake(runtime: Runtime) -> None:
+    ev = _wakers.get(id(runtime))
+    if ev is not None:
+        ev.set()
+
+
+def _claim(db: Session, worker_name: str) -> Job | None:
+    stmt = select(Job).where(Job.status == JobStatus.QUEUED).order_by(Job.created_at).limit(1)
+    if db.get_bind().dialect.name == "postgresql":
+        stmt = stmt.with_for_update(skip_locked=True)
+    job = db.scalars(stmt).first()
+    if job is None:
+        return None
+    now = utcnow()
+    job.status = JobStatus.RUNNING
+    job.started_at = now
+    job.heartbeat_at = now
+    job.worker = worker_name
+    return job
+
+
+class Worker:
+    """Claims and runs jobs. ``run_pending`` for tests and the CLI; ``start`` for threads."""
+
+    def __init__(self, runtime: Runtime, *, name: str | None = None, threads: int = 1) -> None:
+        self.runtime = runtime
+        self.name = name or f"{socket.gethostname()}:{os.getpid()}:{id(self) & 0xFFFF:x}"
+        self.threads = threads
+        self._stop = threading.Event()
+        self._wake = _wakers.setdefault(id(runtime), threading.Event())
+        self._running: set[uuid.UUID] = set()
+        self._lock = threading.Lock()
+        self._threads: list[threading.Thread] = []
+
+    # -- one job
+    def run_one(self) -> uuid.UUID | None:
+        """Claim the oldest queued job and run it to the end. Returns its id, or None."""
+        with self.runtime.db.transaction() as db:
+            job = _claim(db, self.name)
+            if job is None:
+                return None
+            job_id, kind, params = job.id, job.kind, dict(job.params)
+            actor = actor_from_snapshot(job.actor)
+        with self._lock:
+            self._running.add(job_id)
+        try:
+            self._execute(job_id, kind, params, actor)
+        finally:
+            with self._lock:
+                self._running.discard(job_id)
+        return job_id
+
+    def _execute(
+        self,
+        job_id: uuid.UUID,
+        kind: str,
+        params: dict[str, Any],
+        actor: Actor,
+        observer: Callable[[int, int | None, str], None] | None = None,
+    ) -> None:
+        last = [0.0]
+
+        def report(done: int, total: int | None, message: str) -> bool:
+            if observer is not None:
+                observer(done, total, message)
+            now = time.monotonic()
+            final = total is not None and done >= total
+            if now - last[0] < 0.25 and not final:
+                return False
+            last[0] = now
+            with self.runtime.db.transaction() as db:
+                job = db.get(Job, job_id)
+                assert job is not None
+                job.progress_done = done
+                if total is not None:
+                    job.progress_total = total
+                if message:
+                    job.message = message[:500]
+                job.heartbeat_at = utcnow()
+                return job.cancel_requested
+
+        ctx = JobContext(job_id, params, actor, self.runtime, report)
+        status, result, error = JobStatus.SUCCEEDED, None, None
+        try:
+            fn = HANDLERS.get(kind)
+            if fn is None:
+                raise NotFound(f"No job handler for {kind!r}.", code="job_kind_unknown")
+            result = fn(ctx)
+        except JobCancelled:
+            status, error = JobStatus.CANCELLED, "cancelled on request"
+        except GongshuError as exc:
+            status, error = JobStatus.FAILED, exc.detail
+        except Exception as exc:  # a bug: keep the job, say what happened, log the trace
+            log.exception("job %s (%s) crashed", job_id, kind)
+            status = JobStatus.FAILED
+            error = f"internal error: {type(exc).__name__}: {exc}"
+            error += "\n" + "".join(traceback.format_exception_only(exc))[-500:]
+        with self.runtime.db.transaction() as db:
+            job = db.get(Job, job_id)
+            assert job is not None
+            job.status = status
+            job.result = result
+            job.error = error
+            job.finished_at = utcnow()
+            if status == JobStatus.SUCCEEDED and job.progress_total:
+                job.progress_done = job.progress_total
+            audit.record(
+                db,
+                actor,
+                f"job.{status}",
+                target_type="job",
+                target_id=job_id,
+                details={"kind": kind, **({"error": error[:200]} if error else {})},
+            )
+
+    def run_pending(self) -> int:
+        """Run queued jobs until none is left; returns how many ran."""
+        n = 0
+        while self.run_one() is not None:
+            n += 1
+        return n
+
+    # -- liveness
+    def heartbeat(self) -> None:
+        with self._lock:
+            running = list(self._running)
+        if not running:
+            return
+        with self.runtime.db.transaction() as db:
+            db.execute(update(Job).where(Job.id.in_(running)).values(heartbeat_at=utcnow()))
+
+    def reap_stale(self) -> int:
+        """Mark failed the running jobs whose worker has gone silent."""
+        cutoff = utcnow() - dt.timedelta(seconds=self.runtime.settings.job_stale_seconds)
+        with self.runtime.db.transaction() as db:
+            stale = db.scalars(
+                select(Job).where(Job.status == JobStatus.RUNNING, Job.heartbeat_at < cutoff)
+            ).all()
+            for job in stale:
+                job.status = JobStatus.FAILED
+                job.finished_at = utcnow()
+                job.error = f"worker {job.worker} stopped responding; the job did not finish"
+                audit.record(
+                    db,
+                    Actor.system("job-reaper", via="system"),
+                    "job.failed",
+                    target_type="job",
+                    target_id=job.id,
+                    details={"kind": job.kind, "error": "worker lost"},
+                )
+            return len(stale)
+
+    # -- threads
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                ran = self.run_one()
+            except Exception:  # database hiccup: log, wait, go on
+                log.exception("worker loop error")
+                ran = None
+            if ran is None:
+                self._wake.wait(timeout=1.0)
+                self._wake.clear()
+
+    def _housekeeping(self) -> None:
+        interval = max(1.0, self.runtime.settings.job_stale_seconds / 4)
+        while not self._stop.wait(interval):
+            try:
+                self.heartbeat()
+                self.reap_stale()
+            except Exception:
+                log.exception("worker housekeeping error")
+
+    def start(self) -> None:
+        self.reap_stale()
+        for i in range(self.threads):
+            t = threading.Thread(target=self._loop, name=f"gongshu-job-{i}", daemon=True)
+            t.start()
+            self._threads.append(t)
+        t = threading.Thread(target=self._housekeeping, name="gongshu-job-hk", daemon=True)
+        t.start()
+        self._threads.append(t)
+
+    def stop(self, timeout: float = 5.0) -> None:
+        self._stop.set()
+        self._wake.set()
+        for t in self._threads:
+            t.join(timeout)
+        self._threads.clear()
+
+
+def run_inline(
+    runtime: Runtime,
+    actor: Actor,
+    *,
+    kind: str,
+    params: dict[str, Any] | None = None,
+    title: str = "",
+    on_progress: Callable[[int, int | None, str], None] | None = None,
+) -> Job:
+    """Submit a job and run it now in this thread (the CLI's way: same code, a Rich bar)."""
+    worker = Worker(runtime, name=f"inline:{os.getpid()}")
+    with runtime.db.transaction() as db:
+        job = submit(actor, db, kind=kind, params=params, title=title)
+        db.flush()
+        job.status = JobStatus.RUNNING
+        job.started_at = job.heartbeat_at = utcnow()
+        job.worker = worker.name
+        job_id = job.id
+    worker._execute(job_id, kind, params or {}, actor, observer=on_progress)
+    with runtime.db.transaction(write=False) as db:
+        done = db.get(Job, job_id)
+        assert done is not None
+        return done

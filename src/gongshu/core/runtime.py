@@ -1,0 +1,49 @@
+"""The runtime: one per process, holding what every request, command and job shares.
+
+Built from ``Settings``; owns the metadata store, the key store, the audit checkpoint and the
+data-plane engine. Nothing here is a global: tests build as many runtimes as they need, each
+on its own data directory.
+"""
+
+from __future__ import annotations
+
+import logging
+from functools import cached_property
+from typing import TYPE_CHECKING
+
+from gongshu.core.audit import CheckpointStore
+from gongshu.core.config import Settings
+from gongshu.core.db import Database
+from gongshu.core.security import KeyStore
+
+if TYPE_CHECKING:
+    from gongshu.engine.base import Engine
+
+log = logging.getLogger("gongshu")
+
+
+class Runtime:
+    def __init__(self, settings: Settings | None = None) -> None:
+        self.settings = settings or Settings()
+        data_dir = self.settings.resolved_data_dir
+        data_dir.mkdir(parents=True, exist_ok=True)
+        self.keys = KeyStore(self.settings.keys_dir)
+        self.audit_checkpoints = CheckpointStore(
+            self.settings.audit_checkpoint_path, lambda: self.keys.signing_key("audit")
+        )
+        self.db = Database(self.settings.effective_database_url, runtime=self)
+
+    @cached_property
+    def data_engine(self) -> Engine:
+        from gongshu.engine.duckdb import DuckDBEngine
+
+        return DuckDBEngine(
+            self.settings.parquet_dir,
+            memory_limit=self.settings.duckdb_memory_limit,
+            threads=self.settings.duckdb_threads,
+        )
+
+    def close(self) -> None:
+        if "data_engine" in self.__dict__:
+            self.data_engine.close()
+        self.db.dispose()
