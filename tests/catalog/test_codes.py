@@ -74,8 +74,15 @@ def test_format_code(front: str, seq: int, code: str) -> None:
 
 @pytest.mark.parametrize(
     ("front", "seq"),
-    [("101001", 0), ("101001", -1), ("101001", SEQ_MAX + 1), ("101001", True), ("10100", 1),
-     ("401001", 1), ("101001", 1.0)],
+    [
+        ("101001", 0),
+        ("101001", -1),
+        ("101001", SEQ_MAX + 1),
+        ("101001", True),
+        ("10100", 1),
+        ("401001", 1),
+        ("101001", 1.0),
+    ],
 )
 def test_format_code_rejects(front: str, seq: int) -> None:
     with pytest.raises(InvalidResourceCode):
@@ -96,9 +103,21 @@ def test_normalize_code(typed: str, canonical: str) -> None:
 
 @pytest.mark.parametrize(
     "text",
-    ["", "101001", "101001/", "/000001", "101001/000000", "10100/000001", "401001/000001",
-     "1010011234567/000001", "101001/0000000000001", "101001-000001", "101001\n/000001",
-     "abc/def", None],
+    [
+        "",
+        "101001",
+        "101001/",
+        "/000001",
+        "101001/000000",
+        "10100/000001",
+        "401001/000001",
+        "1010011234567/000001",
+        "101001/0000000000001",
+        "101001-000001",
+        "101001\n/000001",
+        "abc/def",
+        None,
+    ],
 )
 def test_parse_rejects(text: str) -> None:
     assert not is_resource_code(text)

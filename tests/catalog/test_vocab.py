@@ -50,7 +50,11 @@ def test_guide_numbers_and_labels() -> None:
     assert [t.guide_code for t in v.sharing_types] == ["1", "2", "3"]
     assert [t.zh for t in v.sharing_types] == ["无条件共享", "有条件共享", "不予共享"]
     assert [t.zh for t in v.subjects["base"]] == [
-        "人口", "法人单位", "自然资源和空间地理", "社会信用", "电子证照"
+        "人口",
+        "法人单位",
+        "自然资源和空间地理",
+        "社会信用",
+        "电子证照",
     ]
     assert len(v.subjects["theme"]) == 12 and len(v.subjects["department"]) == 8
     for cycle in ("实时", "每日", "每周", "每月", "每季度", "每半年", "每年", "按需"):
@@ -114,8 +118,19 @@ def test_eu_mappings_are_codes_of_the_eu_tables() -> None:
     for lst in vocab().subjects.values():
         for t in lst:
             assert t.attrs["eu_theme"] in {
-                "AGRI", "ECON", "EDUC", "ENER", "ENVI", "GOVE", "HEAL",
-                "INTR", "JUST", "REGI", "SOCI", "TECH", "TRAN",
+                "AGRI",
+                "ECON",
+                "EDUC",
+                "ENER",
+                "ENVI",
+                "GOVE",
+                "HEAL",
+                "INTR",
+                "JUST",
+                "REGI",
+                "SOCI",
+                "TECH",
+                "TRAN",
             }
 
 

@@ -93,9 +93,7 @@ def _class_digit(resource_kind: str) -> str:
     return term.guide_code
 
 
-def front_segment(
-    resource_kind: str, subject: str, group: str, subgroup: str | None = None
-) -> str:
+def front_segment(resource_kind: str, subject: str, group: str, subgroup: str | None = None) -> str:
     """The front segment 类+项+目(+细目) of a classification.
 
     ``resource_kind`` is the kind's code (``base``) or its 类 digit (``1``). Widths are checked
@@ -103,7 +101,9 @@ def front_segment(
     """
     class_digit = _class_digit(resource_kind)
     subgroup = subgroup or ""
-    if not (_SUBJECT.fullmatch(subject) and _GROUP.fullmatch(group) and _SUBGROUP.fullmatch(subgroup)):
+    if not (
+        _SUBJECT.fullmatch(subject) and _GROUP.fullmatch(group) and _SUBGROUP.fullmatch(subgroup)
+    ):
         raise InvalidResourceCode(
             f"项 must be {SUBJECT_WIDTH} digits, 目 {GROUP_WIDTH} digits and 细目 at most "
             f"{SUBGROUP_MAX_WIDTH} digits; got 项={subject!r} 目={group!r} 细目={subgroup!r}"

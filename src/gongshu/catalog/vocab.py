@@ -274,9 +274,7 @@ def vocab() -> Vocab:
     for t in lists["format_types"]:
         if t.parent not in lists["format_classes"]:
             raise ValueError(f"format type {t.code!r} has unknown class {t.parent!r}")
-    return Vocab(
-        **lists, subjects=MappingProxyType(subjects), sources=MappingProxyType(sources)
-    )
+    return Vocab(**lists, subjects=MappingProxyType(subjects), sources=MappingProxyType(sources))
 
 
 __all__ = ["LIST_NAMES", "Marker", "Source", "Term", "ValueList", "Vocab", "load_sources", "vocab"]

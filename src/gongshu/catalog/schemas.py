@@ -1,0 +1,329 @@
+"""API shapes of the catalog: one family per resource (Create / Update / Public / paged Public).
+
+A field checks what can be checked alone: its type, its length, that a code is in its value
+list (``vocab.py``). Rules that look at several fields (Art. 12 reasons, item codes unique in an
+entry …) live in ``rules.py`` so that each is in one place and every violation is reported at
+once; :func:`gongshu.catalog.rules.check_entry` runs both.
+
+Field names follow GLOSSARY.md. The Chinese element of the compilation guide (STANDARDS.md §1)
+is named in each field's description, which OpenAPI shows.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated, Any, Literal
+from uuid import UUID
+
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, field_validator
+from pydantic_core import PydanticCustomError
+
+from gongshu.catalog import codes
+from gongshu.catalog.vocab import vocab
+
+# Values named by the GLOSSARY: the rules in rules.py are written against these names, so a
+# new value needs code, not only data. tests/catalog/test_schemas.py holds them equal to vocab.
+ShareType = Literal["unconditional", "conditional", "not_shared"]
+OpenType = Literal["open", "conditional_open", "not_open"]
+DataKind = Literal["public", "non_public"]
+Secrecy = Literal["classified", "unclassified"]
+EntryStatus = Literal["draft", "submitted", "returned", "approved", "published", "withdrawn"]
+
+NAME_MAX = 200
+TEXT_MAX = 4000
+REASON_MAX = 2000
+ITEM_NAME_MAX = 100
+ITEMS_MAX = 2000
+KEYWORDS_MAX = 20
+KEYWORD_MAX = 50
+RELATED_MAX = 200
+
+
+def _blank_to_none(value: Any) -> Any:
+    """Forms and spreadsheets send "" for "not given"; store None instead."""
+    if isinstance(value, str) and not value.strip():
+        return None
+    return value
+
+
+def _coded(list_name: str, description: str) -> Any:
+    """A string that must be a code of the value list ``list_name`` (checked at run time, so
+    a bureau's edit of the list needs no code change); OpenAPI lists the codes as an enum."""
+
+    def check(value: str) -> str:
+        if value not in vocab().get(list_name):
+            raise PydanticCustomError(
+                "not_in_list",
+                "'{value}' is not a code of {list}",
+                {"value": value, "list": list_name},
+            )
+        return value
+
+    return Annotated[
+        str,
+        AfterValidator(check),
+        Field(
+            description=description, json_schema_extra={"enum": list(vocab().get(list_name).codes)}
+        ),
+    ]
+
+
+def _resource_code(value: str) -> str:
+    try:
+        return codes.normalize_code(value)
+    except codes.InvalidResourceCode:
+        raise PydanticCustomError(
+            "invalid_resource_code", "'{value}' is not a resource code", {"value": value}
+        ) from None
+
+
+ResourceKindCode = _coded("resource_kinds", "资源属性 (类): base / theme / department")
+FormatClassCode = _coded("format_classes", "信息资源格式 · 分类")
+FormatTypeCode = _coded("format_types", "信息资源格式 · 类型 (must belong to the class)")
+DataItemTypeCode = _coded("data_item_types", "数据类型 (C N Y D T L M G B I F)")
+SharingMethodClassCode = _coded("sharing_method_classes", "共享方式分类")
+SharingMethodTypeCode = _coded("sharing_method_types", "共享方式类型")
+UpdateCycleCode = _coded("update_cycles", "更新周期")
+
+
+def _optional_text(max_length: int) -> Any:
+    """Optional free text of at most ``max_length`` characters; blank means None."""
+    return Annotated[
+        Annotated[str, Field(max_length=max_length)] | None, BeforeValidator(_blank_to_none)
+    ]
+
+
+ReasonText = _optional_text(REASON_MAX)
+ShortText = _optional_text(NAME_MAX)
+GradeText = _optional_text(32)
+ResourceCodeText = Annotated[str, AfterValidator(_resource_code)]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, from_attributes=True)
+
+
+class Category(_Model):
+    """信息资源分类: 类 (the resource kind) / 项 / 目 / 细目. Their digits make the front
+    segment of the resource code (``codes.front_segment``)."""
+
+    resource_kind: ResourceKindCode
+    subject: str = Field(pattern=r"^[0-9]{2}$", description="项: 2 digits, from the kind's list")
+    group: str = Field(pattern=r"^[0-9]{3}$", description="目: 3 digits")
+    subgroup: Annotated[
+        Annotated[str, Field(pattern=r"^[0-9]{1,6}$")] | None,
+        BeforeValidator(_blank_to_none),
+        Field(description="细目: up to 6 digits, optional"),
+    ] = None
+
+    @property
+    def front_segment(self) -> str:
+        return codes.front_segment(self.resource_kind, self.subject, self.group, self.subgroup)
+
+
+class ProviderRef(_Model):
+    """信息资源提供方 and 提供方代码. ``code`` is the body's department code or its unified
+    social credit code (the guide leaves the scheme open; an 18-character code is checked as a
+    USCC by the rules)."""
+
+    org_id: UUID | None = Field(None, description="The providing organisation on the platform")
+    name: str = Field(min_length=1, max_length=NAME_MAX, description="信息资源提供方")
+    code: Annotated[
+        str,
+        Field(min_length=1, max_length=32, pattern=r"^[0-9A-Za-z-]+$", description="提供方代码"),
+        AfterValidator(str.upper),
+    ]
+
+
+class ResourceFormat(_Model):
+    """信息资源格式: a class and, optionally, a type of that class."""
+
+    format_class: FormatClassCode
+    format_type: FormatTypeCode | None = None
+
+
+class SharingAttribute(_Model):
+    """共享属性 (Art. 12). ``condition`` holds the 共享条件 of a conditional entry or the reason
+    an entry is not shared; ``legal_basis`` the law or policy that justifies either."""
+
+    type: ShareType = Field(description="共享类型")
+    condition: ReasonText = Field(None, description="共享条件 / 不予共享理由")
+    legal_basis: ReasonText = Field(None, description="依据 (law, regulation or policy)")
+    method_class: SharingMethodClassCode | None = None
+    method_type: SharingMethodTypeCode | None = None
+
+
+class OpeningAttribute(_Model):
+    """开放属性 (Art. 13): whether and how the entry is opened to society."""
+
+    type: OpenType = Field(description="开放类型")
+    condition: ReasonText = Field(None, description="开放条件")
+
+
+class DataItemIn(_Model):
+    """信息项: one field of the resource. A missing ``sharing_type`` / ``opening_type`` means
+    "as the entry"; an item may be more restricted than its entry, never more open."""
+
+    name: str = Field(min_length=1, max_length=ITEM_NAME_MAX, description="信息项名称")
+    code: str = Field(
+        min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$", description="信息项编码"
+    )
+    data_type: DataItemTypeCode
+    length: int | None = Field(None, gt=0, le=10**9, description="数据长度")
+    data_element_id: UUID | None = Field(None, description="数据元 this item follows (Art. 47)")
+    sharing_type: ShareType | None = None
+    sharing_condition: ReasonText = None
+    legal_basis: ReasonText = None
+    opening_type: OpenType | None = None
+
+
+class DataItemPublic(DataItemIn):
+    model_config = ConfigDict(extra="ignore")
+
+    id: UUID
+
+
+class CatalogEntryBase(_Model):
+    """The core metadata of the compilation guide, as a public body compiles it."""
+
+    category: Category
+    name: str = Field(min_length=1, max_length=NAME_MAX, description="信息资源名称")
+    provider: ProviderRef
+    summary: str = Field(min_length=1, max_length=TEXT_MAX, description="信息资源摘要")
+    format: ResourceFormat
+    items: list[DataItemIn] = Field(default_factory=list, max_length=ITEMS_MAX)
+    sharing: SharingAttribute
+    opening: OpeningAttribute
+    update_cycle: UpdateCycleCode
+    publish_date: dt.date | None = Field(None, description="发布日期")
+    related_resource_codes: list[ResourceCodeText] = Field(
+        default_factory=list, max_length=RELATED_MAX, description="关联资源代码"
+    )
+    secrecy: Secrecy = Field(description="涉密属性")
+    data_kind: DataKind = Field(description="public / non_public data (Art. 3)")
+    grade: GradeText = Field(
+        None, description="分级; proposed by grading, confirmed by a person (Art. 10)"
+    )
+    keywords: list[Annotated[str, Field(min_length=1, max_length=KEYWORD_MAX)]] = Field(
+        default_factory=list, max_length=KEYWORDS_MAX
+    )
+
+    @field_validator("keywords")
+    @classmethod
+    def _unique_keywords(cls, value: list[str]) -> list[str]:
+        return list(dict.fromkeys(value))
+
+
+class CatalogEntryCreate(CatalogEntryBase):
+    """What a public body sends to create an entry. The resource code is given by the platform."""
+
+
+class CatalogEntryUpdate(_Model):
+    """A partial change: each field given replaces the whole field (``sharing`` is replaced as a
+    whole, not merged). Apply it with :func:`apply_update` and validate the result."""
+
+    category: Category | None = None
+    name: str | None = Field(None, min_length=1, max_length=NAME_MAX)
+    provider: ProviderRef | None = None
+    summary: str | None = Field(None, min_length=1, max_length=TEXT_MAX)
+    format: ResourceFormat | None = None
+    items: list[DataItemIn] | None = Field(None, max_length=ITEMS_MAX)
+    sharing: SharingAttribute | None = None
+    opening: OpeningAttribute | None = None
+    update_cycle: UpdateCycleCode | None = None
+    publish_date: dt.date | None = None
+    related_resource_codes: list[ResourceCodeText] | None = Field(None, max_length=RELATED_MAX)
+    secrecy: Secrecy | None = None
+    data_kind: DataKind | None = None
+    grade: GradeText = None
+    keywords: list[Annotated[str, Field(min_length=1, max_length=KEYWORD_MAX)]] | None = Field(
+        None, max_length=KEYWORDS_MAX
+    )
+
+
+def apply_update(entry: CatalogEntryBase, update: CatalogEntryUpdate) -> CatalogEntryCreate:
+    """The entry as it will be after ``update``, validated again as a whole.
+
+    Only fields the client sent count (``exclude_unset``), so ``{"grade": null}`` clears the
+    grade while an absent ``grade`` keeps it. Raises pydantic's ValidationError if the result
+    is not a valid entry (e.g. a required field sent as null).
+    """
+    data = entry.model_dump(include=set(CatalogEntryCreate.model_fields))
+    item_fields = set(DataItemIn.model_fields)
+    data["items"] = [item.model_dump(include=item_fields) for item in entry.items]
+    data.update(update.model_dump(exclude_unset=True))
+    return CatalogEntryCreate.model_validate(data)
+
+
+class CatalogEntryPublic(CatalogEntryBase):
+    """An entry version as the API returns it."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    id: UUID
+    resource_code: str = Field(description="信息资源代码 前段码/后段码, read-only")
+    items: list[DataItemPublic] = Field(default_factory=list)  # type: ignore[assignment]
+    status: EntryStatus
+    version: int = Field(ge=1)
+    created_at: dt.datetime
+    updated_at: dt.datetime
+
+
+class CatalogEntriesPublic(BaseModel):
+    """A page of entries; ``count`` is the total matching, not the page length."""
+
+    data: list[CatalogEntryPublic]
+    count: int
+
+
+class DataElementCreate(_Model):
+    """数据元 (Art. 47): a standard field definition that data items may follow."""
+
+    name: str = Field(min_length=1, max_length=ITEM_NAME_MAX, description="中文名称")
+    identifier: str = Field(
+        min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$", description="标识符"
+    )
+    data_type: DataItemTypeCode
+    length: int | None = Field(None, gt=0, le=10**9, description="数据长度 (maximum)")
+    value_domain: ReasonText = Field(None, description="值域")
+    definition: ReasonText = Field(None, description="定义")
+    standard: ShortText = Field(
+        None, description="The standard that defines it, e.g. GB/T 2261.1-2003"
+    )
+
+
+class DataElementPublic(DataElementCreate):
+    model_config = ConfigDict(extra="ignore")
+
+    id: UUID
+    created_at: dt.datetime | None = None
+
+
+class DataElementsPublic(BaseModel):
+    data: list[DataElementPublic]
+    count: int
+
+
+__all__ = [
+    "CatalogEntriesPublic",
+    "CatalogEntryBase",
+    "CatalogEntryCreate",
+    "CatalogEntryPublic",
+    "CatalogEntryUpdate",
+    "Category",
+    "DataElementCreate",
+    "DataElementPublic",
+    "DataElementsPublic",
+    "DataItemIn",
+    "DataItemPublic",
+    "DataKind",
+    "EntryStatus",
+    "OpenType",
+    "OpeningAttribute",
+    "ProviderRef",
+    "ResourceFormat",
+    "Secrecy",
+    "ShareType",
+    "SharingAttribute",
+    "apply_update",
+]
