@@ -1,0 +1,111 @@
+"""The audit log as auditors see it: filtered, paged, verified (Arts. 12, 41-44).
+
+The chain itself (recording, hashing, checkpoints) is ``gongshu.core.audit``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from sqlalchemy import or_, select
+from sqlalchemy.orm import Session
+
+from gongshu.core import audit, jobs
+from gongshu.core.audit import AuditEvent, VerifyReport
+from gongshu.core.db import runtime_of
+from gongshu.core.errors import NotFound
+from gongshu.core.permissions import Actor, Perm, require
+
+
+@dataclass(frozen=True)
+class AuditFilter:
+    action: str | None = None  # exact, or a prefix ending in "." ("catalog.")
+    actor: str | None = None  # username
+    target_type: str | None = None
+    target_id: str | None = None
+    org_id: uuid.UUID | None = None
+    since: dt.datetime | None = None
+    until: dt.datetime | None = None
+
+
+def _scope(actor: Actor) -> list[object]:
+    if actor.is_system:
+        return []
+    conds: list[object] = []
+    for g in actor.scopes(Perm.AUDIT_READ):
+        if g.subtree:
+            conds.append(AuditEvent.org_path.startswith(g.org_path))
+            if g.org_path.count("/") == 2:  # a root organisation: system events too
+                conds.append(AuditEvent.org_path == "")
+        else:
+            conds.append(AuditEvent.org_path == g.org_path)
+    return [or_(*conds)]
+
+
+def list_events(
+    actor: Actor,
+    db: Session,
+    /,
+    *,
+    filters: AuditFilter = AuditFilter(),
+    before_seq: int | None = None,
+    limit: int = 50,
+) -> tuple[list[AuditEvent], int | None]:
+    """Events newest first, keyset-paged: pass the returned cursor as ``before_seq``."""
+    require(actor, Perm.AUDIT_READ)
+    conds = _scope(actor)
+    f = filters
+    if f.action:
+        conds.append(AuditEvent.action.startswith(f.action) if f.action.endswith(".")
+                     else AuditEvent.action == f.action)
+    if f.actor:
+        conds.append(AuditEvent.actor_name == f.actor)
+    if f.target_type:
+        conds.append(AuditEvent.target_type == f.target_type)
+    if f.target_id:
+        conds.append(AuditEvent.target_id == f.target_id)
+    if f.org_id:
+        conds.append(AuditEvent.org_id == f.org_id)
+    if f.since:
+        conds.append(AuditEvent.occurred_at >= f.since)
+    if f.until:
+        conds.append(AuditEvent.occurred_at < f.until)
+    if before_seq is not None:
+        conds.append(AuditEvent.seq < before_seq)
+    rows = list(db.scalars(select(AuditEvent).where(*conds).order_by(AuditEvent.seq.desc())
+                           .limit(limit + 1)))
+    cursor = rows[limit - 1].seq if len(rows) > limit else None
+    return rows[:limit], cursor
+
+
+def get_event(actor: Actor, db: Session, /, seq: int) -> AuditEvent:
+    require(actor, Perm.AUDIT_READ)
+    event = db.scalars(select(AuditEvent).where(AuditEvent.seq == seq, *_scope(actor))).first()
+    if event is None:
+        raise NotFound("No such audit event.", code="audit_event_not_found")
+    return event
+
+
+def verify(actor: Actor, db: Session, /, *,
+           progress: Callable[[int, int], None] | None = None) -> VerifyReport:
+    """Re-derive the whole chain against the signed checkpoint; record that it was checked."""
+    require(actor, Perm.AUDIT_VERIFY)
+    runtime = runtime_of(db)
+    report = audit.verify_chain(
+        db,
+        checkpoint=runtime.audit_checkpoints.read(),
+        public_key=runtime.keys.verify_key("audit"),
+        progress=progress,
+    )
+    audit.record(db, actor, "audit.verify", target_type="audit_chain",
+                 details={"ok": report.ok, "events": report.events_checked,
+                          "bad_seq": report.bad_seq, "reason": report.reason})
+    return report
+
+
+def submit_verify(actor: Actor, db: Session, /) -> jobs.Job:
+    require(actor, Perm.AUDIT_VERIFY)
+    return jobs.submit(actor, db, kind="audit.verify", title="audit.verify")

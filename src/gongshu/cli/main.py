@@ -1,0 +1,223 @@
+"""The `gongshu` command.
+
+Commands act on the data directory (``--data-dir`` or ``GONGSHU_DATA_DIR``) as the local
+platform operator: whoever can read the data directory's keys is the operator, so the CLI acts
+as the system actor and every change it makes is audited as ``cli:<os user>``.
+
+Errors print their message (and each field error) and exit 1; usage errors exit 2.
+"""
+
+from __future__ import annotations
+
+import getpass
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+import typer
+from rich.console import Console
+
+from gongshu import __version__
+from gongshu.core.config import Settings, describe_settings
+from gongshu.core.errors import GongshuError, ValidationFailed
+from gongshu.core.permissions import Actor
+from gongshu.core.runtime import Runtime
+
+console = Console()
+err_console = Console(stderr=True)
+
+app = typer.Typer(
+    name="gongshu",
+    help="公数 gongshu — the provincial public data platform.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+class State:
+    runtime: Runtime | None = None
+
+
+def runtime() -> Runtime:
+    """The runtime of this invocation, created on first use (schema brought up to date)."""
+    if State.runtime is None:
+        from gongshu.core import migrations
+        from gongshu.modules import import_job_handlers, import_models
+
+        import_models()
+        import_job_handlers()
+        State.runtime = Runtime(Settings())
+        if not migrations.is_current(State.runtime.db):
+            migrations.upgrade(State.runtime.db)
+    return State.runtime
+
+
+def system_actor() -> Actor:
+    return Actor.system(f"cli:{getpass.getuser()}", via="cli")
+
+
+def print_json(data: Any) -> None:
+    sys.stdout.write(json.dumps(data, ensure_ascii=False, indent=2, default=str) + "\n")
+
+
+@app.callback()
+def _main(
+    data_dir: Path | None = typer.Option(
+        None, "--data-dir", envvar="GONGSHU_DATA_DIR", help="Data directory (default ./gongshu-data)."
+    ),
+) -> None:
+    if data_dir is not None:
+        os.environ["GONGSHU_DATA_DIR"] = str(data_dir)
+
+
+@app.command()
+def version() -> None:
+    """Print the version."""
+    console.print(f"gongshu {__version__}")
+
+
+@app.command()
+def init() -> None:
+    """Create or upgrade the data directory: keys, metadata store schema."""
+    from gongshu.core import migrations
+    from gongshu.modules import import_models
+
+    import_models()
+    rt = Runtime(Settings())
+    rt.keys.ensure()
+    before, after = migrations.upgrade(rt.db)
+    console.print(f"data directory: {rt.settings.resolved_data_dir}")
+    console.print(f"database: {rt.db.engine.url.render_as_string(hide_password=True)}")
+    console.print(f"schema: {before or 'empty'} → {after}")
+    rt.close()
+
+
+@app.command()
+def config() -> None:
+    """List every setting: environment variable, value in effect, description."""
+    from rich.table import Table
+
+    settings = Settings()
+    table = Table("setting", "value", "description")
+    for env, _default, description in describe_settings():
+        name = env.removeprefix("GONGSHU_").lower()
+        value = getattr(settings, name)
+        if name == "database_url" and value:
+            value = "(set)"
+        table.add_row(env, str(value), description)
+    console.print(table)
+
+
+@app.command()
+def serve(
+    host: str | None = typer.Option(None, help="Address to listen on."),
+    port: int | None = typer.Option(None, help="Port to listen on."),
+) -> None:
+    """Serve the web UI and the API (with an in-process job worker)."""
+    import uvicorn
+
+    from gongshu.web.app import create_app
+
+    rt = runtime()
+    s = rt.settings
+    console.print(f"gongshu serving on http://{host or s.host}:{port or s.port}  (API docs: /api/docs)")
+    uvicorn.run(create_app(rt), host=host or s.host, port=port or s.port, log_level="warning")
+
+
+@app.command()
+def worker(
+    threads: int = typer.Option(1, help="Jobs run at the same time by this process."),
+) -> None:
+    """Run jobs in this process until interrupted (for deployments with several processes)."""
+    import signal
+    import threading
+
+    from gongshu.core.jobs import Worker
+
+    rt = runtime()
+    w = Worker(rt, threads=threads)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    w.start()
+    console.print(f"worker {w.name} running {threads} thread(s); Ctrl-C to stop")
+    try:
+        while not stop.wait(1.0):
+            pass
+    except KeyboardInterrupt:
+        pass
+    finally:
+        w.stop()
+
+
+@app.command()
+def demo(
+    serve_after: bool = typer.Option(True, "--serve/--no-serve", help="Serve the platform afterwards."),
+    reset: bool = typer.Option(False, "--reset", help="Delete the data directory first."),
+    host: str | None = typer.Option(None, help="Address to listen on."),
+    port: int | None = typer.Option(None, help="Port to listen on."),
+) -> None:
+    """Prepare a synthetic demo province in the data directory (once) and serve it."""
+    import shutil
+
+    from gongshu.demo import builder
+
+    settings = Settings()
+    if reset and settings.resolved_data_dir.exists():
+        shutil.rmtree(settings.resolved_data_dir)
+        console.print(f"removed {settings.resolved_data_dir}")
+    rt = runtime()
+    if builder.is_built(rt):
+        console.print(f"the demo province is already in {rt.settings.resolved_data_dir}")
+        logins = builder.read_logins(rt)
+    else:
+        console.print(f"building the demo province in {rt.settings.resolved_data_dir} …")
+        ctx = builder.build_demo(rt, progress=lambda msg: console.print(f"  {msg}"))
+        logins = [tuple(row) for row in ctx.logins]
+    _print_logins(logins, host or rt.settings.host, port or rt.settings.port)
+    if serve_after:
+        serve(host=host, port=port)
+
+
+def _print_logins(logins: list[tuple[str, ...]], host: str, port: int) -> None:
+    from rich.table import Table
+
+    table = Table("username", "password", "role", "organisation", title="demo logins")
+    for row in logins:
+        table.add_row(*row)
+    console.print(table)
+    console.print(f"Open http://{host}:{port}/ and sign in, e.g. as [bold]admin[/bold] "
+                  "(organisations, users), [bold]editor[/bold] (catalog), [bold]auditor[/bold] (audit log).")
+    console.print("The logins are kept in demo-logins.txt in the data directory (mode 0600).")
+
+
+def _register_modules() -> None:
+    from gongshu.modules import submodules
+
+    for module in submodules("cli"):
+        register = getattr(module, "register", None)
+        if register is not None:
+            register(app)
+
+
+def report_error(exc: GongshuError) -> None:
+    err_console.print(f"[red]error[/red] ({exc.code}): {exc.detail}")
+    if isinstance(exc, ValidationFailed):
+        for e in exc.errors:
+            where = f"row {e.row}, " if e.row is not None else ""
+            err_console.print(f"  {where}{e.field}: {e.message}")
+
+
+def main() -> None:
+    _register_modules()
+    try:
+        app()
+    except GongshuError as exc:
+        report_error(exc)
+        raise SystemExit(1) from None
+    finally:
+        if State.runtime is not None:
+            State.runtime.close()
+            State.runtime = None
