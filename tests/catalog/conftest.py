@@ -61,3 +61,114 @@ def valid_entry() -> dict[str, Any]:
 @pytest.fixture
 def patch() -> Any:
     return patched
+
+
+def _sample_entries() -> list[dict[str, Any]]:
+    """Entries of every kind and sharing type, with the cells Excel likes to mangle (leading
+    zeros, dates, lists, ids)."""
+    conditional = patched(
+        VALID_ENTRY,
+        {
+            "category": {
+                "resource_kind": "theme",
+                "subject": "03",
+                "group": "003",
+                "subgroup": "0201",
+            },
+            "name": "城乡居民养老保险参保信息",
+            "provider": {
+                "name": "山西省人力资源和社会保障厅",
+                "code": "SXRST",
+                "org_id": "0b9f7a3e-2a65-4f6e-9d7c-3f1c2b9a6d10",
+            },
+            "summary": "参保人员的参保状态、缴费档次和待遇领取信息。",
+            "format": {"format_class": "spreadsheet", "format_type": "xlsx"},
+            "sharing": {
+                "type": "conditional",
+                "condition": "仅向社会保障相关部门提供",
+                "legal_basis": "《社会保险法》第八十一条",
+                "method_class": "platform",
+                "method_type": "file",
+            },
+            "opening": {"type": "conditional_open", "condition": "实名申请"},
+            "update_cycle": "monthly",
+            "publish_date": "2024-07-01",
+            "related_resource_codes": ["101001/000001"],
+            "keywords": ["社保", "养老保险"],
+            "grade": "一般数据",
+            "items": [
+                {
+                    "name": "公民身份号码",
+                    "code": "GMSFHM",
+                    "data_type": "C",
+                    "length": 18,
+                    "sharing_type": "not_shared",
+                    "sharing_condition": "敏感个人信息",
+                    "legal_basis": "《个人信息保护法》第二十八条",
+                    "opening_type": "not_open",
+                    "data_element_id": "5d3c1b2a-9e8f-4a7b-8c6d-1e2f3a4b5c6d",
+                },
+                {
+                    "name": "缴费档次",
+                    "code": "JFDC",
+                    "data_type": "N",
+                    "length": 4,
+                    "sharing_type": "unconditional",
+                },
+                {"name": "参保日期", "code": "CBRQ", "data_type": "D"},
+            ],
+        },
+    )
+    not_shared = patched(
+        VALID_ENTRY,
+        {
+            "category": {"resource_kind": "department", "subject": "07", "group": "120"},
+            "name": "信访事项办理记录",
+            "summary": "信访事项的受理、办理和答复记录。",
+            "format": {"format_class": "electronic_file"},
+            "sharing": {
+                "type": "not_shared",
+                "condition": "涉及个人隐私",
+                "legal_basis": "《信访工作条例》",
+            },
+            "update_cycle": "on_demand",
+            "secrecy": "unclassified",
+            "data_kind": "public",
+            "keywords": [],
+            "items": [{"name": "信访人", "code": "XFR", "data_type": "C", "length": 50}],
+        },
+    )
+    return [VALID_ENTRY, conditional, not_shared]
+
+
+@pytest.fixture
+def sample_entries() -> list[Any]:
+    from gongshu.catalog.schemas import CatalogEntryCreate
+
+    return [CatalogEntryCreate.model_validate(e) for e in _sample_entries()]
+
+
+@pytest.fixture
+def public_entries(sample_entries: list[Any]) -> list[Any]:
+    """The samples as published entries, with resource codes."""
+    import datetime as dt
+    import uuid
+
+    from gongshu.catalog.codes import format_code
+    from gongshu.catalog.schemas import CatalogEntryPublic
+
+    now = dt.datetime(2024, 7, 1, 8, 0, tzinfo=dt.UTC)
+    out = []
+    for seq, entry in enumerate(sample_entries, start=1):
+        data = entry.model_dump()
+        data["items"] = [{**item, "id": uuid.uuid4()} for item in data["items"]]
+        data.update(
+            id=uuid.uuid4(),
+            resource_code=format_code(entry.category.front_segment, seq),
+            status="published",
+            version=1,
+            created_at=now,
+            updated_at=now,
+        )
+        out.append(CatalogEntryPublic.model_validate(data))
+    return out

@@ -344,10 +344,33 @@ def test_all_problems_are_reported_at_once(valid_entry: dict[str, Any], patch: A
     }
 
 
-def test_rules_wait_for_required_fields(valid_entry: dict[str, Any], patch: Any) -> None:
-    # Without a sharing type there is nothing to hold Art. 12 against yet.
-    _, errors = check_entry(patch(valid_entry, {"sharing.type": "maybe", "items.1.code": "GMSFHM"}))
-    assert _found(errors) == {("sharing.type", "not_in_list")}
+def test_rules_that_read_a_bad_field_are_skipped(valid_entry: dict[str, Any], patch: Any) -> None:
+    # Without a readable sharing type there is nothing to hold Art. 12 against; the rules
+    # that do not read it still run.
+    changes = {"sharing.type": "maybe", "items.1.code": "GMSFHM", "opening.type": "open"}
+    _, errors = check_entry(patch(valid_entry, changes))
+    assert _found(errors) == {
+        ("sharing.type", "not_in_list"),
+        ("items.1.code", "duplicate_item_code"),
+    }
+
+
+def test_a_bad_item_field_hides_nothing_about_other_items(
+    valid_entry: dict[str, Any], patch: Any
+) -> None:
+    changes = {"items.0.name": D, "items.0.length": D, "items.1.length": D, "items.2.code": "XM"}
+    _, errors = check_entry(patch(valid_entry, changes))
+    assert _found(errors) == {
+        ("items.0.name", "required"),
+        ("items.0.length", "length_required"),
+        ("items.1.length", "length_required"),
+        ("items.2.code", "duplicate_item_code"),
+    }
+    _, errors = check_entry(patch(valid_entry, {"items.0.code": "坏", "items.2.code": "XM"}))
+    assert _found(errors) == {
+        ("items.0.code", "invalid_format"),
+        ("items.2.code", "duplicate_item_code"),
+    }
 
 
 def test_stored_entries_are_checked_against_the_current_lists(valid_entry: dict[str, Any]) -> None:

@@ -6,9 +6,9 @@ problem, never only the first, so a form or an import can show them together. Fi
 dotted (``sharing.legal_basis``, ``items.3.sharing_condition``: the fourth data item).
 
 Single-field checks (types, lengths, value-list codes) are in ``schemas.py``; the rules here
-look across fields. :func:`check_entry` runs both on raw input. Cross-field rules need typed
-fields, so when a field does not even parse, its field error is reported and the rules run on
-the next submission.
+look across fields. :func:`check_entry` runs both on raw input, in one pass: a field that does
+not parse is reported and replaced by a stand-in, and each rule declares the fields it
+:func:`reads`, so rules that would judge a stand-in are skipped while all others still run.
 
 Messages: ``FieldError.message`` is English; :func:`localize` gives the Chinese (or English)
 text from ``data/messages.yaml`` with value-list codes in the params shown as labels.
@@ -17,7 +17,7 @@ text from ``data/messages.yaml`` with value-list codes in the params shown as la
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from functools import cache
 from importlib import resources
 from typing import Any
@@ -56,6 +56,55 @@ _PARAM_LISTS: Mapping[str, str] = {
 }
 
 Rule = Callable[[CatalogEntryBase, Collector], None]
+
+
+def reads(*paths: str) -> Callable[[Rule], Rule]:
+    """Declare the fields a rule looks at (``items.*.code``: every item's code).
+
+    When input has a field that does not parse, :func:`check_entry` still runs the rules, on a
+    stand-in value; a rule that reads that field does not judge the stand-in (see :func:`_run`).
+    """
+
+    def mark(rule: Rule) -> Rule:
+        rule.reads = paths  # type: ignore[attr-defined]
+        return rule
+
+    return mark
+
+
+def _generic(path: str) -> str:
+    """``items.3.code`` → ``items.*.code``: the path as rules declare it."""
+    return ".".join("*" if part.isdigit() else part for part in path.split("."))
+
+
+def _related(a: str, b: str) -> bool:
+    """Whether one dotted path is the other or lies inside it."""
+    return a == b or a.startswith(b + ".") or b.startswith(a + ".")
+
+
+def _item_of(path: str) -> str:
+    """``items.3.code`` → ``items.3``; other paths are their own scope."""
+    parts = path.split(".")
+    return ".".join(parts[:2]) if parts[0] == "items" and len(parts) > 1 else path
+
+
+def _run(rule: Rule, entry: CatalogEntryBase, unknown: Sequence[str]) -> list[FieldError]:
+    """Run one rule, minding fields whose real value is unknown.
+
+    A rule that reads an unknown entry field is skipped. A rule that reads an unknown field of
+    one data item still runs; only its errors about that item are dropped, so a bad cell in
+    one item hides nothing about the others.
+    """
+    hidden: list[str] = []
+    for path in unknown:
+        for read in getattr(rule, "reads", ()):
+            if _related(_generic(path), read):
+                if "*" not in read:
+                    return []
+                hidden.append(_item_of(path))
+    errors = Collector()
+    rule(entry, errors)
+    return [e for e in errors.errors if not any(_related(e.field, h) for h in hidden)]
 
 
 @cache
@@ -104,6 +153,7 @@ def effective_item_opening(entry: CatalogEntryBase, item: DataItemIn) -> OpenTyp
 # -- compilation-guide completeness (Art. 9: entries follow the compilation guide) ------------
 
 
+@reads()
 def codes_known(entry: CatalogEntryBase, errors: Collector) -> None:
     """Every code is in its value list. The schemas check this on input; it is checked again
     because a stored entry may carry a code that a later edit of the lists retired."""
@@ -125,6 +175,7 @@ def codes_known(entry: CatalogEntryBase, errors: Collector) -> None:
             _add(errors, field, "not_in_list", value=code, list=v.get(list_name).zh)
 
 
+@reads("category.resource_kind", "category.subject")
 def subject_in_kind(entry: CatalogEntryBase, errors: Collector) -> None:
     """The 项 is one of its resource kind's 项 (the guide lists them per kind)."""
     kind = entry.category.resource_kind
@@ -138,6 +189,7 @@ def subject_in_kind(entry: CatalogEntryBase, errors: Collector) -> None:
         )
 
 
+@reads("format.format_class", "format.format_type")
 def format_type_in_class(entry: CatalogEntryBase, errors: Collector) -> None:
     """A format type belongs to the format class it is given with (xlsx is a spreadsheet)."""
     fmt = entry.format
@@ -152,6 +204,7 @@ def format_type_in_class(entry: CatalogEntryBase, errors: Collector) -> None:
         )
 
 
+@reads("provider.code")
 def provider_code_valid(entry: CatalogEntryBase, errors: Collector) -> None:
     """The guide leaves the provider code scheme open; where a body uses its 18-character
     unified social credit code, the code must be a valid one (GB 32100)."""
@@ -160,12 +213,14 @@ def provider_code_valid(entry: CatalogEntryBase, errors: Collector) -> None:
         _add(errors, "provider.code", "invalid_uscc", value=code)
 
 
+@reads("items")
 def items_present(entry: CatalogEntryBase, errors: Collector) -> None:
     """信息项信息 is core metadata: an entry describes at least one data item."""
     if not entry.items:
         _add(errors, "items", "items_required")
 
 
+@reads("items.*.code")
 def item_codes_unique(entry: CatalogEntryBase, errors: Collector) -> None:
     """Item codes identify fields within an entry (share grants name them): no two alike,
     ignoring case, since databases often fold it."""
@@ -178,6 +233,7 @@ def item_codes_unique(entry: CatalogEntryBase, errors: Collector) -> None:
             seen[key] = i
 
 
+@reads("items.*.data_type", "items.*.length")
 def item_lengths(entry: CatalogEntryBase, errors: Collector) -> None:
     """Types whose length matters (character data, per ``data_item_types.yaml``) state it."""
     for i, item in enumerate(entry.items):
@@ -186,6 +242,7 @@ def item_lengths(entry: CatalogEntryBase, errors: Collector) -> None:
             _add(errors, f"items.{i}.length", "length_required", data_type=item.data_type)
 
 
+@reads("sharing.type", "sharing.method_class", "sharing.method_type")
 def sharing_method_given(entry: CatalogEntryBase, errors: Collector) -> None:
     """A shared entry says how it is shared; through the platform, by which method type."""
     sharing = entry.sharing
@@ -197,12 +254,14 @@ def sharing_method_given(entry: CatalogEntryBase, errors: Collector) -> None:
         _add(errors, "sharing.method_type", "sharing_method_type_required")
 
 
+@reads("opening.type", "opening.condition")
 def opening_condition_given(entry: CatalogEntryBase, errors: Collector) -> None:
     """A conditionally open entry says on what condition (开放条件)."""
     if entry.opening.type == "conditional_open" and not entry.opening.condition:
         _add(errors, "opening.condition", "opening_condition_required")
 
 
+@reads("related_resource_codes")
 def related_codes_valid(entry: CatalogEntryBase, errors: Collector) -> None:
     """Related resource codes are listed once each, and never the entry's own code."""
     own = getattr(entry, "resource_code", None)
@@ -218,6 +277,7 @@ def related_codes_valid(entry: CatalogEntryBase, errors: Collector) -> None:
 # -- Art. 12 (sharing) and its consequences for opening -----------------------------------
 
 
+@reads("sharing.type", "sharing.condition", "sharing.legal_basis")
 def sharing_reason_and_basis(entry: CatalogEntryBase, errors: Collector) -> None:
     """Art. 12: an entry listed as conditional or not shared states its reason and its basis."""
     sharing = entry.sharing
@@ -228,12 +288,14 @@ def sharing_reason_and_basis(entry: CatalogEntryBase, errors: Collector) -> None
             _add(errors, "sharing.legal_basis", "legal_basis_required", sharing_type=sharing.type)
 
 
+@reads("sharing.type", "opening.type")
 def not_shared_not_opened(entry: CatalogEntryBase, errors: Collector) -> None:
     """Art. 12/13: data that may not even go to other public bodies cannot go to society."""
     if entry.sharing.type == "not_shared" and entry.opening.type != "not_open":
         _add(errors, "opening.type", "not_shared_opened")
 
 
+@reads("sharing.type", "opening.type")
 def opening_not_wider_than_sharing(entry: CatalogEntryBase, errors: Collector) -> None:
     """Art. 12 ("sharing is the norm"): what anyone may take without conditions cannot be
     restricted between public bodies, so unconditionally open data is unconditionally shared."""
@@ -241,12 +303,14 @@ def opening_not_wider_than_sharing(entry: CatalogEntryBase, errors: Collector) -
         _add(errors, "opening.type", "opening_wider_than_sharing")
 
 
+@reads("secrecy", "opening.type")
 def classified_not_opened(entry: CatalogEntryBase, errors: Collector) -> None:
     """涉密 data is never opened to society (保守国家秘密法); the platform only catalogs it."""
     if entry.secrecy == "classified" and entry.opening.type != "not_open":
         _add(errors, "opening.type", "classified_opened")
 
 
+@reads("sharing.type", "items.*.sharing_type")
 def item_sharing_consistent(entry: CatalogEntryBase, errors: Collector) -> None:
     """Art. 12 defines the types by what is provided: an unconditional entry provides all of
     itself to all bodies, so none of its items is restricted (one that is makes the entry
@@ -262,6 +326,7 @@ def item_sharing_consistent(entry: CatalogEntryBase, errors: Collector) -> None:
             _add(errors, f"items.{i}.sharing_type", "item_shared_in_not_shared_entry")
 
 
+@reads("sharing.type", "items.*.sharing_type", "items.*.sharing_condition", "items.*.legal_basis")
 def item_reason_and_basis(entry: CatalogEntryBase, errors: Collector) -> None:
     """Art. 12 for a data item: an item more restricted than its entry states its own reason
     and basis. An item of its entry's type is covered by the entry's; an item already flagged
@@ -287,6 +352,7 @@ def item_reason_and_basis(entry: CatalogEntryBase, errors: Collector) -> None:
                 )
 
 
+@reads("opening.type", "items.*.opening_type")
 def item_opening_within_entry(entry: CatalogEntryBase, errors: Collector) -> None:
     """A data item is opened at most as widely as its entry."""
     limit = OPENING_RESTRICTION[entry.opening.type]
@@ -300,6 +366,7 @@ def item_opening_within_entry(entry: CatalogEntryBase, errors: Collector) -> Non
             )
 
 
+@reads("sharing.type", "opening.type", "items.*.sharing_type", "items.*.opening_type")
 def item_opening_within_sharing(entry: CatalogEntryBase, errors: Collector) -> None:
     """The entry-level opening rules, for an item that sets its own sharing or opening (an item
     that sets neither is covered by the entry's error, if any)."""
@@ -337,12 +404,14 @@ RULES: tuple[Rule, ...] = (
 )
 
 
-def validate_entry(entry: CatalogEntryBase) -> list[FieldError]:
-    """Every rule broken by ``entry`` (empty when it is valid)."""
-    errors = Collector()
-    for rule in RULES:
-        rule(entry, errors)
-    return errors.errors
+def validate_entry(entry: CatalogEntryBase, *, unknown: Iterable[str] = ()) -> list[FieldError]:
+    """Every rule broken by ``entry`` (empty when it is valid).
+
+    ``unknown`` names fields whose real value could not be read (see :func:`reads`); rules
+    that read them are skipped.
+    """
+    unknown = list(unknown)
+    return [error for rule in RULES for error in _run(rule, entry, unknown)]
 
 
 def check_items_against_elements(
@@ -439,11 +508,39 @@ def errors_from_pydantic(exc: ValidationError, *, prefix: str = "") -> list[Fiel
     return out
 
 
-def _without(data: Any, locs: Iterable[tuple[str | int, ...]]) -> Any:
-    """A copy of ``data`` without the values at ``locs``, or None if one cannot be removed.
+#: Stand-ins for required fields that did not parse, so the other rules can still run; the
+#: rules that read a stood-in field are skipped (:func:`reads`), so the values never matter.
+_STAND_INS: Mapping[str, Any] = {
+    "category": {"resource_kind": "base", "subject": "01", "group": "000"},
+    "category.resource_kind": "base",
+    "category.subject": "01",
+    "category.group": "000",
+    "name": "-",
+    "summary": "-",
+    "provider": {"name": "-", "code": "X"},
+    "provider.name": "-",
+    "provider.code": "X",
+    "format": {"format_class": "other"},
+    "format.format_class": "other",
+    "sharing": {"type": "conditional"},
+    "sharing.type": "conditional",
+    "opening": {"type": "not_open"},
+    "opening.type": "not_open",
+    "update_cycle": "on_demand",
+    "secrecy": "unclassified",
+    "data_kind": "public",
+    "items.*.name": "-",
+    "items.*.code": "__unknown_{index}__",  # one per item: stand-ins must not clash
+    "items.*.data_type": "M",
+}
 
-    A bad element of a list of values removes the whole list (removing the element would
-    shift the positions later errors name).
+
+def _stand_in(data: Any, locs: Iterable[tuple[str | int, ...]]) -> Any:
+    """A copy of ``data`` with a stand-in for each value at ``locs`` (optional values are
+    dropped), or None where that cannot be done.
+
+    A bad element of a list of values drops the whole list: removing the element would shift
+    the positions later errors name.
     """
     out = copy.deepcopy(data)
     for loc in locs:
@@ -457,38 +554,41 @@ def _without(data: Any, locs: Iterable[tuple[str | int, ...]]) -> Any:
                 return None
         if not (loc and isinstance(parent, dict) and isinstance(loc[-1], str)):
             return None
-        parent.pop(loc[-1], None)
+        generic = _generic(".".join(str(p) for p in loc))
+        if generic in _STAND_INS:
+            stand_in = copy.deepcopy(_STAND_INS[generic])
+            if isinstance(stand_in, str) and len(loc) > 1:
+                stand_in = stand_in.format(index=loc[1])
+            parent[loc[-1]] = stand_in
+        else:
+            parent.pop(loc[-1], None)
     return out
-
-
-def _related(a: str, b: str) -> bool:
-    """Whether one dotted path is the other or lies inside it."""
-    return a == b or a.startswith(b + ".") or b.startswith(a + ".")
 
 
 def check_entry(data: Mapping[str, Any]) -> tuple[CatalogEntryCreate | None, list[FieldError]]:
     """Validate raw input: the entry and no errors, or None and every error found.
 
-    When some fields do not parse, the rules still run if those fields are optional: they are
-    left out and the rules check the rest (rule errors on the failed fields themselves are
-    dropped, their field error says more). A failed required field leaves the rules for the
-    next submission.
+    Fields that do not parse are reported, and the rules still run on the rest: each bad
+    field gets a stand-in and the rules that read it are skipped, so one wrong cell does not
+    hide an Art. 12 problem elsewhere in the entry.
     """
     try:
         entry = CatalogEntryCreate.model_validate(data)
     except ValidationError as exc:
         field_errors = errors_from_pydantic(exc)
-        locs = [err["loc"] for err in exc.errors() if err["loc"]]
-        salvaged = _without(dict(data), locs)
-        if salvaged is None:
+        locs = [tuple(err["loc"]) for err in exc.errors() if err["loc"]]
+        repaired = _stand_in(dict(data), locs)
+        if repaired is None:
             return None, field_errors
         try:
-            partial = CatalogEntryCreate.model_validate(salvaged)
+            partial = CatalogEntryCreate.model_validate(repaired)
         except ValidationError:
             return None, field_errors
-        failed = {e.field for e in field_errors}
+        unknown = [e.field for e in field_errors]
         rule_errors = [
-            e for e in validate_entry(partial) if not any(_related(e.field, f) for f in failed)
+            e
+            for e in validate_entry(partial, unknown=unknown)
+            if not any(_related(e.field, f) for f in unknown)
         ]
         return None, field_errors + rule_errors
     errors = validate_entry(entry)
