@@ -6,9 +6,14 @@
   (``job_threads`` threads); ``gongshu worker`` runs the same loop as a separate process.
 - A handler reports progress through ``JobContext.progress``; each report is its own short
   transaction, so the API and the web page see it at once.
-- A running job's worker sends heartbeats. A job whose heartbeat is older than
+- A running job sends heartbeats from a small thread beside its handler, wherever it runs
+  (worker thread, ``run_pending``, ``run_inline``). A job whose heartbeat is older than
   ``job_stale_seconds`` (its worker crashed or was killed) is marked failed by any worker's
-  reaper: never lost, never silently re-run.
+  reaper: never lost, never silently re-run. A finished status is final: a late worker does not
+  overwrite a reaped or cancelled job.
+- Who sees a job: its submitter, and holders of ``job.read_all`` whose scope covers the job's
+  organisation. A job without an organisation (submitted by the system) is platform-wide: only
+  a province-wide grant (a subtree grant at a root organisation) covers it.
 """
 
 from __future__ import annotations
@@ -21,7 +26,8 @@ import threading
 import time
 import traceback
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
@@ -170,17 +176,38 @@ def submit(
     )
     db.add(job)
     db.flush()
-    audit.record(db, actor, "job.submit", target_type="job", target_id=job.id, details={"kind": kind})
+    audit.record(
+        db, actor, "job.submit", target_type="job", target_id=job.id, details={"kind": kind}
+    )
     runtime = db.info.get("runtime")
     if runtime is not None:
         on_commit(db, lambda: _wake(runtime))
     return job
 
 
+def _covers(grant: Grant, job_org_path: str) -> bool:
+    """Does ``grant`` reach a job of ``job_org_path`` ("" = a platform job, see module doc)?"""
+    if not job_org_path:
+        return grant.subtree and grant.org_path.count("/") == 2
+    return grant.covers(job_org_path)
+
+
+def _may(actor: Actor, perm: Perm, job: Job) -> bool:
+    return actor.is_system or any(_covers(g, job.org_path) for g in actor.scopes(perm))
+
+
+def _is_mine(actor: Actor, job: Job) -> bool:
+    return actor.user_id is not None and job.created_by_id == actor.user_id
+
+
 def _visible(actor: Actor, job: Job) -> bool:
-    return actor.user_id is not None and job.created_by_id == actor.user_id or actor.can(
-        Perm.JOB_READ_ALL, job.org_path or None
-    )
+    return _is_mine(actor, job) or _may(actor, Perm.JOB_READ_ALL, job)
+
+
+def _lock_job(db: Session, job_id: uuid.UUID) -> Job | None:
+    """The job row, locked against a concurrent claim, finish or reap (PostgreSQL; SQLite write
+    transactions hold the database lock already)."""
+    return db.get(Job, job_id, with_for_update=True, populate_existing=True)
 
 
 def get_job(actor: Actor, db: Session, /, job_id: uuid.UUID) -> Job:
@@ -204,10 +231,14 @@ def list_jobs(
 
     conds = []
     if not actor.is_system:
-        scoped = [
-            Job.org_path.startswith(g.org_path) if g.subtree else Job.org_path == g.org_path
-            for g in actor.scopes(Perm.JOB_READ_ALL)
-        ]
+        scoped = []
+        for g in actor.scopes(Perm.JOB_READ_ALL):
+            if g.subtree:
+                scoped.append(Job.org_path.startswith(g.org_path))
+                if g.org_path.count("/") == 2:  # province-wide: platform jobs too
+                    scoped.append(Job.org_path == "")
+            else:
+                scoped.append(Job.org_path == g.org_path)
         mine = Job.created_by_id == actor.user_id if actor.user_id else false()
         conds.append(or_(mine, *scoped))
     if status:
@@ -222,8 +253,11 @@ def list_jobs(
 
 
 def cancel(actor: Actor, db: Session, /, job_id: uuid.UUID) -> Job:
-    job = get_job(actor, db, job_id)
-    if job.created_by_id != actor.user_id and not actor.can(Perm.JOB_MANAGE, job.org_path or None):
+    """Cancel a queued job at once; ask a running one to stop at its next progress report."""
+    get_job(actor, db, job_id)
+    job = _lock_job(db, job_id)
+    assert job is not None
+    if not _is_mine(actor, job) and not _may(actor, Perm.JOB_MANAGE, job):
         raise PermissionDenied("Only the submitter or an administrator may cancel a job.")
     if job.status in FINISHED:
         raise InvalidState("The job has already finished.", code="job_finished")
@@ -249,7 +283,9 @@ def _wake(runtime: Runtime) -> None:
 
 
 def _claim(db: Session, worker_name: str) -> Job | None:
-    stmt = select(Job).where(Job.status == JobStatus.QUEUED).order_by(Job.created_at).limit(1)
+    stmt = (
+        select(Job).where(Job.status == JobStatus.QUEUED).order_by(Job.created_at, Job.id).limit(1)
+    )
     if db.get_bind().dialect.name == "postgresql":
         stmt = stmt.with_for_update(skip_locked=True)
     job = db.scalars(stmt).first()
@@ -315,6 +351,8 @@ class Worker:
             with self.runtime.db.transaction() as db:
                 job = db.get(Job, job_id)
                 assert job is not None
+                if job.status != JobStatus.RUNNING:  # reaped meanwhile: stop the work
+                    return True
                 job.progress_done = done
                 if total is not None:
                     job.progress_total = total
@@ -324,24 +362,14 @@ class Worker:
                 return job.cancel_requested
 
         ctx = JobContext(job_id, params, actor, self.runtime, report)
-        status, result, error = JobStatus.SUCCEEDED, None, None
-        try:
-            fn = HANDLERS.get(kind)
-            if fn is None:
-                raise NotFound(f"No job handler for {kind!r}.", code="job_kind_unknown")
-            result = fn(ctx)
-        except JobCancelled:
-            status, error = JobStatus.CANCELLED, "cancelled on request"
-        except GongshuError as exc:
-            status, error = JobStatus.FAILED, exc.detail
-        except Exception as exc:  # a bug: keep the job, say what happened, log the trace
-            log.exception("job %s (%s) crashed", job_id, kind)
-            status = JobStatus.FAILED
-            error = f"internal error: {type(exc).__name__}: {exc}"
-            error += "\n" + "".join(traceback.format_exception_only(exc))[-500:]
+        with self._heartbeating(job_id):
+            status, result, error = self._call(ctx, kind)
         with self.runtime.db.transaction() as db:
-            job = db.get(Job, job_id)
+            job = _lock_job(db, job_id)
             assert job is not None
+            if job.status in FINISHED:  # reaped (or cancelled) while we ran: that stands
+                log.warning("job %s finished as %s but was already %s", job_id, status, job.status)
+                return
             job.status = status
             job.result = result
             job.error = error
@@ -356,6 +384,49 @@ class Worker:
                 target_id=job_id,
                 details={"kind": kind, **({"error": error[:200]} if error else {})},
             )
+
+    @staticmethod
+    def _call(ctx: JobContext, kind: str) -> tuple[JobStatus, dict[str, Any] | None, str | None]:
+        """Run the handler; turn every outcome into (status, result, error)."""
+        try:
+            fn = HANDLERS.get(kind)
+            if fn is None:
+                raise NotFound(f"No job handler for {kind!r}.", code="job_kind_unknown")
+            return JobStatus.SUCCEEDED, fn(ctx), None
+        except JobCancelled:
+            return JobStatus.CANCELLED, None, "cancelled on request"
+        except GongshuError as exc:
+            return JobStatus.FAILED, None, exc.detail
+        except Exception as exc:  # a bug: keep the job, say what happened, log the trace
+            log.exception("job %s (%s) crashed", ctx.job_id, kind)
+            detail = "".join(traceback.format_exception_only(exc)).strip()
+            return JobStatus.FAILED, None, f"internal error: {detail}"[:2000]
+
+    @contextmanager
+    def _heartbeating(self, job_id: uuid.UUID) -> Iterator[None]:
+        """Beat for ``job_id`` while the block runs, so a live job is never reaped as lost."""
+        stop = threading.Event()
+        interval = max(0.5, self.runtime.settings.job_stale_seconds / 4)
+
+        def beat() -> None:
+            while not stop.wait(interval):
+                try:
+                    with self.runtime.db.transaction() as db:
+                        db.execute(
+                            update(Job)
+                            .where(Job.id == job_id, Job.status == JobStatus.RUNNING)
+                            .values(heartbeat_at=utcnow())
+                        )
+                except Exception:  # a database hiccup; the next beat tries again
+                    log.exception("heartbeat of job %s failed", job_id)
+
+        thread = threading.Thread(target=beat, name=f"gongshu-job-beat-{job_id}", daemon=True)
+        thread.start()
+        try:
+            yield
+        finally:
+            stop.set()
+            thread.join()
 
     def run_pending(self) -> int:
         """Run queued jobs until none is left; returns how many ran."""
@@ -377,9 +448,10 @@ class Worker:
         """Mark failed the running jobs whose worker has gone silent."""
         cutoff = utcnow() - dt.timedelta(seconds=self.runtime.settings.job_stale_seconds)
         with self.runtime.db.transaction() as db:
-            stale = db.scalars(
-                select(Job).where(Job.status == JobStatus.RUNNING, Job.heartbeat_at < cutoff)
-            ).all()
+            stmt = select(Job).where(Job.status == JobStatus.RUNNING, Job.heartbeat_at < cutoff)
+            if db.get_bind().dialect.name == "postgresql":
+                stmt = stmt.with_for_update(skip_locked=True)  # one reaper per job
+            stale = db.scalars(stmt).all()
             for job in stale:
                 job.status = JobStatus.FAILED
                 job.finished_at = utcnow()

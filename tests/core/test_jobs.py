@@ -1,0 +1,429 @@
+"""Jobs: long work runs as a job with progress; failures and crashes are recorded, never lost."""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from sqlalchemy import select, update
+
+from gongshu.core import jobs
+from gongshu.core.audit import AuditEvent
+from gongshu.core.db import utcnow
+from gongshu.core.errors import InvalidState, NotFound, PermissionDenied, ValidationFailed
+from gongshu.core.jobs import Job, JobContext, JobStatus, Worker
+from gongshu.core.permissions import Actor, Grant, Role
+from gongshu.core.runtime import Runtime
+
+# An organisation tree drawn by paths only (jobs never look organisations up):
+PROVINCE = "/" + "a" * 32 + "/"
+TAIYUAN = PROVINCE + "b" * 32 + "/"
+DATONG = PROVINCE + "c" * 32 + "/"
+BUREAU = TAIYUAN + "d" * 32 + "/"
+
+
+def person(name: str, org_path: str, *grants: tuple[Role, str, bool]) -> Actor:
+    return Actor(
+        username=name,
+        user_id=uuid.uuid5(uuid.NAMESPACE_DNS, name),
+        org_id=uuid.uuid5(uuid.NAMESPACE_URL, org_path),
+        org_path=org_path,
+        grants=tuple(Grant(r, uuid.uuid5(uuid.NAMESPACE_URL, p), p, s) for r, p, s in grants),
+        via="api",
+    )
+
+
+STEWARD = person("steward", BUREAU, (Role.DATA_STEWARD, BUREAU, False))
+COLLEAGUE = person("colleague", BUREAU, (Role.DATA_STEWARD, BUREAU, False))
+TAIYUAN_AUDITOR = person("ty.auditor", TAIYUAN, (Role.AUDITOR, TAIYUAN, True))
+DATONG_AUDITOR = person("dt.auditor", DATONG, (Role.AUDITOR, DATONG, True))
+BUREAU_ONLY_AUDITOR = person("bureau.auditor", BUREAU, (Role.AUDITOR, BUREAU, False))
+PROVINCE_AUDITOR = person("prov.auditor", PROVINCE, (Role.AUDITOR, PROVINCE, True))
+TAIYUAN_ADMIN = person("ty.admin", TAIYUAN, (Role.ADMIN, TAIYUAN, True))
+SYSTEM = Actor.system("cli")
+
+# ------------------------------------------------------------------------------ test handlers
+
+calls: list[tuple[str, uuid.UUID]] = []
+calls_lock = threading.Lock()
+hooks: dict[str, Any] = {}
+
+
+@jobs.handler("test.count")
+def _count(ctx: JobContext) -> dict[str, Any]:
+    n = int(ctx.params.get("n", 3))
+    for i in range(1, n + 1):
+        ctx.progress(i, n, f"step {i}")
+        if i == 1 and "after_first" in hooks:
+            hooks["after_first"](ctx)
+    with calls_lock:
+        calls.append(("test.count", ctx.job_id))
+    return {"n": n, "actor": ctx.actor.username, "via": ctx.actor.via}
+
+
+@jobs.handler("test.refuse")
+def _refuse(ctx: JobContext) -> None:
+    raise ValidationFailed.single("n", "too_big", "n must be at most 10.")
+
+
+@jobs.handler("test.crash")
+def _crash(ctx: JobContext) -> None:
+    _ = 1 / 0
+
+
+@jobs.handler("test.hook")
+def _hook(ctx: JobContext) -> dict[str, Any] | None:
+    return hooks["run"](ctx)
+
+
+@pytest.fixture(autouse=True)
+def _clean_handlers_state() -> Iterator[None]:
+    calls.clear()
+    hooks.clear()
+    yield
+    hooks.clear()
+
+
+def submit(
+    runtime: Runtime, actor: Actor = STEWARD, kind: str = "test.count", **params: Any
+) -> uuid.UUID:
+    with runtime.db.transaction() as db:
+        return jobs.submit(
+            actor, db, kind=kind, params=params, title=f"{kind} for {actor.username}"
+        ).id
+
+
+def load(runtime: Runtime, job_id: uuid.UUID) -> Job:
+    with runtime.db.transaction(write=False) as db:
+        job = db.get(Job, job_id)
+        assert job is not None
+        return job
+
+
+def actions_for(runtime: Runtime, job_id: uuid.UUID) -> list[str]:
+    with runtime.db.transaction(write=False) as db:
+        return list(
+            db.scalars(
+                select(AuditEvent.action)
+                .where(AuditEvent.target_type == "job", AuditEvent.target_id == str(job_id))
+                .order_by(AuditEvent.seq)
+            )
+        )
+
+
+# ----------------------------------------------------------------------------------- running
+
+
+def test_a_job_runs_to_success_with_its_result_and_progress(runtime: Runtime) -> None:
+    job_id = submit(runtime, n=4)
+    assert load(runtime, job_id).status == JobStatus.QUEUED
+    assert Worker(runtime, name="w1").run_pending() == 1
+    job = load(runtime, job_id)
+    assert job.status == JobStatus.SUCCEEDED
+    assert job.result == {"n": 4, "actor": "steward", "via": "job"}
+    assert (job.progress_done, job.progress_total, job.fraction) == (4, 4, 1.0)
+    assert job.message == "step 4"
+    assert job.worker == "w1" and job.error is None
+    assert job.started_at is not None and job.finished_at is not None
+    assert job.finished_at >= job.started_at
+    assert actions_for(runtime, job_id) == ["job.submit", "job.succeeded"]
+
+
+def test_progress_is_visible_while_the_job_runs(runtime: Runtime) -> None:
+    seen: list[tuple[str, int, int | None, str]] = []
+    hooks["after_first"] = lambda ctx: seen.append(
+        (lambda j: (j.status, j.progress_done, j.progress_total, j.message))(
+            load(runtime, ctx.job_id)
+        )
+    )
+    submit(runtime, n=5)
+    Worker(runtime).run_pending()
+    assert seen == [(JobStatus.RUNNING, 1, 5, "step 1")]
+
+
+def test_the_job_acts_as_its_submitter(runtime: Runtime) -> None:
+    got: list[Actor] = []
+    hooks["run"] = lambda ctx: got.append(ctx.actor)
+    submit(runtime, TAIYUAN_ADMIN, kind="test.hook")
+    Worker(runtime).run_pending()
+    (actor,) = got
+    assert (actor.username, actor.user_id, actor.org_path) == (
+        "ty.admin",
+        TAIYUAN_ADMIN.user_id,
+        TAIYUAN,
+    )
+    assert actor.grants == TAIYUAN_ADMIN.grants and actor.via == "job"
+
+
+def test_a_refusing_handler_fails_the_job_with_its_message(runtime: Runtime) -> None:
+    job_id = submit(runtime, kind="test.refuse")
+    Worker(runtime).run_pending()
+    job = load(runtime, job_id)
+    assert job.status == JobStatus.FAILED
+    assert job.error == "n must be at most 10."
+    assert job.result is None
+    assert actions_for(runtime, job_id) == ["job.submit", "job.failed"]
+
+
+def test_a_crashing_handler_fails_the_job_as_an_internal_error(runtime: Runtime) -> None:
+    job_id = submit(runtime, kind="test.crash")
+    assert Worker(runtime).run_pending() == 1
+    job = load(runtime, job_id)
+    assert job.status == JobStatus.FAILED
+    assert job.error is not None
+    assert job.error.startswith("internal error")
+    assert "ZeroDivisionError" in job.error
+
+
+def test_an_unknown_kind_is_refused_at_submit(runtime: Runtime) -> None:
+    with pytest.raises(NotFound) as err, runtime.db.transaction() as db:
+        jobs.submit(STEWARD, db, kind="test.nothing")
+    assert err.value.code == "job_kind_unknown"
+
+
+def test_jobs_run_oldest_first(runtime: Runtime) -> None:
+    ids = [submit(runtime, n=1) for _ in range(3)]
+    Worker(runtime).run_pending()
+    assert [job_id for _, job_id in calls] == ids
+
+
+def test_run_inline_reports_every_step_to_the_observer(runtime: Runtime) -> None:
+    observed: list[tuple[int, int | None, str]] = []
+    job = jobs.run_inline(
+        runtime,
+        STEWARD,
+        kind="test.count",
+        params={"n": 6},
+        on_progress=lambda *a: observed.append(a),
+    )
+    assert job.status == JobStatus.SUCCEEDED and job.result is not None
+    assert observed == [(i, 6, f"step {i}") for i in range(1, 7)]
+    assert job.worker.startswith("inline:")
+    # nothing is left queued for a worker to run a second time
+    assert Worker(runtime).run_pending() == 0
+    assert len(calls) == 1
+
+
+def test_run_inline_records_a_failure(runtime: Runtime) -> None:
+    job = jobs.run_inline(runtime, STEWARD, kind="test.refuse")
+    assert job.status == JobStatus.FAILED and job.error == "n must be at most 10."
+
+
+def test_in_process_worker_threads_pick_up_a_submitted_job(runtime: Runtime) -> None:
+    worker = Worker(runtime, threads=2)
+    worker.start()
+    try:
+        job_id = submit(runtime, n=2)
+        deadline = time.monotonic() + 10
+        while load(runtime, job_id).status != JobStatus.SUCCEEDED:
+            assert time.monotonic() < deadline, "the worker did not run the job"
+            time.sleep(0.02)
+    finally:
+        worker.stop()
+
+
+# ------------------------------------------------------------------------------ cancelling
+
+
+def test_cancelling_a_queued_job_means_it_never_runs(runtime: Runtime) -> None:
+    job_id = submit(runtime)
+    with runtime.db.transaction() as db:
+        assert jobs.cancel(STEWARD, db, job_id).status == JobStatus.CANCELLED
+    assert Worker(runtime).run_pending() == 0
+    assert calls == []
+    job = load(runtime, job_id)
+    assert job.status == JobStatus.CANCELLED and job.finished_at is not None
+    with pytest.raises(InvalidState), runtime.db.transaction() as db:
+        jobs.cancel(STEWARD, db, job_id)
+    assert actions_for(runtime, job_id) == ["job.submit", "job.cancel"]
+
+
+def test_cancelling_a_running_job_stops_it_at_its_next_report(runtime: Runtime) -> None:
+    def cancel_from_elsewhere(ctx: JobContext) -> None:
+        with runtime.db.transaction() as db:
+            job = jobs.cancel(STEWARD, db, ctx.job_id)
+            assert job.status == JobStatus.RUNNING and job.cancel_requested
+
+    hooks["after_first"] = cancel_from_elsewhere
+    job_id = submit(runtime, n=3)  # step 2 is throttled away; the final step 3 sees the request
+    Worker(runtime).run_pending()
+    job = load(runtime, job_id)
+    assert job.status == JobStatus.CANCELLED
+    assert job.error == "cancelled on request"
+    assert calls == []  # the handler did not get to its end
+    assert actions_for(runtime, job_id) == ["job.submit", "job.cancel", "job.cancelled"]
+
+
+@pytest.mark.parametrize(
+    ("actor", "outcome"),
+    [
+        (STEWARD, "ok"),  # the submitter
+        (TAIYUAN_ADMIN, "ok"),  # an administrator whose scope covers the job
+        (TAIYUAN_AUDITOR, PermissionDenied),  # may see it, may not cancel it
+        (COLLEAGUE, NotFound),  # same organisation, not theirs: does not see it at all
+        (DATONG_AUDITOR, NotFound),
+    ],
+    ids=lambda v: getattr(v, "username", getattr(v, "__name__", str(v))),
+)
+def test_who_may_cancel(runtime: Runtime, actor: Actor, outcome: Any) -> None:
+    job_id = submit(runtime, STEWARD)
+    if outcome == "ok":
+        with runtime.db.transaction() as db:
+            jobs.cancel(actor, db, job_id)
+        assert load(runtime, job_id).status == JobStatus.CANCELLED
+    else:
+        with pytest.raises(outcome), runtime.db.transaction() as db:
+            jobs.cancel(actor, db, job_id)
+        assert load(runtime, job_id).status == JobStatus.QUEUED
+
+
+# ------------------------------------------------------------------------------ lost workers
+
+
+def _claim_as(runtime: Runtime, worker: str) -> uuid.UUID:
+    with runtime.db.transaction() as db:
+        job = jobs._claim(db, worker)
+        assert job is not None
+        return job.id
+
+
+def _age_heartbeat(runtime: Runtime, job_id: uuid.UUID, seconds: float) -> None:
+    with runtime.db.transaction() as db:
+        db.execute(
+            update(Job)
+            .where(Job.id == job_id)
+            .values(heartbeat_at=utcnow() - dt.timedelta(seconds=seconds))
+        )
+
+
+def test_the_reaper_fails_a_job_whose_worker_went_silent(runtime: Runtime) -> None:
+    stale_after = runtime.settings.job_stale_seconds
+    lost = (submit(runtime), _claim_as(runtime, "crashed-host:123"))[1]
+    alive = (submit(runtime), _claim_as(runtime, "busy-host:456"))[1]
+    _age_heartbeat(runtime, lost, stale_after + 5)
+    _age_heartbeat(runtime, alive, stale_after - 5)
+    assert Worker(runtime).reap_stale() == 1
+    job = load(runtime, lost)
+    assert job.status == JobStatus.FAILED and job.finished_at is not None
+    assert job.error is not None and "crashed-host:123" in job.error
+    assert load(runtime, alive).status == JobStatus.RUNNING
+    assert actions_for(runtime, lost) == ["job.submit", "job.failed"]
+    assert Worker(runtime).reap_stale() == 0  # once only
+    assert Worker(runtime).run_pending() == 0  # and never re-run
+
+
+def test_a_reaped_job_stays_failed_when_its_worker_comes_back(runtime: Runtime) -> None:
+    def get_reaped(ctx: JobContext) -> dict[str, Any]:
+        _age_heartbeat(runtime, ctx.job_id, runtime.settings.job_stale_seconds + 1)
+        assert Worker(runtime, name="other").reap_stale() == 1
+        return {"late": True}
+
+    hooks["run"] = get_reaped
+    job_id = submit(runtime, kind="test.hook")
+    Worker(runtime).run_pending()
+    job = load(runtime, job_id)
+    assert job.status == JobStatus.FAILED and job.result is None
+    assert actions_for(runtime, job_id) == ["job.submit", "job.failed"]
+
+
+def test_a_live_job_keeps_beating_and_is_not_reaped(settings: Any) -> None:
+    rt = Runtime(settings.model_copy(update={"job_stale_seconds": 1}))
+    try:
+        reaped: list[int] = []
+
+        def long_and_quiet(ctx: JobContext) -> None:
+            time.sleep(1.3)  # longer than job_stale_seconds, without a progress report
+            reaped.append(Worker(rt, name="other").reap_stale())
+
+        hooks["run"] = long_and_quiet
+        job_id = submit(rt, kind="test.hook")
+        Worker(rt).run_pending()
+        assert reaped == [0]
+        assert load(rt, job_id).status == JobStatus.SUCCEEDED
+    finally:
+        rt.close()
+
+
+# ----------------------------------------------------------------------------- who sees what
+
+
+@pytest.mark.parametrize(
+    ("viewer", "sees_stewards_job", "sees_system_job"),
+    [
+        (STEWARD, True, False),
+        (COLLEAGUE, False, False),
+        (BUREAU_ONLY_AUDITOR, True, False),
+        (TAIYUAN_AUDITOR, True, False),
+        (DATONG_AUDITOR, False, False),
+        (PROVINCE_AUDITOR, True, True),
+        (SYSTEM, True, True),
+    ],
+    ids=lambda v: getattr(v, "username", str(v)),
+)
+def test_visibility_of_jobs_in_get_and_list(
+    runtime: Runtime, viewer: Actor, sees_stewards_job: bool, sees_system_job: bool
+) -> None:
+    stewards = submit(runtime, STEWARD)
+    system = submit(runtime, SYSTEM)
+    expected = {stewards: sees_stewards_job, system: sees_system_job}
+    with runtime.db.transaction(write=False) as db:
+        rows, total = jobs.list_jobs(viewer, db)
+        assert {j.id for j in rows} == {k for k, v in expected.items() if v}
+        assert total == sum(expected.values())
+        for job_id, visible in expected.items():
+            if visible:
+                assert jobs.get_job(viewer, db, job_id).id == job_id
+            else:
+                with pytest.raises(NotFound):
+                    jobs.get_job(viewer, db, job_id)
+
+
+def test_list_jobs_filters_and_pages_newest_first(runtime: Runtime) -> None:
+    ids = [submit(runtime, n=1) for _ in range(3)] + [submit(runtime, kind="test.refuse")]
+    Worker(runtime).run_pending()
+    with runtime.db.transaction(write=False) as db:
+        failed, n_failed = jobs.list_jobs(STEWARD, db, status=JobStatus.FAILED)
+        counts, n_counts = jobs.list_jobs(STEWARD, db, kind="test.count", limit=2)
+        rest, _ = jobs.list_jobs(STEWARD, db, kind="test.count", limit=2, offset=2)
+    assert [j.id for j in failed] == [ids[3]] and n_failed == 1
+    assert n_counts == 3
+    assert [j.id for j in counts + rest] == ids[2::-1]
+
+
+# ------------------------------------------------------------------------------- concurrency
+
+
+def test_concurrent_workers_never_run_a_job_twice(runtime: Runtime) -> None:
+    """On PostgreSQL claims use FOR UPDATE SKIP LOCKED; on SQLite BEGIN IMMEDIATE serialises."""
+    n_jobs, n_workers = 24, 4
+    ids = {submit(runtime, n=1) for _ in range(n_jobs)}
+    start = threading.Barrier(n_workers)
+    ran: list[int] = []
+    errors: list[BaseException] = []
+
+    def work(i: int) -> None:
+        try:
+            start.wait()
+            ran.append(Worker(runtime, name=f"w{i}").run_pending())
+        except BaseException as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(n_workers)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    assert errors == []
+    executed = [job_id for _, job_id in calls]
+    assert sorted(executed) == sorted(ids)  # each exactly once
+    assert sum(ran) == n_jobs
+    with runtime.db.transaction(write=False) as db:
+        statuses = set(db.scalars(select(Job.status)))
+        workers = set(db.scalars(select(Job.worker)))
+    assert statuses == {JobStatus.SUCCEEDED}
+    assert workers <= {f"w{i}" for i in range(n_workers)}
