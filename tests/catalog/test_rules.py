@@ -287,6 +287,7 @@ FIELD_CASES: list[Case] = [
         {("secrecy", "required"), ("data_kind", "required")},
     ),
     ("unknown field", {"colour": "red"}, {("colour", "unknown_field")}),
+    ("two keywords in one", {"keywords": ["人口、户籍"]}, {("keywords.0", "invalid_format")}),
     ("name too long", {"name": "名" * 201}, {("name", "too_long")}),
 ]
 

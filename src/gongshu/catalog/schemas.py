@@ -97,6 +97,8 @@ ReasonText = _optional_text(REASON_MAX)
 ShortText = _optional_text(NAME_MAX)
 GradeText = _optional_text(32)
 ResourceCodeText = Annotated[str, AfterValidator(_resource_code)]
+# One term per keyword: the separators people use in a list cell (；，、) cannot occur in one.
+Keyword = Annotated[str, Field(min_length=1, max_length=KEYWORD_MAX, pattern=r"^[^;；,，、\n]+$")]
 
 
 class _Model(BaseModel):
@@ -204,9 +206,7 @@ class CatalogEntryBase(_Model):
     grade: GradeText = Field(
         None, description="分级; proposed by grading, confirmed by a person (Art. 10)"
     )
-    keywords: list[Annotated[str, Field(min_length=1, max_length=KEYWORD_MAX)]] = Field(
-        default_factory=list, max_length=KEYWORDS_MAX
-    )
+    keywords: list[Keyword] = Field(default_factory=list, max_length=KEYWORDS_MAX)
 
     @field_validator("keywords")
     @classmethod
@@ -236,9 +236,7 @@ class CatalogEntryUpdate(_Model):
     secrecy: Secrecy | None = None
     data_kind: DataKind | None = None
     grade: GradeText = None
-    keywords: list[Annotated[str, Field(min_length=1, max_length=KEYWORD_MAX)]] | None = Field(
-        None, max_length=KEYWORDS_MAX
-    )
+    keywords: list[Keyword] | None = Field(None, max_length=KEYWORDS_MAX)
 
 
 def apply_update(entry: CatalogEntryBase, update: CatalogEntryUpdate) -> CatalogEntryCreate:
