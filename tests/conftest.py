@@ -86,3 +86,132 @@ def runtime(settings: Settings) -> Iterator[Runtime]:
     rt = Runtime(settings)
     yield rt
     rt.close()
+
+
+# ------------------------------------------------------------------------------ domain fixtures
+
+import re  # noqa: E402
+import secrets  # noqa: E402
+from dataclasses import dataclass  # noqa: E402
+from typing import Any  # noqa: E402
+
+from gongshu.core.permissions import Actor  # noqa: E402
+from gongshu.demo.builder import synthetic_uscc  # noqa: E402
+from gongshu.orgs import service as orgs  # noqa: E402
+from gongshu.orgs.models import Organization, OrgKind, User  # noqa: E402
+
+SYSTEM = Actor.system("test", via="system")
+
+
+@pytest.fixture
+def system() -> Actor:
+    return SYSTEM
+
+
+@pytest.fixture
+def tree(runtime: Runtime) -> dict[str, Organization]:
+    """A small province: governments, data bureaus and public bodies at province and city level,
+    one county, and an operator. Keys: province, province.bureau, province.hr, province.health,
+    taiyuan, taiyuan.bureau, taiyuan.hr, xiaodian, xiaodian.bureau, xiaodian.hr, datong,
+    datong.bureau, operator."""
+    spec: list[tuple[str, str, OrgKind, str | None, str | None, str]] = [
+        ("province", "山西省人民政府", OrgKind.GOVERNMENT, None, "province", "140000"),
+        ("province.bureau", "山西省数据局", OrgKind.DATA_BUREAU, "province", "province", "140000"),
+        ("province.hr", "山西省人力资源和社会保障厅", OrgKind.PUBLIC_BODY, "province", "province", "140000"),
+        ("province.health", "山西省卫生健康委员会", OrgKind.PUBLIC_BODY, "province", "province", "140000"),
+        ("taiyuan", "太原市人民政府", OrgKind.GOVERNMENT, "province", "city", "140100"),
+        ("taiyuan.bureau", "太原市数据局", OrgKind.DATA_BUREAU, "taiyuan", "city", "140100"),
+        ("taiyuan.hr", "太原市人力资源和社会保障局", OrgKind.PUBLIC_BODY, "taiyuan", "city", "140100"),
+        ("xiaodian", "太原市小店区人民政府", OrgKind.GOVERNMENT, "taiyuan", "county", "140105"),
+        ("xiaodian.bureau", "太原市小店区数据局", OrgKind.DATA_BUREAU, "xiaodian", "county", "140105"),
+        ("xiaodian.hr", "太原市小店区人力资源和社会保障局", OrgKind.PUBLIC_BODY, "xiaodian", "county", "140105"),
+        ("datong", "大同市人民政府", OrgKind.GOVERNMENT, "province", "city", "140200"),
+        ("datong.bureau", "大同市数据局", OrgKind.DATA_BUREAU, "datong", "city", "140200"),
+        ("operator", "晋数运营有限公司（测试）", OrgKind.OPERATOR, "province", None, "140100"),
+    ]
+    out: dict[str, Organization] = {}
+    with runtime.db.transaction() as db:
+        for key, name, kind, parent, level, region in spec:
+            out[key] = orgs.create_organization(
+                SYSTEM, db, name=name, kind=kind, parent_id=out[parent].id if parent else None,
+                level=level, region_code=region,
+                uscc=synthetic_uscc(name, region, "91" if kind == OrgKind.OPERATOR else "11"))
+    return out
+
+
+@dataclass
+class Member:
+    user: User
+    password: str
+    actor: Actor
+
+    @property
+    def username(self) -> str:
+        return self.user.username
+
+
+@pytest.fixture
+def make_user(runtime: Runtime, tree: dict[str, Organization]) -> Any:
+    """make_user("alice", "catalog_editor", "province.hr", subtree=False) -> Member.
+
+    ``role=None`` makes a user without any role."""
+    counter = iter(range(1_000_000))
+
+    def make(username: str | None = None, role: str | None = None, org: str = "province.hr",
+             *, subtree: bool = False, home: str | None = None) -> Member:
+        username = username or f"user{next(counter)}"
+        password = "pw-" + secrets.token_hex(8)
+        with runtime.db.transaction() as db:
+            user = orgs.create_user(SYSTEM, db, username=username, display_name=username,
+                                    org_id=tree[home or org].id, password=password)
+            if role is not None:
+                orgs.grant_role(SYSTEM, db, user_id=user.id, role=role, org_id=tree[org].id,
+                                subtree=subtree)
+            db.flush()
+            db.refresh(user)
+            actor = orgs.actor_for_user(user)
+        return Member(user, password, actor)
+
+    return make
+
+
+@pytest.fixture
+def app(runtime: Runtime) -> Any:
+    from gongshu.web.app import create_app
+
+    return create_app(runtime, start_worker=False)
+
+
+@pytest.fixture
+def client(app: Any) -> Iterator[Any]:
+    from fastapi.testclient import TestClient
+
+    with TestClient(app) as c:
+        yield c
+
+
+@pytest.fixture
+def token_for(runtime: Runtime) -> Any:
+    """token_for(member) -> {"Authorization": "Bearer …"} for that member."""
+
+    def make(member: Member, days: int | None = None) -> dict[str, str]:
+        with runtime.db.transaction() as db:
+            _token, raw = orgs.create_token(member.actor, db, name="test", days=days)
+        return {"Authorization": f"Bearer {raw}"}
+
+    return make
+
+
+def web_login(client: Any, username: str, password: str) -> Any:
+    """Sign in through the real login form; returns the response after redirect."""
+    page = client.get("/login")
+    token = re.search(r'name="csrf_token" value="([^"]+)"', page.text).group(1)  # type: ignore[union-attr]
+    return client.post("/login", data={"username": username, "password": password,
+                                       "csrf_token": token, "next": "/"})
+
+
+def csrf_of(html: str) -> str:
+    assert 'name="csrf_token" value=""' not in html, "a form on this page has an empty CSRF token"
+    found = re.search(r'name="csrf_token" value="([^"]+)"', html)
+    assert found, "no CSRF token on the page"
+    return found.group(1)

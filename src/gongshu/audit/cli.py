@@ -24,9 +24,11 @@ def verify(json_output: bool = typer.Option(False, "--json")) -> None:
     with Progress(TextColumn("verifying"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
                   console=err_console, transient=True, disable=json_output) as bar:
         task = bar.add_task("verify", total=None)
-        with rt.db.transaction() as db:
+        with rt.db.transaction(write=False) as db:
             report = service.verify(system_actor(), db,
                                     progress=lambda done, total: bar.update(task, completed=done, total=total))
+    with rt.db.transaction() as db:
+        service.record_verification(system_actor(), db, report)
     if json_output:
         print_json(report.as_dict())
     elif report.ok:

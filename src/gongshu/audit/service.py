@@ -91,19 +91,25 @@ def get_event(actor: Actor, db: Session, /, seq: int) -> AuditEvent:
 
 def verify(actor: Actor, db: Session, /, *,
            progress: Callable[[int, int], None] | None = None) -> VerifyReport:
-    """Re-derive the whole chain against the signed checkpoint; record that it was checked."""
+    """Re-derive the whole chain against the signed checkpoint (a read; may take a while).
+
+    Run it in a read transaction and then ``record_verification`` in a short write one: a
+    long write transaction would hold SQLite's lock against everyone, progress reports included.
+    """
     require(actor, Perm.AUDIT_VERIFY)
     runtime = runtime_of(db)
-    report = audit.verify_chain(
+    return audit.verify_chain(
         db,
         checkpoint=runtime.audit_checkpoints.read(),
         public_key=runtime.keys.verify_key("audit"),
         progress=progress,
     )
+
+
+def record_verification(actor: Actor, db: Session, /, report: VerifyReport) -> None:
     audit.record(db, actor, "audit.verify", target_type="audit_chain",
                  details={"ok": report.ok, "events": report.events_checked,
                           "bad_seq": report.bad_seq, "reason": report.reason})
-    return report
 
 
 def submit_verify(actor: Actor, db: Session, /) -> jobs.Job:

@@ -10,13 +10,16 @@ Errors print their message (and each field error) and exit 1; usage errors exit 
 from __future__ import annotations
 
 import getpass
+import logging
 import json
 import os
 import sys
 from pathlib import Path
 from typing import Any
 
+import click
 import typer
+from typer.core import TyperGroup
 from rich.console import Console
 
 from gongshu import __version__
@@ -28,7 +31,23 @@ from gongshu.core.runtime import Runtime
 console = Console()
 err_console = Console(stderr=True)
 
+class _Group(TyperGroup):
+    """Turns expected errors into a message and exit 1, and closes the runtime afterwards."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except GongshuError as exc:
+            report_error(exc)
+            raise typer.Exit(1) from None
+        finally:
+            if State.runtime is not None:
+                State.runtime.close()
+                State.runtime = None
+
+
 app = typer.Typer(
+    cls=_Group,
     name="gongshu",
     help="公数 gongshu — the provincial public data platform.",
     no_args_is_help=True,
@@ -49,7 +68,11 @@ def runtime() -> Runtime:
 
         import_models()
         import_job_handlers()
-        State.runtime = Runtime(Settings())
+        settings = Settings()
+        logging.basicConfig(level=settings.log_level.upper(),
+                            format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+        logging.getLogger("alembic").setLevel(logging.WARNING)
+        State.runtime = Runtime(settings)
         if not migrations.is_current(State.runtime.db):
             migrations.upgrade(State.runtime.db)
     return State.runtime
@@ -193,13 +216,21 @@ def _print_logins(logins: list[tuple[str, ...]], host: str, port: int) -> None:
     console.print("The logins are kept in demo-logins.txt in the data directory (mode 0600).")
 
 
-def _register_modules() -> None:
-    from gongshu.modules import submodules
+_registered = False
 
-    for module in submodules("cli"):
-        register = getattr(module, "register", None)
-        if register is not None:
-            register(app)
+
+def build_app() -> typer.Typer:
+    """The command with every module's sub-commands (registered once)."""
+    global _registered
+    if not _registered:
+        from gongshu.modules import submodules
+
+        for module in submodules("cli"):
+            register = getattr(module, "register", None)
+            if register is not None:
+                register(app)
+        _registered = True
+    return app
 
 
 def report_error(exc: GongshuError) -> None:
@@ -211,13 +242,4 @@ def report_error(exc: GongshuError) -> None:
 
 
 def main() -> None:
-    _register_modules()
-    try:
-        app()
-    except GongshuError as exc:
-        report_error(exc)
-        raise SystemExit(1) from None
-    finally:
-        if State.runtime is not None:
-            State.runtime.close()
-            State.runtime = None
+    build_app()()

@@ -1,0 +1,67 @@
+"""The permission table and grant scopes, as tables of cases."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+
+from gongshu.core.errors import PermissionDenied
+from gongshu.core.permissions import PERMISSIONS, Actor, Grant, Perm, Role, require
+
+ROOT = "/aa/"
+CITY = "/aa/bb/"
+COUNTY = "/aa/bb/cc/"
+OTHER_CITY = "/aa/dd/"
+
+
+def actor(*grants: tuple[Role, str, bool]) -> Actor:
+    return Actor(username="u", user_id=uuid.uuid4(),
+                 grants=tuple(Grant(r, uuid.uuid4(), p, s) for r, p, s in grants))
+
+
+def test_every_permission_is_in_the_table() -> None:
+    assert set(PERMISSIONS) == set(Perm)
+    assert all(PERMISSIONS[p] for p in Perm), "a permission nobody holds"
+
+
+@pytest.mark.parametrize(
+    ("grants", "perm", "where", "allowed"),
+    [
+        ([(Role.ADMIN, ROOT, True)], Perm.ORG_MANAGE, COUNTY, True),
+        ([(Role.ADMIN, CITY, True)], Perm.ORG_MANAGE, COUNTY, True),
+        ([(Role.ADMIN, CITY, True)], Perm.ORG_MANAGE, OTHER_CITY, False),
+        ([(Role.ADMIN, CITY, False)], Perm.ORG_MANAGE, COUNTY, False),
+        ([(Role.ADMIN, CITY, False)], Perm.ORG_MANAGE, CITY, True),
+        ([(Role.ADMIN, ROOT, True)], Perm.AUDIT_READ, CITY, False),  # separation of duties
+        ([(Role.AUDITOR, ROOT, True)], Perm.AUDIT_READ, COUNTY, True),
+        ([(Role.AUDITOR, ROOT, True)], Perm.ORG_MANAGE, COUNTY, False),
+        ([(Role.CATALOG_EDITOR, CITY, False)], Perm.CATALOG_EDIT, CITY, True),
+        ([(Role.CATALOG_EDITOR, CITY, False)], Perm.CATALOG_REVIEW, CITY, False),
+        ([(Role.BUREAU_REVIEWER, CITY, False)], Perm.CATALOG_REVIEW, CITY, True),
+        ([(Role.REQUESTER, CITY, False)], Perm.CATALOG_READ, None, True),
+        ([], Perm.CATALOG_READ, None, False),
+        ([(Role.REQUESTER, CITY, False), (Role.AUDITOR, COUNTY, False)], Perm.AUDIT_READ, COUNTY, True),
+        ([(Role.REQUESTER, CITY, False), (Role.AUDITOR, COUNTY, False)], Perm.AUDIT_READ, CITY, False),
+    ],
+)
+def test_can(grants: list[tuple[Role, str, bool]], perm: Perm, where: str | None, allowed: bool) -> None:
+    assert actor(*grants).can(perm, where) is allowed
+
+
+def test_a_prefix_of_another_name_is_not_a_subtree() -> None:
+    # "/aa/bb/" must not cover "/aa/bbb/": paths end in "/" for this reason
+    grant = Grant(Role.ADMIN, uuid.uuid4(), "/aa/bb/", True)
+    assert not grant.covers("/aa/bbb/")
+    assert grant.covers("/aa/bb/x/")
+
+
+def test_system_actor_may_do_anything() -> None:
+    system = Actor.system()
+    assert all(system.can(p, COUNTY) for p in Perm)
+
+
+def test_require_names_the_permission() -> None:
+    with pytest.raises(PermissionDenied) as exc:
+        require(actor(), Perm.USER_MANAGE, CITY)
+    assert exc.value.params["permission"] == "user.manage"
