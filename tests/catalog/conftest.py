@@ -7,9 +7,14 @@ string ``DELETE``.
 from __future__ import annotations
 
 import copy
+import datetime as dt
+import uuid
 from typing import Any
 
 import pytest
+
+from gongshu.catalog.codes import format_code
+from gongshu.catalog.schemas import CatalogEntryCreate, CatalogEntryPublic
 
 DELETE = "<DELETE>"
 
@@ -143,20 +148,12 @@ def _sample_entries() -> list[dict[str, Any]]:
 
 @pytest.fixture
 def sample_entries() -> list[Any]:
-    from gongshu.catalog.schemas import CatalogEntryCreate
-
     return [CatalogEntryCreate.model_validate(e) for e in _sample_entries()]
 
 
 @pytest.fixture
 def public_entries(sample_entries: list[Any]) -> list[Any]:
     """The samples as published entries, with resource codes."""
-    import datetime as dt
-    import uuid
-
-    from gongshu.catalog.codes import format_code
-    from gongshu.catalog.schemas import CatalogEntryPublic
-
     now = dt.datetime(2024, 7, 1, 8, 0, tzinfo=dt.UTC)
     out = []
     for seq, entry in enumerate(sample_entries, start=1):
