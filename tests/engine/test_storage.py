@@ -1,0 +1,206 @@
+"""Versioned dataset storage: whole versions appear atomically, failures leave no trace."""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pyarrow as pa
+import pytest
+
+from gongshu.core.errors import NotFound, ValidationFailed
+from gongshu.engine.duckdb import DuckDBEngine
+from gongshu.engine.storage import CURRENT, DatasetStore
+
+SCHEMA = pa.schema([("region_code", pa.string()), ("population", pa.int64())])
+
+
+def table(*rows: tuple[str, int]) -> pa.Table:
+    return pa.Table.from_pylist([dict(zip(SCHEMA.names, r, strict=True)) for r in rows], SCHEMA)
+
+
+V1 = table(("140100", 5_430_000), ("140200", 3_100_000))
+V2 = table(("140100", 5_440_000), ("140200", 3_090_000), ("140300", 1_320_000))
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> DatasetStore:
+    return DatasetStore(tmp_path / "datasets")
+
+
+def entries(store: DatasetStore, dataset_id: str) -> list[str]:
+    return sorted(p.name for p in (store.root / dataset_id).iterdir() if p.name != ".lock")
+
+
+def test_versions_are_numbered_and_the_newest_is_current(store: DatasetStore) -> None:
+    assert store.current("population") is None
+    assert store.versions("population") == []
+    first = store.write("population", V1, metadata={"source": "统计局"})
+    second = store.write("population", V2)
+    assert (first.version, second.version) == (1, 2)
+    assert (first.rows, second.rows) == (2, 3)
+    assert first.metadata == {"source": "统计局"}
+    assert store.current("population") == second
+    assert [v.version for v in store.versions("population")] == [1, 2]
+    assert store.read("population").equals(V2)
+    assert store.read("population", 1).equals(V1)
+    assert (store.root / "population" / CURRENT).read_text().strip() == "v2"
+    assert entries(store, "population") == [CURRENT, "v1", "v2"]
+    assert all(p.name.startswith("part-") for p in first.file_paths)
+
+
+def test_layout_on_disk(store: DatasetStore) -> None:
+    version = store.write("population", V1)
+    assert version.path == store.root / "population" / "v1"
+    assert sorted(p.name for p in version.path.iterdir()) == ["_version.json", "part-00000.parquet"]
+
+
+def _failing_batches(after: int) -> Iterator[pa.RecordBatch]:
+    for i, batch in enumerate(V2.to_batches(max_chunksize=1)):
+        if i == after:
+            raise OSError("disk full (simulated)")
+        yield batch
+
+
+def test_a_write_that_fails_midway_leaves_the_previous_version_current(
+    store: DatasetStore,
+) -> None:
+    store.write("population", V1)
+    reader = pa.RecordBatchReader.from_batches(SCHEMA, _failing_batches(after=2))
+    with pytest.raises(OSError, match="disk full"):
+        store.write("population", reader)
+    assert store.current("population").version == 1  # type: ignore[union-attr]
+    assert store.read("population").equals(V1)
+    assert [v.version for v in store.versions("population")] == [1]
+    assert entries(store, "population") == [CURRENT, "v1"]  # no temporary left behind
+    # and the next good write takes the next number
+    assert store.write("population", V2).version == 2
+
+
+def test_a_failing_first_write_leaves_no_dataset(store: DatasetStore) -> None:
+    reader = pa.RecordBatchReader.from_batches(SCHEMA, _failing_batches(after=0))
+    with pytest.raises(OSError):
+        store.write("population", reader)
+    assert store.current("population") is None
+    assert entries(store, "population") == []
+
+
+def test_a_crash_before_publishing_is_invisible_and_cleaned_up(store: DatasetStore) -> None:
+    """A killed writer leaves a temporary directory: never read, removed when old."""
+    store.write("population", V1)
+    leftover = store.root / "population" / ".tmp-deadbeef"
+    leftover.mkdir()
+    (leftover / "part-00000.parquet").write_bytes(b"half a file")
+    assert [v.version for v in store.versions("population")] == [1]
+    assert store.clean_temporary("population") == 0  # young: could be a live writer
+    old = time.time() - 7200
+    os.utime(leftover, (old, old))
+    assert store.clean_temporary("population") == 1
+    assert entries(store, "population") == [CURRENT, "v1"]
+
+
+def test_readers_keep_their_version_while_a_new_one_is_published(store: DatasetStore) -> None:
+    store.write("population", V1)
+    held = store.dataset("population")  # a reader opened version 1
+    store.write("population", V2)
+    assert held.to_table().equals(V1)
+    assert store.read("population").equals(V2)
+
+
+def test_set_current_rolls_back_without_touching_versions(store: DatasetStore) -> None:
+    store.write("population", V1)
+    store.write("population", V2)
+    store.set_current("population", 1)
+    assert store.read("population").equals(V1)
+    assert [v.version for v in store.versions("population")] == [1, 2]
+    with pytest.raises(NotFound):
+        store.set_current("population", 7)
+    assert store.current("population").version == 1  # type: ignore[union-attr]
+    assert store.write("population", V2).version == 3  # numbers never repeat
+
+
+def test_empty_data_keeps_its_columns(store: DatasetStore) -> None:
+    version = store.write("population", SCHEMA.empty_table())
+    assert version.rows == 0
+    assert store.read("population").schema == SCHEMA
+
+
+def test_large_writes_roll_over_into_several_parts(store: DatasetStore) -> None:
+    big = pa.table({"x": pa.array(range(25_000), pa.int64())})
+    version = store.write("big", big, max_rows_per_file=10_000)
+    assert len(version.files) == 3 and version.rows == 25_000
+    assert store.read("big").column("x").to_pylist() == list(range(25_000))
+
+
+@pytest.mark.parametrize("bad", ["", "..", "../etc", "a/b", "x" * 200, ".hidden"])
+def test_dataset_ids_cannot_escape_the_root(store: DatasetStore, bad: str) -> None:
+    with pytest.raises(ValidationFailed):
+        store.write(bad, V1)
+
+
+def test_unknown_version_is_not_found(store: DatasetStore) -> None:
+    with pytest.raises(NotFound):
+        store.get("population")
+    store.write("population", V1)
+    with pytest.raises(NotFound):
+        store.get("population", 2)
+
+
+def test_a_version_registers_in_the_engine(store: DatasetStore) -> None:
+    store.write("population", V1)
+    store.write("population", V2)
+    with DuckDBEngine(store.root, memory_limit="256MB", threads=1) as engine:
+        used = store.register(engine, "pop", "population")
+        assert used.version == 2
+        total = engine.query("SELECT sum(population) AS s FROM pop").column("s")[0].as_py()
+        assert total == sum(V2.column("population").to_pylist())
+        store.register(engine, "pop_v1", "population", 1)
+        assert engine.query("SELECT count(*) AS n FROM pop_v1").column("n")[0].as_py() == 2
+
+
+# ----------------------------------------------------------------------------- concurrency
+
+
+def test_concurrent_writers_get_distinct_gapless_versions(store: DatasetStore) -> None:
+    n = 8
+    start = threading.Barrier(n)
+    got: list[int] = []
+    errors: list[BaseException] = []
+
+    def write(i: int) -> None:
+        try:
+            start.wait()
+            got.append(store.write("population", table(("140100", i))).version)
+        except BaseException as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=write, args=(i,)) for i in range(n)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    assert errors == []
+    assert sorted(got) == list(range(1, n + 1))
+    assert store.current("population").version == n  # type: ignore[union-attr]
+    # every version holds exactly what its writer wrote
+    written = sorted(store.read("population", v).column("population")[0].as_py() for v in got)
+    assert written == list(range(n))
+
+
+def _write_in_process(root: str, i: int) -> None:
+    DatasetStore(Path(root)).write("population", table(("140100", 100 + i)))
+
+
+def test_writers_in_separate_processes_get_distinct_versions(store: DatasetStore) -> None:
+    ctx = multiprocessing.get_context("fork")
+    procs = [ctx.Process(target=_write_in_process, args=(str(store.root), i)) for i in range(4)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(30)
+    assert [p.exitcode for p in procs] == [0, 0, 0, 0]
+    assert [v.version for v in store.versions("population")] == [1, 2, 3, 4]
