@@ -31,8 +31,10 @@ run: install
 	$(BIN)/gongshu demo
 
 # The suite runs on SQLite, and on PostgreSQL too when GONGSHU_TEST_DATABASE_URL is set.
+# pytest's exit code 5 (no tests collected) is a failure too.
 test: install
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	@$(BIN)/python -m pytest $(PYTEST_ARGS); status=$$?; \
+	if [ $$status -eq 5 ]; then echo "no tests were collected"; exit 1; fi; exit $$status
 
 lint: install
 	$(BIN)/ruff check src tests benchmarks

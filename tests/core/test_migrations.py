@@ -19,10 +19,10 @@ def test_models_and_migrations_agree(runtime: Any) -> None:
 
 
 def test_schema_is_at_head(runtime: Any) -> None:
-    assert migrations.current_revision(runtime.db) == migrations.head_revision()
+    assert migrations.current_revisions(runtime.db) == migrations.head_revisions()
     assert migrations.is_current(runtime.db)
 
 
 def test_upgrade_is_idempotent(runtime: Any) -> None:
     before, after = migrations.upgrade(runtime.db)
-    assert before == after == migrations.head_revision()
+    assert before == after == "+".join(migrations.head_revisions())

@@ -23,27 +23,32 @@ def alembic_config(url: str | None = None) -> Config:
     return cfg
 
 
-def head_revision() -> str | None:
-    return ScriptDirectory.from_config(alembic_config()).get_current_head()
+def head_revisions() -> tuple[str, ...]:
+    """The newest revision of every branch (modules may branch off the foundation)."""
+    return tuple(sorted(ScriptDirectory.from_config(alembic_config()).get_heads()))
 
 
-def current_revision(database: Database) -> str | None:
+def current_revisions(database: Database) -> tuple[str, ...]:
     with database.engine.connect() as conn:
-        return MigrationContext.configure(conn).get_current_revision()
+        return tuple(sorted(MigrationContext.configure(conn).get_current_heads()))
 
 
 def is_current(database: Database) -> bool:
-    return current_revision(database) == head_revision()
+    return current_revisions(database) == head_revisions()
 
 
-def upgrade(database: Database, revision: str = "head") -> tuple[str | None, str | None]:
+def _label(revisions: tuple[str, ...]) -> str | None:
+    return "+".join(revisions) or None
+
+
+def upgrade(database: Database, revision: str = "heads") -> tuple[str | None, str | None]:
     """Bring the schema to ``revision``; returns (before, after). Safe to run concurrently."""
     cfg = alembic_config(database.url)
     with database.engine.begin() as conn:
         if conn.dialect.name == "postgresql":
             conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_PG_MIGRATION_LOCK})")
-        before = MigrationContext.configure(conn).get_current_revision()
+        before = tuple(sorted(MigrationContext.configure(conn).get_current_heads()))
         cfg.attributes["connection"] = conn
         command.upgrade(cfg, revision)
-        after = MigrationContext.configure(conn).get_current_revision()
-    return before, after
+        after = tuple(sorted(MigrationContext.configure(conn).get_current_heads()))
+    return _label(before), _label(after)
