@@ -8,9 +8,12 @@ id shows ``[sqlite]`` or ``[postgresql]``.
 from __future__ import annotations
 
 import os
+import secrets
 import shutil
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import create_engine, text
@@ -18,8 +21,12 @@ from sqlalchemy import create_engine, text
 from gongshu.core.config import Settings
 from gongshu.core.db import Base, make_engine
 from gongshu.core.migrations import upgrade
+from gongshu.core.permissions import Actor
 from gongshu.core.runtime import Runtime
+from gongshu.demo.builder import synthetic_uscc
 from gongshu.modules import import_models
+from gongshu.orgs import service as orgs
+from gongshu.orgs.models import Organization, OrgKind, User
 
 PG_URL = os.environ.get("GONGSHU_TEST_DATABASE_URL")
 BACKENDS = ["sqlite"] + (["postgresql"] if PG_URL else [])
@@ -90,15 +97,6 @@ def runtime(settings: Settings) -> Iterator[Runtime]:
 
 # ------------------------------------------------------------------------------ domain fixtures
 
-import re  # noqa: E402
-import secrets  # noqa: E402
-from dataclasses import dataclass  # noqa: E402
-from typing import Any  # noqa: E402
-
-from gongshu.core.permissions import Actor  # noqa: E402
-from gongshu.demo.builder import synthetic_uscc  # noqa: E402
-from gongshu.orgs import service as orgs  # noqa: E402
-from gongshu.orgs.models import Organization, OrgKind, User  # noqa: E402
 
 SYSTEM = Actor.system("test", via="system")
 
@@ -200,18 +198,3 @@ def token_for(runtime: Runtime) -> Any:
         return {"Authorization": f"Bearer {raw}"}
 
     return make
-
-
-def web_login(client: Any, username: str, password: str) -> Any:
-    """Sign in through the real login form; returns the response after redirect."""
-    page = client.get("/login")
-    token = re.search(r'name="csrf_token" value="([^"]+)"', page.text).group(1)  # type: ignore[union-attr]
-    return client.post("/login", data={"username": username, "password": password,
-                                       "csrf_token": token, "next": "/"})
-
-
-def csrf_of(html: str) -> str:
-    assert 'name="csrf_token" value=""' not in html, "a form on this page has an empty CSRF token"
-    found = re.search(r'name="csrf_token" value="([^"]+)"', html)
-    assert found, "no CSRF token on the page"
-    return found.group(1)

@@ -17,7 +17,6 @@ from sqlalchemy import update
 from gongshu.orgs.models import ApiToken
 
 
-
 def api_routes(app: Any) -> list[tuple[str, str, dict[str, Any]]]:
     """(method, path, operation) for every /api/v1 operation in the OpenAPI document."""
     out = []
@@ -138,7 +137,7 @@ def test_a_role_without_the_permission_is_forbidden(client: Any, make_user: Any,
 def test_session_cookie_on_the_api_needs_the_csrf_header_for_changes(
     client: Any, make_user: Any
 ) -> None:
-    from conftest import web_login
+    from support import web_login
 
     member = make_user("cookie", "catalog_editor", "province.hr")
     web_login(client, member.username, member.password)

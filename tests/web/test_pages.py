@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from conftest import csrf_of, web_login
+from support import csrf_of, web_login
 
 
 def test_pages_need_a_login(client: Any) -> None:

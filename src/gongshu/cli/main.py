@@ -10,8 +10,8 @@ Errors print their message (and each field error) and exit 1; usage errors exit 
 from __future__ import annotations
 
 import getpass
-import logging
 import json
+import logging
 import os
 import sys
 from pathlib import Path
@@ -19,8 +19,8 @@ from typing import Any
 
 import click
 import typer
-from typer.core import TyperGroup
 from rich.console import Console
+from typer.core import TyperGroup
 
 from gongshu import __version__
 from gongshu.core.config import Settings, describe_settings

@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
 import os
@@ -87,10 +88,8 @@ class KeyStore:
     def secret(self, name: str) -> bytes:
         path = self.directory / f"{name}.key"
         if not path.exists():
-            try:
+            with contextlib.suppress(FileExistsError):  # another process made it first
                 _write_private(path, secrets.token_hex(32).encode())
-            except FileExistsError:
-                pass  # another process created it first
         return bytes.fromhex(path.read_text().strip())
 
     def signing_key(self, name: str) -> Ed25519PrivateKey:
@@ -101,10 +100,8 @@ class KeyStore:
                 serialization.PrivateFormat.PKCS8,
                 serialization.NoEncryption(),
             )
-            try:
+            with contextlib.suppress(FileExistsError):
                 _write_private(path, pem)
-            except FileExistsError:
-                pass
         key = serialization.load_pem_private_key(path.read_bytes(), password=None)
         assert isinstance(key, Ed25519PrivateKey)
         return key

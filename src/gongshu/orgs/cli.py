@@ -5,9 +5,9 @@ from __future__ import annotations
 import uuid
 
 import typer
-from sqlalchemy.orm import Session
 from rich.table import Table
 from rich.tree import Tree
+from sqlalchemy.orm import Session
 
 from gongshu.cli.main import console, print_json, runtime, system_actor
 from gongshu.core.errors import NotFound
