@@ -99,6 +99,14 @@ def cn_id18(matrix: np.ndarray, regions: np.ndarray, *, min_year: int = 1900) ->
     return ok
 
 
+def cn_id_shaped(matrix: np.ndarray, regions: np.ndarray, *, min_year: int = 1900) -> np.ndarray:
+    """18 characters laid out like an ID number (region, birth date), whatever the check."""
+    d, ok = digits(matrix[:, :14])
+    ok &= regions[np.where(ok, number(d[:6]), 0)]
+    return ok & valid_date(number(d[6:10]), number(d[10:12]), number(d[12:14]),
+                           min_year=min_year)
+
+
 def cn_id15(matrix: np.ndarray, regions: np.ndarray) -> np.ndarray:
     """The 15-digit numbers issued before 1999: region, ``yymmdd`` birth date in the 1900s."""
     d, ok = digits(matrix)

@@ -126,7 +126,7 @@ def patterns(vocab: Vocab) -> Patterns:
         passport=rf"^(?:{passports})$",
         plate=(rf"^[{provinces}][{letter}][{separators}]?(?:[{letter}0-9]{{5}}|[DF][{letter}0-9][0-9]{{4}}"
                rf"|[0-9]{{5}}[DF]|[{letter}0-9]{{4}}[{suffixes}])(?:$|[^A-Za-z0-9])"),
-        address=(rf"(?:\p{{Han}}{{1,{n}}}?(?:{division})){{2,}}"
+        address=(rf"\p{{Han}}{{2,{n}}}?(?:{division})(?:\p{{Han}}{{1,{n}}}?(?:{division}))+"
                  rf"|\p{{Han}}{{1,{n}}}?(?:{street})[0-9]{{1,5}}(?:-[0-9]{{1,5}})?(?:{number_word})"),
         name_in_text=(rf"(?:{cues})[:：\s]*{surname}\p{{Han}}{{1,2}}"
                       rf"|{surname}(?:{honorifics})"),
@@ -217,8 +217,11 @@ class Batch:
         may end in X), and digit groups with their separators removed."""
         plain = self.atoms.select(self.atom_bits == tx.DIGIT)
         mixed = self.mixed_atoms
-        digit_runs = tx.runs(mixed.strings, _DIGIT_X)
-        groups = tx.runs(mixed.strings, _GROUPED)
+        inside = tx.contiguous(mixed.strings)
+        digit_runs = _strip_leading_x(tx.runs(inside, _DIGIT_X))
+        # 13812345678.50 is an amount, not a phone: drop digit runs that are part of a decimal.
+        digit_runs = digit_runs.select(~_in_decimal(digit_runs, inside))
+        groups = tx.runs(inside, _GROUPED)
         groups = groups.select((tx.class_bits(groups.strings) & tx.SEP) != 0)
         return [
             (plain.rows, plain.strings),
@@ -286,6 +289,9 @@ def _classify_numbers(m: np.ndarray, v: Vocab) -> dict[str, np.ndarray]:
         min_year = int(v.setting("cn_id", "min_birth_year", 1900))
         checks.append(("cn_id", lambda x: va.cn_id18(x, v.region_table, min_year=min_year)))
         checks.append(("uscc", va.uscc))
+        # An 18-digit number with an existing region and a real birth date but a wrong check
+        # character is a mistyped ID or a serial, not a bank card: claim it for no type.
+        checks.append(("", lambda x: va.cn_id_shaped(x, v.region_table, min_year=min_year)))
     if width == 15:
         checks.append(("cn_id", lambda x: va.cn_id15(x, v.region_table)))
     if width == 11:
@@ -311,6 +317,7 @@ def _classify_numbers(m: np.ndarray, v: Vocab) -> dict[str, np.ndarray]:
         hit = left[ok]
         out[kind] = np.concatenate([out[kind], hit]) if kind in out else hit
         left = left[~ok]
+    out.pop("", None)
     return out
 
 
@@ -329,6 +336,33 @@ def _concat_spans(parts: Sequence[tx.Spans]) -> tx.Spans:
                                    np.concatenate([p.strings.ends for p in parts])))
     strings = _concat_strings([p.strings for p in parts])
     return tx.Spans(np.concatenate([p.rows for p in parts]), strings)
+
+
+def _strip_leading_x(found: tx.Spans) -> tx.Spans:
+    """An X belongs at the end of an ID number only: ``x110105…`` starts at the digit."""
+    strings = found.strings
+    starts = strings.starts.copy()
+    for _ in range(4):
+        lead = (starts < strings.ends) & np.isin(strings.data[np.minimum(
+            starts, max(len(strings.data) - 1, 0))], (ord("X"), ord("x")))
+        if not lead.any():
+            break
+        starts += lead
+    return tx.Spans(found.rows, tx.Strings(strings.data, starts, strings.ends))
+
+
+def _in_decimal(found: tx.Spans, inside: tx.Strings) -> np.ndarray:
+    """Runs of digits that are the whole or fractional part of a decimal number (``12.50``)."""
+    data = inside.data
+    if len(found) == 0 or len(data) == 0:
+        return np.zeros(len(found), dtype=bool)
+    lo, hi = inside.starts[found.rows], inside.ends[found.rows]
+    s, e = found.strings.starts, found.strings.ends
+    digit = tx.BYTE_CLASS == tx.DIGIT
+    at = lambda i: data[np.clip(i, 0, len(data) - 1)]  # noqa: E731 - index guard
+    after = (e + 1 < hi) & (at(e) == ord(".")) & digit[at(e + 1)]
+    before = (s - 2 >= lo) & (at(s - 1) == ord(".")) & digit[at(s - 2)]
+    return after | before
 
 
 def _drop_separators(strings: tx.Strings) -> tx.Strings:

@@ -98,21 +98,20 @@ class Vocab:
         folded = normalise_header(header)
         if not folded:
             return frozenset()
-        found = set()
+        words = set(re.split(r"[^0-9a-z]+", header.casefold()))
+        matched: list[tuple[str, str]] = []
         for kind, hints in self.header_hints.items():
             for hint in hints:
                 # Short Latin hints (ip, tel, xm …) must be the whole name or a delimited word,
                 # or "description" would hint "ip".
-                if hint.isascii() and len(hint) <= 3:
-                    words = set(re.split(r"[^0-9a-z]+", header.casefold()))
-                    if hint == folded or hint in words:
-                        found.add(kind)
-                        break
-                elif hint in folded:
-                    found.add(kind)
-                    break
-        return frozenset(found)
-
+                short = hint.isascii() and len(hint) <= 3
+                if (hint == folded or hint in words) if short else hint in folded:
+                    matched.append((kind, hint))
+        # A hint inside a longer hint of another type gives way: IP地址 is an IP, not an address.
+        return frozenset(
+            kind for kind, hint in matched
+            if not any(hint != other and hint in other and kind != k for k, other in matched)
+        )
 
 def _utf8_key(ch: str) -> int:
     """A three-byte UTF-8 character as one integer (for byte-level look-ups)."""
