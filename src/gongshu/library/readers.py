@@ -108,7 +108,7 @@ class SourceReader(ABC):
                 break
         return pa.Table.from_batches(taken, schema=self.schema)
 
-    def close(self) -> None:
+    def close(self) -> None:  # noqa: B027 - optional hook, most readers hold nothing open
         """Release what the reader holds open (a database engine, a workbook)."""
 
     def __enter__(self) -> SourceReader:
@@ -253,14 +253,18 @@ def detect_encoding(head: bytes) -> str:
         return "utf-16"
     if b"\x00" in head:
         raise ValidationFailed("The file is binary, not text.", code="not_text")
-    # The sample may end inside a multi-byte character: drop up to three trailing bytes.
-    for cut in range(4):
-        try:
-            head[: len(head) - cut].decode("utf-8")
-            return "utf-8"
-        except UnicodeDecodeError as exc:
-            if exc.start < len(head) - 4:
-                break
+    # The sample may end inside a multi-byte character: _decode_prefix allows for that.
+    if _decode_prefix(head, "utf-8") is not None:
+        return "utf-8"
+    # Public bodies here write GBK/GB 18030 when not UTF-8; a short Chinese sample can look
+    # like Korean (cp949) to a statistical detector, so try the GB family first.
+    gb = _decode_prefix(head, "gb18030")
+    if gb is not None:
+        wide = [c for c in gb if ord(c) > 0x7F]
+        chinese = sum(1 for c in wide if "\u3400" <= c <= "\u9fff" or "\u3000" <= c <= "\u303f"
+                      or "\uff00" <= c <= "\uffef")
+        if not wide or chinese >= 0.9 * len(wide):
+            return "gb18030"
     from charset_normalizer import from_bytes
 
     best = from_bytes(head).best()
@@ -271,6 +275,17 @@ def detect_encoding(head: bytes) -> str:
     if name in _GB_FAMILY or name.startswith("gb"):
         return "gb18030"
     return codecs.lookup(best.encoding).name
+
+
+def _decode_prefix(head: bytes, encoding: str) -> str | None:
+    """``head`` decoded strictly, allowing a character cut off at the end; None if it fails."""
+    for cut in range(4):
+        try:
+            return head[: len(head) - cut].decode(encoding)
+        except UnicodeDecodeError as exc:
+            if exc.start < len(head) - 4:
+                return None
+    return None
 
 
 @dataclass(frozen=True)
@@ -382,8 +397,7 @@ class CsvReader(SourceReader):
                 strings_can_be_null=False, quoted_strings_can_be_null=False),
         )
         with reader:
-            for batch in reader:
-                yield batch
+            yield from reader
 
 
 # --------------------------------------------------------------------------- XLSX
@@ -609,7 +623,12 @@ class SqlReader(SourceReader):
     def __init__(self, url: str, table: str, *, as_text: bool = True) -> None:
         super().__init__(url)
         from sqlalchemy import MetaData, Table, create_engine
-        from sqlalchemy.exc import ArgumentError, NoSuchModuleError, NoSuchTableError, SQLAlchemyError
+        from sqlalchemy.exc import (
+            ArgumentError,
+            NoSuchModuleError,
+            NoSuchTableError,
+            SQLAlchemyError,
+        )
 
         try:
             self._engine = create_engine(url)
