@@ -499,6 +499,60 @@ def test_events_after_the_checkpoint_are_reported_unattested(runtime: Runtime) -
     assert report.ok and report.unattested == 1 and report.checkpoint_seq == 5
 
 
+AWKWARD = [
+    'quote " backslash \\ slash /',
+    "controls \x01\x08\t\n\x0c\r\x1f\x7f",
+    "line separators \u2028\u2029",
+    "emoji \U0001f600 and 晋 and \ud7ff\ue000",
+    "",
+]
+
+
+def test_the_fast_verifier_encodes_awkward_text_exactly_like_the_writer(
+    runtime: Runtime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The database builds the canonical JSON on the fast path; it must match orjson byte for
+    byte, or every such event would take the slow path (counted here)."""
+    actor = Actor(username=AWKWARD[0], via="web")
+    with runtime.db.transaction() as db:
+        for text_ in AWKWARD:
+            audit.record(
+                db,
+                actor,
+                "test.awkward",
+                target_id=text_,
+                org_path=text_,
+                details={text_: text_, "nested": [text_, {"k": text_}]},
+            )
+    slow: list[int] = []
+    real = audit._rederived_hash
+    monkeypatch.setattr(audit, "_rederived_hash", lambda db, seq: slow.append(seq) or real(db, seq))
+    report = audit.verify(runtime)
+    assert report.ok and report.events_checked == len(AWKWARD)
+    assert slow == []
+
+
+def test_a_fast_path_encoding_difference_is_never_a_false_alarm(
+    runtime: Runtime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    write_events(runtime, 5)
+    # a fast path that gets the encoding wrong for every event (an extra space)
+    wrong = dict(audit._FAST_SQL)
+    wrong["sqlite"] = (
+        "SELECT seq, CAST('[ ' || seq || ']' AS BLOB), prev_hash, hash FROM audit_event "
+        "ORDER BY seq"
+    )
+    wrong["postgresql"] = (
+        "SELECT seq, convert_to('[ ' || seq || ']', 'UTF8'), prev_hash, hash FROM audit_event "
+        "ORDER BY seq"
+    )
+    monkeypatch.setattr(audit, "_FAST_SQL", wrong)
+    assert audit.verify(runtime).ok
+    sql(runtime, "UPDATE audit_event SET action = 'x' WHERE seq = 3")
+    report = audit.verify(runtime)
+    assert not report.ok and report.bad_seq == 3 and "edited" in report.reason
+
+
 def test_verify_chain_without_checkpoint_checks_the_chain_alone(runtime: Runtime) -> None:
     write_events(runtime, 4)
     sql(runtime, "UPDATE audit_event SET action = 'x' WHERE seq = 2")

@@ -539,39 +539,159 @@ def _hex_uuid_text(col: str) -> str:
     return f"CASE WHEN {col} IS NULL THEN '' ELSE {pieces} END"
 
 
-#: The verifier reads each event already in its canonical text form, formatted by the database:
-#: one pass over the table with no per-row type conversion in Python.
-_VERIFY_SELECT = {
-    "sqlite": "SELECT seq, {id}, substr(occurred_at, 1, 10) || 'T' || substr(occurred_at, 12) || 'Z', "
-    "{actor_id}, actor_name, via, {org_id}, org_path, action, target_type, target_id, details, "
-    "prev_hash, hash FROM audit_event ORDER BY seq".format(
-        id=_hex_uuid_text("id"),
-        actor_id=_hex_uuid_text("actor_id"),
-        org_id=_hex_uuid_text("org_id"),
+_SQLITE_UUIDS = {
+    "id": _hex_uuid_text("id"),
+    "actor_id": _hex_uuid_text("actor_id"),
+    "org_id": _hex_uuid_text("org_id"),
+}
+_SQLITE_TS = "substr(occurred_at, 1, 10) || 'T' || substr(occurred_at, 12) || 'Z'"
+_PG_TS = "to_char(occurred_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')"
+
+#: Each event's fields in their canonical text form (the ``_canonical`` values), formatted by
+#: the database. ``orjson.dumps(row[:13])`` of such a row is the event's canonical encoding:
+#: the authoritative way the verifier re-derives a hash.
+_FIELDS_SQL = {
+    "sqlite": (
+        "SELECT seq, {id}, {ts}, {actor_id}, actor_name, via, {org_id}, org_path, action, "
+        "target_type, target_id, details, prev_hash, hash FROM audit_event"
+    ).format(ts=_SQLITE_TS, **_SQLITE_UUIDS),
+    "postgresql": (
+        f"SELECT seq, id::text, {_PG_TS}, coalesce(actor_id::text, ''), actor_name, via, "
+        "coalesce(org_id::text, ''), org_path, action, target_type, target_id, details, "
+        "prev_hash, hash FROM audit_event"
     ),
-    "postgresql": "SELECT seq, id::text, "
-    "to_char(occurred_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'), "
-    "coalesce(actor_id::text, ''), actor_name, via, coalesce(org_id::text, ''), org_path, action, "
-    "target_type, target_id, details, prev_hash, hash FROM audit_event ORDER BY seq",
+}
+
+
+def _pg_json(expr: str) -> str:
+    return f"to_json({expr})::text"
+
+
+#: The fast path: the database also writes the canonical JSON (SQLite's ``json_array``,
+#: PostgreSQL's ``to_json``; both escape exactly as orjson does), so Python only fetches four
+#: values and hashes. An event whose fast bytes do not hash to its stored hash is re-derived
+#: through ``_FIELDS_SQL`` before it is called bad: an encoding difference could cost time,
+#: never raise a false alarm.
+_FAST_SQL = {
+    "sqlite": (
+        "SELECT seq, CAST(json_array(seq, {id}, {ts}, {actor_id}, actor_name, via, {org_id}, "
+        "org_path, action, target_type, target_id, details, prev_hash) AS BLOB), prev_hash, hash "
+        "FROM audit_event ORDER BY seq"
+    ).format(ts=_SQLITE_TS, **_SQLITE_UUIDS),
+    "postgresql": (
+        "SELECT seq, convert_to('[' || seq || ',' || "
+        + " || ',' || ".join(
+            _pg_json(e)
+            for e in (
+                "id::text",
+                _PG_TS,
+                "coalesce(actor_id::text, '')",
+                "actor_name",
+                "via",
+                "coalesce(org_id::text, '')",
+                "org_path",
+                "action",
+                "target_type",
+                "target_id",
+                "details",
+                "prev_hash",
+            )
+        )
+        + " || ']', 'UTF8'), prev_hash, hash FROM audit_event ORDER BY seq"
+    ),
 }
 
 
 def _canonical_rows(session: Session, batch: int) -> Generator[Sequence[Any], None, None]:
     """Every event in seq order as a tuple in ``_COLUMNS`` order, fields as canonical text."""
-    conn = session.connection()
-    dialect = conn.dialect.name
-    dbapi = conn.connection
-    if dialect == "postgresql":
-        cursor = dbapi.driver_connection.cursor(name="gongshu_audit_verify")  # server side
+    dialect = session.get_bind().dialect.name
+    yield from _stream(session, _FIELDS_SQL[dialect] + " ORDER BY seq", batch)
+
+
+def _stream(session: Session, sql: str, batch: int) -> Generator[Sequence[Any], None, None]:
+    """Rows of ``sql`` in batches, through the driver (server-side cursor on PostgreSQL)."""
+    dbapi = session.connection().connection
+    if session.get_bind().dialect.name == "postgresql":
+        cursor = dbapi.driver_connection.cursor(name="gongshu_audit_verify")
         cursor.itersize = batch
     else:
         cursor = dbapi.cursor()
     try:
-        cursor.execute(_VERIFY_SELECT[dialect])
+        cursor.execute(sql)
         while rows := cursor.fetchmany(batch):
             yield from rows
     finally:
         cursor.close()
+
+
+def _rederived_hash(session: Session, seq: int) -> str | None:
+    """The hash of event ``seq`` re-derived from its fields (the authoritative encoding)."""
+    dialect = session.get_bind().dialect.name
+    where = " WHERE seq = ?" if dialect == "sqlite" else " WHERE seq = %s"
+    cursor = session.connection().connection.cursor()
+    try:
+        cursor.execute(_FIELDS_SQL[dialect] + where, (seq,))
+        row = cursor.fetchone()
+    finally:
+        cursor.close()
+    return None if row is None else hash_canonical(orjson.dumps(row[:13]))
+
+
+def _event_id(session: Session, seq: int) -> str | None:
+    found = session.scalar(select(AuditEvent.id).where(AuditEvent.seq == seq))
+    return str(found) if found is not None else None
+
+
+@dataclass
+class _Scan:
+    """Where a pass over the events ended: after the last good event, or at the first bad."""
+
+    last_seq: int = 0
+    last_hash: str = GENESIS_HASH
+    hash_at_checkpoint: str | None = None
+    bad_seq: int | None = None
+    reason: str = ""
+    names_event: bool = True
+
+
+def _scan(
+    session: Session,
+    *,
+    checkpoint_seq: int,
+    batch: int,
+    progress: Callable[[int], None] | None,
+) -> _Scan:
+    """Check every event in seq order: its number, its link to the previous hash, its hash."""
+    scan = _Scan()
+    expected, prev = 1, GENESIS_HASH
+    base = _EVENT_SM3
+    rows = _stream(session, _FAST_SQL[session.get_bind().dialect.name], batch)
+    with closing(rows):
+        for seq, canonical, prev_hash, stored in rows:
+            if seq != expected:
+                if seq > expected:
+                    scan.bad_seq, scan.names_event = expected, False
+                    scan.reason = f"event {expected} is missing (next is {seq})"
+                else:
+                    scan.bad_seq, scan.reason = seq, f"event {seq} appears out of order"
+                break
+            if prev_hash != prev:
+                scan.bad_seq = seq
+                scan.reason = "prev_hash does not match the previous event's hash"
+                break
+            h = base.copy()
+            h.update(canonical)
+            if h.hexdigest() != stored and _rederived_hash(session, seq) != stored:
+                scan.bad_seq, scan.reason = seq, "content does not match its hash (edited)"
+                break
+            prev = stored
+            if seq == checkpoint_seq:
+                scan.hash_at_checkpoint = prev
+            expected += 1
+            if progress is not None and seq % batch == 0:
+                progress(seq)
+    scan.last_seq, scan.last_hash = expected - 1, prev
+    return scan
 
 
 def verify_chain(
@@ -592,20 +712,19 @@ def verify_chain(
     if session.get_bind().dialect.name == "postgresql" and not session.in_transaction():
         session.connection(execution_options={"isolation_level": "REPEATABLE READ"})
     total = session.scalar(select(func.count()).select_from(AuditEvent)) or 0
-    expected_seq = 1
-    prev = GENESIS_HASH
-    checked = 0
-    checkpoint_hash_at_seq: str | None = None
+    cp_seq = checkpoint.seq if checkpoint is not None else None
 
-    def bad(event_id: object, seq: int, reason: str) -> VerifyReport:
+    def report(scan: _Scan, bad_seq: int | None = None, reason: str = "") -> VerifyReport:
+        named = bad_seq is not None and bad_seq == scan.bad_seq and scan.names_event
         return VerifyReport(
-            ok=False,
-            events_checked=checked,
-            head_seq=expected_seq - 1,
-            bad_seq=seq,
-            bad_event_id=str(event_id) if event_id is not None else None,
+            ok=bad_seq is None,
+            events_checked=scan.last_seq,
+            head_seq=scan.last_seq,
+            bad_seq=bad_seq,
+            bad_event_id=_event_id(session, bad_seq) if named else None,  # type: ignore[arg-type]
             reason=reason,
-            checkpoint_seq=checkpoint.seq if checkpoint else None,
+            checkpoint_seq=cp_seq,
+            unattested=max(scan.last_seq - (cp_seq or 0), 0) if bad_seq is None else 0,
         )
 
     if (
@@ -613,74 +732,63 @@ def verify_chain(
         and public_key is not None
         and not checkpoint_signature_ok(checkpoint, public_key)
     ):
-        return bad(None, checkpoint.seq, "checkpoint signature is not valid")
+        return report(_Scan(), checkpoint.seq, "checkpoint signature is not valid")
 
-    cp_seq = checkpoint.seq if checkpoint is not None else -1
-    dumps = orjson.dumps
-    base = _EVENT_SM3
-    with closing(_canonical_rows(session, batch)) as rows:
-        for row in rows:
-            seq = row[0]
-            if seq != expected_seq:
-                if seq > expected_seq:
-                    return bad(
-                        None, expected_seq, f"event {expected_seq} is missing (next is {seq})"
-                    )
-                return bad(row[1], seq, f"event {seq} appears out of order")
-            if row[12] != prev:
-                return bad(row[1], seq, "prev_hash does not match the previous event's hash")
-            h = base.copy()
-            h.update(dumps(row[:13]))
-            if h.hexdigest() != row[13]:
-                return bad(row[1], seq, "content does not match its hash (edited)")
-            prev = row[13]
-            if seq == cp_seq:
-                checkpoint_hash_at_seq = prev
-            expected_seq += 1
-            checked += 1
-            if progress is not None and checked % batch == 0:
-                progress(checked, total)
-
-    head = session.execute(select(AuditHead.seq, AuditHead.hash).where(AuditHead.id == 1)).first()
-    last_seq = expected_seq - 1
-    if head is None:
-        return bad(None, last_seq + 1, "the chain head (audit_head) is missing")
-    if head.seq > last_seq:
-        return bad(
-            None, last_seq + 1, f"chain ends at event {last_seq} but its head says {head.seq}"
-        )
-    if head.seq < last_seq:
-        return bad(None, head.seq + 1, f"events after the head ({head.seq}) were added")
-    if head.hash != prev:
-        return bad(None, last_seq, "the head's hash differs from the last event's")
-    if checkpoint is None and require_checkpoint and last_seq > 0:
-        return bad(
-            None, 1, f"the signed checkpoint is missing, though the chain has {last_seq} events"
-        )
-    if checkpoint is not None:
-        if checkpoint.seq > last_seq:
-            return bad(
-                None,
-                last_seq + 1,
-                f"events {last_seq + 1}..{checkpoint.seq} were cut off (the signed checkpoint "
-                f"is at {checkpoint.seq})",
-            )
-        if checkpoint.seq > 0 and checkpoint_hash_at_seq != checkpoint.hash:
-            return bad(
-                None,
-                checkpoint.seq,
-                f"event {checkpoint.seq} differs from the signed checkpoint: the chain was "
-                f"rewritten at or before it",
-            )
-    if progress is not None:
-        progress(checked, total)
-    return VerifyReport(
-        ok=True,
-        events_checked=checked,
-        head_seq=last_seq,
-        checkpoint_seq=checkpoint.seq if checkpoint else None,
-        unattested=last_seq - max(cp_seq, 0),
+    scan = _scan(
+        session,
+        checkpoint_seq=cp_seq if cp_seq is not None else -1,
+        batch=batch,
+        progress=(lambda done: progress(done, total)) if progress is not None else None,
     )
+    if scan.bad_seq is not None:
+        return report(scan, scan.bad_seq, scan.reason)
+    ended = _check_ends(session, scan, checkpoint, require_checkpoint, report)
+    if ended is not None:
+        return ended
+    if progress is not None:
+        progress(scan.last_seq, total)
+    return report(scan)
+
+
+def _check_ends(
+    session: Session,
+    scan: _Scan,
+    checkpoint: Checkpoint | None,
+    require_checkpoint: bool,
+    report: Callable[..., VerifyReport],
+) -> VerifyReport | None:
+    """The chain's end against the head row and the signed checkpoint; a report if bad."""
+    last = scan.last_seq
+    head = session.execute(select(AuditHead.seq, AuditHead.hash).where(AuditHead.id == 1)).first()
+    if head is None:
+        return report(scan, last + 1, "the chain head (audit_head) is missing")
+    if head.seq > last:
+        return report(scan, last + 1, f"chain ends at event {last} but its head says {head.seq}")
+    if head.seq < last:
+        return report(scan, head.seq + 1, f"events after the head ({head.seq}) were added")
+    if head.hash != scan.last_hash:
+        return report(scan, last, "the head's hash differs from the last event's")
+    if checkpoint is None:
+        if require_checkpoint and last > 0:
+            return report(
+                scan, 1, f"the signed checkpoint is missing, though the chain has {last} events"
+            )
+        return None
+    if checkpoint.seq > last:
+        return report(
+            scan,
+            last + 1,
+            f"events {last + 1}..{checkpoint.seq} were cut off (the signed checkpoint "
+            f"is at {checkpoint.seq})",
+        )
+    if checkpoint.seq > 0 and scan.hash_at_checkpoint != checkpoint.hash:
+        return report(
+            scan,
+            checkpoint.seq,
+            f"event {checkpoint.seq} differs from the signed checkpoint: the chain was "
+            f"rewritten at or before it",
+        )
+    return None
 
 
 def verify(runtime: Runtime, *, progress: Callable[[int, int], None] | None = None) -> VerifyReport:
