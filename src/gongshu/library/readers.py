@@ -26,6 +26,8 @@ import io
 import json
 import math
 import os
+import queue
+import threading
 import zipfile
 from abc import ABC, abstractmethod
 from collections import Counter
@@ -345,6 +347,101 @@ def sniff_csv(text: str, delimiter: str | None = None) -> tuple[CsvDialect, list
     return CsvDialect(delimiter, quote, escape, multiline), rows
 
 
+class Utf8Stream(io.RawIOBase):
+    """A text file re-encoded as UTF-8 by a background thread, read as a binary stream.
+
+    Decoding GBK in Python holds the interpreter lock; pyarrow's CSV parser does not. Decoding
+    in a producer thread (a few chunks ahead, so memory stays bounded) lets both run at once.
+    For the GB family each newline-aligned chunk is decoded with the faster ``gbk`` codec and,
+    only if it holds a four-byte GB 18030 sequence, again with ``gb18030`` (GBK is a subset, so
+    the result is the same). Byte 0x0A never occurs inside a GBK, GB 18030 or Big5 character.
+    """
+
+    CHUNK = 8 << 20
+    AHEAD = 4
+
+    def __init__(self, path: Path, encoding: str) -> None:
+        super().__init__()
+        self._chunks: queue.Queue[bytes | BaseException | None] = queue.Queue(self.AHEAD)
+        self._stop = threading.Event()
+        self._buffer = memoryview(b"")
+        self._finished = False
+        self._thread = threading.Thread(target=self._produce, args=(path, encoding),
+                                        name="utf8-stream", daemon=True)
+        self._thread.start()
+
+    def _put(self, item: bytes | BaseException | None) -> bool:
+        while not self._stop.is_set():
+            try:
+                self._chunks.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def _produce(self, path: Path, encoding: str) -> None:
+        gb = codecs.lookup(encoding).name in ("gb18030", "gbk", "gb2312")
+        newline_safe = gb or codecs.lookup(encoding).name in ("big5", "big5hkscs", "cp950")
+        decoder = codecs.getincrementaldecoder(encoding)()
+        try:
+            with path.open("rb") as f:
+                rest = b""
+                while not self._stop.is_set():
+                    block = f.read(self.CHUNK)
+                    if not newline_safe:
+                        text = decoder.decode(block, final=not block)
+                        if text and not self._put(text.encode("utf-8")):
+                            return
+                        if not block:
+                            break
+                        continue
+                    block = rest + block
+                    if not block:
+                        break
+                    cut = block.rfind(b"\n") + 1 if len(block) > len(rest) else len(block)
+                    chunk, rest = block[:cut], block[cut:]
+                    if chunk and not self._put(_decode_chunk(chunk, encoding, gb)):
+                        return
+                    if not chunk and not rest:
+                        break
+        except BaseException as exc:  # handed to the reading side
+            self._put(exc)
+        self._put(None)
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, target: Any) -> int:
+        while not len(self._buffer):
+            if self._finished:
+                return 0
+            item = self._chunks.get()
+            if item is None:
+                self._finished = True
+                return 0
+            if isinstance(item, BaseException):
+                self._finished = True
+                raise item
+            self._buffer = memoryview(item)
+        n = min(len(target), len(self._buffer))
+        target[:n] = self._buffer[:n]
+        self._buffer = self._buffer[n:]
+        return n
+
+    def close(self) -> None:
+        self._stop.set()
+        super().close()
+
+
+def _decode_chunk(chunk: bytes, encoding: str, gb: bool) -> bytes:
+    if gb:
+        try:
+            return chunk.decode("gbk").encode("utf-8")
+        except UnicodeDecodeError:
+            pass
+    return chunk.decode(encoding).encode("utf-8")
+
+
 class CsvReader(SourceReader):
     format = "csv"
 
@@ -381,11 +478,19 @@ class CsvReader(SourceReader):
 
     def _batches(self, batch_rows: int) -> Iterator[pa.RecordBatch]:
         block = min(64 << 20, max(1 << 20, batch_rows * self._row_bytes))
-        encoding = "utf8" if self.encoding in ("utf-8", "utf-8-sig") else self.encoding
+        utf8 = self.encoding in ("utf-8", "utf-8-sig")
+        source: Any = self.path if utf8 else Utf8Stream(self.path, self.encoding or "utf-8")
+        try:
+            yield from self._parse(source, block)
+        finally:
+            if not utf8:
+                source.close()
+
+    def _parse(self, source: Any, block: int) -> Iterator[pa.RecordBatch]:
         reader = pacsv.open_csv(
-            self.path,
+            source,
             read_options=pacsv.ReadOptions(
-                encoding=encoding or "utf8", skip_rows=self.header_row + 1,
+                encoding="utf8", skip_rows=self.header_row + 1,
                 column_names=self.columns, block_size=block),
             parse_options=pacsv.ParseOptions(
                 delimiter=self.dialect.delimiter, quote_char=self.dialect.quote_char,
