@@ -135,7 +135,12 @@ def ingest_worker(path: str, out: str) -> None:
             writer.write_batch(batch)
             rows += batch.num_rows
     seconds = time.perf_counter() - start
-    peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    # VmHWM, not ru_maxrss: Linux carries ru_maxrss across exec, so a child forked from this
+    # (large) parent would report the parent's peak.
+    status = Path("/proc/self/status").read_text()
+    peak_kb = next((int(line.split()[1]) for line in status.splitlines()
+                    if line.startswith("VmHWM:")),
+                   resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
     print(json.dumps({"seconds": seconds, "rows": rows, "peak_rss_mb": peak_kb / 1024,
                       "encoding": reader.encoding}))
 
