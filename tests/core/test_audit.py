@@ -128,12 +128,10 @@ def test_event_hash_follows_the_documented_definition() -> None:
         "prev_hash": "ab" * 32,
     }
     expected_bytes = (
-        b'gongshu.audit.v1\n[7,"01900000-0000-7000-8000-000000000007",'
-        b'"2025-03-01T08:30:00.000005Z","","\xe6\x9d\x8e\xe5\xa8\x9c","web","","",'
+        b'gongshu.audit.v2\n[7,"01900000000070008000000000000007",'
+        b'"2025-03-01 08:30:00.000005","","\xe6\x9d\x8e\xe5\xa8\x9c","web","","",'
         b'"catalog.publish","catalog_entry","42","{\\"a\\":\\"\xe6\x99\x8b\\",\\"b\\":1}",'
-        + b'"'
-        + b"ab" * 32
-        + b'"]'
+        + b'"' + b"ab" * 32 + b'"]'
     )
     assert audit.event_hash(row) == audit.sm3_hex(expected_bytes)
 
@@ -511,7 +509,7 @@ AWKWARD = [
 def test_the_fast_verifier_encodes_awkward_text_exactly_like_the_writer(
     runtime: Runtime, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The database builds the canonical JSON on the fast path; it must match orjson byte for
+    """SQLite builds the canonical JSON on the fast path; it must match orjson byte for
     byte, or every such event would take the slow path (counted here)."""
     actor = Actor(username=AWKWARD[0], via="web")
     with runtime.db.transaction() as db:

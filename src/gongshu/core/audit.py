@@ -18,17 +18,19 @@ How it holds together
   (prev_hash mismatch), a truncated tail (checkpoint beyond the end), a rewritten chain (the
   event at the checkpoint's seq has another hash), a forged checkpoint (bad signature).
 
-The hash (version 1)::
+The hash (version 2)::
 
-    hash = SM3( b"gongshu.audit.v1\\n" ‖ canonical(event) )   as 64 lowercase hex digits
+    hash = SM3( b"gongshu.audit.v2\\n" ‖ canonical(event) )   as 64 lowercase hex digits
     canonical(event) = the compact JSON array (orjson) of
         [seq, id, occurred_at, actor_id, actor_name, via, org_id, org_path, action,
          target_type, target_id, details, prev_hash]
 
-with ``seq`` an integer, UUIDs in their 36-character text form (``""`` when absent),
-``occurred_at`` as ``YYYY-MM-DDTHH:MM:SS.ffffffZ`` in UTC, and ``details`` the event's
-canonical JSON text (sorted keys), stored as text so the hashed bytes never depend on a database's
-JSON handling. ``prev_hash`` of the first event is 64 zeros.
+with ``seq`` an integer, UUIDs as 32 lowercase hex digits (``""`` when absent), ``occurred_at``
+in UTC as ``YYYY-MM-DD HH:MM:SS.ffffff``, and ``details`` the event's canonical JSON text
+(sorted keys), stored as text so the hashed bytes never depend on a database's JSON handling.
+``prev_hash`` of the first event is 64 zeros. These are the forms SQLite stores, so the verifier
+hashes what it reads without converting it (version 1, used by development builds before the
+first release, had dashed UUIDs and ``…THH:MM:SS.ffffffZ``; such chains must be recreated).
 
 What the chain cannot show: an event appended directly in the database *after* the newest
 signed checkpoint is internally consistent and unsigned; ``verify_chain`` counts such events as
@@ -51,7 +53,7 @@ import threading
 import time
 import uuid
 import weakref
-from collections.abc import Callable, Generator, Mapping, Sequence
+from collections.abc import Callable, Generator, Iterator, Mapping, Sequence
 from contextlib import closing
 from dataclasses import dataclass
 from functools import cache
@@ -75,7 +77,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("gongshu.audit")
 
 GENESIS_HASH = "0" * 64
-DOMAIN = b"gongshu.audit.v1\n"
+DOMAIN = b"gongshu.audit.v2\n"
 CHECKPOINT_DOMAIN = b"gongshu.audit.checkpoint.v1\n"
 
 _SeqType = BigInteger().with_variant(Integer(), "sqlite")
@@ -137,7 +139,21 @@ _COLUMNS = (
 
 
 def _ts(value: dt.datetime) -> str:
+    """The canonical time: UTC, microseconds, as SQLite stores it."""
+    if value.tzinfo is not dt.UTC:
+        value = value.astimezone(dt.UTC)
+    return value.replace(tzinfo=None).isoformat(" ", "microseconds")
+
+
+def _iso(value: dt.datetime) -> str:
     return value.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def _hex(value: uuid.UUID | str | None) -> str:
+    """The canonical UUID: 32 lowercase hex digits, "" when absent."""
+    if not value:
+        return ""
+    return value.hex if isinstance(value, uuid.UUID) else uuid.UUID(str(value)).hex
 
 
 def canonical_details(details: Mapping[str, Any] | None) -> str:
@@ -148,23 +164,25 @@ def canonical_details(details: Mapping[str, Any] | None) -> str:
 
 def _canonical(row: Mapping[str, Any]) -> bytes:
     """The hashed encoding of an event given as Python values (see the module docstring)."""
-    return orjson.dumps(
-        [
-            row["seq"],
-            str(row["id"]),
-            _ts(row["occurred_at"]),
-            str(row["actor_id"]) if row["actor_id"] else "",
-            row["actor_name"],
-            row["via"],
-            str(row["org_id"]) if row["org_id"] else "",
-            row["org_path"],
-            row["action"],
-            row["target_type"],
-            row["target_id"],
-            row["details"],
-            row["prev_hash"],
-        ]
-    )
+    return orjson.dumps(_canonical_values(row))
+
+
+def _canonical_values(row: Mapping[str, Any]) -> list[Any]:
+    return [
+        row["seq"],
+        _hex(row["id"]),
+        _ts(row["occurred_at"]),
+        _hex(row["actor_id"]),
+        row["actor_name"],
+        row["via"],
+        _hex(row["org_id"]),
+        row["org_path"],
+        row["action"],
+        row["target_type"],
+        row["target_id"],
+        row["details"],
+        row["prev_hash"],
+    ]
 
 
 def _sm3_factory() -> Callable[[], Any]:
@@ -300,6 +318,14 @@ def _backend(dialect: Dialect) -> _Backend:
 _PG_COMBINED_MAX = 1000
 
 
+def _sqlite_params(values: list[Any], hash_: str) -> list[Any]:
+    """The row as SQLite stores it: the canonical values (absent UUIDs as NULL) and the hash."""
+    row = [*values, hash_]
+    row[3] = row[3] or None
+    row[6] = row[6] or None
+    return row
+
+
 def _append(session: Session, items: Sequence[dict[str, Any]]) -> tuple[int, str]:
     """Chain ``items`` onto the head inside the session's transaction; returns the new head."""
     conn = session.connection()
@@ -319,8 +345,12 @@ def _append(session: Session, items: Sequence[dict[str, Any]]) -> tuple[int, str
             seq += 1
             item["seq"] = seq
             item["prev_hash"] = prev
-            item["hash"] = prev = event_hash(item)
-            params.append(backend.params(item))
+            values = _canonical_values(item)
+            item["hash"] = prev = hash_canonical(orjson.dumps(values))
+            # SQLite stores the canonical forms themselves (v2); elsewhere SQLAlchemy's types
+            params.append(
+                _sqlite_params(values, prev) if backend.name == "sqlite" else backend.params(item)
+            )
         if backend.name == "postgresql" and len(items) <= _PG_COMBINED_MAX:
             # one round trip for the events and the head
             flat = [value for row in params for value in row]
@@ -502,7 +532,7 @@ class CheckpointStore:
                 with self._lock:
                     self._written_seq = max(self._written_seq, current.seq)
                 return
-            unsigned = Checkpoint(seq, hash_, _ts(utcnow()), "")
+            unsigned = Checkpoint(seq, hash_, _iso(utcnow()), "")
             signature = base64.b64encode(self._signing_key().sign(unsigned.message())).decode()
             tmp = self.path.with_suffix(".tmp")
             tmp.write_text(json.dumps({**unsigned.__dict__, "signature": signature}))
@@ -530,76 +560,44 @@ class VerifyReport:
         return dict(self.__dict__)
 
 
-def _hex_uuid_text(col: str) -> str:
-    """SQLite stores UUIDs as 32 hex digits; the canonical form is the dashed text."""
-    pieces = " || '-' || ".join(
-        f"substr({col}, {start}, {length})"
-        for start, length in ((1, 8), (9, 4), (13, 4), (17, 4), (21, 12))
-    )
-    return f"CASE WHEN {col} IS NULL THEN '' ELSE {pieces} END"
-
-
-_SQLITE_UUIDS = {
-    "id": _hex_uuid_text("id"),
-    "actor_id": _hex_uuid_text("actor_id"),
-    "org_id": _hex_uuid_text("org_id"),
-}
-_SQLITE_TS = "substr(occurred_at, 1, 10) || 'T' || substr(occurred_at, 12) || 'Z'"
-_PG_TS = "to_char(occurred_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')"
-
-#: Each event's fields in their canonical text form (the ``_canonical`` values), formatted by
-#: the database. ``orjson.dumps(row[:13])`` of such a row is the event's canonical encoding:
-#: the authoritative way the verifier re-derives a hash.
+#: Each event's fields in their canonical form (the ``_canonical`` values), as the database
+#: gives them: ``orjson.dumps(row[:13])`` of such a row is the event's canonical encoding.
 _FIELDS_SQL = {
     "sqlite": (
-        "SELECT seq, {id}, {ts}, {actor_id}, actor_name, via, {org_id}, org_path, action, "
-        "target_type, target_id, details, prev_hash, hash FROM audit_event"
-    ).format(ts=_SQLITE_TS, **_SQLITE_UUIDS),
+        "SELECT seq, id, occurred_at, coalesce(actor_id, ''), actor_name, via, "
+        "coalesce(org_id, ''), org_path, action, target_type, target_id, details, prev_hash, "
+        "hash FROM audit_event"
+    ),
     "postgresql": (
-        f"SELECT seq, id::text, {_PG_TS}, coalesce(actor_id::text, ''), actor_name, via, "
-        "coalesce(org_id::text, ''), org_path, action, target_type, target_id, details, "
-        "prev_hash, hash FROM audit_event"
+        "SELECT seq, replace(id::text, '-', ''), "
+        "to_char(occurred_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS.US'), "
+        "coalesce(replace(actor_id::text, '-', ''), ''), actor_name, via, "
+        "coalesce(replace(org_id::text, '-', ''), ''), org_path, action, target_type, target_id, "
+        "details, prev_hash, hash FROM audit_event"
     ),
 }
 
-
-def _pg_json(expr: str) -> str:
-    return f"to_json({expr})::text"
-
-
-#: The fast path: the database also writes the canonical JSON (SQLite's ``json_array``,
-#: PostgreSQL's ``to_json``; both escape exactly as orjson does), so Python only fetches four
-#: values and hashes. An event whose fast bytes do not hash to its stored hash is re-derived
-#: through ``_FIELDS_SQL`` before it is called bad: an encoding difference could cost time,
-#: never raise a false alarm.
+#: The fast path on SQLite: the database also writes the canonical JSON (``json_array``
+#: escapes exactly as orjson does), so Python fetches four values per event and hashes. An event
+#: whose fast bytes do not hash to its stored hash is re-derived from its fields as the ORM reads
+#: them before it is called bad: a storage or encoding difference could cost time, never raise a
+#: false alarm. (On PostgreSQL, building the JSON in SQL is slower than orjson on the fields.)
 _FAST_SQL = {
     "sqlite": (
-        "SELECT seq, CAST(json_array(seq, {id}, {ts}, {actor_id}, actor_name, via, {org_id}, "
-        "org_path, action, target_type, target_id, details, prev_hash) AS BLOB), prev_hash, hash "
-        "FROM audit_event ORDER BY seq"
-    ).format(ts=_SQLITE_TS, **_SQLITE_UUIDS),
-    "postgresql": (
-        "SELECT seq, convert_to('[' || seq || ',' || "
-        + " || ',' || ".join(
-            _pg_json(e)
-            for e in (
-                "id::text",
-                _PG_TS,
-                "coalesce(actor_id::text, '')",
-                "actor_name",
-                "via",
-                "coalesce(org_id::text, '')",
-                "org_path",
-                "action",
-                "target_type",
-                "target_id",
-                "details",
-                "prev_hash",
-            )
-        )
-        + " || ']', 'UTF8'), prev_hash, hash FROM audit_event ORDER BY seq"
+        "SELECT seq, CAST(json_array(seq, id, occurred_at, coalesce(actor_id, ''), actor_name, "
+        "via, coalesce(org_id, ''), org_path, action, target_type, target_id, details, "
+        "prev_hash) AS BLOB), prev_hash, hash FROM audit_event ORDER BY seq"
     ),
 }
+
+
+def _canonical_stream(session: Session, batch: int) -> Iterator[tuple[int, bytes, str, str]]:
+    """(seq, canonical bytes, prev_hash, stored hash) of every event in seq order."""
+    fast = _FAST_SQL.get(session.get_bind().dialect.name)
+    if fast is not None:
+        return _stream(session, fast, batch)  # type: ignore[return-value]
+    dumps = orjson.dumps
+    return ((row[0], dumps(row[:13]), row[12], row[13]) for row in _canonical_rows(session, batch))
 
 
 def _canonical_rows(session: Session, batch: int) -> Generator[Sequence[Any], None, None]:
@@ -625,16 +623,12 @@ def _stream(session: Session, sql: str, batch: int) -> Generator[Sequence[Any], 
 
 
 def _rederived_hash(session: Session, seq: int) -> str | None:
-    """The hash of event ``seq`` re-derived from its fields (the authoritative encoding)."""
-    dialect = session.get_bind().dialect.name
-    where = " WHERE seq = ?" if dialect == "sqlite" else " WHERE seq = %s"
-    cursor = session.connection().connection.cursor()
-    try:
-        cursor.execute(_FIELDS_SQL[dialect] + where, (seq,))
-        row = cursor.fetchone()
-    finally:
-        cursor.close()
-    return None if row is None else hash_canonical(orjson.dumps(row[:13]))
+    """The hash of event ``seq`` re-derived from its fields as the ORM reads them (UUIDs and
+    times parsed, whatever their stored spelling): the authoritative encoding."""
+    found = session.execute(
+        select(*(getattr(AuditEvent, c) for c in _COLUMNS)).where(AuditEvent.seq == seq)
+    ).first()
+    return None if found is None else event_hash(found._mapping)
 
 
 def _event_id(session: Session, seq: int) -> str | None:
@@ -665,8 +659,8 @@ def _scan(
     scan = _Scan()
     expected, prev = 1, GENESIS_HASH
     base = _EVENT_SM3
-    rows = _stream(session, _FAST_SQL[session.get_bind().dialect.name], batch)
-    with closing(rows):
+    rows = _canonical_stream(session, batch)
+    with closing(rows):  # type: ignore[type-var]
         for seq, canonical, prev_hash, stored in rows:
             if seq != expected:
                 if seq > expected:
