@@ -474,9 +474,12 @@ class Worker:
             except Exception:  # database hiccup: log, wait, go on
                 log.exception("worker loop error")
                 ran = None
-            if ran is None:
+            # Idle: sleep until a submit wakes us (or a second passes, for other processes'
+            # jobs). Another thread may have cleared the wake-up that ``stop`` sent: look first.
+            if ran is None and not self._stop.is_set():
                 self._wake.wait(timeout=1.0)
-                self._wake.clear()
+                if not self._stop.is_set():
+                    self._wake.clear()
 
     def _housekeeping(self) -> None:
         interval = max(1.0, self.runtime.settings.job_stale_seconds / 4)
