@@ -524,7 +524,7 @@ class CheckpointStore:
         return self._key
 
     def _write(self, seq: int, hash_: str) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        # The data directory exists (the runtime made it); never recreate a removed one.
         with open(self.path.with_suffix(".lock"), "a+") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)
             current = self.read()
