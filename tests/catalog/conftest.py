@@ -9,12 +9,14 @@ from __future__ import annotations
 import copy
 import datetime as dt
 import uuid
+from dataclasses import dataclass
 from typing import Any
 
 import pytest
 
 from gongshu.catalog.codes import format_code
 from gongshu.catalog.schemas import CatalogEntryCreate, CatalogEntryPublic
+from gongshu.core.permissions import Actor
 
 DELETE = "<DELETE>"
 
@@ -169,3 +171,101 @@ def public_entries(sample_entries: list[Any]) -> list[Any]:
         )
         out.append(CatalogEntryPublic.model_validate(data))
     return out
+
+
+# ------------------------------------------------------------------ people and entries (DB)
+
+
+@dataclass
+class People:
+    """Members of the test province around the catalog (see ``tests/conftest.py`` ``tree``)."""
+
+    editor: Any  # catalog editor of the province's HR department
+    editor2: Any  # a second editor there
+    steward: Any  # data steward there (confirms grades)
+    reviewer: Any  # reviewer of the provincial data bureau (same level as province.hr)
+    reviewer2: Any  # a second one
+    city_editor: Any  # catalog editor of Taiyuan's HR bureau
+    city_reviewer: Any  # reviewer of Taiyuan's data bureau
+    county_editor: Any  # catalog editor of Xiaodian district's HR bureau
+    county_reviewer: Any  # reviewer of Xiaodian's data bureau
+    outsider: Any  # a requester at the provincial health commission
+
+
+@pytest.fixture
+def people(make_user: Any, monkeypatch: pytest.MonkeyPatch) -> People:
+    # ten users per test: hash their passwords cheaply (the cost is read from the hash, so
+    # logins still verify; production hashing is tested in tests/orgs)
+    from argon2 import PasswordHasher
+
+    quick = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
+    monkeypatch.setattr("gongshu.orgs.service.hash_password", quick.hash)
+    return People(
+        editor=make_user("editor", "catalog_editor", "province.hr"),
+        editor2=make_user("editor2", "catalog_editor", "province.hr"),
+        steward=make_user("steward", "data_steward", "province.hr"),
+        reviewer=make_user("reviewer", "bureau_reviewer", "province.bureau"),
+        reviewer2=make_user("reviewer2", "bureau_reviewer", "province.bureau"),
+        city_editor=make_user("ty.editor", "catalog_editor", "taiyuan.hr"),
+        city_reviewer=make_user("ty.reviewer", "bureau_reviewer", "taiyuan.bureau"),
+        county_editor=make_user("xd.editor", "catalog_editor", "xiaodian.hr"),
+        county_reviewer=make_user("xd.reviewer", "bureau_reviewer", "xiaodian.bureau"),
+        outsider=make_user("outsider", "requester", "province.health"),
+    )
+
+
+@pytest.fixture
+def add_role(runtime: Any, tree: dict[str, Any]) -> Any:
+    """add_role(member, role, org_key) -> the member's new actor, holding the extra role."""
+    from gongshu.orgs import service as orgs
+
+    system = Actor.system("test", via="system")
+
+    def add(member: Any, role: str, org_key: str) -> Actor:
+        with runtime.db.transaction() as db:
+            orgs.grant_role(system, db, user_id=member.user.id, role=role,
+                            org_id=tree[org_key].id)
+            user = orgs.find_user(db, member.username)
+            db.refresh(user)
+            return orgs.actor_for_user(user)
+
+    return add
+
+
+@pytest.fixture
+def catalog_ops(runtime: Any, tree: dict[str, Any]) -> Any:
+    """Shortcuts that run one service call in its own unit of work, as a request would."""
+    return CatalogOps(runtime, tree)
+
+
+class CatalogOps:
+    def __init__(self, runtime: Any, tree: dict[str, Any]) -> None:
+        self.runtime = runtime
+        self.tree = tree
+
+    def run(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
+        with self.runtime.db.transaction() as db:
+            result = fn(*args[:1], db, *args[1:], **kwargs)
+            if hasattr(result, "id"):
+                return result.id
+            return result
+
+    def create(self, actor: Any, org_key: str = "province.hr", **changes: Any) -> uuid.UUID:
+        from gongshu.catalog import service
+
+        data = patched(VALID_ENTRY, changes)
+        return self.run(service.create_entry, actor, data, provider_org_id=self.tree[org_key].id)
+
+    def read(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
+        with self.runtime.db.transaction(write=False) as db:
+            return fn(*args[:1], db, *args[1:], **kwargs)
+
+    def publish(self, editor: Any, reviewer: Any, org_key: str = "province.hr",
+                **changes: Any) -> uuid.UUID:
+        """An entry taken through the whole review to publication."""
+        from gongshu.catalog import flows
+
+        entry_id = self.create(editor, org_key, **changes)
+        self.run(flows.submit, editor, entry_id)
+        self.run(flows.approve, reviewer, entry_id)
+        return entry_id

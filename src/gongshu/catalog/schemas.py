@@ -27,7 +27,9 @@ ShareType = Literal["unconditional", "conditional", "not_shared"]
 OpenType = Literal["open", "conditional_open", "not_open"]
 DataKind = Literal["public", "non_public"]
 Secrecy = Literal["classified", "unclassified"]
-EntryStatus = Literal["draft", "submitted", "returned", "approved", "published", "withdrawn"]
+EntryStatus = Literal[
+    "draft", "submitted", "returned", "approved", "published", "superseded", "withdrawn"
+]
 
 NAME_MAX = 200
 TEXT_MAX = 4000
@@ -204,7 +206,9 @@ class CatalogEntryBase(_Model):
     secrecy: Secrecy = Field(description="涉密属性")
     data_kind: DataKind = Field(description="public / non_public data (Art. 3)")
     grade: GradeText = Field(
-        None, description="分级; proposed by grading, confirmed by a person (Art. 10)"
+        None,
+        description="分级 (Art. 10): read-only on the platform; grading proposes it and a data "
+        "steward confirms it on the entry. A value sent in is not stored.",
     )
     keywords: list[Keyword] = Field(default_factory=list, max_length=KEYWORDS_MAX)
 
@@ -265,6 +269,13 @@ class CatalogEntryPublic(CatalogEntryBase):
     version: int = Field(ge=1)
     created_at: dt.datetime
     updated_at: dt.datetime
+    entry_status: EntryStatus | None = Field(
+        None, description="The entry's status: that of its newest version")
+    published_version: int | None = Field(None, description="The version everyone sees")
+    working_version: int | None = Field(
+        None, description="A draft or a revision in review, seen by its body and reviewers")
+    region_code: str | None = Field(None, description="The provider's region (GB/T 2260)")
+    grade_reasons: list[str] = Field(default_factory=list, description="Why the grade (Art. 10)")
 
 
 class CatalogEntriesPublic(BaseModel):
@@ -302,7 +313,21 @@ class DataElementsPublic(BaseModel):
     count: int
 
 
+class InfoSystemIn(BaseModel):
+    """An information system as a body reports it."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    name: str = Field(min_length=1, max_length=200, description="系统名称")
+    purpose: str = Field("", max_length=2000, description="用途")
+    on_government_cloud: bool = Field(False, description="部署在政务云上 (Art. 30)")
+    classified: bool = Field(False, description="涉密系统")
+    entry_ids: list[UUID] = Field(default_factory=list,
+                                       description="Catalog entries whose data it holds")
+
+
 __all__ = [
+    "InfoSystemIn",
     "CatalogEntriesPublic",
     "CatalogEntryBase",
     "CatalogEntryCreate",

@@ -1,0 +1,796 @@
+"""The catalog's use cases (Arts. 3, 9, 12, 47): the only door to its tables.
+
+Compiling and editing entries, their versions and history, data elements, the grade set by
+grading, import and export. The review workflow (submit, return, approve, publish, revise,
+withdraw) is in ``flows.py``, search in ``search.py``, the census in ``census.py``.
+
+Who sees what (Art. 9):
+
+- a published version: every signed-in user;
+- a working version (a draft, or a revision in review) and an entry never published: its body
+  (catalog editors, CDO, data stewards of the provider: ``search.BODY_PERMS`` at the provider)
+  and its reviewers (``catalog.review`` at the provider's same-level data bureau). Others get
+  ``catalog_entry_not_found``, as if it did not exist.
+
+Every change is audited in the caller's transaction and brings the search index along.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import uuid
+import zipfile
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import sqlalchemy as sa
+from pydantic import ValidationError
+from sqlalchemy.orm import Session
+
+from gongshu.catalog import codes, dcat, rules, search, xlsx
+from gongshu.catalog.diff import Change, diff_entries
+from gongshu.catalog.models import (
+    EDITABLE,
+    CatalogEntry,
+    CatalogSequence,
+    CatalogVersion,
+    DataElement,
+    DataItem,
+    ReviewRecord,
+)
+from gongshu.catalog.schemas import (
+    CatalogEntryBase,
+    CatalogEntryCreate,
+    CatalogEntryPublic,
+    CatalogEntryUpdate,
+    DataElementCreate,
+    ProviderRef,
+    apply_update,
+)
+from gongshu.core import audit
+from gongshu.core.db import runtime_of, utcnow
+from gongshu.core.errors import (
+    Collector,
+    FieldError,
+    InvalidState,
+    NotFound,
+    ValidationFailed,
+)
+from gongshu.core.permissions import Actor, Perm, require
+from gongshu.orgs import service as orgs
+from gongshu.orgs.models import Organization, OrgKind
+
+TARGET = "catalog_entry"
+
+# ---------------------------------------------------------------------------------- access
+
+
+def is_body(actor: Actor, entry: CatalogEntry) -> bool:
+    """The actor works for the entry's provider (editor, CDO, data steward)."""
+    return any(actor.can(p, entry.provider_path) for p in search.BODY_PERMS)
+
+
+def may_review(actor: Actor, entry: CatalogEntry) -> bool:
+    """Art. 9: only a reviewer of the provider's same-level data bureau reviews its catalog."""
+    return bool(entry.bureau_path) and actor.can(Perm.CATALOG_REVIEW, entry.bureau_path)
+
+
+def may_see_working(actor: Actor, entry: CatalogEntry) -> bool:
+    return actor.is_system or is_body(actor, entry) or may_review(actor, entry)
+
+
+def may_edit(actor: Actor, entry: CatalogEntry) -> bool:
+    return actor.can(Perm.CATALOG_EDIT, entry.provider_path)
+
+
+def _entry(db: Session, entry_id: uuid.UUID) -> CatalogEntry:
+    entry = db.get(CatalogEntry, entry_id)
+    if entry is None:
+        raise NotFound("No such catalog entry.", code="catalog_entry_not_found")
+    return entry
+
+
+def _visible(actor: Actor, entry: CatalogEntry) -> CatalogEntry:
+    require(actor, Perm.CATALOG_READ)
+    if entry.published_version_id is None and not may_see_working(actor, entry):
+        raise NotFound("No such catalog entry.", code="catalog_entry_not_found")
+    return entry
+
+
+def get_entry(actor: Actor, db: Session, /, entry_id: uuid.UUID) -> CatalogEntry:
+    """An entry the actor may see (published, or of its body or under its review)."""
+    return _visible(actor, _entry(db, entry_id))
+
+
+def get_entry_by_code(actor: Actor, db: Session, /, resource_code: str) -> CatalogEntry:
+    """An entry by its resource code (前段码/后段码, as people type it)."""
+    try:
+        code = codes.normalize_code(resource_code)
+    except codes.InvalidResourceCode:
+        raise NotFound("No such catalog entry.", code="catalog_entry_not_found") from None
+    entry = db.scalars(sa.select(CatalogEntry).where(CatalogEntry.resource_code == code)).first()
+    if entry is None:
+        raise NotFound("No such catalog entry.", code="catalog_entry_not_found")
+    return _visible(actor, entry)
+
+
+def shown_version(actor: Actor, entry: CatalogEntry) -> CatalogVersion:
+    """The version the actor sees: the working one for its body and reviewers, else the
+    published one (which stays visible while a revision is in review)."""
+    if entry.working_version is not None and may_see_working(actor, entry):
+        return entry.working_version
+    version = entry.published_version or entry.current_version
+    if version is None:  # pragma: no cover - an entry always has a version
+        raise NotFound("No such catalog entry.", code="catalog_entry_not_found")
+    return version
+
+
+def version_entry(version: CatalogVersion) -> CatalogEntryCreate:
+    """A version's content as the compilation-guide entry it describes."""
+    data = dict(version.content)
+    data["items"] = [_item_dict(i) for i in version.items]
+    return CatalogEntryCreate.model_validate(data)
+
+
+def _item_dict(item: DataItem) -> dict[str, Any]:
+    return {"name": item.name, "code": item.code, "data_type": item.data_type,
+            "length": item.length, "data_element_id": item.data_element_id,
+            "sharing_type": item.sharing_type, "sharing_condition": item.sharing_condition,
+            "legal_basis": item.legal_basis, "opening_type": item.opening_type}
+
+
+def entry_public(entry: CatalogEntry, version: CatalogVersion) -> CatalogEntryPublic:
+    """One version of an entry in its API shape (the grade is the entry's)."""
+    data = dict(version.content)
+    data["items"] = [{**_item_dict(i), "id": i.id} for i in version.items]
+    data.update(
+        id=entry.id, resource_code=entry.resource_code, status=version.status,
+        version=version.number, created_at=version.created_at, updated_at=version.updated_at,
+        grade=entry.grade, grade_reasons=list(entry.grade_reasons or []),
+        entry_status=entry.status, region_code=entry.region_code,
+        published_version=entry.published_version.number if entry.published_version else None,
+        working_version=entry.working_version.number if entry.working_version else None,
+    )
+    return CatalogEntryPublic.model_validate(data)
+
+
+def list_entries(
+    actor: Actor,
+    db: Session,
+    /,
+    *,
+    provider_org_id: uuid.UUID | None = None,
+    status: str | None = None,
+    mine: bool = False,
+    limit: int = 50,
+    offset: int = 0,
+) -> tuple[list[CatalogEntry], int]:
+    """Entries the actor may see, newest change first. ``mine``: only those of bodies the
+    actor works for; ``status``: the entry's status (of its newest version)."""
+    require(actor, Perm.CATALOG_READ)
+    privileged = search.privileged_clause(actor, CatalogEntry.provider_path,
+                                          CatalogEntry.bureau_path)
+    conds: list[Any] = [sa.or_(CatalogEntry.published_version_id.is_not(None), privileged)]
+    if mine:
+        body = {g for perm in search.BODY_PERMS for g in actor.scopes(perm)}
+        conds.append(sa.or_(*[CatalogEntry.provider_path.startswith(g.org_path) if g.subtree
+                              else CatalogEntry.provider_path == g.org_path for g in body])
+                     if body else sa.false())
+    if provider_org_id:
+        conds.append(CatalogEntry.provider_org_id == provider_org_id)
+    if status:
+        conds.append(CatalogEntry.status == status)
+    total = db.scalar(sa.select(sa.func.count()).select_from(CatalogEntry).where(*conds)) or 0
+    rows = db.scalars(sa.select(CatalogEntry).where(*conds)
+                      .order_by(CatalogEntry.updated_at.desc(), CatalogEntry.id)
+                      .limit(limit).offset(offset)).all()
+    return list(rows), total
+
+
+# ------------------------------------------------------------------------------ providers
+
+
+def provider_choices(actor: Actor, db: Session, /) -> list[Organization]:
+    """The public bodies whose catalog the actor may compile."""
+    rows, _ = orgs.list_organizations(actor, db, kind=OrgKind.PUBLIC_BODY, limit=100_000)
+    return [o for o in rows if actor.can(Perm.CATALOG_EDIT, o.path)]
+
+
+def resolve_provider(db: Session, /, *, org_id: uuid.UUID | None = None, code: str | None = None,
+                     name: str | None = None) -> Organization | None:
+    """The providing organisation: by id, else provider code or credit code, else exact name."""
+    if org_id is not None:
+        return db.get(Organization, org_id)
+    found = None
+    if code:
+        found = orgs.find_organization(db, code=code) or orgs.find_organization(db, uscc=code)
+    if found is None and name:
+        found = orgs.find_organization(db, name=name)
+    return found
+
+
+def _provider_for(actor: Actor, db: Session, entry: CatalogEntryBase,
+                  provider_org_id: uuid.UUID | None) -> Organization:
+    ref = entry.provider
+    org = resolve_provider(db, org_id=provider_org_id or ref.org_id, code=ref.code, name=ref.name)
+    if org is None and not actor.is_system and actor.org_id is not None:
+        org = db.get(Organization, actor.org_id)
+    if org is None:
+        raise ValidationFailed.single("provider.org_id", "provider_not_found",
+                                      "No organisation on the platform is this provider.")
+    require(actor, Perm.CATALOG_EDIT, org.path)
+    return org
+
+
+def _with_provider(entry: CatalogEntryCreate, org: Organization) -> CatalogEntryCreate:
+    """The entry with the provider as the platform knows it (the organisation's name and code,
+    so one body is named one way throughout the catalog)."""
+    try:
+        provider = ProviderRef(org_id=org.id, name=org.name,
+                               code=org.code or org.uscc or entry.provider.code)
+    except ValidationError:  # an organisation code the guide's pattern does not allow
+        provider = ProviderRef(org_id=org.id, name=org.name, code=entry.provider.code)
+    return entry.model_copy(update={"provider": provider})
+
+
+# ------------------------------------------------------------------------------ validation
+
+
+def _element_errors(db: Session, entry: CatalogEntryBase) -> list[FieldError]:
+    ids = {i.data_element_id for i in entry.items if i.data_element_id is not None}
+    found = {e.id: DataElementCreate.model_validate(e)
+             for e in db.scalars(sa.select(DataElement).where(DataElement.id.in_(ids)))} if ids else {}
+    return rules.check_items_against_elements(entry, found)
+
+
+def _own_code_errors(entry: CatalogEntryBase, resource_code: str | None) -> list[FieldError]:
+    if resource_code is None:
+        return []
+    return [FieldError(f"related_resource_codes.{i}", "related_to_itself",
+                       rules.message("related_to_itself", {"value": c}), params={"value": c})
+            for i, c in enumerate(entry.related_resource_codes) if c == resource_code]
+
+
+def check(
+    db: Session, /, data: Mapping[str, Any], *, resource_code: str | None = None
+) -> tuple[CatalogEntryCreate | None, list[FieldError]]:
+    """Every problem of raw entry data (fields, compilation guide, Art. 12, data elements):
+    the parsed entry and no errors, or None and all of them. For forms' inline validation."""
+    entry, errors = rules.check_entry(data)
+    if entry is not None:
+        errors = _element_errors(db, entry) + _own_code_errors(entry, resource_code)
+        if errors:
+            entry = None
+    return entry, errors
+
+
+def _valid(db: Session, data: Mapping[str, Any] | CatalogEntryBase,
+           resource_code: str | None = None) -> CatalogEntryCreate:
+    raw = data.model_dump(mode="json") if isinstance(data, CatalogEntryBase) else data
+    entry, errors = check(db, raw, resource_code=resource_code)
+    if entry is None:
+        raise ValidationFailed("The catalog entry is not valid.", errors=errors)
+    return entry
+
+
+# --------------------------------------------------------------------- writing versions
+
+
+def _next_seq(db: Session, front: str, *, at_least: int = 0) -> int:
+    """The next sequence number under ``front``, safe under concurrency: an upsert that
+    increments in place (PostgreSQL locks the row; SQLite writers hold the database lock)."""
+    table = CatalogSequence.__table__
+    if db.get_bind().dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    bumped = (sa.func.max(table.c.last_seq + 1, at_least) if db.get_bind().dialect.name == "sqlite"
+              else sa.func.greatest(table.c.last_seq + 1, at_least))
+    stmt = insert(table).values(front_segment=front, last_seq=max(1, at_least))
+    stmt = stmt.on_conflict_do_update(index_elements=[table.c.front_segment],
+                                      set_={"last_seq": bumped}).returning(table.c.last_seq)
+    return int(db.execute(stmt).scalar_one())
+
+
+def _adopt_code(db: Session, code: str) -> str:
+    """Keep a resource code an entry already had elsewhere (an import from an older catalog):
+    it must be free, and the sequence moves past it so it is never given again."""
+    parsed = codes.parse_code(code)
+    table = CatalogSequence.__table__
+    current = db.scalar(sa.select(table.c.last_seq).where(table.c.front_segment == parsed.front))
+    if current is None or current < parsed.seq:
+        _next_seq(db, parsed.front, at_least=parsed.seq)
+    return str(parsed)
+
+
+def _fill_version(version: CatalogVersion, entry: CatalogEntryCreate, actor: Actor) -> None:
+    content = entry.model_dump(mode="json", exclude={"items", "grade"})
+    version.content = content
+    version.name = entry.name
+    version.resource_kind = entry.category.resource_kind
+    version.sharing_type = entry.sharing.type
+    version.opening_type = entry.opening.type
+    version.update_cycle = entry.update_cycle
+    version.updated_at = utcnow()
+    version.updated_by_id = actor.user_id
+    version.updated_by = actor.username
+    version.items = [
+        DataItem(position=i, name=item.name, code=item.code, data_type=item.data_type,
+                 length=item.length, data_element_id=item.data_element_id,
+                 sharing_type=item.sharing_type, sharing_condition=item.sharing_condition,
+                 legal_basis=item.legal_basis, opening_type=item.opening_type)
+        for i, item in enumerate(entry.items)
+    ]
+
+
+def _new_version(entry: CatalogEntry, actor: Actor, data: CatalogEntryCreate,
+                 change_note: str = "") -> CatalogVersion:
+    entry.last_number += 1
+    version = CatalogVersion(entry=entry, number=entry.last_number, status="draft",
+                             change_note=change_note, created_by_id=actor.user_id,
+                             created_by=actor.username)
+    _fill_version(version, data, actor)
+    return version
+
+
+def sync_status(entry: CatalogEntry) -> None:
+    """The entry's status is its newest version's: the working one, else the published one."""
+    working, published = entry.working_version, entry.published_version
+    if working is not None:
+        entry.status = working.status
+    elif published is not None:
+        entry.status = published.status
+    else:
+        entry.status = "withdrawn"
+    entry.updated_at = utcnow()
+
+
+def _set_pointers(entry: CatalogEntry, *, published: CatalogVersion | None | bool = False,
+                  working: CatalogVersion | None | bool = False) -> None:
+    """Move the published / working pointers (False: leave as is) and their relationships."""
+    if published is not False:
+        entry.published_version_id = published.id if published else None  # type: ignore[union-attr]
+        entry.published_version = published or None  # type: ignore[assignment]
+    if working is not False:
+        entry.working_version_id = working.id if working else None  # type: ignore[union-attr]
+        entry.working_version = working or None  # type: ignore[assignment]
+
+
+def _bureau_of(db: Session, org: Organization) -> Organization | None:
+    return orgs.same_level_bureau(db, org)
+
+
+def _record(db: Session, actor: Actor, action: str, entry: CatalogEntry,
+            details: Mapping[str, Any] | None = None) -> None:
+    audit.record(db, actor, f"catalog.{action}", target_type=TARGET, target_id=entry.id,
+                 org_id=entry.provider_org_id, org_path=entry.provider_path,
+                 details={"resource_code": entry.resource_code, **(details or {})})
+
+
+def create_entry(
+    actor: Actor,
+    db: Session,
+    /,
+    data: Mapping[str, Any] | CatalogEntryBase,
+    *,
+    provider_org_id: uuid.UUID | None = None,
+    change_note: str = "",
+    resource_code: str | None = None,
+    audit_action: str = "create",
+) -> CatalogEntry:
+    """Compile a new entry as a draft of its provider (Art. 9); the platform gives its resource
+    code from the classification. Every problem of the data is reported at once."""
+    require(actor, Perm.CATALOG_EDIT)
+    parsed = _valid(db, data, resource_code)
+    org = _provider_for(actor, db, parsed, provider_org_id)
+    entry_data = _with_provider(parsed, org)
+    front = entry_data.category.front_segment
+    if resource_code is not None:
+        code = _adopt_code(db, resource_code)
+        if db.scalar(sa.select(CatalogEntry.id).where(CatalogEntry.resource_code == code)):
+            raise ValidationFailed.single("resource_code", "duplicate_resource_code",
+                                          "Another entry has this resource code.", value=code)
+        parsed_code = codes.parse_code(code)
+        front, seq = parsed_code.front, parsed_code.seq
+    else:
+        seq = _next_seq(db, front)
+        code = codes.format_code(front, seq)
+    bureau = _bureau_of(db, org)
+    entry = CatalogEntry(
+        resource_code=code, front_segment=front, seq=seq, provider_org_id=org.id,
+        provider_path=org.path, bureau_org_id=bureau.id if bureau else None,
+        bureau_path=bureau.path if bureau else "", region_code=org.region_code, status="draft",
+        last_number=0, grade_reasons=[],
+        created_by_id=actor.user_id, created_by=actor.username,
+    )
+    db.add(entry)
+    version = _new_version(entry, actor, entry_data, change_note)
+    db.add(version)
+    db.flush()
+    _set_pointers(entry, working=version)
+    sync_status(entry)
+    _record(db, actor, audit_action, entry, {"name": entry_data.name, "version": 1})
+    search.refresh(db, entry)
+    return entry
+
+
+def _editable_working(actor: Actor, entry: CatalogEntry) -> CatalogVersion:
+    require(actor, Perm.CATALOG_EDIT, entry.provider_path)
+    working = entry.working_version
+    if working is None:
+        raise InvalidState("The entry has no draft; start a revision first.",
+                           code="catalog_no_draft")
+    if working.status not in EDITABLE:
+        raise InvalidState("The version is in review and cannot be changed now.",
+                           code="catalog_not_editable", status=working.status)
+    return working
+
+
+def update_entry(
+    actor: Actor,
+    db: Session,
+    /,
+    entry_id: uuid.UUID,
+    data: Mapping[str, Any] | CatalogEntryBase | CatalogEntryUpdate,
+    *,
+    change_note: str | None = None,
+) -> CatalogEntry:
+    """Change the working version (a draft, or a returned one) of an entry. A full entry
+    replaces the content; a ``CatalogEntryUpdate`` replaces the fields it names."""
+    entry = _entry(db, entry_id)
+    working = _editable_working(actor, entry)
+    if isinstance(data, CatalogEntryUpdate):
+        try:
+            merged = apply_update(version_entry(working), data)
+        except ValidationError as exc:
+            raise ValidationFailed("The catalog entry is not valid.",
+                                   errors=rules.errors_from_pydantic(exc)) from None
+        data = merged
+    parsed = _valid(db, data, entry.resource_code)
+    org = db.get(Organization, entry.provider_org_id)
+    assert org is not None
+    new = _with_provider(parsed, org)
+    old = version_entry(working)
+    changes = diff_entries(old, new)
+    _fill_version(working, new, actor)
+    if change_note is not None:
+        working.change_note = change_note
+    sync_status(entry)
+    _record(db, actor, "update", entry, {"version": working.number,
+                                         "fields": sorted({c.field for c in changes})})
+    search.refresh(db, entry)
+    return entry
+
+
+def discard_working(actor: Actor, db: Session, /, entry_id: uuid.UUID) -> CatalogEntry | None:
+    """Throw away the working version (draft or returned). An entry never published goes with
+    it (its resource code is not given again); returns the entry, or None if it is gone."""
+    entry = _entry(db, entry_id)
+    working = _editable_working(actor, entry)
+    if entry.published_version_id is None and len(entry.versions) == 1:
+        _record(db, actor, "delete", entry, {"name": working.name})
+        search.remove(db, entry.id)
+        db.delete(entry)
+        db.flush()
+        return None
+    _set_pointers(entry, working=None)
+    _record(db, actor, "discard", entry, {"version": working.number})
+    db.delete(working)
+    db.flush()
+    db.refresh(entry)
+    sync_status(entry)
+    search.refresh(db, entry)
+    return entry
+
+
+# ------------------------------------------------------------------------------- history
+
+
+def list_versions(actor: Actor, db: Session, /, entry_id: uuid.UUID) -> list[CatalogVersion]:
+    """The versions the actor may see: all of them for the body and reviewers, the published
+    history (published, superseded) for everyone else."""
+    entry = get_entry(actor, db, entry_id)
+    if may_see_working(actor, entry):
+        return list(entry.versions)
+    return [v for v in entry.versions if v.published_at is not None]
+
+
+def get_version(actor: Actor, db: Session, /, entry_id: uuid.UUID, number: int) -> CatalogVersion:
+    for version in list_versions(actor, db, entry_id):
+        if version.number == number:
+            return version
+    raise NotFound("No such version of this entry.", code="catalog_version_not_found")
+
+
+def version_diff(actor: Actor, db: Session, /, entry_id: uuid.UUID, *,
+                 from_number: int | None, to_number: int) -> list[Change]:
+    """What changed from one version to another (from nothing if ``from_number`` is None)."""
+    to = get_version(actor, db, entry_id, to_number)
+    old = version_entry(get_version(actor, db, entry_id, from_number)) if from_number else None
+    return diff_entries(old, version_entry(to))
+
+
+def review_records(actor: Actor, db: Session, /, entry_id: uuid.UUID) -> list[ReviewRecord]:
+    """The review trail (submissions, returns with comments, approvals …), oldest first."""
+    entry = get_entry(actor, db, entry_id)
+    stmt = sa.select(ReviewRecord).where(ReviewRecord.entry_id == entry.id)
+    if not may_see_working(actor, entry):
+        stmt = stmt.where(ReviewRecord.action.in_(("publish", "withdraw")))
+    return list(db.scalars(stmt.order_by(ReviewRecord.created_at, ReviewRecord.id)))
+
+
+# ----------------------------------------------------------------------- grading (Art. 10)
+
+
+def set_grade(actor: Actor, db: Session, /, entry_id: uuid.UUID, *, grade: str,
+              reasons: list[str]) -> CatalogEntry:
+    """Record the grade a data steward of the provider confirmed (Art. 10), with its reasons."""
+    entry = _entry(db, entry_id)
+    require(actor, Perm.GRADING_CONFIRM, entry.provider_path)
+    grade = (grade or "").strip()
+    if not grade or len(grade) > 32:
+        raise ValidationFailed.single("grade", "required", "Give the grade (at most 32 characters).")
+    previous = entry.grade
+    entry.grade = grade
+    entry.grade_reasons = [str(r) for r in reasons]
+    entry.graded_at = utcnow()
+    entry.graded_by = actor.username
+    entry.updated_at = utcnow()
+    _record(db, actor, "grade", entry, {"grade": grade, "previous": previous,
+                                        "reasons": entry.grade_reasons})
+    search.refresh(db, entry)
+    return entry
+
+
+def entry_items(db: Session, /, entry_id: uuid.UUID) -> list[DataItem]:
+    """The data items of the entry's current version (working, else published), in order."""
+    entry = _entry(db, entry_id)
+    version = entry.current_version
+    return list(version.items) if version is not None else []
+
+
+# ---------------------------------------------------------------- data elements (Art. 47)
+
+
+def create_data_element(actor: Actor, db: Session, /, data: DataElementCreate) -> DataElement:
+    """Add a standard data element to the registry (Art. 47)."""
+    require(actor, Perm.DATA_ELEMENT_MANAGE)
+    if db.scalar(sa.select(DataElement.id).where(DataElement.identifier == data.identifier)):
+        raise ValidationFailed.single("identifier", "duplicate_identifier",
+                                      "Another data element has this identifier.",
+                                      value=data.identifier)
+    element = DataElement(**data.model_dump(), created_by=actor.username)
+    db.add(element)
+    db.flush()
+    audit.record(db, actor, "catalog.data_element", target_type="data_element",
+                 target_id=element.id, details={"identifier": element.identifier,
+                                                "name": element.name})
+    return element
+
+
+def get_data_element(actor: Actor, db: Session, /, element_id: uuid.UUID) -> DataElement:
+    require(actor, Perm.CATALOG_READ)
+    element = db.get(DataElement, element_id)
+    if element is None:
+        raise NotFound("No such data element.", code="data_element_not_found")
+    return element
+
+
+def list_data_elements(actor: Actor, db: Session, /, *, q: str | None = None, limit: int = 50,
+                       offset: int = 0) -> tuple[list[DataElement], int]:
+    require(actor, Perm.CATALOG_READ)
+    conds = []
+    if q and q.strip():
+        like = f"%{q.strip()}%"
+        conds.append(sa.or_(DataElement.name.like(like), DataElement.identifier.like(like)))
+    total = db.scalar(sa.select(sa.func.count()).select_from(DataElement).where(*conds)) or 0
+    rows = db.scalars(sa.select(DataElement).where(*conds).order_by(DataElement.name)
+                      .limit(limit).offset(offset)).all()
+    return list(rows), total
+
+
+def suggest_data_elements(db: Session, /, name: str, *, limit: int = 5) -> list[DataElement]:
+    """Data elements a data item called ``name`` may follow (Art. 47): same name first, then
+    names that contain it or that it contains."""
+    name = (name or "").strip()
+    if not name:
+        return []
+    rows = db.scalars(sa.select(DataElement).where(sa.or_(
+        DataElement.name == name, DataElement.name.like(f"%{name}%"),
+        sa.literal(name).like(sa.literal("%") + DataElement.name + sa.literal("%")),
+    )).limit(50)).all()
+    return sorted(rows, key=lambda e: (e.name != name, abs(len(e.name) - len(name)), e.name))[:limit]
+
+
+# ------------------------------------------------------------------------ import / export
+
+
+@dataclass
+class ImportOutcome:
+    """What an import did; nothing at all when it raised."""
+
+    created: list[CatalogEntry] = field(default_factory=list)
+    updated: list[CatalogEntry] = field(default_factory=list)
+    submitted: int = 0
+    rows: list[tuple[int, CatalogEntry]] = field(default_factory=list)  # (row, entry)
+
+
+def _is_xlsx(data: bytes) -> bool:
+    if not data.startswith(b"PK"):
+        return False
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as z:
+            return "[Content_Types].xml" in z.namelist()
+    except zipfile.BadZipFile:
+        return False
+
+
+def parse_file(data: bytes, *, filename: str = "", locale: str = "zh") -> xlsx.ImportResult:
+    """Read an import file: a workbook (.xlsx) or the CSV layout of the export."""
+    if filename.lower().endswith(".csv") or not _is_xlsx(data):
+        return xlsx.parse_csv(data, locale=locale)
+    return xlsx.parse_workbook(data, locale=locale)
+
+
+_PROVIDER_COLUMNS = ("提供方机构ID", "提供方代码", "信息资源提供方")
+
+
+def _import_error(errors: Collector, item: xlsx.ImportedEntry, column: str, code: str,
+                  locale: str, **params: Any) -> None:
+    errors.add(column, code, rules.message(code, params, locale), row=item.row,
+               sheet=item.sheet, **params)
+
+
+def import_entries(
+    actor: Actor,
+    db: Session,
+    /,
+    data: bytes,
+    *,
+    filename: str = "",
+    submit: bool = False,
+    locale: str = "zh",
+) -> ImportOutcome:
+    """Import a catalog file, all or nothing (Art. 9). Every cell and rule is checked and every
+    error is raised at once (``catalog_import_failed``, each with its row and column); else each
+    row becomes a draft of its provider (or a new draft of the entry whose resource code it
+    carries) and, with ``submit``, is submitted for review."""
+    from gongshu.catalog import flows
+
+    require(actor, Perm.CATALOG_EDIT)
+    result = parse_file(data, filename=filename, locale=locale)
+    result.raise_for_errors()
+    errors = Collector()
+    plan: list[tuple[xlsx.ImportedEntry, Organization, CatalogEntry | None]] = []
+    seen: dict[str, int] = {}
+    for item in result.entries:
+        ref = item.entry.provider
+        org = resolve_provider(db, org_id=ref.org_id, code=ref.code, name=ref.name)
+        if org is None:
+            column = "提供方机构ID" if ref.org_id else "提供方代码"
+            _import_error(errors, item, column, "provider_not_found", locale, value=ref.code)
+            continue
+        if not actor.can(Perm.CATALOG_EDIT, org.path):
+            _import_error(errors, item, "提供方代码", "provider_not_permitted", locale,
+                          value=org.name)
+            continue
+        existing = None
+        if item.resource_code:
+            if item.resource_code in seen:
+                _import_error(errors, item, "信息资源代码", "duplicate_resource_code", locale,
+                              value=item.resource_code)
+                continue
+            seen[item.resource_code] = item.row
+            existing = db.scalars(sa.select(CatalogEntry).where(
+                CatalogEntry.resource_code == item.resource_code)).first()
+            if existing is not None and existing.provider_org_id != org.id:
+                _import_error(errors, item, "信息资源代码", "resource_code_of_other_provider",
+                              locale, value=item.resource_code)
+                continue
+            if existing is not None and existing.working_version is not None and \
+                    existing.working_version.status not in EDITABLE:
+                _import_error(errors, item, "信息资源代码", "catalog_not_editable", locale,
+                              value=item.resource_code)
+                continue
+        for error in _element_errors(db, item.entry):
+            column = "数据元ID"
+            errors.add(column, error.code, rules.localize(error, locale), row=item.row,
+                       sheet="信息项", **dict(error.params))
+        plan.append((item, org, existing))
+    if errors:
+        raise ValidationFailed("The file was not imported: it has errors.", errors=errors.errors,
+                               code="catalog_import_failed")
+    outcome = ImportOutcome()
+    for item, org, existing in plan:
+        if existing is None:
+            entry = create_entry(actor, db, item.entry, provider_org_id=org.id,
+                                 resource_code=item.resource_code, audit_action="import",
+                                 change_note=filename)
+            outcome.created.append(entry)
+        else:
+            if existing.working_version is None:
+                flows.revise(actor, db, existing.id)
+            entry = update_entry(actor, db, existing.id, item.entry, change_note=filename)
+            outcome.updated.append(entry)
+        outcome.rows.append((item.row, entry))
+        if submit:
+            flows.submit(actor, db, entry.id)
+            outcome.submitted += 1
+    audit.record(db, actor, "catalog.import_file", target_type="catalog_import",
+                 target_id=filename[:128],
+                 details={"file": filename, "created": len(outcome.created),
+                          "updated": len(outcome.updated), "submitted": outcome.submitted})
+    return outcome
+
+
+EXPORT_FORMATS = {
+    "xlsx": (xlsx.XLSX_MEDIA_TYPE, "xlsx"),
+    "csv": (xlsx.CSV_MEDIA_TYPE, "csv"),
+    "dcat-jsonld": ("application/ld+json", "jsonld"),
+    "dcat-ttl": ("text/turtle; charset=utf-8", "ttl"),
+}
+
+
+def exportable(actor: Actor, db: Session, /, *, include_working: bool = False,
+               provider_org_id: uuid.UUID | None = None) -> list[CatalogEntryPublic]:
+    """Published entries (and, with ``include_working``, the working versions the actor may
+    see instead), in resource-code order."""
+    require(actor, Perm.CATALOG_READ)
+    privileged = search.privileged_clause(actor, CatalogEntry.provider_path,
+                                          CatalogEntry.bureau_path)
+    stmt = sa.select(CatalogEntry).where(
+        sa.or_(CatalogEntry.published_version_id.is_not(None),
+               sa.and_(sa.true() if include_working else sa.false(), privileged)))
+    if provider_org_id:
+        stmt = stmt.where(CatalogEntry.provider_org_id == provider_org_id)
+    out = []
+    for entry in db.scalars(stmt.order_by(CatalogEntry.resource_code)):
+        if include_working and entry.working_version is not None and may_see_working(actor, entry):
+            out.append(entry_public(entry, entry.working_version))
+        elif entry.published_version is not None:
+            out.append(entry_public(entry, entry.published_version))
+    return out
+
+
+def export_entries(actor: Actor, db: Session, /, *, fmt: str, include_working: bool = False,
+                   provider_org_id: uuid.UUID | None = None) -> tuple[bytes, str, str]:
+    """The catalog as a file: (bytes, media type, file extension). DCAT exports carry only
+    published entries (they go to other portals)."""
+    if fmt not in EXPORT_FORMATS:
+        raise ValidationFailed.single("format", "not_in_list", f"Unknown export format {fmt!r}.",
+                                      value=fmt, list=", ".join(EXPORT_FORMATS))
+    media_type, ext = EXPORT_FORMATS[fmt]
+    dcat_format = fmt.startswith("dcat")
+    entries = exportable(actor, db, include_working=include_working and not dcat_format,
+                         provider_org_id=provider_org_id)
+    if fmt == "xlsx":
+        body = xlsx.export_xlsx(entries)
+    elif fmt == "csv":
+        body = xlsx.export_csv(entries)
+    else:
+        base = runtime_of(db).settings.base_url.rstrip("/")
+        options = {"base_uri": f"{base}/catalog/", "page_url": f"{base}/catalog/code/{{code}}"}
+        text = (dcat.to_jsonld(entries, **options) if fmt == "dcat-jsonld"
+                else dcat.to_turtle(entries, **options))
+        body = text.encode("utf-8")
+    return body, media_type, ext
+
+
+def published_count(db: Session, /, org_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, int]:
+    """How many published entries each organisation has (for the census, Art. 9)."""
+    if not org_ids:
+        return {}
+    rows = db.execute(sa.select(CatalogEntry.provider_org_id, sa.func.count())
+                      .where(CatalogEntry.provider_org_id.in_(org_ids),
+                             CatalogEntry.published_version_id.is_not(None))
+                      .group_by(CatalogEntry.provider_org_id)).all()
+    return {org_id: n for org_id, n in rows}
+
+
+def today_local(db: Session) -> dt.date:
+    """Today in the display time zone (publish dates are calendar dates in China)."""
+    from zoneinfo import ZoneInfo
+
+    return utcnow().astimezone(ZoneInfo(runtime_of(db).settings.display_timezone)).date()
