@@ -27,8 +27,10 @@ summary     摘要, format          1                           D
   literal (no text-search parser or locale is involved), matched with a ``tsquery`` of the
   query terms and ranked by ``ts_rank``.
 
-A query whose terms do not all occur anywhere is run again with any of them (``relaxed``), so
-a long question still finds the entries that match most of it.
+A query whose terms do not all occur together is run again without the words that occur in no
+entry at all (``relaxed``), if at least half of its words are left: a question with one
+unknown word still finds what the rest describes, and a question of mostly unknown words does
+not fall back to its one common word.
 
 Facets (provider, region, resource kind, sharing type, opening, grade, update cycle, format)
 count the matching entries the searcher may see, with every filter applied, in one statement
@@ -337,17 +339,17 @@ def _quote_pg(term: str) -> str:
     return "'" + term.replace("\\", "\\\\").replace("'", "''") + "'"
 
 
-def _matching(db: Session, terms: list[str], *, any_term: bool) -> tuple[Any, Any, Any]:
-    """(FROM clause, WHERE clause, score: higher is better) for the query terms."""
+def _matching(db: Session, terms: list[str]) -> tuple[Any, Any, Any]:
+    """(FROM clause, WHERE clause, score: higher is better) for all of the query terms."""
     if _is_sqlite(db):
         fts = sa.table("fts", sa.column("rowid"), schema="catalog_search").alias("f")
         joined = fts.join(DOC, DOC.c.id == fts.c.rowid)
-        query = (" OR " if any_term else " ").join(_quote_fts(t) for t in terms)
+        query = " ".join(_quote_fts(t) for t in terms)
         where = sa.literal_column("f.fts").op("MATCH")(sa.literal(query))
         weights = [sa.literal_column(repr(w)) for _n, w, _l in FIELDS]
         score = -sa.func.bm25(sa.literal_column("f.fts"), *weights)
         return joined, where, score
-    query = (" | " if any_term else " & ").join(_quote_pg(t) for t in terms)
+    query = " & ".join(_quote_pg(t) for t in terms)
     tsquery = sa.cast(sa.literal(query), TSQUERY)
     where = DOC.c.terms.op("@@")(tsquery)
     score = sa.func.ts_rank(sa.literal_column(f"'{PG_WEIGHTS}'::float4[]"), DOC.c.terms, tsquery)
@@ -397,6 +399,16 @@ def _labelled(facets: dict[str, list[FacetValue]], locale: str) -> dict[str, lis
     return out
 
 
+def _exists(db: Session, from_: Any, conds: list[Any]) -> bool:
+    return db.execute(sa.select(sa.literal(1)).select_from(from_).where(*conds).limit(1)).first() \
+        is not None
+
+
+def _term_only(db: Session, term: str) -> tuple[Any, list[Any]]:
+    from_, where, _score = _matching(db, [term])
+    return from_, [where]
+
+
 def search(
     actor: Actor,
     db: Session,
@@ -409,8 +421,9 @@ def search(
     facets: bool = True,
     locale: str = "zh",
 ) -> SearchResult:
-    """Entries the actor may see that match ``q`` (every term; else any term) and the filters,
-    best first, with facet counts. An empty ``q`` lists them, newest first."""
+    """Entries the actor may see that match ``q`` (every term; else the known ones, see the
+    module doc) and the filters, best first, with facet counts. An empty ``q`` lists them,
+    newest first."""
     require(actor, Perm.CATALOG_READ)
     filters = filters or SearchFilters()
     terms = catalog_text.query_terms(q) if q and q.strip() else []
@@ -419,13 +432,14 @@ def search(
     if not terms:
         from_, conds, score = DOC, base, None
     else:
-        from_, where, score = _matching(db, terms, any_term=False)
+        from_, where, score = _matching(db, terms)
         conds = [where, *base]
-        if len(terms) > 1 and db.execute(
-                sa.select(sa.literal(1)).select_from(from_).where(*conds).limit(1)).first() is None:
-            from_, where, score = _matching(db, terms, any_term=True)
-            conds = [where, *base]
-            relaxed = True
+        if len(terms) > 1 and not _exists(db, from_, conds):
+            known = [t for t in terms if _exists(db, *_term_only(db, t))]
+            if known and len(known) * 2 >= len(terms) and len(known) < len(terms):
+                from_, where, score = _matching(db, known)
+                conds = [where, *base]
+                relaxed = True
     stmt = sa.select(*_HIT_COLUMNS, (score if score is not None else sa.null()).label("score"))
     stmt = stmt.select_from(from_).where(*conds)
     stmt = (stmt.order_by(sa.desc("score"), DOC.c.id) if score is not None

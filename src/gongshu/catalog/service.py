@@ -643,6 +643,7 @@ def _import_error(errors: Collector, item: xlsx.ImportedEntry, column: str, code
                sheet=item.sheet, **params)
 
 
+
 def import_entries(
     actor: Actor,
     db: Session,
@@ -695,9 +696,9 @@ def import_entries(
                               value=item.resource_code)
                 continue
         for error in _element_errors(db, item.entry):
-            column = "数据元ID"
-            errors.add(column, error.code, rules.localize(error, locale), row=item.row,
-                       sheet="信息项", **dict(error.params))
+            sheet, row, column = item.locate(error.field)
+            errors.add(column, error.code, rules.localize(error, locale), row=row, sheet=sheet,
+                       **dict(error.params))
         plan.append((item, org, existing))
     if errors:
         raise ValidationFailed("The file was not imported: it has errors.", errors=errors.errors,

@@ -274,13 +274,27 @@ class CellError:
 
 @dataclass(frozen=True, slots=True)
 class ImportedEntry:
-    """An entry read from a file: where it was, the code it carried (re-imports), the entry."""
+    """An entry read from a file: where it was, the code it carried (re-imports), the entry,
+    and where each of its data items was (sheet, row), in the entry's item order."""
 
     sheet: str
     row: int
     key: str | None
     resource_code: str | None
     entry: CatalogEntryCreate
+    item_rows: tuple[tuple[str, int], ...] = ()
+
+    def locate(self, path: str) -> tuple[str, int, str]:
+        """(sheet, row, column header) of a field of the entry (``items.2.length`` …), for
+        problems found after the file was read (the platform's own checks)."""
+        parts = path.split(".")
+        if parts[0] == "items" and len(parts) > 1 and parts[1].isdigit() \
+                and int(parts[1]) < len(self.item_rows):
+            sheet, row = self.item_rows[int(parts[1])]
+            column = _column_for(".".join(parts[2:]), ITEM_COLUMNS[1:])
+            return sheet, row, (column or _LINK).header
+        column = _column_for(path, ENTRY_COLUMNS)
+        return self.sheet, self.row, (column or _KEY).header
 
 
 @dataclass(frozen=True, slots=True)
@@ -610,7 +624,8 @@ def _check(p: _Pending, report: _Report) -> ImportedEntry | None:
             report.add_field_error(sheet, number, header, error)
     if entry is None or p.failed or any(f for _, _, f in p.items):
         return None
-    return ImportedEntry(p.row.sheet, p.row.number, p.key, p.values.get("信息资源代码"), entry)
+    return ImportedEntry(p.row.sheet, p.row.number, p.key, p.values.get("信息资源代码"), entry,
+                         tuple((row.sheet, row.number) for row, _, _ in p.items))
 
 
 def _item_failed(p: _Pending, number: int) -> set[str]:

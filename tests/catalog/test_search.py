@@ -1,0 +1,175 @@
+"""Search in Chinese with facets and filters, on both backends, respecting visibility."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from gongshu.catalog import flows, search, service
+from gongshu.catalog.search import SearchFilters
+
+CONDITIONAL = {"type": "conditional", "condition": "仅用于社会保障业务", "legal_basis": "《社会保险法》",
+               "method_class": "platform", "method_type": "interface"}
+
+
+@pytest.fixture
+def catalog(catalog_ops: Any, people: Any) -> dict[str, Any]:
+    """A few published entries of two bodies, one draft, one revision in review."""
+    ops, p = catalog_ops, people
+    ids = {
+        "social": ops.publish(p.editor.actor, p.reviewer.actor, **{
+            "name": "社保缴费记录", "summary": "参保人员的社会保险缴费明细。",
+            "category": {"resource_kind": "theme", "subject": "03", "group": "001"},
+            "sharing": CONDITIONAL, "update_cycle": "monthly", "keywords": ["养老保险"]}),
+        "population": ops.publish(p.editor.actor, p.reviewer.actor, **{
+            "name": "常住人口基本信息", "keywords": ["户籍"]}),
+        "licence": ops.publish(p.city_editor.actor, p.city_reviewer.actor, "taiyuan.hr", **{
+            "name": "企业营业执照信息", "summary": "市场主体登记的营业执照信息。",
+            "category": {"resource_kind": "base", "subject": "02", "group": "003"},
+            "format": {"format_class": "spreadsheet", "format_type": "xlsx"},
+            "update_cycle": "daily", "keywords": ["市场主体"]}),
+        "fund": ops.publish(p.city_editor.actor, p.city_reviewer.actor, "taiyuan.hr", **{
+            "name": "住房公积金缴存明细", "summary": "职工住房公积金的缴存记录。",
+            "category": {"resource_kind": "theme", "subject": "01", "group": "002"},
+            "sharing": CONDITIONAL, "update_cycle": "monthly", "keywords": []}),
+    }
+    ids["draft"] = ops.create(p.editor.actor, name="低保对象名册",
+                              summary="最低生活保障对象的名册。", keywords=["救助"],
+                              category={"resource_kind": "theme", "subject": "10", "group": "001"})
+    ops.run(flows.revise, p.editor.actor, ids["population"])
+    ops.run(service.update_entry, p.editor.actor, ids["population"], {
+        **_entry_data(ops, p.editor.actor, ids["population"]), "name": "常住人口和流动人口信息"})
+    ops.run(flows.submit, p.editor.actor, ids["population"])
+    return ids
+
+
+def _entry_data(ops: Any, actor: Any, entry_id: Any) -> dict[str, Any]:
+    with ops.runtime.db.transaction(write=False) as db:
+        entry = service.get_entry(actor, db, entry_id)
+        return service.version_entry(service.shown_version(actor, entry)).model_dump(mode="json")
+
+
+def _search(ops: Any, actor: Any, q: str = "", **filters: Any) -> Any:
+    return ops.read(search.search, actor, q=q, filters=SearchFilters(**filters))
+
+
+@pytest.mark.parametrize(
+    ("q", "expected"),
+    [
+        ("社保", ["social"]),
+        ("社会保险", ["social"]),  # a synonym of 社保, in the summary too
+        ("养老保险", ["social"]),  # a keyword
+        ("营业执照", ["licence"]),
+        ("工商执照", ["licence"]),  # synonym
+        ("公积金", ["fund"]),
+        ("住房公积金 缴存", ["fund"]),
+        ("太原 公积金", ["fund"]),  # the provider's name
+        ("缴费", ["social"]),
+        ("人口", ["population"]),
+        ("GMSFHM", ["social", "population", "licence", "fund"]),  # a data item's code
+        ("火星探测数据", []),  # two of three words are unknown: no guessing from "数据" alone
+    ],
+)
+def test_chinese_queries_find_their_entries(catalog: dict[str, Any], catalog_ops: Any,
+                                            people: Any, q: str, expected: list[str]) -> None:
+    result = _search(catalog_ops, people.outsider.actor, q)
+    by_id = {v: k for k, v in catalog.items()}
+    assert sorted(by_id[h.entry_id] for h in result.hits) == sorted(expected)
+    assert result.count == len(expected)
+
+
+def test_the_name_ranks_above_the_summary(catalog: dict[str, Any], catalog_ops: Any,
+                                          people: Any) -> None:
+    result = _search(catalog_ops, people.outsider.actor, "缴存")
+    assert result.hits[0].entry_id == catalog["fund"]
+    assert result.hits[0].score is not None and result.hits[0].score > 0
+
+
+def test_a_resource_code_finds_its_entry(catalog: dict[str, Any], catalog_ops: Any,
+                                         people: Any) -> None:
+    code = catalog_ops.read(service.get_entry, people.outsider.actor, catalog["fund"]).resource_code
+    result = _search(catalog_ops, people.outsider.actor, code)
+    assert [h.entry_id for h in result.hits] == [catalog["fund"]]
+
+
+def test_a_question_with_an_unknown_word_still_finds_the_rest(
+    catalog: dict[str, Any], catalog_ops: Any, people: Any
+) -> None:
+    result = _search(catalog_ops, people.outsider.actor, "营业执照 火星")
+    assert result.relaxed and [h.entry_id for h in result.hits] == [catalog["licence"]]
+
+
+def test_facets_count_what_the_searcher_sees(catalog: dict[str, Any], catalog_ops: Any,
+                                             people: Any, tree: dict[str, Any]) -> None:
+    result = _search(catalog_ops, people.outsider.actor)
+    assert result.count == 4 and result.terms == []
+    facets = {name: {(f.value, f.count) for f in values} for name, values in result.facets.items()}
+    assert facets["sharing_type"] == {("conditional", 2), ("unconditional", 2)}
+    assert facets["resource_kind"] == {("theme", 2), ("base", 2)}
+    assert facets["region"] == {("140000", 2), ("140100", 2)}
+    assert facets["update_cycle"] == {("monthly", 2), ("daily", 2)}
+    assert facets["format_class"] == {("database", 3), ("spreadsheet", 1)}
+    assert facets["provider"] == {(str(tree["province.hr"].id), 2), (str(tree["taiyuan.hr"].id), 2)}
+    labels = {f.value: f.label for f in result.facets["provider"]}
+    assert labels[str(tree["taiyuan.hr"].id)] == "太原市人力资源和社会保障局"
+    assert {f.label for f in result.facets["sharing_type"]} == {"有条件共享", "无条件共享"}
+
+
+def test_filters_narrow_hits_and_facets(catalog: dict[str, Any], catalog_ops: Any, people: Any,
+                                        tree: dict[str, Any]) -> None:
+    result = _search(catalog_ops, people.outsider.actor, "", sharing_type="conditional",
+                     region="140100")
+    assert [h.entry_id for h in result.hits] == [catalog["fund"]]
+    assert [(f.value, f.count) for f in result.facets["update_cycle"]] == [("monthly", 1)]
+    result = _search(catalog_ops, people.outsider.actor, "执照", provider=tree["taiyuan.hr"].id)
+    assert [h.entry_id for h in result.hits] == [catalog["licence"]]
+    result = _search(catalog_ops, people.outsider.actor, "缴", resource_kind="base")
+    assert result.count == 0
+
+
+def test_visibility_of_drafts_and_revisions(catalog: dict[str, Any], catalog_ops: Any,
+                                            people: Any) -> None:
+    ops, p = catalog_ops, people
+    outsider = _search(ops, p.outsider.actor, "人口")
+    assert [(h.name, h.scope) for h in outsider.hits] == [("常住人口基本信息", "published")]
+    editor = _search(ops, p.editor.actor, "人口")
+    assert [(h.name, h.scope, h.status) for h in editor.hits] == [
+        ("常住人口和流动人口信息", "working", "submitted")]
+    assert _search(ops, p.reviewer.actor, "流动人口").count == 1
+    assert _search(ops, p.city_reviewer.actor, "流动人口").count == 0
+    assert _search(ops, p.outsider.actor, "低保").count == 0
+    assert _search(ops, p.editor.actor, "最低生活保障").count == 1
+    assert _search(ops, p.editor.actor, "", status="draft").count == 1
+    # every searcher sees each entry once
+    assert _search(ops, p.editor.actor).count == 5 and _search(ops, p.outsider.actor).count == 4
+
+
+def test_reindex_rebuilds_the_same_index(catalog: dict[str, Any], catalog_ops: Any,
+                                         people: Any) -> None:
+    before = _search(catalog_ops, people.editor.actor, "社保")
+    with catalog_ops.runtime.db.transaction() as db:
+        assert search.reindex(db) == 5
+    after = _search(catalog_ops, people.editor.actor, "社保")
+    assert [h.entry_id for h in after.hits] == [h.entry_id for h in before.hits]
+
+
+def test_the_sqlite_index_file_is_rebuilt_when_lost(catalog: dict[str, Any], catalog_ops: Any,
+                                                    people: Any, backend: str) -> None:
+    if backend != "sqlite":
+        pytest.skip("the FTS5 file is SQLite's")
+    from gongshu.catalog.models import SEARCH_FILE
+    from gongshu.core.runtime import Runtime
+
+    runtime = catalog_ops.runtime
+    settings = runtime.settings
+    runtime.close()
+    for suffix in ("", "-wal", "-shm"):
+        (settings.resolved_data_dir / f"{SEARCH_FILE}{suffix}").unlink(missing_ok=True)
+    fresh = Runtime(settings)
+    try:
+        with fresh.db.transaction(write=False) as db:
+            found = search.search(people.outsider.actor, db, q="公积金")
+        assert [h.entry_id for h in found.hits] == [catalog["fund"]]
+    finally:
+        fresh.close()
