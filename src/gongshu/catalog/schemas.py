@@ -326,6 +326,256 @@ class InfoSystemIn(BaseModel):
                                        description="Catalog entries whose data it holds")
 
 
+# ------------------------------------------------------------------- workflow, history, search
+
+
+class CommentIn(_Model):
+    """A reviewer's comment (required to return an entry) or a note with a submission."""
+
+    comment: str = Field("", max_length=4000)
+
+
+class ApproveIn(_Model):
+    comment: str = Field("", max_length=4000)
+    publish: bool = Field(True, description="Publish at once (else publish later)")
+
+
+class WithdrawIn(_Model):
+    reason: str = Field(max_length=4000, description="Why the entry leaves the catalog")
+
+
+class ReviseIn(_Model):
+    change_note: str = Field("", max_length=4000, description="What the revision is for")
+
+
+class GradeIn(_Model):
+    grade: str = Field(min_length=1, max_length=32, description="The confirmed grade (Art. 10)")
+    reasons: list[str] = Field(default_factory=list, max_length=100)
+
+
+class FieldErrorPublic(BaseModel):
+    field: str
+    code: str
+    message: str
+    row: int | None = None
+
+
+class ValidationReport(BaseModel):
+    """The result of checking an entry without saving it (inline validation of forms)."""
+
+    valid: bool
+    errors: list[FieldErrorPublic]
+
+
+class VersionPublic(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    number: int
+    status: EntryStatus
+    name: str
+    change_note: str
+    created_at: dt.datetime
+    created_by: str
+    updated_at: dt.datetime
+    submitted_at: dt.datetime | None
+    submitted_by: str
+    reviewed_at: dt.datetime | None
+    reviewed_by: str
+    published_at: dt.datetime | None
+    ended_at: dt.datetime | None
+
+
+class ChangePublic(BaseModel):
+    path: str = Field(description="Entry field, data item (items.<code>) or item field")
+    field: str = Field(description="The generic field (items.*.length), for labels")
+    kind: Literal["added", "removed", "changed"]
+    before: Any = None
+    after: Any = None
+    item: str | None = None
+
+
+class DiffPublic(BaseModel):
+    from_version: int | None
+    to_version: int
+    changes: list[ChangePublic]
+
+
+class ReviewRecordPublic(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    action: str
+    comment: str
+    actor_name: str
+    version_number: int
+    created_at: dt.datetime
+
+
+class SearchHitPublic(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    entry_id: UUID
+    resource_code: str
+    name: str
+    provider_name: str
+    provider_org_id: UUID
+    region_code: str | None
+    status: EntryStatus
+    version: int
+    scope: Literal["published", "working"]
+    resource_kind: str
+    sharing_type: str
+    opening_type: str
+    grade: str | None
+    update_cycle: str
+    format_class: str
+    updated_at: dt.datetime
+    score: float | None = Field(description="Relevance, higher is better (None when listing)")
+
+
+class FacetValuePublic(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    value: str
+    label: str
+    count: int
+
+
+class SearchPublic(BaseModel):
+    data: list[SearchHitPublic]
+    count: int
+    facets: dict[str, list[FacetValuePublic]]
+    terms: list[str] = Field(description="The words searched for (after segmentation)")
+    relaxed: bool = Field(description="Words found in no entry were left out")
+
+
+class ImportedRowPublic(BaseModel):
+    row: int = Field(description="The row of the entry in the file, as Excel shows it")
+    id: UUID
+    resource_code: str
+    name: str
+    status: EntryStatus
+
+
+class ImportPublic(BaseModel):
+    created: int
+    updated: int
+    submitted: int
+    entries: list[ImportedRowPublic]
+
+
+# ---------------------------------------------------------------------------------- census
+
+
+class CensusCreate(_Model):
+    bureau_org_id: UUID = Field(description="The data bureau opening the census")
+    title: str = Field(min_length=1, max_length=200)
+    period_start: dt.date
+    period_end: dt.date
+    due_date: dt.date
+    description: str = Field("", max_length=4000)
+
+
+class CensusPublic(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: UUID
+    title: str
+    bureau_org_id: UUID
+    period_start: dt.date
+    period_end: dt.date
+    due_date: dt.date
+    status: Literal["open", "closed"]
+    description: str
+    created_at: dt.datetime
+    closed_at: dt.datetime | None
+
+
+class InfoSystemPublic(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: UUID
+    name: str
+    purpose: str
+    on_government_cloud: bool
+    classified: bool
+    entry_ids: list[UUID]
+
+
+class CensusResponseIn(_Model):
+    systems: list[InfoSystemIn] = Field(default_factory=list, max_length=200)
+    catalog_confirmed: bool = Field(False, description="The body confirms its catalog is complete")
+    note: str = Field("", max_length=4000)
+
+
+class CensusResponsePublic(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    census_id: UUID
+    org_id: UUID
+    org_name: str
+    region_code: str | None
+    status: Literal["pending", "submitted"]
+    catalog_confirmed: bool
+    note: str
+    systems: list[InfoSystemPublic]
+    updated_at: dt.datetime
+    submitted_at: dt.datetime | None
+
+
+class RemindIn(_Model):
+    org_ids: list[UUID] | None = Field(None, description="Only these bodies (default: all pending)")
+    message: str = Field("", max_length=2000)
+
+
+class RemindedPublic(BaseModel):
+    reminded: int
+
+
+class BodyProgressPublic(BaseModel):
+    org_id: UUID
+    org_name: str
+    region_code: str | None
+    status: Literal["pending", "submitted"]
+    catalog_confirmed: bool
+    systems: int
+    published_entries: int
+    reminders: int
+
+
+class RegionProgressPublic(BaseModel):
+    region_code: str
+    region_name: str
+    bodies: int
+    submitted: int
+
+
+class CensusProgressPublic(BaseModel):
+    census: CensusPublic
+    submitted: int
+    bodies: list[BodyProgressPublic]
+    regions: list[RegionProgressPublic]
+
+
+class OffCloudSystemPublic(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    body: str
+    org_id: UUID
+    name: str
+    classified: bool
+
+
+class CensusSummaryPublic(BaseModel):
+    bodies: int
+    submitted: int
+    systems: int
+    on_cloud: int
+    should_migrate: int = Field(description="Non-classified systems off the government cloud "
+                                            "(Art. 30)")
+    off_cloud: list[OffCloudSystemPublic]
+    without_catalog: list[str] = Field(description="Bodies without a published catalog entry")
+
+
 __all__ = [
     "InfoSystemIn",
     "CatalogEntriesPublic",
