@@ -368,10 +368,10 @@ def _append(session: Session, items: Sequence[dict[str, Any]]) -> tuple[int, str
 
 @event.listens_for(Session, "before_commit")
 def _append_pending(session: Session) -> None:
-    pending: list[tuple[Any, dict[str, Any]]] | None = session.info.pop("audit_pending", None)
-    if not pending:
+    if not session.info.get("audit_pending"):
         return
-    session.flush()  # the change first, then its events
+    session.flush()  # the change first (its flush hooks may still record), then its events
+    pending: list[tuple[Any, dict[str, Any]]] = session.info.pop("audit_pending")
     session.info["audit_committed"] = _append(session, [item for _, item in pending])
 
 
