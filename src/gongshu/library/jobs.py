@@ -1,0 +1,253 @@
+"""Job handlers of the library: ingest (Art. 11) and quality evaluation.
+
+``library.ingest`` runs in steps, each in its own short transaction, never holding a write
+transaction while it works or reports progress (SQLite would wait on its own lock):
+
+1. read the plan (the entry's data items, options) and mark the ingest running;
+2. open the source, match its columns to the data items and check the types of the first rows:
+   any mismatch rejects the ingest with a column-by-column report, before anything is stored;
+3. stream the source through the cast into a new Parquet version, scanning it as it passes;
+   a value that does not cast rejects it (the temporary version is dropped);
+4. evaluate the quality rules over the new version;
+5. in one transaction: the version becomes current, with its scan and quality report.
+
+If step 5 fails (or the process dies before it), the metadata store still names the previous
+version as current, so readers never see the new one; the storage pointer is set back too.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import pyarrow.parquet as pq
+
+from gongshu.core.errors import GongshuError, ValidationFailed
+from gongshu.core.jobs import JobContext, handler
+from gongshu.engine import DatasetStore
+from gongshu.library import ingest as pipeline
+from gongshu.library import quality, service
+from gongshu.library.readers import SourceReader, open_source
+
+log = logging.getLogger("gongshu.library")
+
+
+class _Progress:
+    """Rows done against an estimate of the total (exact for Parquet; from bytes for text)."""
+
+    def __init__(self, ctx: JobContext, estimate: int | None) -> None:
+        self.ctx = ctx
+        self.estimate = estimate
+
+    def __call__(self, rows: int) -> None:
+        total = None
+        if self.estimate is not None:
+            # never claim to be done before the end (a final report would end the throttling)
+            total = max(self.estimate, int(rows * 1.02) + 1)
+        self.ctx.progress(rows, total, f"{rows:,} rows stored and scanned")
+
+
+def _estimate_rows(reader: SourceReader, path: Path | None) -> int | None:
+    if path is None:
+        return None
+    if reader.format == "parquet":
+        try:
+            return int(pq.ParquetFile(path).metadata.num_rows)
+        except Exception:
+            return None
+    if reader.format not in ("csv", "jsonl", "json"):
+        return None
+    sample = reader.sample(2000)
+    if sample.num_rows == 0:
+        return 0
+    per_row = sum(sum(len(v.encode("utf-8")) if v else 0 for v in col.to_pylist())
+                  for col in sample.columns) / sample.num_rows + sample.num_columns
+    if reader.encoding and reader.encoding.startswith("gb"):
+        per_row *= 0.7  # Chinese text takes 2 bytes in GB 18030, 3 in UTF-8
+    return max(1, int(path.stat().st_size / max(per_row, 1.0)))
+
+
+def _source_info(reader: SourceReader, plan: service.IngestPlan) -> dict[str, Any]:
+    return {"format": reader.format, "encoding": reader.encoding,
+            "header_row": reader.header_row, "sheet": getattr(reader, "sheet", None),
+            "delimiter": getattr(reader, "delimiter", None), "name": plan.source_name}
+
+
+@handler("library.ingest")
+def ingest(ctx: JobContext) -> dict[str, Any]:
+    ingest_id = uuid.UUID(ctx.params["ingest_id"])
+    source = str(ctx.params["source"])
+    runtime = ctx.runtime
+    uploads = runtime.settings.resolved_data_dir / "uploads"
+    try:
+        return _ingest(ctx, ingest_id, source)
+    finally:
+        if Path(source).is_file() and Path(source).resolve().parent.parent == uploads.resolve():
+            service.discard_upload(source, uploads)
+
+
+def _ingest(ctx: JobContext, ingest_id: uuid.UUID, source: str) -> dict[str, Any]:
+    runtime = ctx.runtime
+    with runtime.db.transaction() as db:
+        plan = service.begin_ingest(ctx.actor, db, ingest_id, job_id=ctx.job_id)
+    started = time.monotonic()
+    report: dict[str, Any] = {}
+    try:
+        opts = plan.options
+        reader = open_source(source, sheet=opts.sheet, table=opts.table, format=opts.format,
+                             encoding=opts.encoding, delimiter=opts.delimiter)
+    except GongshuError as exc:
+        _fail(ctx, ingest_id, exc.detail, {"errors": _errors_of(exc)})
+        raise
+    with reader:
+        try:
+            ctx.progress(0, None, "checking the columns against the catalog entry")
+            info = _source_info(reader, plan)
+            mapping = pipeline.match_columns(reader.schema.names, plan.items,
+                                             drop_extra=opts.drop_extra)
+            problems = list(mapping.problems)
+            if mapping.matches:  # wrong types too, so that every problem shows at once
+                caster = pipeline.Caster(runtime.data_engine, mapping.matches)
+                try:
+                    problems += pipeline.check_sample(reader, caster)
+                finally:
+                    caster.close()
+            report = {**mapping.report(), "source": info}
+            report["problems"] = [p.as_dict() for p in problems]
+            report["ok"] = not any(p.blocking for p in problems)
+            _mark_statuses(report, problems)
+            if not report["ok"]:
+                _reject(ctx, ingest_id, report, problems)
+            path = Path(source) if plan.source_kind != "database" else None
+            progress = _Progress(ctx, _estimate_rows(reader, path))
+            store = DatasetStore(runtime.settings.parquet_dir)
+            try:
+                result = pipeline.ingest_stream(
+                    reader, mapping, engine=runtime.data_engine, store=store,
+                    storage_id=plan.storage_id, progress=progress,
+                    metadata={"ingest_id": str(ingest_id), "source": plan.source_name,
+                              "resource_code": plan.resource_code})
+            except pipeline.IngestRejected as exc:
+                report["problems"] = [p.as_dict() for p in exc.problems] + [
+                    p.as_dict() for p in problems if not p.blocking]
+                report["ok"] = False
+                report["rows"] = exc.rows
+                _mark_statuses(report, exc.problems)
+                _reject(ctx, ingest_id, report, exc.problems)
+        except GongshuError as exc:
+            if not isinstance(exc, _Rejected):
+                _fail(ctx, ingest_id, exc.detail, {**report, "errors": _errors_of(exc)})
+            raise
+        except Exception as exc:
+            _fail(ctx, ingest_id, f"internal error: {exc}", report)
+            raise
+    try:
+        ctx.progress(result.rows, result.rows, "evaluating the quality rules")
+        report["rows"] = result.rows
+        report["warnings"] = [w.as_dict() for w in result.warnings]
+        report["seconds"] = round(time.monotonic() - started, 3)
+        report["bytes_stored"] = result.version.bytes
+        q_started = time.monotonic()
+        outcome = _quality(ctx, plan, result)
+        q_seconds = time.monotonic() - q_started
+        with runtime.db.transaction() as db:
+            version = service.complete_ingest(
+                ctx.actor, db, ingest_id, result=result, report=report, source=info,
+                quality_outcome=outcome, quality_seconds=q_seconds, job_id=ctx.job_id)
+            answer = {"ingest_id": str(ingest_id), "dataset_id": str(plan.dataset_id),
+                      "entry_id": str(plan.entry_id), "version": version.number,
+                      "rows": result.rows, "bytes": result.version.bytes,
+                      "quality_score": outcome.score if outcome else None,
+                      "seconds": report["seconds"], "href": f"/library/ingests/{ingest_id}"}
+    except BaseException as exc:
+        # The new version never became current in the metadata store; point storage back too.
+        _restore_storage(runtime.settings.parquet_dir, plan)
+        if isinstance(exc, Exception):
+            _fail(ctx, ingest_id, exc.detail if isinstance(exc, GongshuError)
+                  else f"internal error: {exc}", report)
+        raise
+    return answer
+
+
+class _Rejected(ValidationFailed):
+    """The source does not fit the entry (the job fails with this; the ingest is rejected)."""
+
+
+def _reject(ctx: JobContext, ingest_id: uuid.UUID, report: dict[str, Any],
+            problems: list[pipeline.Problem]) -> None:
+    blocking = [p for p in problems if p.blocking]
+    message = (f"The file does not fit the catalog entry: {len(blocking)} problem(s), e.g. "
+               + "; ".join(p.message for p in blocking[:3]))
+    with ctx.runtime.db.transaction() as db:
+        service.reject_ingest(ctx.actor, db, ingest_id, report=report, message=message)
+    from gongshu.core.errors import FieldError
+
+    raise _Rejected(message, code="ingest_rejected", errors=[
+        FieldError(p.column or p.item or "file", p.code, p.message) for p in blocking])
+
+
+def _mark_statuses(report: dict[str, Any], problems: list[pipeline.Problem]) -> None:
+    """Put type problems found while reading on the column rows of the report."""
+    by_code = {p.item_code: p for p in problems if p.item_code and p.blocking}
+    for row in report.get("columns", []):
+        found = by_code.get(row.get("code"))
+        if found is not None:
+            row["status"] = found.code
+
+
+def _errors_of(exc: GongshuError) -> list[dict[str, Any]]:
+    return [e.as_dict() for e in getattr(exc, "errors", [])]
+
+
+def _fail(ctx: JobContext, ingest_id: uuid.UUID, message: str,
+          report: dict[str, Any] | None) -> None:
+    try:
+        with ctx.runtime.db.transaction() as db:
+            service.fail_ingest(ctx.actor, db, ingest_id, message=message, report=report)
+    except Exception:  # the job's own failure record still says what happened
+        log.exception("could not record the failure of ingest %s", ingest_id)
+
+
+def _restore_storage(root: Path, plan: service.IngestPlan) -> None:
+    if plan.previous_storage_version is None:
+        return  # nothing was current before; the metadata store names no version either
+    try:
+        DatasetStore(root).set_current(plan.storage_id, plan.previous_storage_version)
+    except Exception:
+        log.exception("could not point dataset %s back at its previous version", plan.storage_id)
+
+
+def _quality(ctx: JobContext, plan: service.IngestPlan,
+             result: pipeline.IngestResult) -> quality.Outcome | None:
+    if not plan.rules:
+        return None
+    columns = {i.code: quality.ColumnInfo(i.code, i.name, i.data_type) for i in plan.items}
+    import datetime as dt
+
+    with ctx.runtime.db.transaction(write=False) as db:
+        from gongshu.library.models import Dataset
+
+        dataset = db.get(Dataset, plan.dataset_id)
+        assert dataset is not None
+        return service.evaluate_version(
+            db, dataset, None, files=result.version.file_paths, columns=columns,
+            rules=plan.rules, created_at=dt.datetime.now(dt.UTC), update_cycle=plan.update_cycle)
+
+
+@handler("library.quality")
+def evaluate(ctx: JobContext) -> dict[str, Any]:
+    """Evaluate a dataset's quality rules over its current version and keep the report.
+
+    The evaluation reads Parquet with DuckDB; the report is written in one short transaction
+    afterwards (on SQLite a write transaction must not stay open while the engine works)."""
+    dataset_id = uuid.UUID(ctx.params["dataset_id"])
+    ctx.progress(0, 1, "evaluating the quality rules")
+    with ctx.runtime.db.transaction(write=False) as db:
+        evaluation = service.evaluate_quality(ctx.actor, db, dataset_id)
+    with ctx.runtime.db.transaction() as db:
+        report = service.record_quality(ctx.actor, db, evaluation)
+        return {"dataset_id": str(dataset_id), "score": report.score,
+                "rules": len(report.results), "href": f"/library/datasets/{dataset_id}"}

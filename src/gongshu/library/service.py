@@ -1,0 +1,775 @@
+"""The resource library's use cases (Art. 11): the only door to its tables.
+
+- Datasets are bound to catalog entries (one per entry), in one of the three libraries of
+  Art. 11. An ingest (``start_ingest``) queues a ``library.ingest`` job; the job
+  (``library.jobs``) reads the source, checks it against the entry's data items, streams it
+  into a new Parquet version and scans it, then ``complete_ingest`` makes that version current,
+  stores the scan (``grading.service.record_scan``) and the quality report — all in one
+  transaction, so a failure anywhere leaves the previous version current.
+- Quality rules and reports (``library.quality``) and masked previews (``library.preview``).
+
+Who may do what, at the dataset's provider: read (``library.read``; the reviewing bureau too),
+ingest (``library.ingest``), manage quality rules (``quality.manage``). The preview masks by
+the viewer's role (``library/data/preview.yaml``).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import shutil
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from gongshu.catalog import service as catalog
+from gongshu.catalog.models import CatalogEntry
+from gongshu.core import audit, jobs
+from gongshu.core.db import runtime_of, utcnow
+from gongshu.core.errors import (
+    BadRequest,
+    FieldError,
+    NotFound,
+    PermissionDenied,
+    ValidationFailed,
+)
+from gongshu.core.jobs import Job
+from gongshu.core.permissions import Actor, Perm, require
+from gongshu.engine import DatasetStore
+from gongshu.grading import service as grading
+from gongshu.library import preview as previews
+from gongshu.library import quality
+from gongshu.library.ingest import DATA_TYPES, IngestResult, ItemSpec, Problem
+from gongshu.library.models import (
+    Dataset,
+    DatasetVersion,
+    Ingest,
+    IngestStatus,
+    LibraryKind,
+    QualityReport,
+    QualityRule,
+)
+
+TARGET = "library_dataset"
+FORMATS = ("csv", "xlsx", "json", "jsonl", "parquet")
+DELIMITERS = {",": ",", "\\t": "\t", "tab": "\t", "\t": "\t", ";": ";", "|": "|"}
+
+# ------------------------------------------------------------------------------------ access
+
+
+def _may_read(actor: Actor, dataset: Dataset) -> bool:
+    return grading.may_read(actor, dataset.provider_path, dataset.bureau_path)
+
+
+def _dataset(db: Session, dataset_id: uuid.UUID) -> Dataset:
+    found = db.get(Dataset, dataset_id)
+    if found is None:
+        raise NotFound("No such dataset.", code="dataset_not_found")
+    return found
+
+
+def get_dataset(actor: Actor, db: Session, /, dataset_id: uuid.UUID) -> Dataset:
+    """A dataset the actor may read (its provider's staff, its reviewing bureau)."""
+    dataset = _dataset(db, dataset_id)
+    if not _may_read(actor, dataset):
+        raise NotFound("No such dataset.", code="dataset_not_found")
+    return dataset
+
+
+def dataset_for_entry(actor: Actor, db: Session, /, entry_id: uuid.UUID) -> Dataset | None:
+    """The entry's dataset, if it has one and the actor may read it."""
+    dataset = db.scalars(sa.select(Dataset).where(Dataset.entry_id == entry_id)).first()
+    if dataset is None or not _may_read(actor, dataset):
+        return None
+    return dataset
+
+
+def _scope(actor: Actor) -> Any:
+    if actor.is_system:
+        return sa.true()
+    conds = []
+    for perm in (Perm.LIBRARY_READ, Perm.GRADING_CONFIRM):
+        for g in actor.scopes(perm):
+            for col in ((Dataset.provider_path, Dataset.bureau_path)
+                        if perm == Perm.LIBRARY_READ else (Dataset.provider_path,)):
+                conds.append(col.startswith(g.org_path) if g.subtree else col == g.org_path)
+    return sa.or_(*conds) if conds else sa.false()
+
+
+def list_datasets(actor: Actor, db: Session, /, *, kind: str | None = None, q: str | None = None,
+                  limit: int = 50, offset: int = 0) -> tuple[list[Dataset], int]:
+    """Datasets the actor may read, most recently updated first."""
+    if not (actor.can(Perm.LIBRARY_READ) or actor.can(Perm.GRADING_CONFIRM)):
+        require(actor, Perm.LIBRARY_READ)
+    conds = [_scope(actor)]
+    if kind:
+        conds.append(Dataset.kind == kind)
+    if q and q.strip():
+        like = f"%{q.strip()}%"
+        conds.append(sa.or_(Dataset.name.like(like), Dataset.resource_code.like(like)))
+    total = db.scalar(sa.select(sa.func.count()).select_from(Dataset).where(*conds)) or 0
+    rows = db.scalars(sa.select(Dataset).where(*conds)
+                      .order_by(Dataset.updated_at.desc(), Dataset.id).limit(limit)
+                      .offset(offset)).all()
+    return list(rows), total
+
+
+def kind_counts(actor: Actor, db: Session, /) -> dict[str, int]:
+    rows = db.execute(sa.select(Dataset.kind, sa.func.count()).where(_scope(actor))
+                      .group_by(Dataset.kind)).all()
+    return {k.value: 0 for k in LibraryKind} | {str(kind): int(n) for kind, n in rows}
+
+
+def list_versions(actor: Actor, db: Session, /, dataset_id: uuid.UUID) -> list[DatasetVersion]:
+    """Every version of the dataset, newest first."""
+    dataset = get_dataset(actor, db, dataset_id)
+    return list(db.scalars(sa.select(DatasetVersion).where(DatasetVersion.dataset_id == dataset.id)
+                           .order_by(DatasetVersion.number.desc())))
+
+
+def get_version(actor: Actor, db: Session, /, dataset_id: uuid.UUID,
+                number: int | None = None) -> DatasetVersion:
+    """Version ``number`` of the dataset, or its current version."""
+    dataset = get_dataset(actor, db, dataset_id)
+    if number is None:
+        if dataset.current_version_id is None:
+            raise NotFound("The dataset has no data yet.", code="dataset_no_version")
+        found = db.get(DatasetVersion, dataset.current_version_id)
+    else:
+        found = db.scalars(sa.select(DatasetVersion).where(
+            DatasetVersion.dataset_id == dataset.id, DatasetVersion.number == number)).first()
+    if found is None:
+        raise NotFound(f"The dataset has no version {number}.", code="dataset_version_not_found",
+                       version=number)
+    return found
+
+
+def _default_kind(entry: CatalogEntry) -> str:
+    """Art. 11: base resources feed the base library, theme resources the sector library;
+    department resources default to the sector library of their department."""
+    from gongshu.catalog.vocab import vocab
+
+    version = entry.current_version
+    kind = ((version.content or {}).get("category") or {}).get("resource_kind") if version else None
+    term = vocab().resource_kinds.get(kind) if kind else None
+    library = (term.attrs.get("library_kind") if term is not None else None) or "sector"
+    return library if library in {k.value for k in LibraryKind} else LibraryKind.SECTOR.value
+
+
+def ensure_dataset(actor: Actor, db: Session, /, entry_id: uuid.UUID, *,
+                   kind: str | None = None) -> Dataset:
+    """The entry's dataset, created (in the library ``kind``) when it has none yet."""
+    entry = catalog.get_entry(actor, db, entry_id)
+    require(actor, Perm.LIBRARY_INGEST, entry.provider_path)
+    if kind is not None and kind not in {k.value for k in LibraryKind}:
+        raise ValidationFailed.single("kind", "invalid_choice",
+                                      f"The library kind is one of {', '.join(LibraryKind)}.")
+    dataset = db.scalars(sa.select(Dataset).where(Dataset.entry_id == entry.id)).first()
+    version = entry.current_version
+    if dataset is not None:
+        dataset.bureau_path = entry.bureau_path or ""
+        if version is not None:
+            dataset.name = version.name
+        if kind is not None and kind != dataset.kind:
+            audit.record(db, actor, "library.dataset.kind", target_type=TARGET,
+                         target_id=dataset.id, org_id=entry.provider_org_id,
+                         org_path=entry.provider_path,
+                         details={"kind": kind, "previous": dataset.kind})
+            dataset.kind = kind
+        return dataset
+    dataset_id = uuid.uuid4()
+    dataset = Dataset(
+        id=dataset_id, entry_id=entry.id, kind=kind or _default_kind(entry),
+        name=version.name if version is not None else entry.resource_code,
+        resource_code=entry.resource_code, provider_org_id=entry.provider_org_id,
+        provider_path=entry.provider_path, bureau_path=entry.bureau_path or "",
+        storage_id=dataset_id.hex, created_by=actor.username)
+    db.add(dataset)
+    db.flush()
+    # Every dataset is checked against its entry's update cycle from the start (Art. 11).
+    db.add(QualityRule(dataset_id=dataset.id, kind="freshness", column=None, params={},
+                       description="", created_by=actor.username))
+    audit.record(db, actor, "library.dataset.create", target_type=TARGET, target_id=dataset.id,
+                 org_id=entry.provider_org_id, org_path=entry.provider_path,
+                 details={"resource_code": entry.resource_code, "kind": dataset.kind})
+    return dataset
+
+
+# ------------------------------------------------------------------------------------ ingest
+
+
+@dataclass(frozen=True)
+class IngestOptions:
+    sheet: str | None = None
+    table: str | None = None
+    format: str | None = None
+    encoding: str | None = None
+    delimiter: str | None = None
+    drop_extra: bool = False
+
+    def as_dict(self) -> dict[str, Any]:
+        return {k: v for k, v in self.__dict__.items() if v not in (None, False)}
+
+    @classmethod
+    def of(cls, data: Mapping[str, Any]) -> IngestOptions:
+        return cls(**{k: data.get(k) for k in ("sheet", "table", "format", "encoding",
+                                               "delimiter")},
+                   drop_extra=bool(data.get("drop_extra")))
+
+
+def _check_options(options: IngestOptions, *, database: bool) -> IngestOptions:
+    errors = []
+    if options.format and options.format not in FORMATS:
+        errors.append(FieldError("format", "invalid_choice",
+                                 f"The format is one of {', '.join(FORMATS)}."))
+    delimiter = options.delimiter
+    if delimiter:
+        if delimiter not in DELIMITERS:
+            errors.append(FieldError("delimiter", "invalid_choice",
+                                     "The delimiter is one of , ; | or \\t."))
+        else:
+            delimiter = DELIMITERS[delimiter]
+    if options.encoding:
+        import codecs
+
+        try:
+            codecs.lookup(options.encoding)
+        except LookupError:
+            errors.append(FieldError("encoding", "unknown_encoding",
+                                     f"Unknown encoding {options.encoding!r}."))
+    if database and not options.table:
+        errors.append(FieldError("table", "required", "A database source needs a table name."))
+    if errors:
+        raise ValidationFailed("The ingest options are not valid.", errors=errors)
+    return IngestOptions(options.sheet or None, options.table or None, options.format or None,
+                         options.encoding or None, delimiter or None, options.drop_extra)
+
+
+def redact_url(url: str) -> str:
+    """A database URL without its password, for records and pages."""
+    try:
+        from sqlalchemy.engine import make_url
+
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:  # an unparseable URL: show only its scheme
+        return url.split("://", 1)[0] + "://…"
+
+
+def uploads_dir(db: Session) -> Path:
+    """Where uploaded files wait for their ingest job (inside the data directory)."""
+    path = runtime_of(db).settings.resolved_data_dir / "uploads"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def start_ingest(
+    actor: Actor,
+    db: Session,
+    /,
+    *,
+    entry_id: uuid.UUID,
+    source: str,
+    source_name: str | None = None,
+    source_kind: str = "file",
+    options: IngestOptions | None = None,
+    kind: str | None = None,
+    queue: bool = True,
+) -> Ingest:
+    """Queue the ingest of ``source`` (a file path, an uploaded file, or a database URL) as the
+    next version of the entry's dataset. Returns the ingest; its job (``library.ingest`` with
+    :func:`job_params`) does the work. ``queue=False`` leaves running the job to the caller
+    (the CLI runs it in its own process with ``core.jobs.run_inline``)."""
+    options = _check_options(options or IngestOptions(), database=source_kind == "database")
+    if source_kind not in ("file", "upload", "database"):
+        raise BadRequest(f"Unknown source kind {source_kind!r}.")
+    if source_kind != "database" and not Path(source).is_file():
+        raise BadRequest(f"{source_name or source}: no such file.", code="file_not_found")
+    dataset = ensure_dataset(actor, db, entry_id, kind=kind)
+    name = source_name or (redact_url(source) if source_kind == "database" else Path(source).name)
+    size = Path(source).stat().st_size if source_kind != "database" else 0
+    ingest = Ingest(dataset_id=dataset.id, entry_id=dataset.entry_id,
+                    provider_path=dataset.provider_path, status=IngestStatus.QUEUED,
+                    source_name=name[:255], source_kind=source_kind, options=options.as_dict(),
+                    source_bytes=size, report={}, created_by_id=actor.user_id,
+                    created_by=actor.username)
+    db.add(ingest)
+    db.flush()
+    if queue:
+        job = jobs.submit(actor, db, kind="library.ingest", params=job_params(ingest, source),
+                          title=job_title(dataset, name), org_path=dataset.provider_path)
+        ingest.job_id = job.id
+    audit.record(db, actor, "library.ingest.start", target_type=TARGET, target_id=dataset.id,
+                 org_id=dataset.provider_org_id, org_path=dataset.provider_path,
+                 details={"ingest_id": str(ingest.id), "source": ingest.source_name,
+                          "source_kind": source_kind, "bytes": size,
+                          "resource_code": dataset.resource_code})
+    return ingest
+
+
+def job_params(ingest: Ingest, source: str) -> dict[str, Any]:
+    return {"ingest_id": str(ingest.id), "source": source}
+
+
+def job_title(dataset: Dataset, source_name: str) -> str:
+    return f"ingest {dataset.resource_code} {source_name}"[:200]
+
+
+def get_ingest(actor: Actor, db: Session, /, ingest_id: uuid.UUID) -> Ingest:
+    ingest = db.get(Ingest, ingest_id)
+    if ingest is None or not _may_read(actor, _dataset(db, ingest.dataset_id)):
+        raise NotFound("No such ingest.", code="ingest_not_found")
+    return ingest
+
+
+def list_ingests(actor: Actor, db: Session, /, dataset_id: uuid.UUID, *,
+                 limit: int = 20) -> list[Ingest]:
+    dataset = get_dataset(actor, db, dataset_id)
+    return list(db.scalars(sa.select(Ingest).where(Ingest.dataset_id == dataset.id)
+                           .order_by(Ingest.created_at.desc()).limit(limit)))
+
+
+@dataclass(frozen=True)
+class IngestPlan:
+    """What the ingest job needs, read in one short transaction."""
+
+    ingest_id: uuid.UUID
+    dataset_id: uuid.UUID
+    entry_id: uuid.UUID
+    resource_code: str
+    storage_id: str
+    source_kind: str
+    source_name: str
+    options: IngestOptions
+    items: list[ItemSpec]
+    previous_storage_version: int | None
+    update_cycle: str | None
+    rules: list[quality.Rule] = field(default_factory=list)
+
+
+def begin_ingest(actor: Actor, db: Session, /, ingest_id: uuid.UUID,
+                 *, job_id: uuid.UUID | None = None) -> IngestPlan:
+    """Mark the ingest running and gather what the job needs (the entry's data items …)."""
+    ingest = db.get(Ingest, ingest_id, with_for_update=True)
+    if ingest is None:
+        raise NotFound("No such ingest.", code="ingest_not_found")
+    dataset = _dataset(db, ingest.dataset_id)
+    entry = catalog.get_entry(actor, db, dataset.entry_id)
+    require(actor, Perm.LIBRARY_INGEST, entry.provider_path)
+    if ingest.status not in (IngestStatus.QUEUED, IngestStatus.RUNNING):
+        raise BadRequest("The ingest has already finished.", code="ingest_finished")
+    ingest.status = IngestStatus.RUNNING
+    ingest.job_id = job_id or ingest.job_id
+    items = [ItemSpec.of(i) for i in catalog.entry_items(db, entry.id)]
+    if not items:
+        raise ValidationFailed.single("entry", "entry_without_items", "The catalog entry lists no "
+                                      "data items, so there is nothing to match the file to.")
+    previous = db.get(DatasetVersion, dataset.current_version_id) \
+        if dataset.current_version_id else None
+    version = entry.current_version
+    return IngestPlan(
+        ingest_id=ingest.id, dataset_id=dataset.id, entry_id=entry.id,
+        resource_code=entry.resource_code, storage_id=dataset.storage_id,
+        source_kind=ingest.source_kind, source_name=ingest.source_name,
+        options=IngestOptions.of(ingest.options), items=items,
+        previous_storage_version=previous.storage_version if previous else None,
+        update_cycle=version.update_cycle if version is not None else None,
+        rules=_rules(db, dataset.id))
+
+
+def _problems_report(problems: Sequence[Problem]) -> list[dict[str, Any]]:
+    return [p.as_dict() for p in problems]
+
+
+def reject_ingest(actor: Actor, db: Session, /, ingest_id: uuid.UUID, *,
+                  report: dict[str, Any], message: str) -> Ingest:
+    """The source does not fit the entry: keep the column-by-column report; nothing stored."""
+    return _finish(actor, db, ingest_id, IngestStatus.REJECTED, report=report, error=message)
+
+
+def fail_ingest(actor: Actor, db: Session, /, ingest_id: uuid.UUID, *, message: str,
+                report: dict[str, Any] | None = None) -> Ingest:
+    """The source could not be read or stored: nothing stored, the previous version stays."""
+    return _finish(actor, db, ingest_id, IngestStatus.FAILED, report=report, error=message)
+
+
+def _finish(actor: Actor, db: Session, ingest_id: uuid.UUID, status: IngestStatus, *,
+            report: dict[str, Any] | None, error: str) -> Ingest:
+    ingest = db.get(Ingest, ingest_id)
+    if ingest is None:
+        raise NotFound("No such ingest.", code="ingest_not_found")
+    dataset = _dataset(db, ingest.dataset_id)
+    ingest.status = status
+    if report is not None:
+        ingest.report = report
+    ingest.error = error[:4000]
+    ingest.finished_at = utcnow()
+    audit.record(db, actor, f"library.ingest.{status.value}", target_type=TARGET,
+                 target_id=dataset.id, org_id=dataset.provider_org_id,
+                 org_path=dataset.provider_path,
+                 details={"ingest_id": str(ingest.id), "error": error[:200],
+                          "resource_code": dataset.resource_code})
+    return ingest
+
+
+def complete_ingest(
+    actor: Actor,
+    db: Session,
+    /,
+    ingest_id: uuid.UUID,
+    *,
+    result: IngestResult,
+    report: dict[str, Any],
+    source: Mapping[str, Any],
+    quality_outcome: quality.Outcome | None,
+    quality_seconds: float = 0.0,
+    job_id: uuid.UUID | None = None,
+) -> DatasetVersion:
+    """Make the stored version current, with its scan and quality report, in one transaction."""
+    ingest = db.get(Ingest, ingest_id, with_for_update=True)
+    if ingest is None:
+        raise NotFound("No such ingest.", code="ingest_not_found")
+    dataset = db.get(Dataset, ingest.dataset_id, with_for_update=True)
+    assert dataset is not None
+    entry = catalog.get_entry(actor, db, dataset.entry_id)
+    require(actor, Perm.LIBRARY_INGEST, entry.provider_path)
+    number = (db.scalar(sa.select(sa.func.max(DatasetVersion.number))
+                        .where(DatasetVersion.dataset_id == dataset.id)) or 0) + 1
+    mapping = {m["code"]: m for m in report.get("columns", []) if m.get("code")}
+    columns = [{"code": f.name, "name": mapping.get(f.name, {}).get("item", f.name),
+                "data_type": mapping.get(f.name, {}).get("data_type"),
+                "arrow_type": str(f.type), "source_column": mapping.get(f.name, {}).get("source")}
+               for f in result.schema]
+    version = DatasetVersion(
+        dataset_id=dataset.id, number=number, storage_version=result.version.version,
+        rows=result.rows, bytes=result.version.bytes, columns=columns,
+        source_name=ingest.source_name, source_format=str(source.get("format") or ""),
+        source_encoding=source.get("encoding"), source_sheet=source.get("sheet"),
+        source_bytes=ingest.source_bytes, header_row=source.get("header_row"),
+        ingest_id=ingest.id, created_by_id=actor.user_id, created_by=actor.username,
+        quality_score=quality_outcome.score if quality_outcome else None)
+    db.add(version)
+    db.flush()
+    dataset.current_version_id = version.id
+    dataset.version_count = number
+    dataset.updated_at = utcnow()
+    ingest.status = IngestStatus.SUCCEEDED
+    ingest.version_id = version.id
+    ingest.report = report
+    ingest.error = None
+    ingest.finished_at = utcnow()
+    if quality_outcome is not None:
+        db.add(QualityReport(dataset_id=dataset.id, version_id=version.id,
+                             score=quality_outcome.score,
+                             results=[r.as_dict() for r in quality_outcome.results],
+                             evaluated_by=actor.username, seconds=round(quality_seconds, 3),
+                             note="ingest"))
+    if result.detections:
+        grading.record_scan(
+            actor, db, entry_id=entry.id, dataset_id=dataset.id, dataset_version_id=version.id,
+            storage_id=dataset.storage_id, storage_version=result.version.version,
+            rows=result.scanned_rows,
+            columns=[grading.ScannedColumn(c["name"], c["code"], d)
+                     for c, d in zip(columns, result.detections, strict=True)],
+            trigger="ingest", job_id=job_id, seconds=float(report.get("seconds", 0.0)))
+    audit.record(db, actor, "library.version.create", target_type=TARGET, target_id=dataset.id,
+                 org_id=dataset.provider_org_id, org_path=dataset.provider_path,
+                 details={"version": number, "rows": result.rows, "bytes": result.version.bytes,
+                          "storage_version": result.version.version,
+                          "ingest_id": str(ingest.id), "source": ingest.source_name,
+                          "resource_code": dataset.resource_code})
+    return version
+
+
+def discard_upload(path: str | os.PathLike[str], uploads_root: Path) -> None:
+    """Remove an uploaded file's folder once its ingest is over (only inside the uploads dir:
+    ``<data_dir>/uploads/<random>/<file name>``)."""
+    root = uploads_root.resolve()
+    folder = Path(path).resolve().parent
+    if folder.parent == root:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def store_of(db: Session) -> DatasetStore:
+    return DatasetStore(runtime_of(db).settings.parquet_dir)
+
+
+# ------------------------------------------------------------------------------------ quality
+
+
+def _rules(db: Session, dataset_id: uuid.UUID) -> list[quality.Rule]:
+    rows = db.scalars(sa.select(QualityRule).where(QualityRule.dataset_id == dataset_id)
+                      .order_by(QualityRule.created_at, QualityRule.id)).all()
+    return [quality.Rule(str(r.id), r.kind, r.column, dict(r.params), r.weight) for r in rows]
+
+
+def list_rules(actor: Actor, db: Session, /, dataset_id: uuid.UUID) -> list[QualityRule]:
+    dataset = get_dataset(actor, db, dataset_id)
+    return list(db.scalars(sa.select(QualityRule).where(QualityRule.dataset_id == dataset.id)
+                           .order_by(QualityRule.created_at, QualityRule.id)))
+
+
+def _columns_of(version: DatasetVersion | None, items: Sequence[ItemSpec]
+                ) -> dict[str, quality.ColumnInfo]:
+    if version is not None and version.columns:
+        return {c["code"]: quality.ColumnInfo(c["code"], c.get("name") or c["code"],
+                                              c.get("data_type") or "C") for c in version.columns}
+    return {i.code: quality.ColumnInfo(i.code, i.name, i.data_type) for i in items}
+
+
+def add_rule(actor: Actor, db: Session, /, dataset_id: uuid.UUID, *, kind: str,
+             column: str | None = None, params: Mapping[str, Any] | None = None,
+             weight: float = 1.0, description: str = "") -> QualityRule:
+    """Add a quality rule to the dataset (checked at once; every problem reported)."""
+    dataset = get_dataset(actor, db, dataset_id)
+    require(actor, Perm.QUALITY_MANAGE, dataset.provider_path)
+    version = db.get(DatasetVersion, dataset.current_version_id) \
+        if dataset.current_version_id else None
+    columns = _columns_of(version, [ItemSpec.of(i) for i in
+                                    catalog.entry_items(db, dataset.entry_id)])
+    if column and column not in columns:  # a data item's name works as well as its code
+        by_name = {c.name: c.code for c in columns.values()}
+        column = by_name.get(column, column)
+    params = dict(params or {})
+    if kind == "allowed_values" and isinstance(params.get("values"), str):
+        params["values"] = [v.strip() for v in str(params["values"]).replace("，", ",").split(",")
+                            if v.strip()]
+    errors = quality.check_rule(kind, column or None, params, columns=columns, weight=weight)
+    if kind == "pattern" and not errors:
+        try:
+            runtime_of(db).data_engine.query("SELECT regexp_full_match('', ?)",
+                                             [str(params["regex"])])
+        except Exception as exc:
+            errors.append(FieldError("params.regex", "invalid_pattern",
+                                     f"The pattern is not a valid regular expression: {exc}"))
+    if kind == "reference" and not errors:
+        other = db.scalars(sa.select(Dataset).where(
+            Dataset.resource_code == str(params["dataset"]).strip())).first()
+        if other is None:
+            errors.append(FieldError("params.dataset", "dataset_not_found",
+                                     "No dataset in the library has this resource code."))
+        else:
+            params["dataset"] = other.resource_code
+    if len(description) > 2000:
+        errors.append(FieldError("description", "too_long", "At most 2000 characters."))
+    if errors:
+        raise ValidationFailed("The quality rule is not valid.", errors=errors)
+    rule = QualityRule(dataset_id=dataset.id, kind=kind, column=column or None, params=params,
+                       weight=float(weight), description=description.strip(),
+                       created_by=actor.username)
+    db.add(rule)
+    db.flush()
+    audit.record(db, actor, "library.quality.rule_add", target_type=TARGET, target_id=dataset.id,
+                 org_id=dataset.provider_org_id, org_path=dataset.provider_path,
+                 details={"rule_id": str(rule.id), "kind": kind, "column": column,
+                          "params": params, "resource_code": dataset.resource_code})
+    return rule
+
+
+def delete_rule(actor: Actor, db: Session, /, rule_id: uuid.UUID) -> None:
+    rule = db.get(QualityRule, rule_id)
+    if rule is None:
+        raise NotFound("No such quality rule.", code="quality_rule_not_found")
+    dataset = get_dataset(actor, db, rule.dataset_id)
+    require(actor, Perm.QUALITY_MANAGE, dataset.provider_path)
+    db.delete(rule)
+    audit.record(db, actor, "library.quality.rule_delete", target_type=TARGET,
+                 target_id=dataset.id, org_id=dataset.provider_org_id,
+                 org_path=dataset.provider_path,
+                 details={"rule_id": str(rule_id), "kind": rule.kind, "column": rule.column,
+                          "resource_code": dataset.resource_code})
+
+
+def latest_quality(actor: Actor, db: Session, /, dataset_id: uuid.UUID,
+                   version_id: uuid.UUID | None = None) -> QualityReport | None:
+    """The newest quality report of a version (default: the current one)."""
+    dataset = get_dataset(actor, db, dataset_id)
+    version_id = version_id or dataset.current_version_id
+    if version_id is None:
+        return None
+    return db.scalars(sa.select(QualityReport).where(QualityReport.version_id == version_id)
+                      .order_by(QualityReport.created_at.desc(), QualityReport.id.desc())
+                      .limit(1)).first()
+
+
+def quality_context(db: Session, dataset: Dataset, *, created_at: dt.datetime,
+                    update_cycle: str | None) -> quality.Context:
+    """What rules need beyond the version: the update cycle, and other datasets (by code)."""
+    store = store_of(db)
+
+    def resolve(code: str) -> tuple[list[Path], set[str]] | None:
+        other = db.scalars(sa.select(Dataset).where(Dataset.resource_code == code)).first()
+        if other is None or other.current_version_id is None:
+            return None
+        current = db.get(DatasetVersion, other.current_version_id)
+        assert current is not None
+        stored = store.get(other.storage_id, current.storage_version)
+        return stored.file_paths, {c["code"] for c in current.columns}
+
+    return quality.Context(created_at=created_at, update_cycle=update_cycle, resolve=resolve)
+
+
+def evaluate_version(db: Session, /, dataset: Dataset, version: DatasetVersion | None, *,
+                     files: Sequence[Path], columns: Mapping[str, quality.ColumnInfo],
+                     rules: Sequence[quality.Rule], created_at: dt.datetime,
+                     update_cycle: str | None) -> quality.Outcome:
+    """Score the rules over stored files (no permission check: callers hold the dataset)."""
+    context = quality_context(db, dataset, created_at=created_at, update_cycle=update_cycle)
+    return quality.evaluate(runtime_of(db).data_engine, files, rules, columns=columns,
+                            context=context)
+
+
+@dataclass
+class Evaluation:
+    dataset_id: uuid.UUID
+    version_id: uuid.UUID
+    outcome: quality.Outcome
+    seconds: float
+
+
+def evaluate_quality(actor: Actor, db: Session, /, dataset_id: uuid.UUID) -> Evaluation:
+    """Evaluate the dataset's rules over its current version (reads only; keep the result with
+    ``record_quality`` in a write transaction afterwards)."""
+    import time
+
+    dataset = get_dataset(actor, db, dataset_id)
+    if not (actor.can(Perm.QUALITY_MANAGE, dataset.provider_path)
+            or actor.can(Perm.LIBRARY_INGEST, dataset.provider_path)):
+        raise PermissionDenied("You may not evaluate this dataset's quality.",
+                               permission=Perm.QUALITY_MANAGE.value)
+    version = get_version(actor, db, dataset.id)
+    entry = catalog.get_entry(actor, db, dataset.entry_id)
+    stored = store_of(db).get(dataset.storage_id, version.storage_version)
+    started = time.monotonic()
+    outcome = evaluate_version(
+        db, dataset, version, files=stored.file_paths,
+        columns=_columns_of(version, []), rules=_rules(db, dataset.id),
+        created_at=version.created_at,
+        update_cycle=entry.current_version.update_cycle if entry.current_version else None)
+    return Evaluation(dataset.id, version.id, outcome, time.monotonic() - started)
+
+
+def record_quality(actor: Actor, db: Session, /, evaluation: Evaluation) -> QualityReport:
+    """Keep a quality evaluation as the version's newest report (audited)."""
+    dataset = get_dataset(actor, db, evaluation.dataset_id)
+    if not (actor.can(Perm.QUALITY_MANAGE, dataset.provider_path)
+            or actor.can(Perm.LIBRARY_INGEST, dataset.provider_path)):
+        raise PermissionDenied("You may not evaluate this dataset's quality.",
+                               permission=Perm.QUALITY_MANAGE.value)
+    version = db.get(DatasetVersion, evaluation.version_id)
+    assert version is not None and version.dataset_id == dataset.id
+    outcome = evaluation.outcome
+    report = QualityReport(dataset_id=dataset.id, version_id=version.id, score=outcome.score,
+                           results=[r.as_dict() for r in outcome.results],
+                           evaluated_by=actor.username, seconds=round(evaluation.seconds, 3),
+                           note="evaluate")
+    db.add(report)
+    version.quality_score = outcome.score
+    db.flush()
+    audit.record(db, actor, "library.quality.evaluate", target_type=TARGET, target_id=dataset.id,
+                 org_id=dataset.provider_org_id, org_path=dataset.provider_path,
+                 details={"version": version.number, "score": outcome.score,
+                          "resource_code": dataset.resource_code})
+    return report
+
+
+def request_quality(actor: Actor, db: Session, /, dataset_id: uuid.UUID) -> Job:
+    """Queue an evaluation of the dataset's quality rules (job ``library.quality``)."""
+    dataset = get_dataset(actor, db, dataset_id)
+    require(actor, Perm.QUALITY_MANAGE, dataset.provider_path)
+    get_version(actor, db, dataset.id)
+    return jobs.submit(actor, db, kind="library.quality",
+                       params={"dataset_id": str(dataset.id)},
+                       title=f"quality {dataset.resource_code}", org_path=dataset.provider_path)
+
+
+# ------------------------------------------------------------------------------------ preview
+
+
+@dataclass
+class Preview:
+    dataset: Dataset
+    version: DatasetVersion
+    columns: list[previews.PreviewColumn]
+    hidden: list[previews.PreviewColumn]
+    masked: dict[str, list[str]]
+    rows: list[dict[str, Any]]
+    offset: int
+    limit: int
+    policy: previews.Policy
+
+
+def preview(actor: Actor, db: Session, /, dataset_id: uuid.UUID, *, limit: int = 50,
+            offset: int = 0, version: int | None = None) -> Preview:
+    """A page of rows as the actor may see them: columns above its clearance hidden, personal
+    identifiers masked unless it is a data steward of the provider (Arts. 10, 16). Audited."""
+    dataset = get_dataset(actor, db, dataset_id)
+    policy = previews.policy_for(actor, provider_path=dataset.provider_path,
+                                 bureau_path=dataset.bureau_path)
+    if policy is None:
+        raise PermissionDenied("You may not preview this dataset.", code="permission_denied",
+                               permission=Perm.LIBRARY_READ.value)
+    found = get_version(actor, db, dataset.id, version)
+    limit = max(1, min(int(limit), previews.max_rows()))
+    offset = max(0, int(offset))
+    graded = grading.column_grades(db, dataset.entry_id)
+    default_rank = 1
+    columns = []
+    for c in found.columns:
+        g = graded.get(c["code"])
+        columns.append(previews.PreviewColumn(
+            c["code"], c.get("name") or c["code"], c.get("data_type") or "C",
+            level=g.proposed_grade if g else None, rank=g.rank if g else default_rank,
+            types=previews.mask_types(g.detections) if g else ()))
+    stored = store_of(db).get(dataset.storage_id, found.storage_version)
+    engine = runtime_of(db).data_engine
+    table = f"p_{uuid.uuid4().hex[:16]}"
+    plan = previews.plan(columns, policy, table=table)
+    engine.register(table, stored.file_paths)
+    try:
+        rows = engine.query(plan.sql + " LIMIT ? OFFSET ?", [limit, offset]).to_pylist() \
+            if plan.shown else []
+    finally:
+        engine.unregister(table)
+    audit.record(db, actor, "library.preview", target_type=TARGET, target_id=dataset.id,
+                 org_id=dataset.provider_org_id, org_path=dataset.provider_path,
+                 details={"version": found.number, "offset": offset, "limit": limit,
+                          "rows": len(rows), "unmasked": policy.unmasked,
+                          "hidden": [c.code for c in plan.hidden],
+                          "resource_code": dataset.resource_code})
+    return Preview(dataset, found, plan.shown, plan.hidden, plan.masked, rows, offset, limit,
+                   policy)
+
+
+# ------------------------------------------------------------------------------------ summary
+
+
+@dataclass
+class EntrySummary:
+    """What the catalog entry page shows of the library and grading (Arts. 10, 11)."""
+
+    dataset: Dataset | None
+    version: DatasetVersion | None
+    quality: QualityReport | None
+    scan: Any | None
+    grade: str | None
+
+
+def entry_summary(actor: Actor, db: Session, /, entry_id: uuid.UUID) -> EntrySummary:
+    entry = catalog.get_entry(actor, db, entry_id)
+    dataset = dataset_for_entry(actor, db, entry.id)
+    version = db.get(DatasetVersion, dataset.current_version_id) \
+        if dataset is not None and dataset.current_version_id else None
+    report = latest_quality(actor, db, dataset.id) if dataset is not None else None
+    scan = None
+    if grading.may_read(actor, entry.provider_path, entry.bureau_path):
+        scan = grading.latest_scan(actor, db, entry.id)
+    return EntrySummary(dataset, version, report, scan, entry.grade)
+
+
+def type_label(code: str | None) -> str:
+    return code if code in DATA_TYPES else (code or "")
