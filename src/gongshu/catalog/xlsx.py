@@ -259,6 +259,8 @@ class CellError:
     column: str  # the column header, "" when the problem is not in one column
     message: str
     code: str
+    #: the message's values (``value`` …), so another layer can word it in another language
+    params: Mapping[str, Any] = field(default_factory=dict, compare=False)
 
     def __str__(self) -> str:
         where = f"{self.sheet} 第{self.row}行" if self.row else self.sheet or "文件"
@@ -268,7 +270,8 @@ class CellError:
 
     def as_field_error(self) -> FieldError:
         return FieldError(
-            self.column, self.code, self.message, row=self.row, params={"sheet": self.sheet}
+            self.column, self.code, self.message, row=self.row,
+            params={**self.params, "sheet": self.sheet},
         )
 
 
@@ -444,13 +447,20 @@ class _Report:
 
     def add(self, sheet: str, row: int | None, column: str, code: str, **params: Any) -> None:
         self.errors.append(
-            CellError(sheet, row, column, rules.message(code, params, self.locale), code)
+            CellError(sheet, row, column, rules.message(code, params, self.locale), code,
+                      _plain(params))
         )
 
     def add_field_error(self, sheet: str, row: int, column: str, error: FieldError) -> None:
         self.errors.append(
-            CellError(sheet, row, column, rules.localize(error, self.locale), error.code)
+            CellError(sheet, row, column, rules.localize(error, self.locale), error.code,
+                      _plain(error.params))
         )
+
+
+def _plain(params: Mapping[str, Any]) -> dict[str, Any]:
+    """Message values fit for JSON (dates, ids as text)."""
+    return {k: v if isinstance(v, str | int | float) else str(v) for k, v in params.items()}
 
 
 def _header_name(value: Any) -> str:
