@@ -58,29 +58,49 @@ def digits(matrix: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def weighted(d: np.ndarray, weights: np.ndarray | list[int]) -> np.ndarray:
-    """Sum over positions of digit x weight (``d`` as from :func:`digits`)."""
-    total = np.zeros(d.shape[1], dtype=np.int64)
+    """Sum over positions of digit x weight (``d`` as from :func:`digits`).
+
+    Accumulates in 32 bits (a quarter of the memory traffic of 64): exact for digits, whose
+    sums stay far below 2**31; rows with other bytes are rejected by the caller anyway.
+    """
+    total = np.zeros(d.shape[1], dtype=np.int32)
+    term = np.empty(d.shape[1], dtype=np.int32)
     for row, w in zip(d, weights, strict=False):
-        if w:
-            total += row.astype(np.int64) * int(w)
+        if w == 1:
+            total += row
+        elif w:
+            np.multiply(row, np.int32(w), out=term, dtype=np.int32)
+            total += term
     return total
 
 
 def number(d: np.ndarray) -> np.ndarray:
-    """The positions of a digit block read as one decimal number per candidate."""
-    return weighted(d, [10 ** (len(d) - 1 - i) for i in range(len(d))])
+    """The positions of a digit block read as one decimal number per candidate (Horner)."""
+    if len(d) == 0:
+        return np.zeros(d.shape[1], dtype=np.int32)
+    total = d[0].astype(np.int32)
+    for row in d[1:]:
+        total *= 10
+        total += row
+    return total
 
 
 def valid_date(year: np.ndarray, month: np.ndarray, day: np.ndarray, *,
                min_year: int = 1900, today: dt.date | None = None) -> np.ndarray:
     """Calendar dates that exist and lie between 1 January ``min_year`` and today."""
     today = today or dt.date.today()
-    leap = ((year % 4 == 0) & (year % 100 != 0)) | (year % 400 == 0)
-    ok_month = (month >= 1) & (month <= 12)
-    max_day = _DAYS[np.clip(month, 0, 12)] - ((month == 2) & ~leap)
-    ok = ok_month & (day >= 1) & (day <= max_day) & (year >= min_year)
-    stamp = year * 10_000 + month * 100 + day
-    return ok & (stamp <= today.year * 10_000 + today.month * 100 + today.day)
+    year, month, day = (np.asarray(x) for x in (year, month, day))
+    ok = (month >= 1) & (month <= 12) & (day >= 1) & (year >= min_year)
+    ok &= day <= _DAYS[np.where(ok, month, 0)]
+    # 29 February needs a leap year (the only day the table allows that may not exist).
+    feb29 = (month == 2) & (day == 29)
+    if feb29.any():
+        y = year[feb29]
+        ok[feb29] &= ((y % 4 == 0) & (y % 100 != 0)) | (y % 400 == 0)
+    # Compared as (year, month, day) without forming a number that could overflow.
+    later = (year > today.year) | ((year == today.year) & (
+        (month > today.month) | ((month == today.month) & (day > today.day))))
+    return ok & ~later
 
 
 def cn_id18(matrix: np.ndarray, regions: np.ndarray, *, min_year: int = 1900) -> np.ndarray:

@@ -39,10 +39,12 @@ from gongshu.grading.vocab import DETECTOR_TYPES, Vocab, load_vocab
 
 __all__ = [
     "DETECTOR_TYPES",
+    "Found",
     "ColumnDetections",
     "ColumnScanner",
     "Detection",
     "detect_values",
+    "find",
     "hinted_types",
     "match_mask",
 ]
@@ -147,9 +149,12 @@ def _regex_rows(values: pa.Array, rows: np.ndarray, pattern: str) -> np.ndarray:
 class Batch:
     """One batch of one column, with the intermediate results its detectors share (lazy)."""
 
-    def __init__(self, array: pa.Array, *, vocab: Vocab, header: str | None = None) -> None:
+    def __init__(self, array: pa.Array, *, vocab: Vocab, header: str | None = None,
+                 fast: bool = True) -> None:
         self.array = _as_text(array)
         self.vocab = vocab
+        #: Use the gates and the faster equivalents (False: the reference path, for tests).
+        self.fast = fast
         self.header = header
         self.hints = vocab.hinted_types(header)
         self.n = len(self.array)
@@ -197,7 +202,7 @@ class Batch:
         keep = whole.lengths > 0
         parts = [tx.Spans(ascii_rows[keep], whole.take(keep))]
         if len(self.han_rows):
-            found = tx.ink_runs_sparse(self.values)
+            found = (tx.ink_runs if self.fast else tx.ink_runs_sparse)(self.values)
             parts.append(found.select(~self.ascii[found.rows]))
         return _concat_spans(parts)
 
@@ -244,13 +249,15 @@ class Batch:
         found: dict[str, list[np.ndarray]] = {t: [] for t in NUMBER_TYPES}
         for rows, strings in self.numbers:
             lengths = strings.lengths
-            for width in np.unique(lengths):
+            if len(lengths) == 0:
+                continue
+            counts = np.bincount(np.clip(lengths, 0, 20), minlength=21)
+            for width in np.flatnonzero(counts[10:20]) + 10:
                 width = int(width)
-                if 10 <= width <= 19:
-                    sel = lengths == width
-                    m = strings.take(sel).matrix(width)
-                    for kind, hit in _classify_numbers(m, self.vocab).items():
-                        found[kind].append(rows[sel][hit])
+                sel = lengths == width
+                m = strings.take(sel).matrix(width)
+                for kind, hit in _classify_numbers(m, self.vocab).items():
+                    found[kind].append(rows[sel][hit])
         # USCC written with letters (most are) come from the words.
         wrows, words = self.words
         sel = words.lengths == 18
@@ -258,10 +265,29 @@ class Batch:
             found["uscc"].append(wrows[sel][va.uscc(words.take(sel).matrix(18))])
         return {k: _concat_rows(parts) for k, parts in found.items()}
 
-    def atoms_with(self, bits: int, *, all_of: bool = True) -> tuple[np.ndarray, pa.Array]:
-        """Atoms having all (or any) of ``bits``, as rows and an Arrow array for regexes."""
+    @cached_property
+    def atom_dots(self) -> np.ndarray:
+        """Number of ``.`` in each atom (a gate: an IPv4 address has three, a pair of
+        coordinates two)."""
+        strings = self.atoms.strings
+        if len(strings) == 0:
+            return np.zeros(0, dtype=np.int64)
+        data, offsets = strings.compact()
+        dots = np.zeros(len(data) + 1, dtype=np.int32)
+        np.cumsum(data == ord("."), out=dots[1:])
+        return dots[offsets[1:]] - dots[offsets[:-1]]
+
+    def atoms_with(self, bits: int, *, all_of: bool = True,
+                   min_dots: int = 0) -> tuple[np.ndarray, pa.Array]:
+        """Atoms having all (or any) of ``bits``, as rows and an Arrow array for regexes.
+
+        ``min_dots`` is a gate: atoms with fewer dots cannot match the caller's pattern, and
+        are left out on the fast path only (the reference path keeps them, to prove the gate
+        hides nothing)."""
         have = self.atom_bits & bits
         sel = (have == bits) if all_of else (have != 0)
+        if self.fast and min_dots and sel.any():
+            sel &= self.atom_dots >= min_dots
         chosen = self.atoms.select(sel)
         return chosen.rows, chosen.strings.to_arrow()
 
@@ -313,7 +339,7 @@ def _classify_numbers(m: np.ndarray, v: Vocab) -> dict[str, np.ndarray]:
     for kind, check in checks:
         if len(left) == 0:
             break
-        ok = check(m[left])
+        ok = check(m if len(left) == len(m) else m[left])
         hit = left[ok]
         out[kind] = np.concatenate([out[kind], hit]) if kind in out else hit
         left = left[~ok]
@@ -444,14 +470,17 @@ def _find_email(b: Batch) -> np.ndarray:
 
 def _find_ip(b: Batch) -> np.ndarray:
     p = patterns(b.vocab)
-    rows4, values4 = b.atoms_with(tx.DIGIT | tx.DOT)
+    rows4, values4 = b.atoms_with(tx.DIGIT | tx.DOT, min_dots=3)
     rows6, values6 = b.atoms_with(tx.COLON)
     return _concat_rows([_regex_rows(values4, rows4, p.ipv4), _regex_rows(values6, rows6, p.ipv6)])
 
 
 def _find_geo(b: Batch) -> np.ndarray:
     p = patterns(b.vocab)
-    rows, values = b.atoms_with(tx.DIGIT | tx.DOT)
+    needs_hint = bool(b.vocab.setting("geo", "singles_need_header_hint", True))
+    singles = "geo" in b.hints or not needs_hint
+    # A pair of coordinates has two decimal points, a single coordinate one.
+    rows, values = b.atoms_with(tx.DIGIT | tx.DOT, min_dots=1 if singles else 2)
     if len(values) == 0:
         return rows
     found = []
@@ -463,8 +492,7 @@ def _find_geo(b: Batch) -> np.ndarray:
         c = np.abs(pc.cast(pairs.field("b"), pa.float64()).to_numpy())
         ok = ((a <= 90) & (c <= 180)) | ((a <= 180) & (c <= 90))
         found.append(rows[matched][ok])
-    needs_hint = bool(b.vocab.setting("geo", "singles_need_header_hint", True))
-    if "geo" in b.hints or not needs_hint:
+    if singles:
         single = np.asarray(pc.match_substring_regex(values, p.geo_single)
                             .to_numpy(zero_copy_only=False), dtype=bool)
         if single.any():
@@ -566,6 +594,178 @@ DETECTORS: Mapping[str, Detector] = {
 assert tuple(DETECTORS) == DETECTOR_TYPES
 
 
+# --------------------------------------------------------------------------- routing
+
+
+@dataclass(frozen=True)
+class Found:
+    """Where each type occurs in one batch of one column.
+
+    ``rows[kind]`` indexes ``values`` (possibly repeated); ``values_nonempty`` says which values
+    are non-empty (the ratio's denominator). The values are the batch's rows, or, when the
+    batch was deduplicated, its distinct values, and ``index`` maps each row to its value
+    (``len(values_nonempty)`` for a null).
+    """
+
+    n: int
+    values_nonempty: np.ndarray
+    rows: Mapping[str, np.ndarray]
+    index: np.ndarray | None = None
+
+    @property
+    def nonempty(self) -> np.ndarray:
+        """One boolean per row."""
+        if self.index is None:
+            return self.values_nonempty
+        return np.append(self.values_nonempty, False)[self.index]
+
+    def _value_mask(self, kind: str) -> np.ndarray:
+        out = np.zeros(len(self.values_nonempty) + 1, dtype=bool)
+        out[self.rows[kind]] = True
+        return out
+
+    def mask(self, kind: str) -> np.ndarray:
+        """One boolean per row: does it contain a valid ``kind``?"""
+        value_mask = self._value_mask(kind)
+        return value_mask[:-1] if self.index is None else value_mask[self.index]
+
+    def counts(self) -> BatchCounts:
+        nonempty = np.append(self.values_nonempty, False)
+        # How many rows hold each distinct value (None: one each).
+        weights = None if self.index is None else np.bincount(self.index, minlength=len(nonempty))
+
+        def total(mask: np.ndarray) -> int:
+            return int(mask.sum() if weights is None else weights[mask].sum())
+
+        counts = {kind: total(self._value_mask(kind) & nonempty) for kind in self.rows}
+        return BatchCounts(self.n, total(nonempty), counts)
+
+
+#: Rows looked at to decide whether a batch is worth deduplicating, and the share of rows a
+#: deduplication must save to pay for hashing every value once.
+DEDUP_SAMPLE = 4096
+DEDUP_MIN_SAVING = 0.3
+
+
+def find(array: pa.Array | pa.ChunkedArray, *, header: str | None = None,
+         types: Iterable[str] = DETECTOR_TYPES, vocab: Vocab | None = None,
+         fast: bool = True, dedup: bool | None = None) -> Found:
+    """Run the detectors of ``types`` over one batch of one column.
+
+    On the fast path each value goes the cheapest way that gives exactly what the general path
+    (:class:`Batch`, ``fast=False``) gives for it, decided by Arrow kernels that read each byte
+    once and release the interpreter lock:
+
+    - a batch whose values repeat a lot (notes, names, categories) is deduplicated first: every
+      detector is a function of the value alone, so each distinct value is examined once and
+      counted as often as it occurs (``dedup=None`` decides from a sample, see
+      :func:`duplicate_share`);
+    - null and empty values hold nothing;
+    - values of ASCII digits only (most ID, phone and account columns) can only be a number:
+      their matrix goes straight to the validators, without atoms or regular expressions;
+    - values with non-ASCII text and the remaining ASCII values each take the general path on
+      their own (so that, say, the digits of a phone column never wait for its few Chinese
+      notes), with its gates on.
+
+    ``tests/grading/test_gate_equivalence.py`` holds both paths to each other, value by value.
+    """
+    vocab = vocab or load_vocab()
+    types = tuple(types)
+    text = _as_text(array)
+    n = len(text)
+    if not fast:
+        ref = Batch(text, vocab=vocab, header=header, fast=False)
+        return Found(n, ref.nonempty, {kind: ref.rows_for(kind) for kind in types})
+    if dedup is None:
+        dedup = n >= 4 * DEDUP_SAMPLE and duplicate_share(text) >= DEDUP_MIN_SAVING
+    if not dedup:
+        nonempty, rows = _find_routed(text, header, types, vocab)
+        return Found(n, nonempty, rows)
+    encoded = pc.dictionary_encode(text)
+    distinct = encoded.dictionary
+    index = encoded.indices.fill_null(len(distinct)).to_numpy(zero_copy_only=False)
+    nonempty, rows = _find_routed(distinct, header, types, vocab)
+    return Found(n, nonempty, rows, index=np.asarray(index, dtype=np.int64))
+
+
+def duplicate_share(text: pa.Array, sample: int = DEDUP_SAMPLE) -> float:
+    """An estimate, from an evenly spread sample, of the share of rows that repeat a value seen
+    earlier in the batch (what deduplication saves).
+
+    Two views, the larger wins: the sample's rows whose value it holds again (a few values
+    filling much of the column, like boilerplate notes), and one minus Chao1's estimate of the
+    number of distinct values over the rows (many values each repeated a little, like names).
+    """
+    n = len(text)
+    if n == 0:
+        return 0.0
+    picked = text.take(pa.array(np.linspace(0, n - 1, min(sample, n)).astype(np.int64)))
+    counts = np.asarray(pc.value_counts(picked).field("counts").to_numpy(zero_copy_only=False))
+    size, distinct = int(counts.sum()), len(counts)
+    once, twice = int((counts == 1).sum()), int((counts == 2).sum())
+    repeated = 1.0 - once / size
+    chao1 = distinct + once * (once - 1) / (2 * (twice + 1))
+    return max(repeated, 1.0 - min(float(n), chao1) / n)
+
+
+def _find_routed(text: pa.Array, header: str | None, types: Sequence[str],
+                 vocab: Vocab) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    n = len(text)
+    nonempty = np.zeros(n, dtype=bool)
+    found: dict[str, list[np.ndarray]] = {kind: [] for kind in types}
+    for route, rows in _routes(text):
+        part = text if len(rows) == n else text.take(pa.array(rows))
+        if route == "digits":
+            nonempty[rows] = True
+            for kind, hit in _digit_values(part, vocab, types).items():
+                found[kind].append(rows[hit])
+            continue
+        batch = Batch(part, vocab=vocab, header=header)
+        nonempty[rows[batch.nonempty]] = True
+        for kind in types:
+            found[kind].append(rows[batch.rows_for(kind)])
+    return nonempty, {kind: _concat_rows(parts) for kind, parts in found.items()}
+
+
+def _routes(text: pa.Array) -> list[tuple[str, np.ndarray]]:
+    """The rows of each route (see :func:`find`); null and empty values are in none."""
+    ascii = _flags(pc.string_is_ascii(text), True)
+    digits = ascii & _flags(pc.ascii_is_decimal(text), False)
+    lengths = np.asarray(pc.binary_length(text).fill_null(0).to_numpy(zero_copy_only=False))
+    routes = [("digits", digits), ("text", ~ascii), ("other", ascii & ~digits & (lengths > 0))]
+    return [(name, rows) for name, mask in routes if len(rows := np.flatnonzero(mask))]
+
+
+def _flags(array: pa.Array, null: bool) -> np.ndarray:
+    return np.asarray(array.fill_null(null).to_numpy(zero_copy_only=False), dtype=bool)
+
+
+def _digit_values(array: pa.Array, vocab: Vocab,
+                  types: Sequence[str]) -> dict[str, np.ndarray]:
+    """Rows of a batch of ASCII-digit values that are a valid number of each type.
+
+    Such a value is one atom, and its only candidate number is the whole value, so only the
+    number validators can accept it (nothing else matches without a letter, a dot, ``@``, ``:``
+    or Chinese text).
+    """
+    if not set(types) & set(NUMBER_TYPES):
+        return {}
+    values = tx.Strings.from_arrow(array)
+    lengths = values.lengths
+    widths = np.bincount(np.minimum(lengths, 20), minlength=21)
+    found: dict[str, list[np.ndarray]] = {}
+    for width in np.flatnonzero(widths[10:20]) + 10:
+        width = int(width)
+        if widths[width] == len(lengths):
+            rows, m = np.arange(len(lengths)), values.matrix(width)
+        else:
+            rows = np.flatnonzero(lengths == width)
+            m = values.take(rows).matrix(width)
+        for kind, hit in _classify_numbers(m, vocab).items():
+            found.setdefault(kind, []).append(rows[hit])
+    return {kind: _concat_rows(found[kind]) for kind in types if kind in found}
+
+
 # --------------------------------------------------------------------------- public API
 
 
@@ -637,16 +837,10 @@ class BatchCounts:
 
 
 def count_batch(array: pa.Array | pa.ChunkedArray, *, header: str | None = None,
-                types: Iterable[str] = DETECTOR_TYPES, vocab: Vocab | None = None) -> BatchCounts:
+                types: Iterable[str] = DETECTOR_TYPES, vocab: Vocab | None = None,
+                fast: bool = True) -> BatchCounts:
     """Count, for each type, the non-empty values of one batch that contain a valid occurrence."""
-    batch = Batch(array, vocab=vocab or load_vocab(), header=header)
-    nonempty = batch.nonempty
-    counts = {}
-    for kind in types:
-        hit = np.zeros(batch.n, dtype=bool)
-        hit[batch.rows_for(kind)] = True
-        counts[kind] = int((hit & nonempty).sum())
-    return BatchCounts(batch.n, int(nonempty.sum()), counts)
+    return find(array, header=header, types=types, vocab=vocab, fast=fast).counts()
 
 
 def detect_values(values: pa.Array | pa.ChunkedArray | Sequence[str | None], *,
@@ -667,7 +861,7 @@ def match_mask(values: pa.Array | pa.ChunkedArray | Sequence[str | None], kind: 
         raise ValueError(f"unknown detector type: {kind}")
     if not isinstance(values, pa.Array | pa.ChunkedArray):
         values = pa.array(list(values), type=pa.large_string())
-    return Batch(values, vocab=vocab or load_vocab(), header=header).mask(kind)
+    return find(values, header=header, types=(kind,), vocab=vocab).mask(kind)
 
 
 def hinted_types(header: str | None, *, vocab: Vocab | None = None) -> frozenset[str]:
