@@ -136,6 +136,7 @@ def _pg_tsvector(fields: Sequence[tuple[str, str]]) -> str:
 
 
 def _terms(version: CatalogVersion, resource_code: str) -> dict[str, str]:
+    """Each field's index terms (see the module doc for what goes in which field)."""
     c = version.content
     v = vocab()
     category = c.get("category") or {}
@@ -163,7 +164,7 @@ def _terms(version: CatalogVersion, resource_code: str) -> dict[str, str]:
 def _doc_values(entry: CatalogEntry, version: CatalogVersion, scope: str,
                 has_working: bool) -> dict[str, Any]:
     c = version.content
-    terms = _terms(version, entry.resource_code)
+    terms = _terms(version, entry.resource_code)  # the segmenter was set up by refresh()
     return {
         "entry_id": entry.id, "version_id": version.id, "scope": scope,
         "has_working": has_working, "status": version.status,
@@ -178,6 +179,14 @@ def _doc_values(entry: CatalogEntry, version: CatalogVersion, scope: str,
         "secrecy": c.get("secrecy", ""), "updated_at": version.updated_at,
         **{f"t_{name}": terms[name] for name, _w, _l in FIELDS},
     }
+
+
+def _text_for(db: Session) -> Any:
+    """The segmenter, caching its dictionary in the data directory (``GONGSHU_CACHE_DIR`` wins)."""
+    runtime = db.info.get("runtime")
+    if runtime is not None:
+        catalog_text.set_default_cache_dir(runtime.settings.resolved_data_dir / "cache")
+    return catalog_text
 
 
 def _is_sqlite(db: Session) -> bool:
@@ -209,6 +218,7 @@ _TERM_COLUMNS = tuple(f"t_{name}" for name, _w, _l in FIELDS)
 
 def refresh(db: Session, /, entry: CatalogEntry) -> None:
     """Bring the entry's index rows in line with its versions (call after every change)."""
+    _text_for(db)
     db.flush()
     wanted: dict[str, tuple[CatalogVersion, bool]] = {}
     published, working = entry.published_version, entry.working_version
@@ -426,7 +436,7 @@ def search(
     newest first."""
     require(actor, Perm.CATALOG_READ)
     filters = filters or SearchFilters()
-    terms = catalog_text.query_terms(q) if q and q.strip() else []
+    terms = _text_for(db).query_terms(q) if q and q.strip() else []
     base = [_visible(actor), *filters.clauses()]
     relaxed = False
     if not terms:

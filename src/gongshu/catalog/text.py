@@ -122,9 +122,21 @@ def _domain_words() -> list[tuple[str, int | None]]:
 # -- the tokenizer and its cache --------------------------------------------------------------
 
 
+_default_cache_dir: Path | None = None
+
+
+def set_default_cache_dir(path: Path) -> None:
+    """Where to cache when ``GONGSHU_CACHE_DIR`` is not set: the platform passes its data
+    directory, so the cache lives with the data it serves (only before the first use counts)."""
+    global _default_cache_dir
+    _default_cache_dir = path
+
+
 def _cache_dirs() -> Iterator[Path]:
     if os.environ.get("GONGSHU_CACHE_DIR"):
         yield Path(os.environ["GONGSHU_CACHE_DIR"]) / "jieba"
+    if _default_cache_dir is not None:
+        yield _default_cache_dir / "jieba"
     try:
         base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
         yield base / "gongshu" / "jieba"
@@ -302,6 +314,7 @@ def query_terms(q: str) -> list[str]:
 
 __all__ = [
     "index_terms",
+    "set_default_cache_dir",
     "normalize",
     "query_terms",
     "stopwords",

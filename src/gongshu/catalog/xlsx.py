@@ -658,11 +658,16 @@ def _locate(p: _Pending, path: str) -> tuple[str, int, str]:
     return p.row.sheet, p.row.number, (column or _KEY).header
 
 
+_SHEET_ORDER = {"": 0, ENTRIES_SHEET: 1, ITEMS_SHEET: 2, CSV_SHEET: 1}
+
+
 def _finish(entries: list[ImportedEntry], report: _Report) -> ImportResult:
     if not report.errors and not entries:
         report.add("", None, "", "empty_file")
     if report.errors:
-        return ImportResult((), tuple(report.errors))
+        # as a person goes through the file: sheet by sheet, row by row (stable within a row)
+        ordered = sorted(report.errors, key=lambda e: (_SHEET_ORDER.get(e.sheet, 3), e.row or 0))
+        return ImportResult((), tuple(ordered))
     return ImportResult(tuple(entries), ())
 
 

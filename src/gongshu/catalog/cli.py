@@ -1,0 +1,150 @@
+"""`gongshu catalog …`: import, export and search the catalog from a shell.
+
+The commands are a contract other systems and checks rely on; keep them stable:
+
+- ``gongshu catalog import FILE``: all or nothing; on any error prints every error as
+  ``<sheet> row <N>, column <header>: <message>`` (N is the row number Excel shows) on stderr
+  and exits 1. Imported entries enter the review workflow (submitted to their provider's
+  same-level data bureau; ``--no-submit`` leaves them as drafts). Each row's provider is found
+  by its organisation id, provider code, credit code or exact name.
+- ``gongshu catalog export --format xlsx|csv|dcat-jsonld|dcat-ttl -o FILE``.
+- ``gongshu catalog search TEXT [--json]``: with ``--json`` a list of hits, each with
+  ``resource_code``, ``name``, ``provider``, ``score`` (higher is better), and more.
+
+The CLI acts as the platform operator (the system actor), who sees every entry, drafts too.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import typer
+from rich.table import Table
+
+from gongshu.catalog import search, service, xlsx
+from gongshu.cli.main import console, print_json, runtime, system_actor
+from gongshu.core.errors import FieldError, ValidationFailed
+
+catalog_app = typer.Typer(help="The public data catalog (Arts. 9, 12, 47).", no_args_is_help=True)
+
+FORMATS = tuple(service.EXPORT_FORMATS)
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(catalog_app, name="catalog")
+
+
+def error_line(error: FieldError) -> str:
+    """``<sheet> row <N>, column <header>: <message>``; parts a whole-file problem lacks are
+    left out."""
+    where = " ".join(part for part in (
+        error.params.get("sheet", ""),
+        f"row {error.row}," if error.row is not None else "",
+        f"column {error.field}" if error.field else "",
+    ) if part).rstrip(",")
+    return f"{where}: {error.message}" if where else error.message
+
+
+@catalog_app.command("import")
+def import_file(
+    file: Path = typer.Argument(..., exists=True, dir_okay=False, readable=True,
+                                help="A filled template (.xlsx) or the CSV export"),
+    submit: bool = typer.Option(True, "--submit/--no-submit",
+                                help="Submit every entry for review (default) or keep drafts"),
+    json_output: bool = typer.Option(False, "--json", help="Print the result as JSON"),
+) -> None:
+    """Import a catalog file, all or nothing; on errors print every one and exit 1."""
+    data = file.read_bytes()
+    failed: ValidationFailed | None = None
+    rows: list[dict[str, object]] = []
+    try:
+        with runtime().db.transaction() as db:
+            outcome = service.import_entries(system_actor(), db, data, filename=file.name,
+                                             submit=submit)
+            rows = [{"row": row, "resource_code": e.resource_code,
+                     "name": e.current_version.name if e.current_version else "",
+                     "status": e.status, "id": str(e.id)} for row, e in outcome.rows]
+            created, updated = len(outcome.created), len(outcome.updated)
+    except ValidationFailed as exc:
+        if exc.code != "catalog_import_failed":
+            raise
+        failed = exc
+    if failed is not None:
+        if json_output:
+            print_json({"imported": 0, "errors": [
+                {"sheet": e.params.get("sheet", ""), "row": e.row, "column": e.field,
+                 "code": e.code, "message": e.message} for e in failed.errors]})
+        for error in failed.errors:
+            typer.echo(error_line(error), err=True)
+        typer.echo(f"error: nothing imported, {len(failed.errors)} error(s) in {file.name}",
+                   err=True)
+        raise typer.Exit(1)
+    if json_output:
+        print_json({"imported": len(rows), "created": created, "updated": updated,
+                    "entries": rows})
+        return
+    for row in rows:
+        typer.echo(f"row {row['row']}: {row['resource_code']} {row['name']} ({row['status']})")
+    typer.echo(f"imported {len(rows)} entries ({created} new, {updated} updated)")
+
+
+@catalog_app.command("export")
+def export(
+    format: str = typer.Option(..., "--format", "-f", help="xlsx, csv, dcat-jsonld or dcat-ttl"),
+    output: Path = typer.Option(..., "--output", "-o", dir_okay=False, help="File to write"),
+    include_drafts: bool = typer.Option(False, "--include-drafts",
+                                        help="Working versions instead of published ones "
+                                             "(not for DCAT)"),
+) -> None:
+    """Export the published catalog (the template's layout, or DCAT-AP 3)."""
+    if format not in FORMATS:
+        typer.echo(f"error: --format must be one of {', '.join(FORMATS)}", err=True)
+        raise typer.Exit(2)
+    with runtime().db.transaction(write=False) as db:
+        body, _media_type, _ext = service.export_entries(system_actor(), db, fmt=format,
+                                                         include_working=include_drafts)
+    output.write_bytes(body)
+    typer.echo(f"wrote {len(body)} bytes to {output}")
+
+
+@catalog_app.command("search")
+def search_entries(
+    text: str = typer.Argument(..., help="Words to find (Chinese or not), or a resource code"),
+    json_output: bool = typer.Option(False, "--json", help="Print the hits as JSON"),
+    limit: int = typer.Option(20, min=1, max=1000, help="At most this many hits"),
+) -> None:
+    """Search the catalog (jieba segmentation, synonyms), best hits first."""
+    with runtime().db.transaction(write=False) as db:
+        result = search.search(system_actor(), db, q=text, limit=limit, facets=False)
+    hits = [{"resource_code": h.resource_code, "name": h.name, "provider": h.provider_name,
+             "score": round(h.score, 6) if h.score is not None else None,
+             "status": h.status, "version": h.version, "entry_id": str(h.entry_id),
+             "provider_org_id": str(h.provider_org_id), "sharing_type": h.sharing_type,
+             "grade": h.grade} for h in result.hits]
+    if json_output:
+        print_json(hits)
+        return
+    table = Table("resource code", "name", "provider", "status", "score",
+                  title=f"{result.count} found for {text!r}")
+    for h in hits:
+        table.add_row(str(h["resource_code"]), str(h["name"]), str(h["provider"]),
+                      str(h["status"]), f"{h['score']:.3f}" if h["score"] is not None else "")
+    console.print(table)
+
+
+@catalog_app.command("template")
+def template(output: Path = typer.Option(..., "--output", "-o", dir_okay=False)) -> None:
+    """Write the empty import template (.xlsx)."""
+    body = xlsx.build_template()
+    output.write_bytes(body)
+    typer.echo(f"wrote {len(body)} bytes to {output}")
+
+
+@catalog_app.command("reindex")
+def reindex() -> None:
+    """Rebuild the search index (after editing the synonyms or the domain dictionary)."""
+    with runtime().db.transaction() as db:
+        count = search.reindex(db, progress=lambda done, total: sys.stderr.write(
+            f"\r{done}/{total}"))
+    typer.echo(f"indexed {count} entries")
