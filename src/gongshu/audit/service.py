@@ -98,11 +98,13 @@ def verify(actor: Actor, db: Session, /, *,
     """
     require(actor, Perm.AUDIT_VERIFY)
     runtime = runtime_of(db)
+    runtime.audit_checkpoints.flush()  # this process's own commits are attested first
     return audit.verify_chain(
         db,
         checkpoint=runtime.audit_checkpoints.read(),
         public_key=runtime.keys.verify_key("audit"),
         progress=progress,
+        require_checkpoint=True,
     )
 
 

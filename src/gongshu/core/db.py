@@ -23,7 +23,14 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import JSON, DateTime, MetaData, Uuid, create_engine, event
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Engine
-from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
+from sqlalchemy.orm import (
+    DeclarativeBase,
+    Mapped,
+    Session,
+    SessionTransaction,
+    mapped_column,
+    sessionmaker,
+)
 from sqlalchemy.pool import NullPool
 from sqlalchemy.types import TypeDecorator
 
@@ -174,18 +181,34 @@ class Database:
 
 
 def on_commit(session: Session, callback: Callable[[], None]) -> None:
-    """Run ``callback`` after the session's transaction commits (never if it rolls back)."""
-    session.info.setdefault("on_commit", []).append(callback)
+    """Run ``callback`` after the session's transaction commits (never if it rolls back).
+
+    A callback registered inside a SAVEPOINT that rolls back is dropped with it.
+    """
+    session.info.setdefault("on_commit", []).append((session.get_nested_transaction(), callback))
 
 
 @event.listens_for(Session, "after_commit")
 def _run_on_commit(session: Session) -> None:
-    for callback in session.info.pop("on_commit", []):
+    for _tx, callback in session.info.pop("on_commit", []):
         callback()
 
 
-@event.listens_for(Session, "after_rollback")
-def _drop_on_commit(session: Session) -> None:
+def _inside(tx: SessionTransaction | None, ancestor: SessionTransaction) -> bool:
+    while tx is not None:
+        if tx is ancestor:
+            return True
+        tx = tx.parent
+    return False
+
+
+@event.listens_for(Session, "after_soft_rollback")
+def _drop_on_commit(session: Session, previous: SessionTransaction) -> None:
+    if previous.nested:
+        pending = session.info.get("on_commit")
+        if pending:
+            pending[:] = [(tx, cb) for tx, cb in pending if not _inside(tx, previous)]
+        return
     session.info.pop("on_commit", None)
 
 

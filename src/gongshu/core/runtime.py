@@ -44,6 +44,8 @@ class Runtime:
         )
 
     def close(self) -> None:
+        """Sign the last audit checkpoint, then release the engines."""
+        self.audit_checkpoints.close()
         if "data_engine" in self.__dict__:
             self.data_engine.close()
         self.db.dispose()
