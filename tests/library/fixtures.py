@@ -15,7 +15,10 @@ from gongshu.core.jobs import Worker
 from gongshu.core.permissions import Actor
 from gongshu.library import service
 from gongshu.library.models import Ingest
+from gongshu.modules import import_job_handlers
 from library.data import ENTRY, SYSTEM
+
+import_job_handlers()
 
 __all__ = ["People", "entry", "make_entry", "people", "run_ingest"]
 

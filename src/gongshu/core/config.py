@@ -89,6 +89,11 @@ class Settings(BaseSettings):
     )
     duckdb_memory_limit: str = Field("4GB", description="Memory limit of each DuckDB connection.")
     duckdb_threads: int = Field(2, description="Threads of each DuckDB connection.")
+    upload_max_mb: int = Field(
+        2048,
+        description="Largest file a web or API upload may send to the library, in MB; larger "
+        "files are ingested on the server with `gongshu library ingest PATH`.",
+    )
     page_size: int = Field(50, description="Default page size of lists in the API and the web UI.")
     log_level: str = Field("INFO", description="Logging level (DEBUG, INFO, WARNING, ERROR).")
 
