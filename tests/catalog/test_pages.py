@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from openpyxl import load_workbook
 
+from gongshu import __version__
 from gongshu.catalog import flows, xlsx
 from support import csrf_of, web_login
 
@@ -88,6 +89,7 @@ def test_compile_review_and_publish_through_the_pages(client: Any, people: Any,
     _login(client, p.outsider)
     seen = client.get(f"/catalog/{entry_id}")
     assert seen.status_code == 200 and "民族" in seen.text and "101001/000001" in seen.text
+    assert f"gongshu {__version__}" in seen.text  # the page's own names leave the layout's alone
     assert 'id="review-box"' not in seen.text
     found = client.get("/catalog", params={"q": "常住人口"})
     assert "常住人口基本信息" in found.text and "共 1 条目录" in found.text

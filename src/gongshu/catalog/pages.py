@@ -634,7 +634,7 @@ def _detail(request: Request, actor: Actor, db: Session, entry: CatalogEntry, *,
     own = actor.user_id is not None and working is not None and actor.user_id in {
         working.created_by_id, working.updated_by_id, working.submitted_by_id}
     return render(request, "catalog/detail.html", {
-        "entry": entry, "version": version, "content": content, "lang": lang,
+        "entry": entry, "current": version, "content": content, "lang": lang,
         "versions": service.list_versions(actor, db, entry.id),
         "trail": service.review_records(actor, db, entry.id),
         "working": working, "published": entry.published_version,

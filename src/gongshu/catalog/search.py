@@ -161,10 +161,15 @@ def _terms(version: CatalogVersion, resource_code: str) -> dict[str, str]:
     }
 
 
-def _doc_values(entry: CatalogEntry, version: CatalogVersion, scope: str,
-                has_working: bool) -> dict[str, Any]:
+def _doc_values(entry: CatalogEntry, version: CatalogVersion, scope: str, has_working: bool,
+                known: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """A doc row's values; ``known`` is a row of the same version content whose terms are
+    reused (segmenting is most of the cost of a workflow step)."""
     c = version.content
-    terms = _terms(version, entry.resource_code)  # the segmenter was set up by refresh()
+    if known is not None:
+        terms = {name: known[f"t_{name}"] for name, _w, _l in FIELDS}
+    else:
+        terms = _terms(version, entry.resource_code)
     return {
         "entry_id": entry.id, "version_id": version.id, "scope": scope,
         "has_working": has_working, "status": version.status,
@@ -232,7 +237,9 @@ def refresh(db: Session, /, entry: CatalogEntry) -> None:
         if scope not in wanted:
             _delete_doc(db, row["id"])
     for scope, (version, has_working) in wanted.items():
-        values = _doc_values(entry, version, scope, has_working)
+        same = next((row for row in existing.values() if row["version_id"] == version.id
+                     and row["updated_at"] == version.updated_at), None)
+        values = _doc_values(entry, version, scope, has_working, same)
         row = existing.get(scope)
         if row is None:
             doc_id = db.execute(DOC.insert().values(**values).returning(DOC.c.id)).scalar_one()
