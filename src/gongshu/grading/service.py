@@ -331,7 +331,7 @@ def decide(actor: Actor, db: Session, /, entry_id: uuid.UUID, *, grade: str, rea
         errors.append(("reason", "too_long", "The reason is at most 2000 characters."))
     if errors:
         raise ValidationFailed("The grade cannot be recorded.", errors=[
-            FieldError(f, c, m, params={"min_length": MIN_REASON}) for f, c, m in errors])
+            FieldError(f, c, m, params={"min_length": MIN_REASON, "max_length": 2000}) for f, c, m in errors])
     if action == "confirm":
         reasons = [r["text"] for r in (scan.reasons if scan is not None else [])]
         if reason:

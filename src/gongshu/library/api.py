@@ -78,7 +78,7 @@ def save_upload(request: Request, upload: UploadFile, uploads: Path, max_mb: int
                                           "server with `gongshu library ingest`.", max_mb=max_mb)
                 out.write(chunk)
         if written == 0:
-            raise ValidationFailed.single("file", "empty_file", "The file is empty.")
+            raise ValidationFailed.single("file", "empty_upload", "The file is empty.")
     except BaseException:
         shutil.rmtree(folder, ignore_errors=True)
         raise

@@ -115,7 +115,7 @@ def check_rule(kind: str, column: str | None, params: Mapping[str, Any], *,
         bad("kind", "invalid_choice", f"Unknown rule kind {kind!r}; one of {', '.join(RULE_KINDS)}.")
         return errors
     if not (0 < weight <= 100) or math.isnan(weight):
-        bad("weight", "out_of_range", "The weight is a number above 0 and at most 100.")
+        bad("weight", "weight_out_of_range", "The weight is a number above 0 and at most 100.")
     info = columns.get(column) if column else None
     if kind in COLUMN_KINDS or (kind == "freshness" and column):
         if not column:

@@ -555,7 +555,8 @@ def add_rule(actor: Actor, db: Session, /, dataset_id: uuid.UUID, *, kind: str,
         else:
             params["dataset"] = other.resource_code
     if len(description) > 2000:
-        errors.append(FieldError("description", "too_long", "At most 2000 characters."))
+        errors.append(FieldError("description", "too_long", "At most 2000 characters.",
+                                 params={"max_length": 2000}))
     if errors:
         raise ValidationFailed("The quality rule is not valid.", errors=errors)
     rule = QualityRule(dataset_id=dataset.id, kind=kind, column=column or None, params=params,

@@ -1,0 +1,140 @@
+"""The library and grading pages as people use them: upload through the form, follow the ingest,
+read the column report, see the dataset, its quality and masked preview, confirm a grade."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+from gongshu.core.jobs import Worker
+from library.data import HEADER, register_rows, write_file
+from support import csrf_of, web_login
+
+ROWS = register_rows(30)
+
+
+def upload(client: Any, entry: Any, path: Path, **form: str) -> Any:
+    page = client.get(f"/library/upload?entry_id={entry.id}")
+    assert page.status_code == 200 and str(entry.id) in page.text
+    with path.open("rb") as fh:
+        return client.post("/library/upload", data={"csrf_token": csrf_of(page.text),
+                                                    "entry_id": str(entry.id), **form},
+                           files={"file": (path.name, fh, "text/csv")}, follow_redirects=False)
+
+
+def test_upload_follow_and_confirm(runtime: Any, client: Any, entry: Any, people: Any,
+                                   tmp_path: Path) -> None:
+    web_login(client, people.steward.username, people.steward.password)
+    response = upload(client, entry, write_file(tmp_path / "people.csv", ROWS))
+    assert response.status_code == 303
+    ingest_url = response.headers["location"]
+    waiting = client.get(ingest_url)
+    assert waiting.status_code == 200
+    assert 'hx-trigger="job-finished from:body"' in waiting.text  # the report follows the job
+    assert 'id="job-progress"' in waiting.text
+    Worker(runtime).run_pending()
+    outcome = client.get(ingest_url + "/outcome")
+    assert 'data-ingest-status="succeeded"' in outcome.text
+    assert outcome.text.count('data-status="ok"') == len(HEADER)
+    dataset_url = re.search(r'href="(/library/datasets/[0-9a-f-]+)"', outcome.text).group(1)
+    dataset = client.get(dataset_url)
+    assert dataset.status_code == 200 and "v1" in dataset.text and 'id="quality-score"' in dataset.text
+    preview = client.get(dataset_url + "/preview")
+    assert preview.status_code == 200 and ROWS[0][1] in preview.text  # the steward sees all
+
+    grading = client.get(f"/grading/entries/{entry.id}")
+    assert grading.status_code == 200
+    assert 'id="proposed-grade"' in grading.text and "pi.cn_id" in grading.text
+    assert "公民身份号码" in grading.text and "100.0%" in grading.text
+    token = csrf_of(grading.text)
+    refused = client.post(f"/grading/entries/{entry.id}/decide",
+                          data={"csrf_token": token, "grade": "important", "reason": ""})
+    assert refused.status_code == 422 and "理由" in refused.text
+    done = client.post(f"/grading/entries/{entry.id}/decide",
+                       data={"csrf_token": token, "grade": "general-4", "reason": ""})
+    assert done.status_code == 200 and "分级已记录到目录条目" in done.text
+    assert 'id="confirmed-grade"' in done.text and "一般数据（4级）" in done.text
+
+    panel = client.get(f"/library/entries/{entry.id}/panel")
+    assert panel.status_code == 200 and 'id="library-panel"' in panel.text
+    assert "v1" in panel.text
+
+
+def test_a_rejected_upload_shows_every_problem(runtime: Any, client: Any, entry: Any,
+                                               people: Any, tmp_path: Path) -> None:
+    web_login(client, people.editor.username, people.editor.password)
+    header = ["姓名", "身份证", *HEADER[2:]]
+    rows = [list(r) for r in ROWS]
+    rows[0][4] = "很多"
+    response = upload(client, entry, write_file(tmp_path / "bad.csv", rows, header=header))
+    Worker(runtime).run_pending()
+    outcome = client.get(response.headers["location"] + "/outcome")
+    assert 'data-ingest-status="rejected"' in outcome.text
+    assert 'data-status="missing"' in outcome.text and 'data-status="extra"' in outcome.text
+    assert 'data-status="wrong_type"' in outcome.text
+    assert "很多" in outcome.text and "第 1 行" in outcome.text
+
+
+def test_upload_form_errors_stay_on_the_form(client: Any, entry: Any, people: Any,
+                                             tmp_path: Path) -> None:
+    web_login(client, people.steward.username, people.steward.password)
+    path = write_file(tmp_path / "p.csv", ROWS)
+    bad = upload(client, entry, path, encoding="no-such-codec")
+    assert bad.status_code == 422 and "无法识别的文字编码" in bad.text
+    empty = tmp_path / "empty.csv"
+    empty.write_bytes(b"")
+    response = upload(client, entry, empty)
+    assert response.status_code == 422 and "文件是空的" in response.text
+
+
+def test_each_role_sees_its_pages(client: Any, entry: Any, people: Any, run_ingest: Any,
+                                  tmp_path: Path, runtime: Any) -> None:
+    run_ingest(people.steward.actor, entry, write_file(tmp_path / "p.csv", ROWS))
+    web_login(client, people.reviewer.username, people.reviewer.password)
+    index = client.get("/library")
+    assert index.status_code == 200 and "人口基本信息（测试）" in index.text
+    dataset_url = re.search(r'href="(/library/datasets/[0-9a-f-]+)"', index.text).group(1)
+    preview = client.get(dataset_url + "/preview")
+    assert 'id="hidden-columns"' in preview.text and ROWS[0][1] not in preview.text
+    assert client.get("/grading").status_code == 200
+    scheme = client.get("/grading/scheme")
+    assert scheme.status_code == 200 and "一般数据（4级）" in scheme.text and "health" in scheme.text
+    assert 'action="/grading/scheme"' in scheme.text  # a bureau reviewer may choose the scheme
+    client.post("/logout", data={"csrf_token": csrf_of(scheme.text)})
+
+    web_login(client, people.outsider.username, people.outsider.password)
+    assert "人口基本信息" not in client.get("/library").text
+    assert client.get(dataset_url).status_code == 404
+    client.post("/logout", data={"csrf_token": csrf_of(client.get("/library").text)})
+
+    web_login(client, people.admin.username, people.admin.password)
+    home = client.get("/")
+    assert 'href="/grading/scheme"' in home.text and 'href="/library"' not in home.text
+    assert client.get("/library").status_code == 403
+    page = client.get("/grading/scheme")
+    chosen = client.post("/grading/scheme", data={"csrf_token": csrf_of(page.text),
+                                                  "scheme": "national"})
+    assert chosen.status_code == 200 and "分级方案已更换" in chosen.text
+
+
+def test_quality_rules_through_the_page(client: Any, entry: Any, people: Any, run_ingest: Any,
+                                        tmp_path: Path, runtime: Any) -> None:
+    run_ingest(people.steward.actor, entry, write_file(tmp_path / "p.csv", ROWS))
+    web_login(client, people.steward.username, people.steward.password)
+    index = client.get("/library")
+    dataset_url = re.search(r'href="(/library/datasets/[0-9a-f-]+)"', index.text).group(1)
+    page = client.get(dataset_url)
+    token = csrf_of(page.text)
+    bad = client.post(dataset_url + "/rules", data={"csrf_token": token, "kind": "range",
+                                                   "column": "XM"})
+    assert bad.status_code == 422 and "取值范围只适用于数值或日期字段" in bad.text
+    good = client.post(dataset_url + "/rules", data={"csrf_token": token, "kind": "detector",
+                                                    "column": "LXDH", "detector": "cn_mobile"})
+    assert good.status_code == 200 and "质量规则已添加" in good.text
+    job = client.post(dataset_url + "/evaluate", data={"csrf_token": token},
+                      follow_redirects=False)
+    assert job.headers["location"].startswith("/jobs/")
+    Worker(runtime).run_pending()
+    page = client.get(dataset_url)
+    assert "敏感数据校验" in page.text and "100%" in page.text
