@@ -84,18 +84,29 @@ _SeqType = BigInteger().with_variant(Integer(), "sqlite")
 
 
 class AuditEvent(Base):
+    """One event of the chain. Its indexes are the audit log's look-ups, each paged newest
+    first by ``seq`` (``gongshu.audit.service``): a target's history, an actor's actions, an
+    action's occurrences. Every index is one more page written by every audited commit, so
+    filters that page well along ``seq`` alone (action prefixes, organisation scope, time
+    ranges, org_id) have none, and ``id`` (a UUIDv7, unique by construction, looked up by
+    nothing) has no unique index."""
+
     __tablename__ = "audit_event"
-    __table_args__ = (Index("ix_audit_event_target", "target_type", "target_id"),)
+    __table_args__ = (
+        Index("ix_audit_event_target", "target_type", "target_id", "seq"),
+        Index("ix_audit_event_actor_name", "actor_name", "seq"),
+        Index("ix_audit_event_action", "action", "seq"),
+    )
 
     seq: Mapped[int] = mapped_column(_SeqType, primary_key=True, autoincrement=False)
-    id: Mapped[uuid.UUID] = mapped_column(unique=True)
-    occurred_at: Mapped[dt.datetime] = mapped_column(index=True)
-    actor_id: Mapped[uuid.UUID | None] = mapped_column(index=True)
+    id: Mapped[uuid.UUID]
+    occurred_at: Mapped[dt.datetime]
+    actor_id: Mapped[uuid.UUID | None]
     actor_name: Mapped[str] = mapped_column(String(128))
     via: Mapped[str] = mapped_column(String(16))
-    org_id: Mapped[uuid.UUID | None] = mapped_column(index=True)
+    org_id: Mapped[uuid.UUID | None]
     org_path: Mapped[str] = mapped_column(String(512), default="")
-    action: Mapped[str] = mapped_column(String(64), index=True)
+    action: Mapped[str] = mapped_column(String(64))
     target_type: Mapped[str] = mapped_column(String(64), default="")
     target_id: Mapped[str] = mapped_column(String(128), default="")
     details: Mapped[str] = mapped_column(Text, default="{}")
