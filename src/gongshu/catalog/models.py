@@ -15,9 +15,10 @@
   approvals, publications, withdrawals.
 - ``CatalogSequence`` allocates the sequence numbers (后段码) per front segment.
 - ``SearchDoc`` is the search index: one row per entry and scope (``published`` /
-  ``working``) with the facet columns and the segmented terms of each field. On PostgreSQL the
-  ``terms`` column holds a weighted tsvector (GIN-indexed); on SQLite the terms are indexed by an
-  FTS5 table in a file beside the database (see :func:`attach_search_index`).
+  ``working``) with the facet columns; ``SearchTerms`` holds its segmented terms per field. On
+  PostgreSQL the ``terms`` column of the doc holds a weighted tsvector (GIN-indexed); on SQLite
+  the terms are indexed by an FTS5 table in a file beside the database (see
+  :func:`attach_search_index`).
 - Census tables (Art. 9): ``Census`` campaigns, one ``CensusResponse`` per public body,
   the ``InfoSystem`` s a body reports, and ``CensusReminder`` s sent to bodies that have not
   answered.
@@ -206,7 +207,7 @@ class CatalogSequence(Base):
     last_seq: Mapped[int] = mapped_column(BigInteger, default=0)
 
 
-SearchTerms = Text().with_variant(TSVECTOR(), "postgresql")
+TSVectorOrText = Text().with_variant(TSVECTOR(), "postgresql")
 
 
 class SearchDoc(Base):
@@ -221,6 +222,11 @@ class SearchDoc(Base):
     __table_args__ = (
         UniqueConstraint("entry_id", "scope"),
         Index("ix_catalog_search_doc_terms", "terms", postgresql_using="gin"),
+        # covers what a search reads of every match (visibility for outsiders, the facets),
+        # so SQLite answers from this narrow index instead of the rows
+        Index("ix_catalog_search_doc_facets", "id", "scope", "has_working", "updated_at",
+              "region_code", "resource_kind", "sharing_type", "opening_type", "grade",
+              "update_cycle", "format_class", "provider_org_id", "provider_name"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
@@ -246,15 +252,26 @@ class SearchDoc(Base):
     format_class: Mapped[str] = mapped_column(String(24))
     secrecy: Mapped[str] = mapped_column(String(16))
     updated_at: Mapped[dt.datetime] = mapped_column(index=True)
-    # segmented terms per field, space-joined (catalog/text.py); the ranking weighs them
-    t_name: Mapped[str] = mapped_column(Text, default="")
-    t_code: Mapped[str] = mapped_column(Text, default="")
-    t_keywords: Mapped[str] = mapped_column(Text, default="")
-    t_provider: Mapped[str] = mapped_column(Text, default="")
-    t_items: Mapped[str] = mapped_column(Text, default="")
-    t_summary: Mapped[str] = mapped_column(Text, default="")
-    #: PostgreSQL: the weighted tsvector of the fields above; SQLite: unused (FTS5 instead)
-    terms: Mapped[str | None] = mapped_column(SearchTerms)
+    #: PostgreSQL: the weighted tsvector of the row's terms; SQLite: unused (FTS5 instead)
+    terms: Mapped[str | None] = mapped_column(TSVectorOrText)
+
+
+class SearchTerms(Base):
+    """A search row's segmented terms per field, space-joined (``catalog/text.py``), kept
+    apart so the rows searches read stay narrow: the FTS5 index (SQLite) is rebuilt from here,
+    and an unchanged version's terms are reused instead of segmented again."""
+
+    __tablename__ = "catalog_search_terms"
+
+    doc_id: Mapped[int] = mapped_column(
+        ForeignKey("catalog_search_doc.id", ondelete="CASCADE"), primary_key=True,
+        autoincrement=False)
+    name: Mapped[str] = mapped_column(Text, default="")
+    code: Mapped[str] = mapped_column(Text, default="")
+    keywords: Mapped[str] = mapped_column(Text, default="")
+    provider: Mapped[str] = mapped_column(Text, default="")
+    items: Mapped[str] = mapped_column(Text, default="")
+    summary: Mapped[str] = mapped_column(Text, default="")
 
 
 # --------------------------------------------------------------------------------- census
@@ -358,7 +375,7 @@ def attach_search_index(dbapi_conn: Any, _record: Any) -> None:
 
     Why a file of its own: FTS5 tables are virtual tables with shadow tables that SQLAlchemy
     cannot describe, so the metadata store holds only what the models describe (and the
-    migrations create); the index is derived data (from ``catalog_search_doc``), rebuilt by
+    migrations create); the index is derived data (from ``catalog_search_terms``), rebuilt by
     ``gongshu catalog reindex`` and automatically when the file is missing. A transaction that
     changes both commits both; only a crash between the two files' commits could leave the
     index behind, which a reindex repairs.
@@ -392,10 +409,10 @@ def attach_search_index(dbapi_conn: Any, _record: Any) -> None:
 
 def _fill_new_index(dbapi_conn: Any) -> None:
     """A new (or lost) index file next to a catalog that has entries: index them again from the
-    terms stored in ``catalog_search_doc``, once (the write lock makes a racing process wait,
+    terms stored in ``catalog_search_terms``, once (the write lock makes a racing process wait,
     and it then finds the index filled)."""
     has_docs = dbapi_conn.execute(
-        "SELECT 1 FROM main.sqlite_master WHERE name = 'catalog_search_doc'").fetchone()
+        "SELECT 1 FROM main.sqlite_master WHERE name = 'catalog_search_terms'").fetchone()
     if not has_docs:
         return  # before the migrations
     dbapi_conn.execute("BEGIN IMMEDIATE")
@@ -404,8 +421,7 @@ def _fill_new_index(dbapi_conn: Any) -> None:
         if empty:
             copied = dbapi_conn.execute(
                 f"INSERT INTO {FTS_TABLE} (rowid, {', '.join(FTS_COLUMNS)}) "
-                "SELECT id, t_name, t_code, t_keywords, t_provider, t_items, t_summary "
-                "FROM main.catalog_search_doc").rowcount
+                f"SELECT doc_id, {', '.join(FTS_COLUMNS)} FROM main.catalog_search_terms").rowcount
             if copied:
                 log.warning("rebuilt the catalog search index file with %s documents", copied)
         dbapi_conn.execute("COMMIT")

@@ -33,8 +33,9 @@ unknown word still finds what the rest describes, and a question of mostly unkno
 not fall back to its one common word.
 
 Facets (provider, region, resource kind, sharing type, opening, grade, update cycle, format)
-count the matching entries the searcher may see, with every filter applied, in one statement
-over the matches (a materialised CTE).
+count the matching entries the searcher may see, with every filter applied: the 20 most
+frequent values of each. The page of hits, the total and the facets come from one statement
+over the matches (a materialised CTE), so the matches are found once.
 """
 
 from __future__ import annotations
@@ -50,11 +51,18 @@ from sqlalchemy.dialects.postgresql import TSQUERY, TSVECTOR
 from sqlalchemy.orm import Session
 
 from gongshu.catalog import text as catalog_text
-from gongshu.catalog.models import FTS_TABLE, CatalogEntry, CatalogVersion, SearchDoc
+from gongshu.catalog.models import (
+    FTS_TABLE,
+    CatalogEntry,
+    CatalogVersion,
+    SearchDoc,
+    SearchTerms,
+)
 from gongshu.catalog.vocab import vocab
 from gongshu.core.permissions import Actor, Perm, require
 
 DOC = SearchDoc.__table__
+TERMS = SearchTerms.__table__
 
 #: (field, SQLite bm25 weight, PostgreSQL weight letter), in FTS column order
 FIELDS: tuple[tuple[str, float, str], ...] = (
@@ -79,6 +87,11 @@ FACETS: Mapping[str, sa.Column[Any]] = {
     "update_cycle": DOC.c.update_cycle,
     "format_class": DOC.c.format_class,
 }
+#: how many values of each facet are counted and shown (the most frequent first)
+FACET_VALUES = 20
+#: facets with few values, counted together (see ``_run``)
+COMBINED_FACETS = ("resource_kind", "sharing_type", "opening_type", "grade", "update_cycle",
+                   "format_class")
 #: facet name → the value list that labels its values
 FACET_LISTS: Mapping[str, str] = {
     "resource_kind": "resource_kinds",
@@ -161,15 +174,9 @@ def _terms(version: CatalogVersion, resource_code: str) -> dict[str, str]:
     }
 
 
-def _doc_values(entry: CatalogEntry, version: CatalogVersion, scope: str, has_working: bool,
-                known: Mapping[str, Any] | None = None) -> dict[str, Any]:
-    """A doc row's values; ``known`` is a row of the same version content whose terms are
-    reused (segmenting is most of the cost of a workflow step)."""
+def _doc_values(entry: CatalogEntry, version: CatalogVersion, scope: str,
+                has_working: bool) -> dict[str, Any]:
     c = version.content
-    if known is not None:
-        terms = {name: known[f"t_{name}"] for name, _w, _l in FIELDS}
-    else:
-        terms = _terms(version, entry.resource_code)
     return {
         "entry_id": entry.id, "version_id": version.id, "scope": scope,
         "has_working": has_working, "status": version.status,
@@ -182,7 +189,6 @@ def _doc_values(entry: CatalogEntry, version: CatalogVersion, scope: str, has_wo
         "update_cycle": version.update_cycle,
         "format_class": (c.get("format") or {}).get("format_class", ""),
         "secrecy": c.get("secrecy", ""), "updated_at": version.updated_at,
-        **{f"t_{name}": terms[name] for name, _w, _l in FIELDS},
     }
 
 
@@ -198,16 +204,21 @@ def _is_sqlite(db: Session) -> bool:
     return db.get_bind().dialect.name == "sqlite"
 
 
-def _write_terms(db: Session, doc_id: int, values: Mapping[str, Any], *, replace: bool) -> None:
+def _write_terms(db: Session, doc_id: int, terms: Mapping[str, str], *, replace: bool) -> None:
+    """Store a row's terms and index them (FTS5 row, or the row's tsvector)."""
+    if replace:
+        db.execute(TERMS.update().where(TERMS.c.doc_id == doc_id).values(**terms))
+    else:
+        db.execute(TERMS.insert().values(doc_id=doc_id, **terms))
     if _is_sqlite(db):
         if replace:
             db.execute(sa.text(f"DELETE FROM {FTS_TABLE} WHERE rowid = :id"), {"id": doc_id})
-        cols = ", ".join(name for name, _w, _l in FIELDS)
-        params = ", ".join(f":t_{name}" for name, _w, _l in FIELDS)
-        db.execute(sa.text(f"INSERT INTO {FTS_TABLE} (rowid, {cols}) VALUES (:id, {params})"),
-                   {"id": doc_id, **{f"t_{n}": values[f"t_{n}"] for n, _w, _l in FIELDS}})
+        names = [name for name, _w, _l in FIELDS]
+        db.execute(sa.text(f"INSERT INTO {FTS_TABLE} (rowid, {', '.join(names)}) "
+                           f"VALUES (:id, {', '.join(':' + n for n in names)})"),
+                   {"id": doc_id, **{n: terms[n] for n in names}})
     else:
-        literal = _pg_tsvector([(values[f"t_{n}"], letter) for n, _w, letter in FIELDS])
+        literal = _pg_tsvector([(terms[n], letter) for n, _w, letter in FIELDS])
         db.execute(DOC.update().where(DOC.c.id == doc_id)
                    .values(terms=sa.cast(sa.literal(literal), TSVECTOR)))
 
@@ -215,14 +226,24 @@ def _write_terms(db: Session, doc_id: int, values: Mapping[str, Any], *, replace
 def _delete_doc(db: Session, doc_id: int) -> None:
     if _is_sqlite(db):
         db.execute(sa.text(f"DELETE FROM {FTS_TABLE} WHERE rowid = :id"), {"id": doc_id})
+    db.execute(TERMS.delete().where(TERMS.c.doc_id == doc_id))
     db.execute(DOC.delete().where(DOC.c.id == doc_id))
 
 
-_TERM_COLUMNS = tuple(f"t_{name}" for name, _w, _l in FIELDS)
+def _stored_terms(db: Session, doc_id: int) -> dict[str, str]:
+    row = db.execute(sa.select(*[TERMS.c[n] for n, _w, _l in FIELDS])
+                     .where(TERMS.c.doc_id == doc_id)).mappings().one()
+    return dict(row)
+
+
+_DOC_COLUMNS = [c for c in DOC.c if c.name != "terms"]
 
 
 def refresh(db: Session, /, entry: CatalogEntry) -> None:
-    """Bring the entry's index rows in line with its versions (call after every change)."""
+    """Bring the entry's index rows in line with its versions (call after every change).
+
+    Segmenting is most of a workflow step's cost, so the terms of a version whose content has
+    not changed since it was indexed (same version, same ``updated_at``) are reused."""
     _text_for(db)
     db.flush()
     wanted: dict[str, tuple[CatalogVersion, bool]] = {}
@@ -232,24 +253,30 @@ def refresh(db: Session, /, entry: CatalogEntry) -> None:
     if working is not None:
         wanted["working"] = (working, False)
     existing = {row.scope: row for row in db.execute(
-        sa.select(DOC).where(DOC.c.entry_id == entry.id)).mappings()}
+        sa.select(*_DOC_COLUMNS).where(DOC.c.entry_id == entry.id)).mappings()}
+    unchanged = {scope: row for scope, row in existing.items()
+                 if scope in wanted and row["version_id"] == wanted[scope][0].id
+                 and row["updated_at"] == wanted[scope][0].updated_at}
+    reusable = {row["version_id"]: _stored_terms(db, row["id"]) for row in existing.values()
+                if any(row["version_id"] == v.id and row["updated_at"] == v.updated_at
+                       for v, _h in wanted.values())}
     for scope, row in existing.items():
         if scope not in wanted:
             _delete_doc(db, row["id"])
     for scope, (version, has_working) in wanted.items():
-        same = next((row for row in existing.values() if row["version_id"] == version.id
-                     and row["updated_at"] == version.updated_at), None)
-        values = _doc_values(entry, version, scope, has_working, same)
+        values = _doc_values(entry, version, scope, has_working)
         row = existing.get(scope)
-        if row is None:
-            doc_id = db.execute(DOC.insert().values(**values).returning(DOC.c.id)).scalar_one()
-            _write_terms(db, doc_id, values, replace=False)
+        if row is not None:
+            changed = {k: v for k, v in values.items() if row[k] != v}
+            if changed:
+                db.execute(DOC.update().where(DOC.c.id == row["id"]).values(**changed))
+            if scope not in unchanged:
+                terms = reusable.get(version.id) or _terms(version, entry.resource_code)
+                _write_terms(db, row["id"], terms, replace=True)
             continue
-        changed = {k: v for k, v in values.items() if row[k] != v}
-        if changed:
-            db.execute(DOC.update().where(DOC.c.id == row["id"]).values(**changed))
-        if any(k in changed for k in _TERM_COLUMNS):
-            _write_terms(db, row["id"], values, replace=True)
+        doc_id = db.execute(DOC.insert().values(**values).returning(DOC.c.id)).scalar_one()
+        terms = reusable.get(version.id) or _terms(version, entry.resource_code)
+        _write_terms(db, doc_id, terms, replace=False)
 
 
 def remove(db: Session, /, entry_id: uuid.UUID) -> None:
@@ -263,6 +290,7 @@ def reindex(db: Session, /, *, progress: Any = None) -> int:
     or to repair the SQLite index file); returns the number of entries indexed."""
     if _is_sqlite(db):
         db.execute(sa.text(f"DELETE FROM {FTS_TABLE}"))
+    db.execute(TERMS.delete())
     db.execute(DOC.delete())
     ids = db.scalars(sa.select(CatalogEntry.id).order_by(CatalogEntry.id)).all()
     for done, entry_id in enumerate(ids, 1):
@@ -359,13 +387,16 @@ def _quote_pg(term: str) -> str:
 def _matching(db: Session, terms: list[str]) -> tuple[Any, Any, Any]:
     """(FROM clause, WHERE clause, score: higher is better) for all of the query terms."""
     if _is_sqlite(db):
+        # The FTS5 matches first, materialised, then their rows: left to itself, SQLite's
+        # planner may walk a filter's index and probe the full-text index once per row.
         fts = sa.table("fts", sa.column("rowid"), schema="catalog_search").alias("f")
-        joined = fts.join(DOC, DOC.c.id == fts.c.rowid)
         query = " ".join(_quote_fts(t) for t in terms)
-        where = sa.literal_column("f.fts").op("MATCH")(sa.literal(query))
         weights = [sa.literal_column(repr(w)) for _n, w, _l in FIELDS]
-        score = -sa.func.bm25(sa.literal_column("f.fts"), *weights)
-        return joined, where, score
+        hits = (sa.select(fts.c.rowid.label("id"),
+                          (-sa.func.bm25(sa.literal_column("f.fts"), *weights)).label("score"))
+                .where(sa.literal_column("f.fts").op("MATCH")(sa.literal(query)))
+                .cte("hits").prefix_with("MATERIALIZED"))
+        return hits.join(DOC, DOC.c.id == hits.c.id), sa.true(), hits.c.score
     query = " & ".join(_quote_pg(t) for t in terms)
     tsquery = sa.cast(sa.literal(query), TSQUERY)
     where = DOC.c.terms.op("@@")(tsquery)
@@ -373,33 +404,74 @@ def _matching(db: Session, terms: list[str]) -> tuple[Any, Any, Any]:
     return DOC, where, score
 
 
-def _facet_counts(db: Session, from_: Any, conds: list[Any]) -> tuple[int, dict[str, list[FacetValue]]]:
-    """Every facet's counts over the matches, in one statement (the matches once)."""
-    cols = [c.label(name) for name, c in FACETS.items()] + [DOC.c.provider_name]
-    # MATERIALIZED: both SQLite and PostgreSQL run the match once for all the GROUP BYs
+def _run(db: Session, from_: Any, conds: list[Any], score: Any, *, limit: int, offset: int,
+         with_facets: bool) -> tuple[list[tuple[int, float | None]], int,
+                                     dict[str, list[FacetValue]]]:
+    """The page of hits (ids and scores), the total and every facet's counts, in ONE
+    statement: the matches are found once (a materialised CTE) and everything is counted and
+    ranked from them."""
+    cols = [DOC.c.id.label("id"), (score if score is not None else sa.null()).label("score"),
+            DOC.c.updated_at.label("updated_at")]
+    if with_facets:
+        cols += [c.label(name) for name, c in FACETS.items()]
+        cols.append(DOC.c.provider_name.label("provider_name"))
     matches = sa.select(*cols).select_from(from_).where(*conds).cte("m").prefix_with(
         "MATERIALIZED")
-    parts = []
-    for name in FACETS:
-        col = matches.c[name]
-        parts.append(sa.select(sa.literal(name).label("facet"),
-                               sa.cast(col, sa.String).label("value"),
-                               sa.func.max(matches.c.provider_name).label("label"),
-                               sa.func.count().label("n")).group_by(col))
-    parts.append(sa.select(sa.literal("_total"), sa.null(), sa.null(), sa.func.count())
-                 .select_from(matches))
-    rows = db.execute(sa.union_all(*parts)).all()
+    order = ([matches.c.score.desc(), matches.c.id] if score is not None
+             else [matches.c.updated_at.desc(), matches.c.id.desc()])
+    top = (sa.select(matches.c.id, matches.c.score).order_by(*order).limit(limit).offset(offset)
+           .subquery("top"))
+    no_text, no_int, no_float = (sa.cast(sa.null(), sa.String), sa.cast(sa.null(), sa.Integer),
+                                 sa.cast(sa.null(), sa.Float))
+    parts = [
+        sa.select(sa.literal("_hit").label("facet"), sa.cast(top.c.id, sa.String).label("value"),
+                  no_text.label("label"), no_int.label("n"),
+                  sa.cast(top.c.score, sa.Float).label("score")),
+        sa.select(sa.literal("_total"), no_text, no_text, sa.func.count(), no_float)
+        .select_from(matches),
+    ]
+    if with_facets:
+        # the facets of few values, counted by their combinations in one GROUP BY and summed
+        # here; providers and regions, the facets of many values, by a GROUP BY each
+        combined = sa.literal("")
+        for i, name in enumerate(COMBINED_FACETS):
+            value = sa.func.coalesce(matches.c[name], "")
+            combined = value if i == 0 else combined + "|" + value
+        parts.append(sa.select(sa.literal("_combo"), combined, no_text, sa.func.count(),
+                               no_float).group_by(*[matches.c[n] for n in COMBINED_FACETS]))
+        for name in ("provider", "region"):
+            col = matches.c[name]
+            n = sa.func.count()
+            counted = (sa.select(sa.literal(name).label("facet"),
+                                 sa.cast(col, sa.String).label("value"),
+                                 sa.func.max(matches.c.provider_name).label("label"),
+                                 n.label("n"), no_float.label("score"))
+                       .group_by(col).order_by(n.desc(), col).limit(FACET_VALUES)
+                       .subquery(f"f_{name}"))
+            parts.append(sa.select(*counted.c))
+    hits: list[tuple[int, float | None]] = []
+    combos: dict[str, dict[str, int]] = {}
     total = 0
-    facets: dict[str, list[FacetValue]] = {name: [] for name in FACETS}
-    for facet, value, label, n in rows:
-        if facet == "_total":
+    facets: dict[str, list[FacetValue]] = {name: [] for name in FACETS} if with_facets else {}
+    for facet, value, label, n, hit_score in db.execute(sa.union_all(*parts)).all():
+        if facet == "_hit":
+            hits.append((int(value), hit_score))
+        elif facet == "_total":
             total = n
+        elif facet == "_combo":
+            for name, part in zip(COMBINED_FACETS, value.split("|"), strict=True):
+                if part:
+                    combos.setdefault(name, {})
+                    combos[name][part] = combos[name].get(part, 0) + n
         elif value is not None:
             facets[facet].append(FacetValue(_facet_value(facet, value), n,
                                             label if facet == "provider" else ""))
+    for name, counts in combos.items():
+        facets[name] = [FacetValue(value, n) for value, n in counts.items()]
     for values in facets.values():
         values.sort(key=lambda f: (-f.count, f.value))
-    return total, facets
+        del values[FACET_VALUES:]
+    return hits, total, facets
 
 
 def _facet_value(facet: str, value: str) -> str:
@@ -416,14 +488,18 @@ def _labelled(facets: dict[str, list[FacetValue]], locale: str) -> dict[str, lis
     return out
 
 
-def _exists(db: Session, from_: Any, conds: list[Any]) -> bool:
-    return db.execute(sa.select(sa.literal(1)).select_from(from_).where(*conds).limit(1)).first() \
-        is not None
-
-
-def _term_only(db: Session, term: str) -> tuple[Any, list[Any]]:
-    from_, where, _score = _matching(db, [term])
-    return from_, [where]
+def _term_exists(db: Session, term: str) -> bool:
+    """Whether any entry at all has ``term`` (an index lookup, no ranking)."""
+    if _is_sqlite(db):
+        found = db.execute(sa.text(f"SELECT 1 FROM {FTS_TABLE} AS f WHERE f.fts MATCH :q LIMIT 1"),
+                           {"q": _quote_fts(term)}).first()
+    else:
+        # a materialised CTE is planned without the LIMIT, so PostgreSQL asks the GIN index
+        # instead of scanning the table in the hope of an early row
+        matches = (sa.select(DOC.c.id).where(DOC.c.terms.op("@@")(
+            sa.cast(sa.literal(_quote_pg(term)), TSQUERY))).cte("t").prefix_with("MATERIALIZED"))
+        found = db.execute(sa.select(sa.literal(1)).select_from(matches).limit(1)).first()
+    return found is not None
 
 
 def search(
@@ -451,24 +527,25 @@ def search(
     else:
         from_, where, score = _matching(db, terms)
         conds = [where, *base]
-        if len(terms) > 1 and not _exists(db, from_, conds):
-            known = [t for t in terms if _exists(db, *_term_only(db, t))]
-            if known and len(known) * 2 >= len(terms) and len(known) < len(terms):
-                from_, where, score = _matching(db, known)
-                conds = [where, *base]
-                relaxed = True
-    stmt = sa.select(*_HIT_COLUMNS, (score if score is not None else sa.null()).label("score"))
-    stmt = stmt.select_from(from_).where(*conds)
-    stmt = (stmt.order_by(sa.desc("score"), DOC.c.id) if score is not None
-            else stmt.order_by(DOC.c.updated_at.desc(), DOC.c.id.desc()))
-    rows = db.execute(stmt.limit(limit).offset(offset)).all()
-    hits = [Hit(*row[:-1], score=float(row[-1]) if row[-1] is not None else None) for row in rows]
-    if facets:
-        count, facet_counts = _facet_counts(db, from_, conds)
-        facet_counts = _labelled(facet_counts, locale)
+    page, count, facet_counts = _run(db, from_, conds, score, limit=limit, offset=offset,
+                                     with_facets=facets)
+    if count == 0 and len(terms) > 1:
+        known = [t for t in terms if _term_exists(db, t)]
+        if known and len(known) * 2 >= len(terms) and len(known) < len(terms):
+            from_, where, score = _matching(db, known)
+            conds = [where, *base]
+            relaxed = True
+            page, count, facet_counts = _run(db, from_, conds, score, limit=limit,
+                                             offset=offset, with_facets=facets)
+    found = {row.id: row for row in db.execute(
+        sa.select(DOC.c.id, *_HIT_COLUMNS).where(DOC.c.id.in_([i for i, _s in page])))}
+    rows = [(doc_id, hit_score, found[doc_id]) for doc_id, hit_score in page if doc_id in found]
+    if score is not None:  # the statement's order, which a UNION does not keep
+        rows.sort(key=lambda r: (-(r[1] or 0.0), r[0]))
     else:
-        count = db.scalar(sa.select(sa.func.count()).select_from(from_).where(*conds)) or 0
-        facet_counts = {}
+        rows.sort(key=lambda r: (r[2].updated_at, r[0]), reverse=True)
+    hits = [Hit(*row[1:], score=hit_score) for _id, hit_score, row in rows]
+    facet_counts = _labelled(facet_counts, locale) if facets else {}
     return SearchResult(hits, count, facet_counts, terms, relaxed)
 
 

@@ -108,12 +108,6 @@ def upgrade() -> None:
     sa.Column('format_class', sa.String(length=24), nullable=False),
     sa.Column('secrecy', sa.String(length=16), nullable=False),
     sa.Column('updated_at', gongshu.core.db.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('t_name', sa.Text(), nullable=False),
-    sa.Column('t_code', sa.Text(), nullable=False),
-    sa.Column('t_keywords', sa.Text(), nullable=False),
-    sa.Column('t_provider', sa.Text(), nullable=False),
-    sa.Column('t_items', sa.Text(), nullable=False),
-    sa.Column('t_summary', sa.Text(), nullable=False),
     sa.Column('terms', sa.Text().with_variant(postgresql.TSVECTOR(), 'postgresql'), nullable=True),
     sa.ForeignKeyConstraint(['entry_id'], ['catalog_entry.id'], name=op.f('fk_catalog_search_doc_entry_id_catalog_entry'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_catalog_search_doc')),
@@ -127,7 +121,20 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_catalog_search_doc_scope'), ['scope'], unique=False)
         batch_op.create_index(batch_op.f('ix_catalog_search_doc_sharing_type'), ['sharing_type'], unique=False)
         batch_op.create_index('ix_catalog_search_doc_terms', ['terms'], unique=False, postgresql_using='gin')
+        batch_op.create_index('ix_catalog_search_doc_facets', ['id', 'scope', 'has_working', 'updated_at', 'region_code', 'resource_kind', 'sharing_type', 'opening_type', 'grade', 'update_cycle', 'format_class', 'provider_org_id', 'provider_name'], unique=False)
         batch_op.create_index(batch_op.f('ix_catalog_search_doc_updated_at'), ['updated_at'], unique=False)
+
+    op.create_table('catalog_search_terms',
+    sa.Column('doc_id', sa.Integer(), autoincrement=False, nullable=False),
+    sa.Column('name', sa.Text(), nullable=False),
+    sa.Column('code', sa.Text(), nullable=False),
+    sa.Column('keywords', sa.Text(), nullable=False),
+    sa.Column('provider', sa.Text(), nullable=False),
+    sa.Column('items', sa.Text(), nullable=False),
+    sa.Column('summary', sa.Text(), nullable=False),
+    sa.ForeignKeyConstraint(['doc_id'], ['catalog_search_doc.id'], name=op.f('fk_catalog_search_terms_doc_id_catalog_search_doc'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('doc_id', name=op.f('pk_catalog_search_terms'))
+    )
 
     op.create_table('catalog_version',
     sa.Column('entry_id', sa.Uuid(), nullable=False),
@@ -224,8 +231,10 @@ def downgrade() -> None:
 
     op.drop_table('catalog_version')
 
+    op.drop_table('catalog_search_terms')
     with op.batch_alter_table('catalog_search_doc', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_catalog_search_doc_updated_at'))
+        batch_op.drop_index('ix_catalog_search_doc_facets')
         batch_op.drop_index('ix_catalog_search_doc_terms', postgresql_using='gin')
         batch_op.drop_index(batch_op.f('ix_catalog_search_doc_sharing_type'))
         batch_op.drop_index(batch_op.f('ix_catalog_search_doc_scope'))
