@@ -261,6 +261,56 @@ def test_checkpoint_written_by_another_process_is_not_moved_back(runtime: Runtim
     assert runtime.audit_checkpoints.read().seq == 2  # type: ignore[union-attr]
 
 
+def _wait_for_checkpoint(store: audit.CheckpointStore, seq: int) -> Checkpoint | None:
+    """The checkpoint once it reaches ``seq`` (the signer thread writes it), or None after 10 s."""
+    for _ in range(1000):
+        cp = store.read()
+        if cp is not None and cp.seq >= seq:
+            return cp
+        threading.Event().wait(0.01)
+    return None
+
+
+def test_commits_are_signed_by_the_signer_thread_without_a_flush(runtime: Runtime) -> None:
+    with runtime.db.transaction() as db:
+        audit.record(db, ACTOR, "test.act")
+    cp = _wait_for_checkpoint(runtime.audit_checkpoints, 1)
+    assert cp is not None and (cp.seq, cp.hash) == head(runtime)
+    assert audit.checkpoint_signature_ok(cp, runtime.keys.verify_key("audit"))
+
+
+def test_close_writes_the_head_still_waiting_for_its_interval(runtime: Runtime) -> None:
+    store = audit.CheckpointStore(
+        runtime.settings.audit_checkpoint_path,
+        lambda: runtime.keys.signing_key("audit"),
+        interval=3600,
+    )
+    store.advance(1, "a" * 64)  # signed at once: the first of its interval
+    assert _wait_for_checkpoint(store, 1) is not None
+    store.advance(2, "b" * 64)  # waits for the interval
+    store.close()
+    cp = store.read()
+    assert cp is not None and (cp.seq, cp.hash) == (2, "b" * 64)
+    store.advance(3, "c" * 64)  # after close: signed synchronously
+    assert store.read().seq == 3  # type: ignore[union-attr]
+
+
+def test_an_idle_signer_ends_and_the_next_commit_starts_another(
+    runtime: Runtime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(audit.CheckpointStore, "_SIGNER_IDLE", 0.5)
+    store = runtime.audit_checkpoints
+    with runtime.db.transaction() as db:
+        audit.record(db, ACTOR, "test.act")
+    first = store._signer
+    assert first is not None
+    first.join(10)
+    assert not first.is_alive() and store._signer is None
+    with runtime.db.transaction() as db:
+        audit.record(db, ACTOR, "test.act")
+    assert _wait_for_checkpoint(store, 2) is not None
+
+
 @dataclass(frozen=True)
 class Tamper:
     name: str

@@ -9,10 +9,11 @@ How it holds together
   recorded inside a SAVEPOINT that rolls back are dropped with it; the others stay.
 - After the commit, a signed checkpoint (seq, hash, Ed25519 signature) is written to the data
   directory, outside the database. Rewriting the chain needs the signing key, and cutting off the
-  newest events leaves the checkpoint pointing past the end. Signing costs more than an append,
-  so checkpoints are coalesced: at most one signature per ``CheckpointStore.interval`` (default
-  50 ms); a commit within the interval is signed by a timer thread, at exit, or by ``flush()``.
-  ``interval=0`` signs every commit synchronously.
+  newest events leaves the checkpoint pointing past the end. Signing and replacing the file cost
+  more than an audited commit, so the commit only hands its head to a signer thread, which signs
+  the newest head at most once per ``CheckpointStore.interval`` (default 50 ms); ``flush()``,
+  ``close()`` and interpreter exit write what is still pending. ``interval=0`` signs every
+  commit synchronously.
 - ``verify_chain`` re-derives every hash in seq order and names the first bad event: an edited
   row (hash mismatch), a deleted or inserted row (seq gap or prev_hash mismatch), reordered rows
   (prev_hash mismatch), a truncated tail (checkpoint beyond the end), a rewritten chain (the
@@ -455,11 +456,17 @@ def _flush_open_stores() -> None:
 class CheckpointStore:
     """The signed chain head, kept in a file beside (not inside) the database.
 
-    ``advance`` is called after every audited commit. The first call in an interval signs and
-    writes at once; later calls within ``interval`` seconds only remember the newest head, which
-    a timer thread signs when the interval is over (and ``flush``/``close``/interpreter exit).
+    ``advance`` is called after every audited commit and only remembers the newest head: a
+    signer thread signs and writes it, at most once per ``interval`` seconds (and ``flush``,
+    ``close`` and interpreter exit write what is left). Signing and replacing the file cost
+    more than an audited commit, so they stay off the committing thread. The signer lives as
+    long as commits keep coming and ends after ``_SIGNER_IDLE`` seconds without any.
+    ``interval=0`` signs every commit synchronously instead.
     Several processes share the file through ``flock``; it only ever moves forward.
     """
+
+    #: seconds a signer thread waits for the next commit before it ends
+    _SIGNER_IDLE = 2.0
 
     def __init__(
         self, path: Path, key: Callable[[], Ed25519PrivateKey], *, interval: float = 0.05
@@ -469,11 +476,14 @@ class CheckpointStore:
         self._key_factory = key
         self._key: Ed25519PrivateKey | None = None
         self._lock = threading.Lock()  # guards the fields below
+        self._wake = threading.Condition(self._lock)  # the signer waits on it for a head
         self._write_lock = threading.Lock()  # one writer of the file per process
         self._pending: tuple[int, str] | None = None
         self._written_seq = -1
         self._next_write_at = 0.0
-        self._timer: threading.Timer | None = None
+        self._signer: threading.Thread | None = None
+        self._signer_waiting = False  # the signer waits for a head (not for its interval)
+        self._closed = False
         _open_stores.add(self)
 
     def read(self) -> Checkpoint | None:
@@ -489,22 +499,44 @@ class CheckpointStore:
             if seq <= self._written_seq or (self._pending and seq <= self._pending[0]):
                 return
             self._pending = (seq, hash_)
-            wait = self._next_write_at - time.monotonic()
-            if wait > 0:
-                if self._timer is None:
-                    self._timer = threading.Timer(wait, self._on_timer)
-                    self._timer.daemon = True
-                    self._timer.start()
+            if self.interval > 0 and not self._closed:
+                if self._signer is None or not self._signer.is_alive():
+                    self._signer = threading.Thread(
+                        target=self._sign_pending, name="gongshu-audit-checkpoint", daemon=True
+                    )
+                    self._signer.start()
+                elif self._signer_waiting:
+                    self._wake.notify()
                 return
         self.flush()
 
-    def _on_timer(self) -> None:
-        with self._lock:
-            self._timer = None
-        try:
-            self.flush()
-        except Exception:
-            log.exception("could not write the audit checkpoint")
+    def _sign_pending(self) -> None:
+        """The signer thread: write the pending head once its interval is over; end when idle."""
+        me = threading.current_thread()
+        while True:
+            with self._lock:
+                idle_until = time.monotonic() + self._SIGNER_IDLE
+                while not self._closed:
+                    now = time.monotonic()
+                    if self._pending is None:
+                        if now >= idle_until:
+                            break
+                        self._signer_waiting = True
+                        self._wake.wait(idle_until - now)
+                        self._signer_waiting = False
+                    elif now < self._next_write_at:
+                        self._wake.wait(self._next_write_at - now)
+                    else:
+                        break
+                if self._pending is None or self._closed:  # idle, or close() writes the rest
+                    if self._signer is me:
+                        self._signer = None
+                    return
+            try:
+                self.flush()
+            except Exception:
+                log.exception("could not write the audit checkpoint")
+                time.sleep(self.interval)  # the head stays pending; try again later
 
     def flush(self) -> None:
         """Sign and write the newest head this process committed, if not yet written."""
@@ -524,9 +556,11 @@ class CheckpointStore:
 
     def close(self) -> None:
         with self._lock:
-            timer, self._timer = self._timer, None
-        if timer is not None:
-            timer.cancel()
+            self._closed = True
+            signer, self._signer = self._signer, None
+            self._wake.notify_all()
+        if signer is not None and signer is not threading.current_thread():
+            signer.join()
         self.flush()
 
     def _signing_key(self) -> Ed25519PrivateKey:
