@@ -1,14 +1,26 @@
-"""Audit chain cost: audited writes vs plain writes, and chain verification vs SM3 alone.
+"""Audit chain cost: audited writes vs the same rows without the chain, and chain verification
+vs SM3 alone.
 
 Prints ONE JSON object. For each backend (SQLite always; PostgreSQL when a URL is given with
 ``--pg`` or ``GONGSHU_TEST_DATABASE_URL``):
 
-- ``writes``: one write = one row inserted into a throwaway business table, one transaction,
-  through ``Runtime.db.transaction()``; *audited* adds ``audit.record`` for it (so the commit
-  chains, inserts the event and moves the head; the signed checkpoint is flushed inside the
-  timed section). *plain* is the same rows without the event, measured in the same run,
-  alternating which goes first. ``overhead`` = plain/s ÷ audited/s (goal ≤ 1.5; audited ≥
-  5,000/s on SQLite).
+- ``writes`` (the headline): one write = one business row inserted into a throwaway table in
+  one transaction, through ``Runtime.db.transaction()``, in three variants measured in the same
+  run (rotating which goes first):
+
+  - ``audited``: the row and ``audit.record`` for it, so the commit chains the event (head
+    locked and moved, hash computed) and inserts it; the signed checkpoint is flushed inside
+    the timed section.
+  - ``plain_same_rows_unchained``: the same rows without the chain: the business row and the
+    event row ``audit.record`` builds, inserted with the append's own statement, numbered by
+    the benchmark, with no head and no hashing (prev_hash and hash hold 64 zeros).
+  - ``plain_business_only``: the business row alone (context: what the event row costs).
+
+  ``overhead`` = plain_same_rows_unchained/s ÷ audited/s (goal ≤ 1.5; audited ≥ 5,000/s on
+  SQLite); ``overhead_vs_business_only`` is given as context.
+- ``writes_batched``: the same three variants with several rows (and their events) per
+  transaction, as an import does (``--batch-sizes``, default 10 and 100); rows per second.
+  Context, not the headline.
 - ``verify``: ``audit.verify_chain`` over the whole chain (``--verify-events`` events, written
   in batches through the real append) beside the limit: SM3 over the same canonical bytes,
   already in memory (goal: verification within 2× of it).
@@ -19,6 +31,8 @@ PostgreSQL database (dropped at the end). Never a timed assertion in the test su
 where the numbers live.
 
     python benchmarks/audit.py [--n 3000] [--runs 5] [--verify-events 200000] [--pg URL]
+                               [--batch-sizes 10,100] [--no-pg | --no-sqlite]
+                               [--skip-writes] [--skip-verify]
 """
 
 from __future__ import annotations
@@ -41,6 +55,7 @@ from urllib.parse import quote
 
 import orjson
 from sqlalchemy import BigInteger, Column, MetaData, String, Table, create_engine, insert, text
+from sqlalchemy.orm import Session
 
 from gongshu.core import audit
 from gongshu.core.audit import AuditEvent, AuditHead
@@ -110,65 +125,122 @@ def postgres_runtime(url: str) -> Iterator[Runtime]:
 
 # --------------------------------------------------------------------------------- writes
 
+#: the variants of a write, each the same business rows in the same transactions
+VARIANTS = ("audited", "plain_same_rows_unchained", "plain_business_only")
+UNCHAINED_HASH = "0" * 64  # what the unchained rows store for prev_hash and hash
+
+
+def _insert_unchained(session: Session, seq: int, k: int) -> None:
+    """The events ``audit.record`` queued, inserted as plain rows: same fields, same statement
+    as the append, ``seq`` from the benchmark's own counter, no head, no hashing."""
+    items = [item for _, item in session.info.pop("audit_pending")]
+    conn = session.connection()
+    backend = audit._backend(conn.dialect)
+    rows = []
+    for j, item in enumerate(items):
+        item["seq"] = seq + j
+        item["prev_hash"] = item["hash"] = UNCHAINED_HASH
+        canonical = audit._canonical_values(item) if backend.name == "sqlite" else []
+        rows.append(backend.row(item, canonical))
+    cursor = conn.connection.cursor()
+    try:
+        if backend.name == "postgresql":
+            cursor.execute(backend.insert_many_sql(len(rows)), [v for row in rows for v in row])
+        elif len(rows) == 1:
+            cursor.execute(backend.insert_sql, rows[0])
+        else:
+            cursor.executemany(backend.insert_sql, rows)
+    finally:
+        cursor.close()
+    assert k == len(rows)
+
 
 class Writes:
     """Numbered rows, so every run inserts new ones (primary keys never clash)."""
 
+    #: the unchained event rows are numbered from here, far above the chain's own numbers
+    UNCHAINED_FROM = 1_000_000_000
+
     def __init__(self, runtime: Runtime) -> None:
         self.runtime = runtime
         self.next_id = 1
+        self.next_unchained_seq = self.UNCHAINED_FROM
 
-    def run(self, n: int, *, audited: bool) -> tuple[float, float]:
-        """``n`` one-row transactions; returns writes per second of wall time and per second
-        of this process's CPU time (less disturbed by other load on a shared machine)."""
+    def drop_unchained(self) -> None:
+        with self.runtime.db.transaction() as session:
+            session.execute(
+                text("DELETE FROM audit_event WHERE seq >= :s"), {"s": self.UNCHAINED_FROM}
+            )
+
+    def run(self, n: int, variant: str, per_tx: int = 1) -> tuple[float, float]:
+        """``n`` business rows, ``per_tx`` per transaction, each with its event unless
+        ``plain_business_only``; returns rows per second of wall time and per second of this
+        process's CPU time (less disturbed by other load on a shared machine)."""
         db = self.runtime.db
         start_id = self.next_id
         self.next_id += n
+        events = variant != "plain_business_only"
+        chained = variant == "audited"
+        stmt = insert(BENCH_ROW)
         cpu = time.process_time()
         started = time.perf_counter()
-        for i in range(start_id, start_id + n):
+        for first in range(start_id, start_id + n, per_tx):
+            ids = range(first, min(first + per_tx, start_id + n))
             with db.transaction() as session:
-                session.execute(insert(BENCH_ROW), {"id": i, "name": f"行 {i}", "value": i})
-                if audited:
-                    audit.record(
-                        session,
-                        ACTOR,
-                        "bench.insert",
-                        target_type="bench_row",
-                        target_id=i,
-                        details={"value": i},
-                    )
-        if audited:
+                rows = [{"id": i, "name": f"行 {i}", "value": i} for i in ids]
+                session.execute(stmt, rows[0] if len(rows) == 1 else rows)
+                if events:
+                    for i in ids:
+                        audit.record(
+                            session,
+                            ACTOR,
+                            "bench.insert",
+                            target_type="bench_row",
+                            target_id=i,
+                            details={"value": i},
+                        )
+                    if not chained:
+                        _insert_unchained(session, self.next_unchained_seq, len(ids))
+                        self.next_unchained_seq += len(ids)
+        if chained:
             self.runtime.audit_checkpoints.flush()
         return n / (time.perf_counter() - started), n / (time.process_time() - cpu)
 
 
-def measure_writes(runtime: Runtime, n: int, runs: int) -> dict[str, Any]:
-    writes = Writes(runtime)
-    writes.run(max(200, n // 10), audited=True)  # warm-up: pools, caches, statement cache
-    writes.run(max(200, n // 10), audited=False)
-    audited, plain, audited_cpu, plain_cpu = [], [], [], []
+def _median(values: list[float]) -> int:
+    return round(statistics.median(values))
+
+
+def measure_writes(writes: Writes, n: int, runs: int, per_tx: int = 1) -> dict[str, Any]:
+    """Every variant ``runs`` times, in a rotating order, interleaved in the same run."""
+    for variant in VARIANTS:  # warm-up: pools, caches, statement caches
+        writes.run(max(200, n // 10), variant, per_tx)
+    wall: dict[str, list[float]] = {v: [] for v in VARIANTS}
+    cpu: dict[str, list[float]] = {v: [] for v in VARIANTS}
     for r in range(runs):
-        order = (True, False) if r % 2 == 0 else (False, True)
-        for flag in order:
-            wall, cpu = writes.run(n, audited=flag)
-            (audited if flag else plain).append(wall)
-            (audited_cpu if flag else plain_cpu).append(cpu)
-    a, p = statistics.median(audited), statistics.median(plain)
-    ac, pc = statistics.median(audited_cpu), statistics.median(plain_cpu)
+        k = r % len(VARIANTS)
+        for variant in VARIANTS[k:] + VARIANTS[:k]:
+            w, c = writes.run(n, variant, per_tx)
+            wall[variant].append(w)
+            cpu[variant].append(c)
+    med = {v: statistics.median(wall[v]) for v in VARIANTS}
+    med_cpu = {v: statistics.median(cpu[v]) for v in VARIANTS}
+    a, u, b = (med[v] for v in VARIANTS)
     return {
+        "rows_per_transaction": per_tx,
         "audited_per_s": round(a),
-        "plain_per_s": round(p),
-        "overhead": round(p / a, 3),
-        "overhead_per_run": [round(pp / aa, 3) for pp, aa in zip(plain, audited, strict=True)],
-        "audited_runs": [round(x) for x in audited],
-        "plain_runs": [round(x) for x in plain],
+        "plain_same_rows_unchained_per_s": round(u),
+        "plain_business_only_per_s": round(b),
+        "overhead": round(u / a, 3),
+        "overhead_vs_business_only": round(b / a, 3),
+        "overhead_per_run": [
+            round(uu / aa, 3)
+            for uu, aa in zip(wall["plain_same_rows_unchained"], wall["audited"], strict=True)
+        ],
+        "runs": {v: [round(x) for x in wall[v]] for v in VARIANTS},
         "cpu_time": {
-            "note": "writes per second of this process's CPU time (the database server's "
-            "CPU is not in it on PostgreSQL)",
-            "audited_per_cpu_s": round(ac),
-            "plain_per_cpu_s": round(pc),
-            "overhead": round(pc / ac, 3),
+            **{f"{v}_per_cpu_s": _median(cpu[v]) for v in VARIANTS},
+            "overhead": round(med_cpu["plain_same_rows_unchained"] / med_cpu["audited"], 3),
         },
         "n_per_run": n,
     }
@@ -254,26 +326,37 @@ def measure_verify(runtime: Runtime, events: int, runs: int) -> dict[str, Any]:
 # ---------------------------------------------------------------------------------- driver
 
 
-def bench_backend(make: Callable[[], Any], n: int, runs: int, verify_events: int) -> dict[str, Any]:
+def bench_backend(make: Callable[[], Any], args: argparse.Namespace) -> dict[str, Any]:
+    out: dict[str, Any] = {}
     with make() as runtime:
-        writes = measure_writes(runtime, n, runs)
-        verify = measure_verify(runtime, verify_events, runs)
         with runtime.db.engine.connect() as conn:
-            version = conn.exec_driver_sql(
+            out["server_version"] = conn.exec_driver_sql(
                 "select sqlite_version()"
                 if runtime.db.dialect == "sqlite"
                 else "show server_version"
             ).scalar()
-    return {
-        "server_version": version,
-        "writes": writes,
-        "verify": verify,
-        "goals_met": {
-            "audited_per_s>=5000": writes["audited_per_s"] >= GOALS["audited_per_s"],
-            "overhead<=1.5": writes["overhead"] <= GOALS["overhead"],
-            "verify_within_2x_of_sm3": verify["ratio"] <= GOALS["verify_vs_sm3"],
-        },
-    }
+        if not args.skip_writes:
+            rows = Writes(runtime)
+            out["writes"] = writes = measure_writes(rows, args.n, args.runs)
+            out["writes_batched"] = {
+                "note": "context, not the headline: several business rows and their events in "
+                "one transaction, as an import does; figures are rows per second",
+                **{
+                    f"{k}_per_transaction": measure_writes(rows, args.n, args.runs, per_tx=k)
+                    for k in args.batch_sizes
+                },
+            }
+            rows.drop_unchained()  # they are not part of the chain the verifier reads
+        if not args.skip_verify:
+            out["verify"] = verify = measure_verify(runtime, args.verify_events, args.runs)
+    goals = {}
+    if not args.skip_writes:
+        goals["audited_per_s>=5000"] = writes["audited_per_s"] >= GOALS["audited_per_s"]
+        goals["overhead<=1.5"] = writes["overhead"] <= GOALS["overhead"]
+    if not args.skip_verify:
+        goals["verify_within_2x_of_sm3"] = verify["ratio"] <= GOALS["verify_vs_sm3"]
+    out["goals_met"] = goals
+    return out
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -289,11 +372,25 @@ def main(argv: list[str] | None = None) -> int:
         help="PostgreSQL URL (default: $GONGSHU_TEST_DATABASE_URL); a throwaway schema is used",
     )
     parser.add_argument("--no-pg", action="store_true", help="SQLite only")
+    parser.add_argument("--no-sqlite", action="store_true", help="PostgreSQL only")
+    parser.add_argument(
+        "--batch-sizes",
+        type=lambda v: [int(x) for x in v.split(",") if x],
+        default=[10, 100],
+        help="rows per transaction of the batched writes (comma-separated; empty: none)",
+    )
+    parser.add_argument("--skip-writes", action="store_true")
+    parser.add_argument("--skip-verify", action="store_true")
     args = parser.parse_args(argv)
 
     out: dict[str, Any] = {
         "benchmark": "audit",
-        "params": {"n": args.n, "runs": args.runs, "verify_events": args.verify_events},
+        "params": {
+            "n": args.n,
+            "runs": args.runs,
+            "verify_events": args.verify_events,
+            "batch_sizes": args.batch_sizes,
+        },
         "goals": GOALS,
         "machine": {
             "python": platform.python_version(),
@@ -303,12 +400,11 @@ def main(argv: list[str] | None = None) -> int:
             "sqlite_library": sqlite3.sqlite_version,
         },
     }
-    out["sqlite"] = bench_backend(sqlite_runtime, args.n, args.runs, args.verify_events)
+    if not args.no_sqlite:
+        out["sqlite"] = bench_backend(sqlite_runtime, args)
     if args.pg and not args.no_pg:
         url = args.pg
-        out["postgresql"] = bench_backend(
-            lambda: postgres_runtime(url), args.n, args.runs, args.verify_events
-        )
+        out["postgresql"] = bench_backend(lambda: postgres_runtime(url), args)
     else:
         out["postgresql"] = {"skipped": "no URL (--pg or GONGSHU_TEST_DATABASE_URL)"}
     out["machine"]["load_avg_at_end"] = [round(x, 2) for x in os.getloadavg()]

@@ -290,30 +290,34 @@ class _Backend:
     two or three small statements, not for the ORM's bookkeeping (benchmarks/audit.py)."""
 
     name: str
-    placeholder: str
+    #: locks the head row (PostgreSQL; on SQLite the write lock) and reserves n seqs
+    reserve_sql: str
+    #: one event's INSERT
+    insert_sql: str
+    #: moves the head's hash to the last appended event
+    set_hash_sql: str
+    #: one event's placeholders, to INSERT several events with one statement
+    values_sql: str
     #: bind processors of the event columns (SQLAlchemy's own, so the ORM reads back the same)
     processors: tuple[Callable[[Any], Any] | None, ...]
 
-    @property
-    def reserve_sql(self) -> str:
-        # Locks the head row (PostgreSQL) / takes the write lock (SQLite) and reserves n seqs.
-        p = self.placeholder
-        return f"UPDATE audit_head SET seq = seq + {p} WHERE id = 1 RETURNING seq, hash"
+    def row(self, item: Mapping[str, Any], canonical: list[Any]) -> list[Any]:
+        """An event's INSERT parameters in ``_COLUMNS`` order. SQLite stores the canonical
+        values themselves (absent UUIDs as NULL), so the stored text is the hashed text; other
+        databases get the Python values through SQLAlchemy's bind processors."""
+        if self.name == "sqlite":
+            row = [*canonical, item["hash"]]
+            row[3] = row[3] or None
+            row[6] = row[6] or None
+            return row
+        return [
+            value if proc is None or value is None else proc(value)
+            for proc, value in zip(self.processors, (item[c] for c in _COLUMNS), strict=True)
+        ]
 
-    def insert_sql(self, rows: int) -> str:
-        one = "(" + ", ".join([self.placeholder] * len(_COLUMNS)) + ")"
-        return f"INSERT INTO audit_event ({', '.join(_COLUMNS)}) VALUES " + ", ".join([one] * rows)
-
-    @property
-    def set_hash_sql(self) -> str:
-        return f"UPDATE audit_head SET hash = {self.placeholder} WHERE id = 1"
-
-    def params(self, item: Mapping[str, Any]) -> list[Any]:
-        out = []
-        for name, proc in zip(_COLUMNS, self.processors, strict=True):
-            value = item[name]
-            out.append(proc(value) if proc is not None and value is not None else value)
-        return out
+    def insert_many_sql(self, rows: int) -> str:
+        """One INSERT of ``rows`` events."""
+        return ", ".join([self.insert_sql] + [self.values_sql] * (rows - 1))
 
 
 @cache
@@ -322,24 +326,30 @@ def _backend(dialect: Dialect) -> _Backend:
     processors = tuple(
         table.c[name].type.dialect_impl(dialect).bind_processor(dialect) for name in _COLUMNS
     )
-    placeholder = "?" if dialect.paramstyle == "qmark" else "%s"
-    return _Backend(dialect.name, placeholder, processors)
+    p = "?" if dialect.paramstyle == "qmark" else "%s"
+    values = "(" + ", ".join([p] * len(_COLUMNS)) + ")"
+    return _Backend(
+        name=dialect.name,
+        reserve_sql=f"UPDATE audit_head SET seq = seq + {p} WHERE id = 1 RETURNING seq, hash",
+        insert_sql=f"INSERT INTO audit_event ({', '.join(_COLUMNS)}) VALUES {values}",
+        set_hash_sql=f"UPDATE audit_head SET hash = {p} WHERE id = 1",
+        values_sql=values,
+        processors=processors,
+    )
 
 
 #: events per commit written with one combined statement on PostgreSQL (bind parameter limit)
 _PG_COMBINED_MAX = 1000
 
 
-def _sqlite_params(values: list[Any], hash_: str) -> list[Any]:
-    """The row as SQLite stores it: the canonical values (absent UUIDs as NULL) and the hash."""
-    row = [*values, hash_]
-    row[3] = row[3] or None
-    row[6] = row[6] or None
-    return row
-
-
 def _append(session: Session, items: Sequence[dict[str, Any]]) -> tuple[int, str]:
-    """Chain ``items`` onto the head inside the session's transaction; returns the new head."""
+    """Chain ``items`` onto the head inside the session's transaction; returns the new head.
+
+    1. Reserve ``len(items)`` numbers on the head row, which locks it until the commit, and
+       read the hash of the event before them.
+    2. Number and hash each event, each one over the hash of the one before.
+    3. Insert the events and move the head's hash to the last one.
+    """
     conn = session.connection()
     backend = _backend(conn.dialect)
     cursor = conn.connection.cursor()
@@ -352,26 +362,25 @@ def _append(session: Session, items: Sequence[dict[str, Any]]) -> tuple[int, str
             )
         last_seq, prev = head[0]
         seq = int(last_seq) - len(items)
-        params: list[list[Any]] = []
+        rows: list[list[Any]] = []
         for item in items:
             seq += 1
             item["seq"] = seq
             item["prev_hash"] = prev
-            values = _canonical_values(item)
-            item["hash"] = prev = hash_canonical(orjson.dumps(values))
-            # SQLite stores the canonical forms themselves (v2); elsewhere SQLAlchemy's types
-            params.append(
-                _sqlite_params(values, prev) if backend.name == "sqlite" else backend.params(item)
-            )
-        if backend.name == "postgresql" and len(items) <= _PG_COMBINED_MAX:
+            canonical = _canonical_values(item)
+            item["hash"] = prev = hash_canonical(orjson.dumps(canonical))
+            rows.append(backend.row(item, canonical))
+        if backend.name == "postgresql" and len(rows) <= _PG_COMBINED_MAX:
             # one round trip for the events and the head
-            flat = [value for row in params for value in row]
             cursor.execute(
-                f"WITH ins AS ({backend.insert_sql(len(items))}) {backend.set_hash_sql}",
-                (*flat, prev),
+                f"WITH ins AS ({backend.insert_many_sql(len(rows))}) {backend.set_hash_sql}",
+                [value for row in rows for value in row] + [prev],
             )
         else:
-            cursor.executemany(backend.insert_sql(1), params)
+            if len(rows) == 1:
+                cursor.execute(backend.insert_sql, rows[0])
+            else:
+                cursor.executemany(backend.insert_sql, rows)
             cursor.execute(backend.set_hash_sql, (prev,))
     finally:
         cursor.close()
