@@ -29,6 +29,7 @@ from gongshu.catalog.models import (
     InfoSystem,
 )
 from gongshu.catalog.schemas import InfoSystemIn
+from gongshu.catalog.search import covering
 from gongshu.core import audit
 from gongshu.core.db import runtime_of, utcnow
 from gongshu.core.errors import Collector, InvalidState, NotFound
@@ -113,8 +114,7 @@ def _responses_of(actor: Actor, db: Session, census: Census) -> list[CensusRespo
     scopes = actor.scopes(Perm.CENSUS_RESPOND)
     if not scopes:
         return []
-    cover = [CensusResponse.org_path.startswith(g.org_path) if g.subtree
-             else CensusResponse.org_path == g.org_path for g in scopes]
+    cover = covering(CensusResponse.org_path, scopes)
     return list(db.scalars(sa.select(CensusResponse).where(
         CensusResponse.census_id == census.id, sa.or_(*cover)).order_by(CensusResponse.org_path)))
 
@@ -128,11 +128,8 @@ def list_censuses(actor: Actor, db: Session, /) -> list[Census]:
     """Campaigns the actor manages or answers, newest first."""
     conds = []
     if not actor.is_system:
-        manage = [Census.bureau_path.startswith(g.org_path) if g.subtree
-                  else Census.bureau_path == g.org_path for g in actor.scopes(Perm.CENSUS_MANAGE)]
-        respond = [CensusResponse.org_path.startswith(g.org_path) if g.subtree
-                   else CensusResponse.org_path == g.org_path
-                   for g in actor.scopes(Perm.CENSUS_RESPOND)]
+        manage = covering(Census.bureau_path, actor.scopes(Perm.CENSUS_MANAGE))
+        respond = covering(CensusResponse.org_path, actor.scopes(Perm.CENSUS_RESPOND))
         if not manage and not respond:
             return []
         answered = sa.select(CensusResponse.census_id).where(sa.or_(*respond)) if respond else None
@@ -254,8 +251,7 @@ def notices(actor: Actor, db: Session, /) -> list[CensusReminder]:
     scopes = actor.scopes(Perm.CENSUS_RESPOND)
     if not scopes:
         return []
-    cover = [CensusResponse.org_path.startswith(g.org_path) if g.subtree
-             else CensusResponse.org_path == g.org_path for g in scopes]
+    cover = covering(CensusResponse.org_path, scopes)
     return list(db.scalars(
         sa.select(CensusReminder).join(CensusResponse).join(Census)
         .where(Census.status == "open", CensusResponse.status != "submitted", sa.or_(*cover))

@@ -243,8 +243,7 @@ def review_queue(actor: Actor, db: Session, /, *, limit: int = 50,
     oldest submission first."""
     require(actor, Perm.CATALOG_REVIEW)
     scopes = actor.scopes(Perm.CATALOG_REVIEW)
-    cover = [CatalogEntry.bureau_path.startswith(g.org_path) if g.subtree
-             else CatalogEntry.bureau_path == g.org_path for g in scopes]
+    cover = search.covering(CatalogEntry.bureau_path, scopes)
     conds = [CatalogEntry.status.in_(("submitted", "approved")),
              sa.or_(*cover) if not actor.is_system else sa.true()]
     total = db.scalar(sa.select(sa.func.count()).select_from(CatalogEntry).where(*conds)) or 0

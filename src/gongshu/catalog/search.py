@@ -108,7 +108,9 @@ BODY_PERMS = (Perm.CATALOG_EDIT, Perm.GRADING_CONFIRM, Perm.LIBRARY_INGEST)
 # ------------------------------------------------------------------------------- visibility
 
 
-def _covering(path_col: Any, grants: Iterable[Any]) -> list[Any]:
+def covering(path_col: Any, grants: Iterable[Any]) -> list[Any]:
+    """SQL conditions: ``path_col`` is an organisation one of ``grants`` covers (its own org, or
+    its subtree for a subtree grant); OR them together."""
     return [path_col.startswith(g.org_path) if g.subtree else path_col == g.org_path
             for g in grants]
 
@@ -119,8 +121,8 @@ def privileged_clause(actor: Actor, provider_path: Any, bureau_path: Any) -> Any
     if actor.is_system:
         return sa.true()
     body = {g for perm in BODY_PERMS for g in actor.scopes(perm)}
-    conds = _covering(provider_path, body) + _covering(bureau_path,
-                                                       actor.scopes(Perm.CATALOG_REVIEW))
+    conds = covering(provider_path, body) + covering(bureau_path,
+                                                     actor.scopes(Perm.CATALOG_REVIEW))
     return sa.or_(*conds) if conds else sa.false()
 
 
@@ -555,6 +557,7 @@ __all__ = [
     "Hit",
     "SearchFilters",
     "SearchResult",
+    "covering",
     "privileged_clause",
     "refresh",
     "reindex",

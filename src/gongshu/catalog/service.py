@@ -175,8 +175,7 @@ def list_entries(
     conds: list[Any] = [sa.or_(CatalogEntry.published_version_id.is_not(None), privileged)]
     if mine:
         body = {g for perm in search.BODY_PERMS for g in actor.scopes(perm)}
-        conds.append(sa.or_(*[CatalogEntry.provider_path.startswith(g.org_path) if g.subtree
-                              else CatalogEntry.provider_path == g.org_path for g in body])
+        conds.append(sa.or_(*search.covering(CatalogEntry.provider_path, body))
                      if body else sa.false())
     if provider_org_id:
         conds.append(CatalogEntry.provider_org_id == provider_org_id)
@@ -739,11 +738,11 @@ def exportable(actor: Actor, db: Session, /, *, include_working: bool = False,
     """Published entries (and, with ``include_working``, the working versions the actor may
     see instead), in resource-code order."""
     require(actor, Perm.CATALOG_READ)
-    privileged = search.privileged_clause(actor, CatalogEntry.provider_path,
-                                          CatalogEntry.bureau_path)
-    stmt = sa.select(CatalogEntry).where(
-        sa.or_(CatalogEntry.published_version_id.is_not(None),
-               sa.and_(sa.true() if include_working else sa.false(), privileged)))
+    shown = CatalogEntry.published_version_id.is_not(None)
+    if include_working:
+        shown = sa.or_(shown, search.privileged_clause(actor, CatalogEntry.provider_path,
+                                                       CatalogEntry.bureau_path))
+    stmt = sa.select(CatalogEntry).where(shown)
     if provider_org_id:
         stmt = stmt.where(CatalogEntry.provider_org_id == provider_org_id)
     out = []
