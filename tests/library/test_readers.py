@@ -216,3 +216,102 @@ def test_encoding_detection_and_header_search() -> None:
     assert detect_encoding(truncated) == "utf-8"
     assert find_header_row([["title"], [], ["a", "b", "c"], ["1", "2", "3"]]) == 2
     assert find_header_row([["a", "b"], ["1", "2"]]) == 0
+
+
+# --------------------------------------------------------------------------- large files
+
+
+def gb_lines(n: int, extra: str = "") -> str:
+    rows = [f"张{i % 50}三,1401051985070912{i % 10}X,联系电话1381234{i:04d}，住太原市小店区"
+            + (extra if i % 97 == 0 else "") for i in range(n)]
+    return "姓名,身份证号,备注\n" + "\n".join(rows) + "\n"
+
+
+def read_all(path: Path, batch_rows: int = 500) -> list[dict[str, str | None]]:
+    with open_source(path) as reader:
+        return [row for b in reader.batches(batch_rows=batch_rows) for row in b.to_pylist()]
+
+
+@pytest.fixture
+def helpers(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Transcode even small files in helper processes, in small chunks (several per helper)."""
+    from gongshu.library import readers
+
+    monkeypatch.setattr(readers, "HELPER_MIN_BYTES", 0)
+    monkeypatch.setattr(readers.Utf8Stream, "CHUNK", 4096)
+    monkeypatch.setattr(readers, "_helper_count", lambda path: 2)
+
+
+@pytest.mark.parametrize("extra", ["体育路", "€𠀀"])  # GBK, and GB 18030 four-byte characters
+def test_helper_processes_give_the_same_rows(tmp_path: Path, helpers: None,
+                                             extra: str) -> None:
+    text = gb_lines(2000, extra)
+    gb = tmp_path / "gb.csv"
+    gb.write_bytes(text.encode("gb18030"))
+    utf8 = tmp_path / "utf8.csv"
+    utf8.write_text(text, encoding="utf-8")
+    assert read_all(gb) == read_all(utf8)
+
+
+def test_helper_processes_report_the_same_error(tmp_path: Path,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    from gongshu.library import readers
+
+    monkeypatch.setattr(readers, "SNIFF_BYTES", 8192)  # the bad bytes come after the sample
+    path = tmp_path / "bad.csv"
+    path.write_bytes(gb_lines(2000).encode("gbk") + b"\xff\xfe\xff\n")
+    with pytest.raises(ValidationFailed) as in_thread:
+        read_all(path)
+
+    monkeypatch.setattr(readers, "HELPER_MIN_BYTES", 0)
+    monkeypatch.setattr(readers, "_helper_count", lambda path: 2)
+    with pytest.raises(ValidationFailed) as helped:
+        read_all(path)
+    assert str(helped.value) == str(in_thread.value)
+    assert "position" in str(helped.value)
+
+
+def test_closing_early_stops_the_helpers(tmp_path: Path, helpers: None) -> None:
+    import gc
+
+    path = tmp_path / "gb.csv"
+    path.write_bytes(gb_lines(5000).encode("gbk"))
+    for _ in range(3):
+        assert open_source(path).sample(10).num_rows == 10
+    gc.collect()
+    import time
+
+    children = Path(f"/proc/{__import__('os').getpid()}/task")
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline and _helper_children():
+        time.sleep(0.05)
+    assert _helper_children() == [], children
+
+
+def _helper_children() -> list[str]:
+    import os
+
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            status = (entry / "status").read_text()
+            cmdline = (entry / "cmdline").read_bytes()
+        except OSError:
+            continue
+        ppid = next((line.split()[1] for line in status.splitlines()
+                     if line.startswith("PPid:")), "")
+        if ppid == str(os.getpid()) and b"_decode_chunk" in cmdline and "zombie" not in status:
+            found.append(entry.name)
+    return found
+
+
+def test_csv_blocks_follow_the_row_size(tmp_path: Path) -> None:
+    # The CSV reader keeps a few dozen blocks in flight: a block must hold about one batch of
+    # rows, measured on the whole sample (not on its first 200 rows), and never be huge.
+    path = tmp_path / "wide.csv"
+    path.write_text("a,b\n" + "".join(f"{i},{'x' * 90}\n" for i in range(30_000)),
+                    encoding="utf-8")
+    reader = open_source(path)
+    assert 90 <= reader._row_bytes <= 110

@@ -20,6 +20,7 @@ right kind of file but its content is broken), always with a message a person ca
 from __future__ import annotations
 
 import codecs
+import contextlib
 import csv
 import datetime as dt
 import io
@@ -366,6 +367,8 @@ class Utf8Stream(io.RawIOBase):
         self._stop = threading.Event()
         self._buffer = memoryview(b"")
         self._finished = False
+        self._reading = threading.Condition()  # counts the readinto calls under way
+        self._readers = 0
         self._thread = threading.Thread(target=self._produce, args=(path, encoding),
                                         name="utf8-stream", daemon=True)
         self._thread.start()
@@ -382,40 +385,70 @@ class Utf8Stream(io.RawIOBase):
     def _produce(self, path: Path, encoding: str) -> None:
         gb = codecs.lookup(encoding).name in ("gb18030", "gbk", "gb2312")
         newline_safe = gb or codecs.lookup(encoding).name in ("big5", "big5hkscs", "cp950")
-        decoder = codecs.getincrementaldecoder(encoding)()
         try:
-            with path.open("rb") as f:
-                rest = b""
-                while not self._stop.is_set():
-                    block = f.read(self.CHUNK)
-                    if not newline_safe:
+            if newline_safe:
+                chunks = self._lines(path)
+                helpers = _Transcoders.start(encoding, gb, _helper_count(path))
+                decoded: Iterable[bytes] = (
+                    helpers.map(chunks, self._stop) if helpers
+                    else (_decode_chunk(chunk, encoding, gb) for chunk in chunks))
+                for text in decoded:
+                    if not self._put(text):
+                        return
+            else:
+                decoder = codecs.getincrementaldecoder(encoding)()
+                with path.open("rb") as f:
+                    while not self._stop.is_set():
+                        block = f.read(self.CHUNK)
                         text = decoder.decode(block, final=not block)
                         if text and not self._put(text.encode("utf-8")):
                             return
                         if not block:
                             break
-                        continue
-                    block = rest + block
-                    if not block:
-                        break
-                    cut = block.rfind(b"\n") + 1 if len(block) > len(rest) else len(block)
-                    chunk, rest = block[:cut], block[cut:]
-                    if chunk and not self._put(_decode_chunk(chunk, encoding, gb)):
-                        return
-                    if not chunk and not rest:
-                        break
         except BaseException as exc:  # handed to the reading side
             self._put(exc)
         self._put(None)
+
+    def _lines(self, path: Path) -> Iterator[bytes]:
+        """The file in chunks of about :attr:`CHUNK` bytes that end at a newline."""
+        with path.open("rb") as f:
+            rest = b""
+            while not self._stop.is_set():
+                block = rest + f.read(self.CHUNK)
+                if not block:
+                    return
+                grew = len(block) > len(rest)
+                cut = block.rfind(b"\n") + 1 if grew else len(block)
+                chunk, rest = block[:cut], block[cut:]
+                if chunk:
+                    yield chunk
+                elif not grew:
+                    return
 
     def readable(self) -> bool:
         return True
 
     def readinto(self, target: Any) -> int:
+        with self._reading:
+            self._readers += 1
+        try:
+            return self._readinto(target)
+        finally:
+            with self._reading:
+                self._readers -= 1
+                self._reading.notify_all()
+
+    def _readinto(self, target: Any) -> int:
         while not len(self._buffer):
-            if self._finished:
+            if self._finished or self._stop.is_set():
+                # Closed while pyarrow's read-ahead thread waits here: end of file for it
+                # (it would otherwise wait forever, and hold up the interpreter's exit).
+                self._finished = True
                 return 0
-            item = self._chunks.get()
+            try:
+                item = self._chunks.get(timeout=0.1)
+            except queue.Empty:
+                continue
             if item is None:
                 self._finished = True
                 return 0
@@ -429,7 +462,12 @@ class Utf8Stream(io.RawIOBase):
         return n
 
     def close(self) -> None:
+        """Stop the producer (and its helpers), and wait for a read under way to return, so
+        that no pyarrow thread is inside this object once the reader is closed."""
         self._stop.set()
+        with self._reading:
+            self._reading.wait_for(lambda: self._readers == 0, timeout=5)
+        self._thread.join(timeout=5)
         super().close()
 
 
@@ -440,6 +478,142 @@ def _decode_chunk(chunk: bytes, encoding: str, gb: bool) -> bytes:
         except UnicodeDecodeError:
             pass
     return chunk.decode(encoding).encode("utf-8")
+
+
+#: Files above this size are transcoded by helper processes (below, starting them costs more
+#: than it saves).
+HELPER_MIN_BYTES = 64 << 20
+
+
+def _helper_count(path: Path) -> int:
+    """How many helper processes transcode this file: none for small files or one core."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    if (cores or 1) < 2 or path.stat().st_size < HELPER_MIN_BYTES:
+        return 0
+    return min(2, cores or 1)
+
+
+# The helper: the interpreter alone (isolated, no imports beyond the codecs), reading chunks
+# framed as <8-byte length><bytes> and answering K<length><UTF-8> or E<length><error repr>.
+_HELPER = """
+import sys
+{decode_chunk}
+def main(encoding, gb):
+    read, write = sys.stdin.buffer.read, sys.stdout.buffer.write
+    while len(head := read(8)) == 8:
+        chunk = read(int.from_bytes(head, "little"))
+        try:
+            out = _decode_chunk(chunk, encoding, gb)
+        except UnicodeDecodeError as exc:
+            error = repr((exc.encoding, exc.start, exc.end, exc.reason,
+                          chunk[exc.start:exc.end])).encode()
+            write(b"E" + len(error).to_bytes(8, "little") + error)
+        else:
+            write(b"K" + len(out).to_bytes(8, "little"))
+            write(out)
+        sys.stdout.buffer.flush()
+main(sys.argv[1], sys.argv[2] == "1")
+"""
+
+
+class _Transcoders:
+    """Helper processes that turn newline-aligned chunks into UTF-8, results in order.
+
+    Python's codecs hold the interpreter lock (GBK decodes at some 130 MB/s on one core), and
+    a decoding thread stalls pyarrow's parser whenever the parser calls back into Python for
+    input. Helpers run the very same codec (``_decode_chunk``) in other processes: the parser
+    keeps this process's cores, results stay byte-identical, and an error is the same
+    ``UnicodeDecodeError`` (same message) as in-process decoding would raise. Chunks go round
+    robin; pipes give back pressure, so at most a few chunks per helper are in flight.
+    """
+
+    def __init__(self, encoding: str, gb: bool, count: int) -> None:
+        import inspect
+        import subprocess
+        import sys
+
+        source = _HELPER.format(decode_chunk=inspect.getsource(_decode_chunk))
+        self.encoding = encoding
+        self.procs: list[subprocess.Popen[bytes]] = []
+        try:
+            for _ in range(count):
+                self.procs.append(subprocess.Popen(
+                    [sys.executable, "-I", "-c", source, encoding, "1" if gb else "0"],
+                    stdin=subprocess.PIPE, stdout=subprocess.PIPE))
+        except OSError:
+            self._close(kill=True)
+            raise
+
+    @classmethod
+    def start(cls, encoding: str, gb: bool, count: int) -> _Transcoders | None:
+        """``count`` helpers, or None (then decode in this process) if there are none to be
+        had."""
+        if count < 1:
+            return None
+        try:
+            return cls(encoding, gb, count)
+        except OSError:  # no interpreter to start (embedded, sandboxed): decode in-process
+            return None
+
+    def map(self, chunks: Iterator[bytes], stop: threading.Event) -> Iterator[bytes]:
+        sent: queue.Queue[int | None | BaseException] = queue.Queue()
+        feeder = threading.Thread(target=self._feed, args=(chunks, sent, stop),
+                                  name="utf8-stream-feed", daemon=True)
+        feeder.start()
+        try:
+            while (item := sent.get()) is not None:
+                if isinstance(item, BaseException):
+                    raise item
+                yield self._receive(self.procs[item % len(self.procs)])
+        finally:
+            stop_feeding = stop.is_set() or item is not None
+            self._close(kill=stop_feeding)
+            feeder.join(timeout=5)
+
+    def _feed(self, chunks: Iterator[bytes], sent: queue.Queue[int | None | BaseException],
+              stop: threading.Event) -> None:
+        try:
+            for i, chunk in enumerate(chunks):
+                if stop.is_set():
+                    break
+                pipe = self.procs[i % len(self.procs)].stdin
+                assert pipe is not None
+                pipe.write(len(chunk).to_bytes(8, "little"))
+                pipe.write(chunk)
+                pipe.flush()
+                sent.put(i)
+        except BrokenPipeError:  # a helper went away: the receiving side reports it
+            sent.put(OSError("a transcoding helper process stopped unexpectedly"))
+        except BaseException as exc:  # reading the file failed
+            sent.put(exc)
+        finally:
+            sent.put(None)
+
+    def _receive(self, proc: Any) -> bytes:
+        head = proc.stdout.read(9)
+        if len(head) < 9:
+            raise OSError("a transcoding helper process stopped unexpectedly")
+        body = proc.stdout.read(int.from_bytes(head[1:], "little"))
+        if head[:1] == b"K":
+            return body
+        import ast
+
+        encoding, start, end, reason, bad = ast.literal_eval(body.decode())
+        # The message names the bytes at [start:end] of the chunk; only those are kept.
+        raise UnicodeDecodeError(encoding, bytes(start) + bad, start, end, reason)
+
+    def _close(self, *, kill: bool) -> None:
+        for proc in self.procs:
+            if kill:
+                proc.kill()
+            for pipe in (proc.stdin, proc.stdout):
+                with contextlib.suppress(OSError):
+                    pipe.close()
+        for proc in self.procs:
+            try:
+                proc.wait(timeout=5)
+            except Exception:  # noqa: BLE001 - last resort, never leave a helper behind
+                proc.kill()
 
 
 class CsvReader(SourceReader):
@@ -469,15 +643,15 @@ class CsvReader(SourceReader):
         width = max([len(rows[self.header_row])] + [len(r) for r in data_rows[:50]])
         self.columns = column_names(rows[self.header_row], width)
         self._schema = pa.schema([pa.field(n, pa.string()) for n in self.columns])
-        sampled = max(1, len(head) // max(1, len(rows)))
-        self._row_bytes = sampled
+        # Bytes per row, from the whole sample (``rows`` holds only the first 200 rows).
+        self._row_bytes = max(1, len(head) // max(1, head.count(b"\n")))
 
     @property
     def schema(self) -> pa.Schema:
         return self._schema
 
     def _batches(self, batch_rows: int) -> Iterator[pa.RecordBatch]:
-        block = min(64 << 20, max(1 << 20, batch_rows * self._row_bytes))
+        block = min(4 << 20, max(1 << 20, batch_rows * self._row_bytes))
         utf8 = self.encoding in ("utf-8", "utf-8-sig")
         source: Any = self.path if utf8 else Utf8Stream(self.path, self.encoding or "utf-8")
         try:
