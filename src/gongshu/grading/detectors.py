@@ -59,6 +59,8 @@ _LETTERS = tx.UPPER | tx.LOWER
 
 #: Precedence among number types: a candidate number gets the first type that accepts it.
 NUMBER_TYPES: tuple[str, ...] = ("cn_id", "uscc", "cn_mobile", "cn_landline", "bank_card")
+#: Types whose detector looks at an atom alone (not at the text around it).
+ATOM_TYPES: tuple[str, ...] = (*NUMBER_TYPES, "email", "passport", "ip", "geo")
 
 
 # --------------------------------------------------------------------------- regular expressions
@@ -295,7 +297,27 @@ class Batch:
 
     def rows_for(self, kind: str) -> np.ndarray:
         """Row indices (possibly repeated) where a valid ``kind`` occurs."""
+        if kind in ATOM_TYPES and self.fast and self.atoms_are_runs:
+            return self.atoms.rows[self.atom_types[kind]]
         return DETECTORS[kind].find(self)
+
+    @cached_property
+    def atoms_are_runs(self) -> bool:
+        """Every atom is an ASCII run inside Chinese text (no ASCII value in the batch)."""
+        return len(self.han_rows) > 0 and not (self.ascii & (self.values.lengths > 0)).any()
+
+    @cached_property
+    def atom_types(self) -> dict[str, np.ndarray]:
+        """Atoms (indices into :attr:`atoms`) holding each of :data:`ATOM_TYPES`.
+
+        Those types are found from the atom alone, and an ASCII run found in Chinese text has
+        no white space at its ends: taken as a value of its own it is its own single atom. So
+        the atoms can go through the routes as a batch of values: the many that are plain
+        digits (phones, IDs) take the digits route instead of the atom machinery.
+        """
+        values = self.atoms.strings.to_arrow()
+        _, found = _find_routed(values, self.header, ATOM_TYPES, self.vocab)
+        return found
 
     def mask(self, kind: str) -> np.ndarray:
         out = np.zeros(self.n, dtype=bool)
