@@ -100,12 +100,18 @@ def test_import_search_and_export(gongshu: Any, sample_entries: list[Any], tmp_p
     for fmt, check in (("xlsx", b"PK"), ("csv", "\ufeff".encode()), ("dcat-jsonld", b"{"),
                        ("dcat-ttl", b"@prefix")):
         out = tmp_path / f"export.{fmt}"
-        result = gongshu("catalog", "export", "--format", fmt, "-o", str(out), "--include-drafts")
+        result = gongshu("catalog", "export", "--format", fmt, "-o", str(out))
         assert result.exit_code == 0, result.output
         assert out.read_bytes().startswith(check)
     parsed = xlsx.parse_workbook((tmp_path / "export.xlsx").read_bytes())
     assert [e.resource_code for e in parsed.entries] == [
         "101001/000001", "2030030201/000001", "307120/000001"]
+    published = tmp_path / "published.xlsx"
+    assert gongshu("catalog", "export", "--format", "xlsx", "-o", str(published),
+                   "--published-only").exit_code == 0
+    assert xlsx.parse_workbook(published.read_bytes()).errors[0].code == "empty_file"  # in review
+    ttl = (tmp_path / "export.dcat-ttl").read_text(encoding="utf-8")
+    assert "dcat:Dataset" not in ttl  # DCAT carries published entries only
     bad = gongshu("catalog", "export", "--format", "pdf", "-o", str(tmp_path / "x"))
     assert bad.exit_code == 2
 

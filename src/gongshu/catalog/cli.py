@@ -7,7 +7,9 @@ The commands are a contract other systems and checks rely on; keep them stable:
   and exits 1. Imported entries enter the review workflow (submitted to their provider's
   same-level data bureau; ``--no-submit`` leaves them as drafts). Each row's provider is found
   by its organisation id, provider code, credit code or exact name.
-- ``gongshu catalog export --format xlsx|csv|dcat-jsonld|dcat-ttl -o FILE``.
+- ``gongshu catalog export --format xlsx|csv|dcat-jsonld|dcat-ttl -o FILE``: xlsx and csv hold
+  every entry (its working version where it has one; ``--published-only`` for the published
+  ones), the DCAT formats the published entries.
 - ``gongshu catalog search TEXT [--json]``: with ``--json`` a list of hits, each with
   ``resource_code``, ``name``, ``provider``, ``score`` (higher is better), and more.
 
@@ -93,17 +95,18 @@ def import_file(
 def export(
     format: str = typer.Option(..., "--format", "-f", help="xlsx, csv, dcat-jsonld or dcat-ttl"),
     output: Path = typer.Option(..., "--output", "-o", dir_okay=False, help="File to write"),
-    include_drafts: bool = typer.Option(False, "--include-drafts",
-                                        help="Working versions instead of published ones "
-                                             "(not for DCAT)"),
+    published_only: bool = typer.Option(
+        False, "--published-only", help="Only published versions (xlsx, csv); DCAT always is"),
 ) -> None:
-    """Export the published catalog (the template's layout, or DCAT-AP 3)."""
+    """Export the catalog: the import template's layout (xlsx, csv) with every entry, its
+    draft or revision in review where it has one (the operator sees them all), or DCAT-AP 3
+    of the published entries for other portals."""
     if format not in FORMATS:
         typer.echo(f"error: --format must be one of {', '.join(FORMATS)}", err=True)
         raise typer.Exit(2)
     with runtime().db.transaction(write=False) as db:
-        body, _media_type, _ext = service.export_entries(system_actor(), db, fmt=format,
-                                                         include_working=include_drafts)
+        body, _media_type, _ext = service.export_entries(
+            system_actor(), db, fmt=format, include_working=not published_only)
     output.write_bytes(body)
     typer.echo(f"wrote {len(body)} bytes to {output}")
 
