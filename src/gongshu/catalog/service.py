@@ -357,10 +357,6 @@ def _set_pointers(entry: CatalogEntry, *, published: CatalogVersion | None | boo
         entry.working_version = working or None  # type: ignore[assignment]
 
 
-def _bureau_of(db: Session, org: Organization) -> Organization | None:
-    return orgs.same_level_bureau(db, org)
-
-
 def _record(db: Session, actor: Actor, action: str, entry: CatalogEntry,
             details: Mapping[str, Any] | None = None) -> None:
     audit.record(db, actor, f"catalog.{action}", target_type=TARGET, target_id=entry.id,
@@ -396,7 +392,7 @@ def create_entry(
     else:
         seq = _next_seq(db, front)
         code = codes.format_code(front, seq)
-    bureau = _bureau_of(db, org)
+    bureau = orgs.same_level_bureau(db, org)  # Art. 9: who will review it
     entry = CatalogEntry(
         resource_code=code, front_segment=front, seq=seq, provider_org_id=org.id,
         provider_path=org.path, bureau_org_id=bureau.id if bureau else None,
@@ -631,9 +627,6 @@ def parse_file(data: bytes, *, filename: str = "", locale: str = "zh") -> xlsx.I
     if filename.lower().endswith(".csv") or not _is_xlsx(data):
         return xlsx.parse_csv(data, locale=locale)
     return xlsx.parse_workbook(data, locale=locale)
-
-
-_PROVIDER_COLUMNS = ("提供方机构ID", "提供方代码", "信息资源提供方")
 
 
 def _import_error(errors: Collector, item: xlsx.ImportedEntry, column: str, code: str,
