@@ -28,7 +28,8 @@ PIECES = [
     ID, ID_X, ID_X.lower(), synth.wrong_check(ID), "110105491231002", CARD, synth.wrong_check(CARD),
     USCC, "91350100M000100Y43", "13812345678", "+86 138 1234 5678", "+86-138-1234-5678",
     "0086 13812345678", "8613812345678", "138-1234-5678", "0351-7654321", "(0351)87654321",
-    "13812345678.00", "12345.67", "1,234.5", "-0.000123", "2024-01-01", "12:30:45",
+    "13812345678.00", "12345.67", "1,234.5", "-0.000123", "2024-01-01", "12:30:45", "0",
+    "1234567", "1234567X", "123456789x", ID[:17], "13812345678", "112.548963",
     "zhang.san@example.com", "a@b", "E12345678", "EH1234567", "DD202401011234567",
     "192.168.1.10", "999.1.1.1", "v1.2.3.4", "2001:db8::1", "fe80::1ff:fe23:4567:890a",
     "37.870612,112.548963", "112.5489", "37.8706 / 112.5489",
@@ -63,6 +64,22 @@ def test_sliced_arrays(values: list[str], start: int) -> None:
     array = pa.array(values, type=pa.large_string()).slice(min(start, len(values) - 1))
     assert_same(array, None, dedup=False)
     assert_same(array, None, dedup=True)
+
+
+SHAPE_EDGES = [
+    # digits around one dot: only with the dot inside are the digits no candidate number
+    "13812345678.", ".13812345678", "13812345678.5", "5.13812345678", "-13812345678.50",
+    "12345.67", "112.548963", "1.", ".1", "1.2.3", "12.5 ", " 12.5", "1.5X",
+    # digits then X: 8-10 characters would be a passport-length word
+    "X", "x", "0X", "1234567X", "12345678X", "123456789X", "1234567890X", ID_X, ID_X.lower(),
+    ID[:17] + "x", "X" + ID[:17], "12 3X", ID_X + " ", USCC, "1" * 17 + "X",
+]
+
+
+@pytest.mark.parametrize("header", [None, "经度"])
+def test_ascii_shapes_at_their_edges(header: str | None) -> None:
+    for dedup in (False, True):
+        assert_same(pa.array(SHAPE_EDGES * 3, type=pa.string()), header, dedup=dedup)
 
 
 def test_real_shaped_column_mixes() -> None:

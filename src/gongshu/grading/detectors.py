@@ -742,11 +742,70 @@ def _find_routed(text: pa.Array, header: str | None, types: Sequence[str],
             for kind, hit in _digit_values(part, vocab, types).items():
                 found[kind].append(rows[hit])
             continue
+        if route == "other":
+            # ASCII values of two common shapes need no atoms either (see _ascii_shapes).
+            singles = _geo_singles(vocab, header)
+            with_x, decimal = _ascii_shapes(part, singles=singles)
+            if len(with_x) or len(decimal):
+                nonempty[rows[with_x]] = True
+                nonempty[rows[decimal]] = True
+                if len(with_x):
+                    for kind, hit in _digit_values(part.take(pa.array(with_x)), vocab, types,
+                                                   words=True).items():
+                        found[kind].append(rows[with_x[hit]])
+                rest = np.ones(len(rows), dtype=bool)
+                rest[with_x] = False
+                rest[decimal] = False
+                rows = rows[rest]
+                if len(rows) == 0:
+                    continue
+                part = text.take(pa.array(rows))
         batch = Batch(part, vocab=vocab, header=header)
         nonempty[rows[batch.nonempty]] = True
         for kind in types:
             found[kind].append(rows[batch.rows_for(kind)])
     return nonempty, {kind: _concat_rows(parts) for kind, parts in found.items()}
+
+
+def _geo_singles(vocab: Vocab, header: str | None) -> bool:
+    """Whether a lone coordinate (``112.548963``) counts as ``geo`` under this header."""
+    needs_hint = bool(vocab.setting("geo", "singles_need_header_hint", True))
+    return not needs_hint or "geo" in vocab.hinted_types(header)
+
+
+_NOT_DIGIT = np.ones(256, dtype=np.uint8)
+_NOT_DIGIT[ord("0") : ord("9") + 1] = 0
+
+
+def _ascii_shapes(array: pa.Array, *, singles: bool) -> tuple[np.ndarray, np.ndarray]:
+    """Rows of a batch of non-empty ASCII values (not all digits) that have one of two shapes:
+
+    - digits then a final ``X``/``x`` (ID numbers), not 8-10 long: the whole value is its one
+      atom, its one candidate number and its one word; nothing else can match. (8-10
+      characters would be a candidate passport word, left to the general path.)
+    - digits, one ``.``, digits (amounts): the digit runs touch the decimal point, so they are
+      no candidate numbers; one dot is too few for IPv4 or a pair of coordinates; a lone
+      coordinate counts only when ``singles`` (then the general path takes them).
+    """
+    values = tx.Strings.from_arrow(array)
+    if len(values) == 0:
+        empty = np.zeros(0, dtype=np.int64)
+        return empty, empty
+    data, starts, ends = values.data, values.starts, values.ends
+    lo, hi = int(starts[0]), int(ends[-1])
+    segment = data[lo:hi]
+    others = np.add.reduceat(_NOT_DIGIT[segment], starts - lo, dtype=np.int32)
+    one = others == 1
+    first, last = data[starts], data[ends - 1]
+    lengths = ends - starts
+    with_x = one & ((last == ord("X")) | (last == ord("x"))) & ((lengths < 8) | (lengths > 10))
+    if singles:
+        decimal = np.zeros(len(values), dtype=bool)
+    else:
+        dots = np.add.reduceat((segment == ord(".")).view(np.uint8), starts - lo,
+                               dtype=np.int32)
+        decimal = one & (dots == 1) & (_NOT_DIGIT[first] == 0) & (_NOT_DIGIT[last] == 0)
+    return np.flatnonzero(with_x), np.flatnonzero(decimal)
 
 
 def _routes(text: pa.Array) -> list[tuple[str, np.ndarray]]:
@@ -762,13 +821,14 @@ def _flags(array: pa.Array, null: bool) -> np.ndarray:
     return np.asarray(array.fill_null(null).to_numpy(zero_copy_only=False), dtype=bool)
 
 
-def _digit_values(array: pa.Array, vocab: Vocab,
-                  types: Sequence[str]) -> dict[str, np.ndarray]:
+def _digit_values(array: pa.Array, vocab: Vocab, types: Sequence[str], *,
+                  words: bool = False) -> dict[str, np.ndarray]:
     """Rows of a batch of ASCII-digit values that are a valid number of each type.
 
     Such a value is one atom, and its only candidate number is the whole value, so only the
     number validators can accept it (nothing else matches without a letter, a dot, ``@``, ``:``
-    or Chinese text).
+    or Chinese text). With ``words`` the values end in ``X`` and are also one word each, which
+    the USCC check sees whatever number type the value was given (as on the general path).
     """
     if not set(types) & set(NUMBER_TYPES):
         return {}
@@ -785,6 +845,8 @@ def _digit_values(array: pa.Array, vocab: Vocab,
             m = values.take(rows).matrix(width)
         for kind, hit in _classify_numbers(m, vocab).items():
             found.setdefault(kind, []).append(rows[hit])
+        if words and width == 18:
+            found.setdefault("uscc", []).append(rows[va.uscc(m)])
     return {kind: _concat_rows(found[kind]) for kind in types if kind in found}
 
 
