@@ -100,7 +100,7 @@ def _entry_context(request: Request, actor: Actor, db: Session, entry_id: uuid.U
     scans = service.list_scans(actor, db, entry_id, limit=10)
     levels = _levels(db, entry)
     return {
-        "entry": entry, "version": entry.current_version, "scan": scan, "scans": scans,
+        "entry": entry, "entry_version": entry.current_version, "scan": scan, "scans": scans,
         "decisions": service.decisions(actor, db, entry_id),
         "levels": levels, "level_label": _label(request),
         "can_decide": actor.can(Perm.GRADING_CONFIRM, entry.provider_path),

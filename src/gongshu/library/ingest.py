@@ -5,13 +5,13 @@
 2. :class:`Caster` casts text batches to the data items' types (信息项数据类型 C/N/Y/D/T/L/M/G/B/I/F)
    in DuckDB: numbers with thousands separators and full-width digits, dates written
    ``2024-01-05``, ``2024/1/5``, ``20240105`` or ``2024年1月5日``, logical values as 是/否 …
-   A value that does not cast is *wrong type*; :func:`check_sample` finds those in the first
-   rows before anything is written.
-3. :func:`ingest_stream` streams the batches into ``engine.storage`` (a temporary directory,
-   renamed into a new version only when every file is written and synced) while a thread runs
-   the sensitive-data detectors (``grading.scan.scan_batches``) over the same batches. Memory
-   holds a few batches, never the file. If any value does not cast, the whole version is
-   dropped and :class:`IngestRejected` lists the columns, counts and examples.
+   A value that does not cast is *wrong type*.
+3. :func:`ingest_stream` reads the source once and streams the batches into
+   ``engine.storage`` (a temporary directory, renamed into a new version only when every file
+   is written and synced) while a thread runs the sensitive-data detectors
+   (``grading.scan.scan_batches``) over the same batches. Memory holds a few batches, never the
+   file. If the columns do not match, or any value does not cast, nothing is published and
+   :class:`IngestRejected` lists every problem: columns, counts and examples.
 
 Nothing here touches the metadata store: ``library.service`` and ``library.jobs`` decide
 what the result means for the dataset.
@@ -45,13 +45,10 @@ __all__ = [
     "ItemSpec",
     "ColumnMapping",
     "Problem",
-    "check_sample",
     "ingest_stream",
     "match_columns",
 ]
 
-#: Rows checked for wrong types before anything is written.
-SAMPLE_ROWS = 10_000
 #: Example values kept per column and problem.
 EXAMPLES = 5
 
@@ -378,18 +375,6 @@ def _type_problems(matches: Sequence[ColumnMatch], bad: Sequence[int], long: Seq
     return out
 
 
-def check_sample(reader: SourceReader, caster: Caster, *, rows: int = SAMPLE_ROWS
-                 ) -> list[Problem]:
-    """Wrong types among the first ``rows`` rows, found before anything is written."""
-    sample = reader.sample(rows)
-    if sample.num_rows == 0:
-        return []
-    batch = sample.combine_chunks().to_batches()[0]
-    result = caster.cast(batch)
-    return _type_problems(caster.matches, result.bad, result.long, result.nonempty,
-                          result.examples, where="in the first rows")
-
-
 # --------------------------------------------------------------------------- streaming
 
 
@@ -470,21 +455,32 @@ def ingest_stream(
     storage_id: str,
     metadata: Mapping[str, Any] | None = None,
     batch_rows: int = SCAN_BATCH_ROWS,
-    progress: Callable[[int], None] | None = None,
+    progress: Callable[[int, pa.RecordBatch], None] | None = None,
     scan: bool = True,
     threads: int | None = None,
 ) -> IngestResult:
     """Stream ``reader`` through the cast into a new version of ``storage_id``, scanning as it
-    goes. Raises :class:`IngestRejected` (no version written) if a value does not cast."""
-    if not mapping.ok:
-        raise IngestRejected([p for p in mapping.problems])
+    goes, reading the source once.
+
+    If the columns do not match the data items, or any value anywhere does not cast, nothing is
+    published: :class:`IngestRejected` lists every problem, each wrong type counted over the
+    whole file with examples (a mismatched file is still read to the end, writing nothing, so
+    that one report shows everything to fix). ``progress(rows, batch)`` follows the reading.
+    """
     started = time.monotonic()
+    if not mapping.matches and not mapping.ok:
+        raise IngestRejected(list(mapping.problems))
+    rejected = not mapping.ok
     caster = Caster(engine, mapping.matches)
-    scanner = _ScanThread([m.item.name for m in mapping.matches], threads) if scan else None
+    scanner = _ScanThread([m.item.name for m in mapping.matches], threads) \
+        if scan and not rejected else None
     n = len(mapping.matches)
     bad, long, nonempty = [0] * n, [0] * n, [0] * n
     examples: list[list[dict[str, Any]]] = [[] for _ in range(n)]
     state = {"rows": 0}
+
+    def type_problems() -> list[Problem]:
+        return _type_problems(mapping.matches, bad, long, nonempty, examples, where="in the file")
 
     def batches() -> Iterator[pa.RecordBatch]:
         rows = 0
@@ -499,19 +495,21 @@ def ingest_stream(
                     examples[i].extend(result.examples[i][: EXAMPLES - len(examples[i])])
             state["rows"] = rows
             if progress is not None:
-                progress(rows)
-            if any(bad):
-                continue  # keep counting every bad value; the version will not be kept
+                progress(rows, raw)
+            if rejected or any(bad):
+                continue  # keep counting every bad value; no version will be kept
             if scanner is not None:
                 text = caster.text_batch(raw)
                 scanner.put(pa.RecordBatch.from_arrays(
                     text.columns, names=[m.item.name for m in mapping.matches]))
             yield result.batch
-        if any(bad):
-            raise IngestRejected(_type_problems(mapping.matches, bad, long, nonempty, examples,
-                                                where="in the file"), rows=rows)
+        if rejected or any(bad):
+            raise IngestRejected(list(mapping.problems) + type_problems(), rows=rows)
 
     try:
+        if rejected:
+            for _ in batches():  # pragma: no cover - yields nothing when rejected
+                pass
         stream = pa.RecordBatchReader.from_batches(caster.schema, batches())
         version = store.write(storage_id, stream, metadata=dict(metadata or {}))
         scanned_rows, detections = scanner.finish() if scanner is not None else (0, [])
@@ -521,8 +519,7 @@ def ingest_stream(
             scanner.put(_END)
             scanner.thread.join()
         caster.close()
-    warnings = [p for p in _type_problems(mapping.matches, bad, long, nonempty, examples,
-                                          where="in the file") if not p.blocking]
+    warnings = [p for p in type_problems() if not p.blocking]
     warnings += [p for p in mapping.problems if not p.blocking]
     return IngestResult(version, state["rows"], scanned_rows, detections, warnings,
                         time.monotonic() - started, caster.schema)

@@ -4,10 +4,11 @@
 transaction while it works or reports progress (SQLite would wait on its own lock):
 
 1. read the plan (the entry's data items, options) and mark the ingest running;
-2. open the source, match its columns to the data items and check the types of the first rows:
-   any mismatch rejects the ingest with a column-by-column report, before anything is stored;
-3. stream the source through the cast into a new Parquet version, scanning it as it passes;
-   a value that does not cast rejects it (the temporary version is dropped);
+2. open the source and match its columns to the data items (no data read yet);
+3. read the source once: stream it through the cast into a new Parquet version, scanning it as
+   it passes. A column mismatch, or a value anywhere that does not cast, rejects the ingest with
+   a column-by-column report of every problem; nothing is published (the temporary version is
+   dropped);
 4. evaluate the quality rules over the new version;
 5. in one transaction: the version becomes current, with its scan and quality report.
 
@@ -17,16 +18,19 @@ version as current, so readers never see the new one; the storage pointer is set
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 import uuid
 from pathlib import Path
 from typing import Any
 
+import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from gongshu.core.errors import GongshuError, ValidationFailed
-from gongshu.core.jobs import JobContext, handler
+from gongshu.core.jobs import JobCancelled, JobContext, handler
 from gongshu.engine import DatasetStore
 from gongshu.library import ingest as pipeline
 from gongshu.library import quality, service
@@ -34,40 +38,43 @@ from gongshu.library.readers import SourceReader, open_source
 
 log = logging.getLogger("gongshu.library")
 
+#: Rows per batch read, cast, written and scanned (the detectors' preferred batch size).
+INGEST_BATCH_ROWS = pipeline.SCAN_BATCH_ROWS
+
 
 class _Progress:
-    """Rows done against an estimate of the total (exact for Parquet; from bytes for text)."""
+    """Rows done against an estimate of the total: exact for Parquet; for text files, the file
+    size over the bytes per row of the first batch (no second read of the file)."""
 
-    def __init__(self, ctx: JobContext, estimate: int | None) -> None:
+    def __init__(self, ctx: JobContext, path: Path | None, reader: SourceReader) -> None:
         self.ctx = ctx
-        self.estimate = estimate
+        self.path = path
+        self.reader = reader
+        self.estimate: int | None = None
+        if path is not None and reader.format == "parquet":
+            try:
+                self.estimate = int(pq.ParquetFile(path).metadata.num_rows)
+            except Exception:
+                self.estimate = None
 
-    def __call__(self, rows: int) -> None:
+    def _guess(self, rows: int, batch: pa.RecordBatch) -> int | None:
+        if self.path is None or self.reader.format not in ("csv", "json", "jsonl"):
+            return None
+        text = sum(int(pc.sum(pc.binary_length(c)).as_py() or 0) for c in batch.columns
+                   if pa.types.is_string(c.type) or pa.types.is_large_string(c.type))
+        per_row = text / max(batch.num_rows, 1) + batch.num_columns
+        if (self.reader.encoding or "").startswith("gb"):
+            per_row *= 0.7  # Chinese text takes 2 bytes in GB 18030, 3 in UTF-8
+        return max(rows, int(self.path.stat().st_size / max(per_row, 1.0)))
+
+    def __call__(self, rows: int, batch: pa.RecordBatch) -> None:
+        if self.estimate is None:
+            self.estimate = self._guess(rows, batch)
         total = None
         if self.estimate is not None:
             # never claim to be done before the end (a final report would end the throttling)
             total = max(self.estimate, int(rows * 1.02) + 1)
         self.ctx.progress(rows, total, f"{rows:,} rows stored and scanned")
-
-
-def _estimate_rows(reader: SourceReader, path: Path | None) -> int | None:
-    if path is None:
-        return None
-    if reader.format == "parquet":
-        try:
-            return int(pq.ParquetFile(path).metadata.num_rows)
-        except Exception:
-            return None
-    if reader.format not in ("csv", "jsonl", "json"):
-        return None
-    sample = reader.sample(2000)
-    if sample.num_rows == 0:
-        return 0
-    per_row = sum(sum(len(v.encode("utf-8")) if v else 0 for v in col.to_pylist())
-                  for col in sample.columns) / sample.num_rows + sample.num_columns
-    if reader.encoding and reader.encoding.startswith("gb"):
-        per_row *= 0.7  # Chinese text takes 2 bytes in GB 18030, 3 in UTF-8
-    return max(1, int(path.stat().st_size / max(per_row, 1.0)))
 
 
 def _source_info(reader: SourceReader, plan: service.IngestPlan) -> dict[str, Any]:
@@ -108,31 +115,18 @@ def _ingest(ctx: JobContext, ingest_id: uuid.UUID, source: str) -> dict[str, Any
             info = _source_info(reader, plan)
             mapping = pipeline.match_columns(reader.schema.names, plan.items,
                                              drop_extra=opts.drop_extra)
-            problems = list(mapping.problems)
-            if mapping.matches:  # wrong types too, so that every problem shows at once
-                caster = pipeline.Caster(runtime.data_engine, mapping.matches)
-                try:
-                    problems += pipeline.check_sample(reader, caster)
-                finally:
-                    caster.close()
             report = {**mapping.report(), "source": info}
-            report["problems"] = [p.as_dict() for p in problems]
-            report["ok"] = not any(p.blocking for p in problems)
-            _mark_statuses(report, problems)
-            if not report["ok"]:
-                _reject(ctx, ingest_id, report, problems)
             path = Path(source) if plan.source_kind != "database" else None
-            progress = _Progress(ctx, _estimate_rows(reader, path))
             store = DatasetStore(runtime.settings.parquet_dir)
             try:
                 result = pipeline.ingest_stream(
                     reader, mapping, engine=runtime.data_engine, store=store,
-                    storage_id=plan.storage_id, progress=progress,
+                    storage_id=plan.storage_id, progress=_Progress(ctx, path, reader),
+                    batch_rows=INGEST_BATCH_ROWS,
                     metadata={"ingest_id": str(ingest_id), "source": plan.source_name,
                               "resource_code": plan.resource_code})
             except pipeline.IngestRejected as exc:
-                report["problems"] = [p.as_dict() for p in exc.problems] + [
-                    p.as_dict() for p in problems if not p.blocking]
+                report["problems"] = [p.as_dict() for p in exc.problems]
                 report["ok"] = False
                 report["rows"] = exc.rows
                 _mark_statuses(report, exc.problems)
@@ -140,6 +134,9 @@ def _ingest(ctx: JobContext, ingest_id: uuid.UUID, source: str) -> dict[str, Any
         except GongshuError as exc:
             if not isinstance(exc, _Rejected):
                 _fail(ctx, ingest_id, exc.detail, {**report, "errors": _errors_of(exc)})
+            raise
+        except JobCancelled:
+            _fail(ctx, ingest_id, "cancelled on request; nothing was stored", report)
             raise
         except Exception as exc:
             _fail(ctx, ingest_id, f"internal error: {exc}", report)
@@ -169,6 +166,9 @@ def _ingest(ctx: JobContext, ingest_id: uuid.UUID, source: str) -> dict[str, Any
             _fail(ctx, ingest_id, exc.detail if isinstance(exc, GongshuError)
                   else f"internal error: {exc}", report)
         raise
+    with contextlib.suppress(JobCancelled):  # too late to cancel: the version is current
+        ctx.progress(result.rows, result.rows, f"version {answer['version']} stored: "
+                     f"{result.rows:,} rows")
     return answer
 
 
