@@ -173,3 +173,22 @@ def test_the_sqlite_index_file_is_rebuilt_when_lost(catalog: dict[str, Any], cat
         assert [h.entry_id for h in found.hits] == [catalog["fund"]]
     finally:
         fresh.close()
+
+
+def test_other_sqlite_databases_are_left_alone(tmp_path: Any) -> None:
+    """Only the metadata store gets the search index attached: an organisation's own SQLite
+    file (read by the library) gets no file written beside it."""
+    import sqlite3
+
+    from sqlalchemy import create_engine, text
+
+    from gongshu.catalog.models import SEARCH_FILE
+
+    path = tmp_path / "theirs.db"
+    with sqlite3.connect(path) as conn:
+        conn.execute("CREATE TABLE people (name TEXT)")
+    engine = create_engine(f"sqlite:///{path}")
+    with engine.connect() as conn:
+        assert [r[1] for r in conn.execute(text("PRAGMA database_list"))] == ["main"]
+    engine.dispose()
+    assert not (tmp_path / SEARCH_FILE).exists()

@@ -368,8 +368,8 @@ FTS_TABLE = f"{SEARCH_SCHEMA}.fts"
 FTS_COLUMNS = ("name", "code", "keywords", "provider", "items", "summary")
 
 
-@event.listens_for(Pool, "connect")
-def attach_search_index(dbapi_conn: Any, _record: Any) -> None:
+@event.listens_for(Pool, "checkout")
+def attach_search_index(dbapi_conn: Any, record: Any, _proxy: Any) -> None:
     """On SQLite, attach the catalog's FTS5 index, kept in ``catalog-search.db`` beside the
     database file, as the schema ``catalog_search``.
 
@@ -379,18 +379,29 @@ def attach_search_index(dbapi_conn: Any, _record: Any) -> None:
     ``gongshu catalog reindex`` and automatically when the file is missing. A transaction that
     changes both commits both; only a crash between the two files' commits could leave the
     index behind, which a reindex repairs.
+
+    Only the platform's metadata store gets it: a SQLite database that has no catalog (an
+    organisation's database the library reads, a store not migrated yet) is left alone. At
+    checkout, not at connect, because no transaction is open then (ATTACH needs that) and a
+    connection opened before the migrations gets the index once they have run; each
+    connection looks once it has the catalog.
     """
-    module = type(dbapi_conn).__module__
-    if not module.startswith(("sqlite3", "pysqlite2")):
+    if record.info.get(SEARCH_SCHEMA) or not type(dbapi_conn).__module__.startswith(
+            ("sqlite3", "pysqlite2")):
         return
     try:
         rows = dbapi_conn.execute("PRAGMA database_list").fetchall()
+        has_catalog = dbapi_conn.execute(
+            "SELECT 1 FROM main.sqlite_master WHERE name = 'catalog_search_terms'").fetchone()
     except Exception:  # pragma: no cover - not a usable sqlite connection
         return
     names = {row[1]: row[2] for row in rows}
     main = names.get("main") or ""
-    if SEARCH_SCHEMA in names or not main:
-        return  # attached already, or an in-memory database (no directory to put it in)
+    if not has_catalog or not main:
+        return  # not the metadata store (yet), or in memory (no directory to put it in)
+    record.info[SEARCH_SCHEMA] = True
+    if SEARCH_SCHEMA in names:
+        return
     path = os.path.join(os.path.dirname(main), SEARCH_FILE)
     dbapi_conn.execute(f"ATTACH DATABASE ? AS {SEARCH_SCHEMA}", (path,))
     dbapi_conn.execute(f"PRAGMA {SEARCH_SCHEMA}.journal_mode=WAL")
@@ -411,10 +422,6 @@ def _fill_new_index(dbapi_conn: Any) -> None:
     """A new (or lost) index file next to a catalog that has entries: index them again from the
     terms stored in ``catalog_search_terms``, once (the write lock makes a racing process wait,
     and it then finds the index filled)."""
-    has_docs = dbapi_conn.execute(
-        "SELECT 1 FROM main.sqlite_master WHERE name = 'catalog_search_terms'").fetchone()
-    if not has_docs:
-        return  # before the migrations
     dbapi_conn.execute("BEGIN IMMEDIATE")
     try:
         empty = dbapi_conn.execute(f"SELECT count(*) FROM {FTS_TABLE}").fetchone()[0] == 0
