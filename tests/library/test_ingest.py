@@ -36,7 +36,7 @@ def stored(runtime: Any, entry: Any) -> tuple[Dataset, DatasetVersion | None, li
     return dataset, version, rows
 
 
-@pytest.mark.parametrize("name,options", [
+FORMATS = [
     ("people.csv", {}),
     ("people-gbk.csv", {}),
     ("people.xlsx", {}),
@@ -44,32 +44,39 @@ def stored(runtime: Any, entry: Any) -> tuple[Dataset, DatasetVersion | None, li
     ("people.jsonl", {}),
     ("people.parquet", {}),
     ("people.db", {"table": "people"}),
-])
+]
+
+
 def test_ingest_every_format(runtime: Any, entry: Any, people: Any, run_ingest: Any,
-                             tmp_path: Path, name: str, options: dict[str, Any]) -> None:
-    path = tmp_path / name
-    if name == "people-gbk.csv":
-        write_file(path, ROWS, encoding="gbk")
-    elif name == "people.xlsx":
-        write_file(path, ROWS, title="山西省人口基本信息（合成）")
-    else:
-        write_file(path, ROWS)
-    source = f"sqlite:///{path}" if name.endswith(".db") else path
-    done = run_ingest(people.steward.actor, entry, source, **options)
-    assert done.status == "succeeded", (done.error, done.report.get("problems"))
-    dataset, version, rows = stored(runtime, entry)
-    assert version is not None and version.number == 1 and version.rows == len(ROWS)
-    assert dataset.kind == "base"  # a base information resource feeds the base library
-    assert [c["code"] for c in version.columns] == [i["code"] for i in ITEMS]
-    first = rows[0]
-    assert first["XM"] == ROWS[0][0] and first["GMSFHM"] == ROWS[0][1]
-    assert first["YSR"] == decimal.Decimal(ROWS[0][4])
-    assert first["CSRQ"] == dt.date.fromisoformat(ROWS[0][5])
-    assert first["SFZZ"] is (ROWS[0][6] == "是")
-    if name.endswith(".csv"):
-        assert version.source_encoding == ("gb18030" if "gbk" in name else "utf-8")
-    if name.endswith(".xlsx"):
-        assert version.header_row == 2  # the title row and a blank row were skipped
+                             tmp_path: Path) -> None:
+    """Each format becomes the next version of the same dataset, with the same content."""
+    for number, (name, options) in enumerate(FORMATS, start=1):
+        path = tmp_path / name
+        if name == "people-gbk.csv":
+            write_file(path, ROWS, encoding="gbk")
+        elif name == "people.xlsx":
+            write_file(path, ROWS, title="山西省人口基本信息（合成）")
+        else:
+            write_file(path, ROWS)
+        source = f"sqlite:///{path}" if name.endswith(".db") else path
+        done = run_ingest(people.steward.actor, entry, source, **options)
+        assert done.status == "succeeded", (name, done.error, done.report.get("problems"))
+        dataset, version, rows = stored(runtime, entry)
+        assert version is not None and version.number == number, name
+        assert version.rows == len(ROWS), name
+        assert dataset.kind == "base"  # a base information resource feeds the base library
+        assert [c["code"] for c in version.columns] == [i["code"] for i in ITEMS]
+        first = rows[0]
+        assert first["XM"] == ROWS[0][0] and first["GMSFHM"] == ROWS[0][1], name
+        assert first["YSR"] == decimal.Decimal(ROWS[0][4]), name
+        assert first["CSRQ"] == dt.date.fromisoformat(ROWS[0][5]), name
+        assert first["SFZZ"] is (ROWS[0][6] == "是"), name
+        if name.endswith(".csv"):
+            assert version.source_encoding == ("gb18030" if "gbk" in name else "utf-8")
+        if name.endswith(".xlsx"):
+            assert version.header_row == 2  # the title row and a blank row were skipped
+        assert version.source_format == {"db": "sql", "jsonl": "jsonl"}.get(
+            name.rsplit(".", 1)[1], version.source_format), name
 
 
 def test_columns_match_by_code_and_in_any_order(runtime: Any, entry: Any, people: Any,

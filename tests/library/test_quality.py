@@ -195,3 +195,22 @@ def test_rules_are_evaluated_per_version_and_kept(runtime: Any, entry: Any, peop
         old = service.latest_quality(people.steward.actor, db, dataset_id, first.id)
         assert current.version_id != old.version_id and old.note == "evaluate"
         assert current.note == "ingest" and len(current.results) == 4
+
+
+def test_a_reference_needs_a_dataset_the_steward_may_read(
+        runtime: Any, make_entry: Any, people: Any, run_ingest: Any, tmp_path: Path) -> None:
+    rows = register_rows(10)
+    own = make_entry()
+    theirs = make_entry(org="taiyuan.hr", name="太原市人口信息（测试）")
+    steward, other = people.steward.actor, people.other_steward.actor
+    run_ingest(steward, own, write_file(tmp_path / "own.csv", rows))
+    run_ingest(other, theirs, write_file(tmp_path / "theirs.csv", rows))
+    with runtime.db.transaction() as db:
+        dataset = db.scalars(sa.select(Dataset).where(Dataset.entry_id == own.id)).one()
+        with pytest.raises(ValidationFailed) as refused:
+            service.add_rule(steward, db, dataset.id, kind="reference", column="GMSFHM",
+                             params={"dataset": theirs.resource_code, "column": "GMSFHM"})
+        assert refused.value.errors[0].field == "params.dataset"
+        rule = service.add_rule(steward, db, dataset.id, kind="reference", column="GMSFHM",
+                                params={"dataset": own.resource_code, "column": "GMSFHM"})
+        assert rule.params["dataset"] == own.resource_code

@@ -2,16 +2,12 @@
 
 from __future__ import annotations
 
-import re
-import secrets
-import shutil
 import uuid
-from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, File, Form, Query, Request, Response, UploadFile
 
-from gongshu.core.errors import BadRequest, GongshuError, ValidationFailed
+from gongshu.core.errors import BadRequest
 from gongshu.core.permissions import Perm
 from gongshu.library import service
 from gongshu.library.schemas import (
@@ -31,6 +27,7 @@ from gongshu.library.schemas import (
     ingest_public,
     version_public,
 )
+from gongshu.library.uploads import safe_name, save_upload
 from gongshu.web.deps import ApiActor, Db, guard, write_intent
 
 router = APIRouter(prefix="/api/v1/library", tags=["library"])
@@ -41,48 +38,6 @@ def audited(perm: Perm) -> dict[str, Any]:
     options = guard(perm)
     options["dependencies"] = [Depends(write_intent), *options["dependencies"]]
     return options
-
-
-class PayloadTooLarge(GongshuError):
-    status = 413
-    default_code = "payload_too_large"
-
-
-_UNSAFE = re.compile(r"[^\w.\-()\u4e00-\u9fff]+")
-
-
-def safe_name(name: str | None) -> str:
-    """A file name safe to keep on disk: its last path part, odd characters replaced."""
-    base = Path((name or "upload").replace("\\", "/")).name
-    base = _UNSAFE.sub("_", base).strip("._") or "upload"
-    return base[-120:]
-
-
-def save_upload(request: Request, upload: UploadFile, uploads: Path, max_mb: int) -> Path:
-    """Copy an uploaded file into ``uploads/<random>/<name>``, refusing more than ``max_mb``."""
-    limit = max_mb * 1024 * 1024
-    declared = request.headers.get("content-length")
-    if declared and declared.isdigit() and int(declared) > limit + 64 * 1024:
-        raise PayloadTooLarge(f"The file is larger than {max_mb} MB; ingest it on the server "
-                              "with `gongshu library ingest`.", max_mb=max_mb)
-    folder = uploads / secrets.token_hex(8)
-    folder.mkdir(parents=True)
-    target = folder / safe_name(upload.filename)
-    written = 0
-    try:
-        with target.open("wb") as out:
-            while chunk := upload.file.read(1 << 20):
-                written += len(chunk)
-                if written > limit:
-                    raise PayloadTooLarge(f"The file is larger than {max_mb} MB; ingest it on the "
-                                          "server with `gongshu library ingest`.", max_mb=max_mb)
-                out.write(chunk)
-        if written == 0:
-            raise ValidationFailed.single("file", "empty_upload", "The file is empty.")
-    except BaseException:
-        shutil.rmtree(folder, ignore_errors=True)
-        raise
-    return target
 
 
 # ------------------------------------------------------------------------------- datasets

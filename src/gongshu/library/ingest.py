@@ -289,27 +289,20 @@ class CastResult:
 
 
 class Caster:
-    """Casts batches of text (columns in ``matches`` order) to the items' types, in DuckDB."""
+    """Casts batches of text (columns in ``matches`` order) to the items' types.
+
+    Values are trimmed and empty ones become null in Arrow. A column whose values all follow
+    the canonical form (``1234.5``, ``2024-01-05``, ``true``) is cast by Arrow at once; only a
+    column that does not (``1,234.50``, ``2024/1/5``, ``是``, or a value that is plainly wrong)
+    goes through the lenient parsers of :data:`DATA_TYPES` in DuckDB, which also say which
+    values are wrong.
+    """
 
     def __init__(self, engine: Engine, matches: Sequence[ColumnMatch]) -> None:
         self.engine = engine
         self.matches = list(matches)
         self.name = f"ingest_{uuid.uuid4().hex[:16]}"
         self.schema = pa.schema([pa.field(m.item.code, m.item.arrow_type) for m in self.matches])
-        parts = []
-        for i, m in enumerate(self.matches):
-            v = f"NULLIF(trim(c{i}, {_lit(_BLANKS)}), '')"
-            spec = DATA_TYPES.get(m.item.data_type, DATA_TYPES["C"])
-            expr = spec.sql(v)
-            parts.append(f"{expr} AS v{i}")
-            parts.append(f"{v} IS NOT NULL AS n{i}")
-            parts.append(f"({v} IS NOT NULL AND ({expr}) IS NULL) AS b{i}"
-                         if m.item.data_type not in TEXT_TYPES else f"FALSE AS b{i}")
-            if m.item.length and m.item.data_type in ("C", "M"):
-                parts.append(f"coalesce(length({v}) > {int(m.item.length)}, FALSE) AS l{i}")
-            else:
-                parts.append(f"FALSE AS l{i}")
-        self.sql = f'SELECT {", ".join(parts) or "1 AS x"} FROM "{self.name}"'
 
     def text_batch(self, raw: pa.RecordBatch) -> pa.RecordBatch:
         """The matched columns of a source batch, as text named ``c0 … cN``."""
@@ -323,32 +316,59 @@ class Caster:
 
     def cast(self, raw: pa.RecordBatch, *, offset: int = 0) -> CastResult:
         text = self.text_batch(raw)
-        self.engine.register(self.name, text)
-        try:
-            out = self.engine.query(self.sql)
-        finally:
-            self.engine.unregister(self.name)
         n = len(self.matches)
-        arrays = [out.column(f"v{i}").combine_chunks() for i in range(n)]
-        arrays = [a if a.type == f.type else pc.cast(a, f.type) for a, f in zip(arrays, self.schema,
-                                                                                strict=True)]
+        arrays: list[pa.Array | None] = [None] * n
+        bad, long, nonempty = [0] * n, [0] * n, [0] * n
+        examples: list[list[dict[str, Any]]] = [[] for _ in range(n)]
+        values: list[pa.Array] = []
+        lenient: list[int] = []
+        for i, m in enumerate(self.matches):
+            trimmed = pc.utf8_trim(text.column(i), characters=_BLANKS)
+            value = pc.if_else(pc.equal(trimmed, ""), pa.scalar(None, trimmed.type), trimmed)
+            values.append(value)
+            nonempty[i] = len(value) - value.null_count
+            target = self.schema.field(i).type
+            if m.item.data_type in TEXT_TYPES or m.item.data_type not in DATA_TYPES:
+                arrays[i] = value if value.type == target else pc.cast(value, target)
+                if m.item.length and m.item.data_type in ("C", "M") and nonempty[i]:
+                    long[i] = int(pc.sum(pc.greater(pc.utf8_length(value),
+                                                    int(m.item.length))).as_py() or 0)
+                continue
+            try:
+                arrays[i] = pc.cast(value, target)
+            except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+                lenient.append(i)
+        if lenient:
+            self._lenient(lenient, values, arrays, bad, examples, text, offset)
         batch = pa.RecordBatch.from_arrays(arrays, schema=self.schema) if n else \
             pa.RecordBatch.from_arrays([], schema=self.schema)
-        bad, long, nonempty, examples = [], [], [], []
-        for i in range(n):
-            flags = out.column(f"b{i}")
-            count = int(pc.sum(flags).as_py() or 0)
-            bad.append(count)
-            long.append(int(pc.sum(out.column(f"l{i}")).as_py() or 0))
-            nonempty.append(int(pc.sum(out.column(f"n{i}")).as_py() or 0))
-            found: list[dict[str, Any]] = []
-            if count:
-                where = pc.indices_nonzero(flags.combine_chunks())[:EXAMPLES].to_pylist()
-                values = text.column(i).take(pa.array(where)).to_pylist()
-                found = [{"row": offset + w + 1, "value": str(v)[:100]} for w, v in
-                         zip(where, values, strict=True)]
-            examples.append(found)
         return CastResult(batch, bad, long, nonempty, examples)
+
+    def _lenient(self, which: list[int], values: list[pa.Array], arrays: list[pa.Array | None],
+                 bad: list[int], examples: list[list[dict[str, Any]]], text: pa.RecordBatch,
+                 offset: int) -> None:
+        """Parse the columns ``which`` with the lenient SQL parsers; count what fails."""
+        inner = ", ".join(f"{DATA_TYPES[self.matches[i].item.data_type].sql(f'x{i}')} AS v{i}, "
+                          f"x{i}" for i in which)
+        outer = ", ".join(f"v{i}, (x{i} IS NOT NULL AND v{i} IS NULL) AS b{i}" for i in which)
+        sql = f'SELECT {outer} FROM (SELECT {inner} FROM "{self.name}")'
+        self.engine.register(self.name, pa.RecordBatch.from_arrays(
+            [values[i] for i in which], names=[f"x{i}" for i in which]))
+        try:
+            out = self.engine.query(sql)
+        finally:
+            self.engine.unregister(self.name)
+        for i in which:
+            target = self.schema.field(i).type
+            array = out.column(f"v{i}").combine_chunks()
+            arrays[i] = array if array.type == target else pc.cast(array, target)
+            flags = out.column(f"b{i}").combine_chunks()
+            bad[i] = int(pc.sum(flags).as_py() or 0)
+            if bad[i]:
+                where = pc.indices_nonzero(flags)[:EXAMPLES].to_pylist()
+                found = text.column(i).take(pa.array(where)).to_pylist()
+                examples[i] = [{"row": offset + w + 1, "value": str(v)[:100]}
+                               for w, v in zip(where, found, strict=True)]
 
     def close(self) -> None:
         self.engine.unregister(self.name)

@@ -22,6 +22,7 @@ import contextlib
 import logging
 import time
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +32,8 @@ import pyarrow.parquet as pq
 
 from gongshu.core.errors import GongshuError, ValidationFailed
 from gongshu.core.jobs import JobCancelled, JobContext, handler
-from gongshu.engine import DatasetStore
+from gongshu.engine import DatasetStore, Engine
+from gongshu.engine.duckdb import DuckDBEngine
 from gongshu.library import ingest as pipeline
 from gongshu.library import quality, service
 from gongshu.library.readers import SourceReader, open_source
@@ -40,6 +42,23 @@ log = logging.getLogger("gongshu.library")
 
 #: Rows per batch read, cast, written and scanned (the detectors' preferred batch size).
 INGEST_BATCH_ROWS = pipeline.SCAN_BATCH_ROWS
+#: Memory DuckDB may use for the quality rules of a job before it spills to disk (under
+#: ``<data_dir>/tmp``): a uniqueness check over tens of millions of values would otherwise take
+#: gigabytes, and an ingest stays within about 1 GB whatever the file's size.
+QUALITY_MEMORY_LIMIT = "512MB"
+
+
+@contextlib.contextmanager
+def quality_engine(runtime: Any) -> Iterator[Engine]:
+    """A DuckDB engine of its own for one job's quality rules, memory-capped, spilling to disk."""
+    spill = runtime.settings.resolved_data_dir / "tmp" / "duckdb"
+    spill.mkdir(parents=True, exist_ok=True)
+    engine = DuckDBEngine(runtime.settings.parquet_dir, memory_limit=QUALITY_MEMORY_LIMIT,
+                          threads=runtime.settings.duckdb_threads, temp_directory=spill)
+    try:
+        yield engine
+    finally:
+        engine.close()
 
 
 class _Progress:
@@ -148,6 +167,7 @@ def _ingest(ctx: JobContext, ingest_id: uuid.UUID, source: str) -> dict[str, Any
         report["seconds"] = round(time.monotonic() - started, 3)
         report["bytes_stored"] = result.version.bytes
         q_started = time.monotonic()
+        pa.default_memory_pool().release_unused()  # the stream's buffers, before DuckDB's turn
         outcome = _quality(ctx, plan, result)
         q_seconds = time.monotonic() - q_started
         with runtime.db.transaction() as db:
@@ -232,9 +252,11 @@ def _quality(ctx: JobContext, plan: service.IngestPlan,
 
         dataset = db.get(Dataset, plan.dataset_id)
         assert dataset is not None
-        return service.evaluate_version(
-            db, dataset, None, files=result.version.file_paths, columns=columns,
-            rules=plan.rules, created_at=dt.datetime.now(dt.UTC), update_cycle=plan.update_cycle)
+        with quality_engine(ctx.runtime) as engine:
+            return service.evaluate_version(
+                db, dataset, None, files=result.version.file_paths, columns=columns,
+                rules=plan.rules, created_at=dt.datetime.now(dt.UTC),
+                update_cycle=plan.update_cycle, engine=engine)
 
 
 @handler("library.quality")
@@ -245,8 +267,8 @@ def evaluate(ctx: JobContext) -> dict[str, Any]:
     afterwards (on SQLite a write transaction must not stay open while the engine works)."""
     dataset_id = uuid.UUID(ctx.params["dataset_id"])
     ctx.progress(0, 1, "evaluating the quality rules")
-    with ctx.runtime.db.transaction(write=False) as db:
-        evaluation = service.evaluate_quality(ctx.actor, db, dataset_id)
+    with ctx.runtime.db.transaction(write=False) as db, quality_engine(ctx.runtime) as engine:
+        evaluation = service.evaluate_quality(ctx.actor, db, dataset_id, engine=engine)
     with ctx.runtime.db.transaction() as db:
         report = service.record_quality(ctx.actor, db, evaluation)
         return {"dataset_id": str(dataset_id), "score": report.score,

@@ -63,7 +63,7 @@ class Dataset(IdMixin, CreatedMixin, Base):
 
     current_version: Mapped[DatasetVersion | None] = relationship(
         primaryjoin="foreign(Dataset.current_version_id) == DatasetVersion.id",
-        viewonly=True, lazy="joined")
+        viewonly=True, lazy="selectin")
 
 
 class DatasetVersion(IdMixin, CreatedMixin, Base):

@@ -18,8 +18,8 @@ from gongshu.core.permissions import Actor, Perm
 from gongshu.grading import service as grading
 from gongshu.grading.vocab import DETECTOR_TYPES
 from gongshu.library import quality, service
-from gongshu.library.api import safe_name, save_upload
 from gongshu.library.models import LibraryKind
+from gongshu.library.uploads import safe_name, save_upload
 from gongshu.web.deps import Db, PageActor, write_intent
 from gongshu.web.forms import error_map
 from gongshu.web.nav import NavItem

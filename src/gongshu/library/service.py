@@ -40,7 +40,7 @@ from gongshu.core.errors import (
 )
 from gongshu.core.jobs import Job
 from gongshu.core.permissions import Actor, Perm, require
-from gongshu.engine import DatasetStore
+from gongshu.engine import DatasetStore, Engine
 from gongshu.grading import service as grading
 from gongshu.library import preview as previews
 from gongshu.library import quality
@@ -549,7 +549,9 @@ def add_rule(actor: Actor, db: Session, /, dataset_id: uuid.UUID, *, kind: str,
     if kind == "reference" and not errors:
         other = db.scalars(sa.select(Dataset).where(
             Dataset.resource_code == str(params["dataset"]).strip())).first()
-        if other is None:
+        # Only a dataset the actor may read: a score against another body's data would tell
+        # which of one's values that body holds.
+        if other is None or not _may_read(actor, other):
             errors.append(FieldError("params.dataset", "dataset_not_found",
                                      "No dataset in the library has this resource code."))
         else:
@@ -617,10 +619,11 @@ def quality_context(db: Session, dataset: Dataset, *, created_at: dt.datetime,
 def evaluate_version(db: Session, /, dataset: Dataset, version: DatasetVersion | None, *,
                      files: Sequence[Path], columns: Mapping[str, quality.ColumnInfo],
                      rules: Sequence[quality.Rule], created_at: dt.datetime,
-                     update_cycle: str | None) -> quality.Outcome:
-    """Score the rules over stored files (no permission check: callers hold the dataset)."""
+                     update_cycle: str | None, engine: Engine | None = None) -> quality.Outcome:
+    """Score the rules over stored files (no permission check: callers hold the dataset).
+    ``engine``: where the SQL runs (default: the runtime's data engine)."""
     context = quality_context(db, dataset, created_at=created_at, update_cycle=update_cycle)
-    return quality.evaluate(runtime_of(db).data_engine, files, rules, columns=columns,
+    return quality.evaluate(engine or runtime_of(db).data_engine, files, rules, columns=columns,
                             context=context)
 
 
@@ -632,7 +635,8 @@ class Evaluation:
     seconds: float
 
 
-def evaluate_quality(actor: Actor, db: Session, /, dataset_id: uuid.UUID) -> Evaluation:
+def evaluate_quality(actor: Actor, db: Session, /, dataset_id: uuid.UUID, *,
+                     engine: Engine | None = None) -> Evaluation:
     """Evaluate the dataset's rules over its current version (reads only; keep the result with
     ``record_quality`` in a write transaction afterwards)."""
     import time
@@ -650,7 +654,8 @@ def evaluate_quality(actor: Actor, db: Session, /, dataset_id: uuid.UUID) -> Eva
         db, dataset, version, files=stored.file_paths,
         columns=_columns_of(version, []), rules=_rules(db, dataset.id),
         created_at=version.created_at,
-        update_cycle=entry.current_version.update_cycle if entry.current_version else None)
+        update_cycle=entry.current_version.update_cycle if entry.current_version else None,
+        engine=engine)
     return Evaluation(dataset.id, version.id, outcome, time.monotonic() - started)
 
 
