@@ -131,7 +131,9 @@ def test_event_hash_follows_the_documented_definition() -> None:
         b'gongshu.audit.v2\n[7,"01900000000070008000000000000007",'
         b'"2025-03-01 08:30:00.000005","","\xe6\x9d\x8e\xe5\xa8\x9c","web","","",'
         b'"catalog.publish","catalog_entry","42","{\\"a\\":\\"\xe6\x99\x8b\\",\\"b\\":1}",'
-        + b'"' + b"ab" * 32 + b'"]'
+        + b'"'
+        + b"ab" * 32
+        + b'"]'
     )
     assert audit.event_hash(row) == audit.sm3_hex(expected_bytes)
 
@@ -556,11 +558,24 @@ AWKWARD = [
 ]
 
 
+def _count_exact_scans(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Count the fallbacks to the exact pass (the fast pass found something unexpected)."""
+    calls: list[int] = []
+    real = audit._exact_scan
+
+    def counted(*args: object, **kwargs: object) -> audit._Scan:
+        calls.append(1)
+        return real(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(audit, "_exact_scan", counted)
+    return calls
+
+
 def test_the_fast_verifier_encodes_awkward_text_exactly_like_the_writer(
     runtime: Runtime, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """SQLite builds the canonical JSON on the fast path; it must match orjson byte for
-    byte, or every such event would take the slow path (counted here)."""
+    """The database builds the canonical JSON on the fast pass (SQLite json_array, PostgreSQL
+    to_json); it must match orjson byte for byte, or such a chain would take the exact pass."""
     actor = Actor(username=AWKWARD[0], via="web")
     with runtime.db.transaction() as db:
         for text_ in AWKWARD:
@@ -572,33 +587,80 @@ def test_the_fast_verifier_encodes_awkward_text_exactly_like_the_writer(
                 org_path=text_,
                 details={text_: text_, "nested": [text_, {"k": text_}]},
             )
-    slow: list[int] = []
-    real = audit._rederived_hash
-    monkeypatch.setattr(audit, "_rederived_hash", lambda db, seq: slow.append(seq) or real(db, seq))
+    exact = _count_exact_scans(monkeypatch)
     report = audit.verify(runtime)
     assert report.ok and report.events_checked == len(AWKWARD)
-    assert slow == []
+    assert exact == []
 
 
 def test_a_fast_path_encoding_difference_is_never_a_false_alarm(
     runtime: Runtime, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     write_events(runtime, 5)
-    # a fast path that gets the encoding wrong for every event (an extra space)
-    wrong = dict(audit._FAST_SQL)
-    wrong["sqlite"] = (
-        "SELECT seq, CAST('[ ' || seq || ']' AS BLOB), prev_hash, hash FROM audit_event "
-        "ORDER BY seq"
-    )
-    wrong["postgresql"] = (
-        "SELECT seq, convert_to('[ ' || seq || ']', 'UTF8'), prev_hash, hash FROM audit_event "
-        "ORDER BY seq"
-    )
-    monkeypatch.setattr(audit, "_FAST_SQL", wrong)
+    # a fast pass that gets the encoding wrong for every event (an extra space)
+    wrong = {
+        "sqlite": (
+            "SELECT max(seq), count(*), CAST(group_concat('[ ' || seq || ']', char(10)) AS BLOB), "
+            "CAST(group_concat(hash, '') AS BLOB) FROM audit_event WHERE seq > ? AND seq <= ?"
+        ),
+        "postgresql": (
+            "SELECT max(seq), count(*), convert_to(string_agg('[ ' || seq || ']', E'\\n' "
+            "ORDER BY seq), 'UTF8'), convert_to(string_agg(hash, '' ORDER BY seq), 'UTF8') "
+            "FROM audit_event WHERE seq > %s AND seq <= %s"
+        ),
+    }
+    monkeypatch.setattr(audit, "_BATCH_SQL", wrong)
+    exact = _count_exact_scans(monkeypatch)
     assert audit.verify(runtime).ok
+    assert exact == [1]
     sql(runtime, "UPDATE audit_event SET action = 'x' WHERE seq = 3")
     report = audit.verify(runtime)
     assert not report.ok and report.bad_seq == 3 and "edited" in report.reason
+
+
+def _verify_in_batches(runtime: Runtime, batch: int, **kwargs: object) -> audit.VerifyReport:
+    runtime.audit_checkpoints.flush()
+    with runtime.db.transaction(write=False) as db:
+        return audit.verify_chain(
+            db,
+            checkpoint=runtime.audit_checkpoints.read(),
+            public_key=runtime.keys.verify_key("audit"),
+            batch=batch,
+            **kwargs,  # type: ignore[arg-type]
+        )
+
+
+def test_the_fast_pass_checks_across_batch_boundaries(
+    runtime: Runtime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    write_events(runtime, 5, per_commit=2)
+    exact = _count_exact_scans(monkeypatch)
+    seen: list[tuple[int, int]] = []
+    report = _verify_in_batches(runtime, 3, progress=lambda d, t: seen.append((d, t)))
+    assert report.ok and report.events_checked == 10 and exact == []
+    assert seen == [(3, 10), (6, 10), (9, 10), (10, 10)]
+    sql(runtime, "UPDATE audit_event SET details = '{}' WHERE seq = 7")
+    report = _verify_in_batches(runtime, 3)
+    assert (report.ok, report.bad_seq, report.bad_event_id) == (False, 7, event_id(runtime, 7))
+    assert "edited" in report.reason and exact == [1]
+
+
+def test_a_gap_as_wide_as_a_batch_is_found(runtime: Runtime) -> None:
+    write_events(runtime, 8)
+    sql(runtime, "DELETE FROM audit_event WHERE seq IN (3, 4)")
+    report = _verify_in_batches(runtime, 2)
+    assert (report.ok, report.bad_seq) == (False, 3)
+    assert "event 3 is missing (next is 5)" in report.reason
+
+
+def test_an_event_numbered_below_one_is_found(runtime: Runtime) -> None:
+    write_events(runtime, 4)
+    _insert_row(
+        runtime, _forged_row(runtime, seq=0, prev_hash=audit.GENESIS_HASH, correct_hash=True)
+    )
+    report = audit.verify(runtime)
+    assert (report.ok, report.bad_seq, report.bad_event_id) == (False, 0, event_id(runtime, 0))
+    assert "appears out of order" in report.reason
 
 
 def test_verify_chain_without_checkpoint_checks_the_chain_alone(runtime: Runtime) -> None:

@@ -18,6 +18,11 @@ How it holds together
   row (hash mismatch), a deleted or inserted row (seq gap or prev_hash mismatch), reordered rows
   (prev_hash mismatch), a truncated tail (checkpoint beyond the end), a rewritten chain (the
   event at the checkpoint's seq has another hash), a forged checkpoint (bad signature).
+  It makes two kinds of pass. The fast pass reads the events in batches whose canonical JSON
+  the database writes from the stored fields, a helper thread fetching the next batch while
+  this one is hashed; it only ever says "all good". Whenever it meets anything else, the exact
+  pass goes over the chain event by event (fields → orjson → SM3, and the ORM's reading of an
+  event before calling it bad) and names the first bad event.
 
 The hash (version 2)::
 
@@ -54,12 +59,13 @@ import threading
 import time
 import uuid
 import weakref
-from collections.abc import Callable, Generator, Iterator, Mapping, Sequence
+from collections.abc import Callable, Generator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import closing
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import orjson
 from cryptography.exceptions import InvalidSignature
@@ -82,6 +88,7 @@ DOMAIN = b"gongshu.audit.v2\n"
 CHECKPOINT_DOMAIN = b"gongshu.audit.checkpoint.v1\n"
 
 _SeqType = BigInteger().with_variant(Integer(), "sqlite")
+_T = TypeVar("_T")
 
 
 class AuditEvent(Base):
@@ -631,27 +638,77 @@ _FIELDS_SQL = {
     ),
 }
 
-#: The fast path on SQLite: the database also writes the canonical JSON (``json_array``
-#: escapes exactly as orjson does), so Python fetches four values per event and hashes. An event
-#: whose fast bytes do not hash to its stored hash is re-derived from its fields as the ORM reads
-#: them before it is called bad: a storage or encoding difference could cost time, never raise a
-#: false alarm. (On PostgreSQL, building the JSON in SQL is slower than orjson on the fields.)
-_FAST_SQL = {
+#: The canonical JSON of an event as the database writes it, from its stored fields: SQLite's
+#: ``json_array`` and PostgreSQL's ``to_json`` escape strings exactly as orjson does.
+_CANONICAL_SQL = {
     "sqlite": (
-        "SELECT seq, CAST(json_array(seq, id, occurred_at, coalesce(actor_id, ''), actor_name, "
-        "via, coalesce(org_id, ''), org_path, action, target_type, target_id, details, "
-        "prev_hash) AS BLOB), prev_hash, hash FROM audit_event ORDER BY seq"
+        "json_array(seq, id, occurred_at, coalesce(actor_id, ''), actor_name, via, "
+        "coalesce(org_id, ''), org_path, action, target_type, target_id, details, prev_hash)"
+    ),
+    "postgresql": (
+        "'[' || seq || ',\"' || encode(uuid_send(id), 'hex') || '\",\"' "
+        "|| to_char(occurred_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS.US') || '\",\"' "
+        "|| coalesce(encode(uuid_send(actor_id), 'hex'), '') || '\",' "
+        "|| to_json(actor_name)::text || ',' || to_json(via)::text || ',\"' "
+        "|| coalesce(encode(uuid_send(org_id), 'hex'), '') || '\",' "
+        "|| to_json(org_path)::text || ',' || to_json(action)::text || ',' "
+        "|| to_json(target_type)::text || ',' || to_json(target_id)::text || ',' "
+        "|| to_json(details)::text || ',' || to_json(prev_hash)::text || ']'"
+    ),
+}
+
+#: One batch of the fast pass: the events with seq in (after, until], as (the last seq, how
+#: many, their canonical JSONs joined by "\n", their stored hashes concatenated). JSON never
+#: holds a raw newline, so "\n" separates the events unambiguously. On SQLite the range is a
+#: rowid range, which SQLite reads (and so concatenates) in seq order.
+_BATCH_SQL = {
+    "sqlite": (
+        f"SELECT max(seq), count(*), CAST(group_concat({_CANONICAL_SQL['sqlite']}, char(10)) "
+        "AS BLOB), CAST(group_concat(hash, '') AS BLOB) FROM audit_event "
+        "WHERE seq > ? AND seq <= ?"
+    ),
+    "postgresql": (
+        f"SELECT max(seq), count(*), convert_to(string_agg({_CANONICAL_SQL['postgresql']}, "
+        "E'\\n' ORDER BY seq), 'UTF8'), convert_to(string_agg(hash, '' ORDER BY seq), 'UTF8') "
+        "FROM audit_event WHERE seq > %s AND seq <= %s"
     ),
 }
 
 
-def _canonical_stream(session: Session, batch: int) -> Iterator[tuple[int, bytes, str, str]]:
-    """(seq, canonical bytes, prev_hash, stored hash) of every event in seq order."""
-    fast = _FAST_SQL.get(session.get_bind().dialect.name)
-    if fast is not None:
-        return _stream(session, fast, batch)  # type: ignore[return-value]
-    dumps = orjson.dumps
-    return ((row[0], dumps(row[:13]), row[12], row[13]) for row in _canonical_rows(session, batch))
+def _event_batches(session: Session, size: int) -> Generator[tuple[int, int, bytes, bytes]]:
+    """The fast pass's batches (``_BATCH_SQL``) of up to ``size`` events, in seq order, until
+    one comes back empty; through the driver, inside the session's transaction."""
+    dialect = session.get_bind().dialect.name
+    dbapi = session.connection().connection
+    if dialect == "postgresql":
+        cursor = dbapi.driver_connection.cursor(binary=True)  # bytea as bytes, as is
+    else:
+        cursor = dbapi.cursor()
+    after = 0
+    try:
+        while True:
+            cursor.execute(_BATCH_SQL[dialect], (after, after + size))
+            last, count, joined, hashes = cursor.fetchone()
+            if not count:
+                return
+            yield last, count, bytes(joined), bytes(hashes)
+            after = last
+    finally:
+        cursor.close()
+
+
+def _prefetched(items: Generator[_T]) -> Generator[_T]:
+    """``items``, each one fetched by a helper thread while the caller works on the one before:
+    the database builds the next batch (without holding the GIL) while Python hashes this one.
+    Closing waits for the helper, so the caller may use the connection again afterwards."""
+    try:
+        with ThreadPoolExecutor(1, thread_name_prefix="gongshu-audit-verify") as helper:
+            ahead = helper.submit(next, items, None)
+            while (item := ahead.result()) is not None:
+                ahead = helper.submit(next, items, None)
+                yield item
+    finally:
+        items.close()
 
 
 def _canonical_rows(session: Session, batch: int) -> Generator[Sequence[Any], None, None]:
@@ -705,17 +762,82 @@ class _Scan:
 def _scan(
     session: Session,
     *,
+    total: int,
     checkpoint_seq: int,
     batch: int,
     progress: Callable[[int], None] | None,
 ) -> _Scan:
-    """Check every event in seq order: its number, its link to the previous hash, its hash."""
+    """Check every event in seq order: its number, its link to the previous hash, its hash.
+
+    The fast pass does it for a whole intact chain; wherever it finds anything unexpected (a
+    tampered event, or only an encoding it does not recognise), the exact pass checks the chain
+    again, event by event, and names the first bad one."""
+    scan = _fast_scan(session, total=total, checkpoint_seq=checkpoint_seq, batch=batch)
+    if scan is not None:
+        if progress is not None:
+            for done in range(batch, scan.last_seq + 1, batch):
+                progress(done)
+        return scan
+    return _exact_scan(session, checkpoint_seq=checkpoint_seq, batch=batch, progress=progress)
+
+
+def _fast_scan(session: Session, *, total: int, checkpoint_seq: int, batch: int) -> _Scan | None:
+    """The whole chain in batches whose canonical JSON the database writes (``_BATCH_SQL``),
+    each one built by the database while the previous one is hashed here. Each event: its JSON
+    ends with the previous event's hash as prev_hash, and hashes to its stored hash; each batch
+    numbers its events without a gap after the previous one; all of them are all the events.
+    None as soon as anything else turns up: the exact pass then decides and names the event."""
+    base = _EVENT_SM3
+    scan = _Scan()
+    tail = b',"' + GENESIS_HASH.encode() + b'"]'  # how the next event's JSON must end
+    batches = _prefetched(_event_batches(session, batch))
+    with closing(batches):
+        for last, count, joined, hashes in batches:
+            first = scan.last_seq + 1
+            events = joined.split(b"\n")
+            if (
+                last - scan.last_seq != count
+                or len(events) != count
+                or len(hashes) != 64 * count
+                or not events[0].startswith(b"[%d," % first)
+                or not events[-1].startswith(b"[%d," % last)
+            ):
+                return None
+            for i, canonical in enumerate(events):
+                stored = hashes[64 * i : 64 * i + 64]
+                h = base.copy()
+                h.update(canonical)
+                if not canonical.endswith(tail) or h.hexdigest().encode() != stored:
+                    return None
+                tail = b',"' + stored + b'"]'
+            if first <= checkpoint_seq <= last:
+                at = 64 * (checkpoint_seq - first)
+                scan.hash_at_checkpoint = hashes[at : at + 64].decode()
+            scan.last_seq = last
+    if scan.last_seq != total:  # events outside 1..n (numbers below 1, or after a gap)
+        return None
+    scan.last_hash = tail[2:-2].decode()
+    return scan
+
+
+def _exact_scan(
+    session: Session,
+    *,
+    checkpoint_seq: int,
+    batch: int,
+    progress: Callable[[int], None] | None,
+) -> _Scan:
+    """Event by event in seq order, each check in turn, stopping at the first bad event: its
+    fields come from the database in canonical form, orjson encodes them, and an event whose
+    hash differs is re-derived from its fields as the ORM reads them before it is called bad."""
     scan = _Scan()
     expected, prev = 1, GENESIS_HASH
     base = _EVENT_SM3
-    rows = _canonical_stream(session, batch)
-    with closing(rows):  # type: ignore[type-var]
-        for seq, canonical, prev_hash, stored in rows:
+    dumps = orjson.dumps
+    rows = _canonical_rows(session, batch)
+    with closing(rows):
+        for row in rows:
+            seq, prev_hash, stored = row[0], row[12], row[13]
             if seq != expected:
                 if seq > expected:
                     scan.bad_seq, scan.names_event = expected, False
@@ -728,7 +850,7 @@ def _scan(
                 scan.reason = "prev_hash does not match the previous event's hash"
                 break
             h = base.copy()
-            h.update(canonical)
+            h.update(dumps(row[:13]))
             if h.hexdigest() != stored and _rederived_hash(session, seq) != stored:
                 scan.bad_seq, scan.reason = seq, "content does not match its hash (edited)"
                 break
@@ -784,6 +906,7 @@ def verify_chain(
 
     scan = _scan(
         session,
+        total=total,
         checkpoint_seq=cp_seq if cp_seq is not None else -1,
         batch=batch,
         progress=(lambda done: progress(done, total)) if progress is not None else None,
