@@ -234,16 +234,15 @@ def read_all(path: Path, batch_rows: int = 500) -> list[dict[str, str | None]]:
 
 @pytest.fixture
 def helpers(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Transcode even small files in helper processes, in small chunks (several per helper)."""
+    """Transcode even small files in a helper process, in small chunks."""
     from gongshu.library import readers
 
     monkeypatch.setattr(readers, "HELPER_MIN_BYTES", 0)
     monkeypatch.setattr(readers.Utf8Stream, "CHUNK", 4096)
-    monkeypatch.setattr(readers, "_helper_count", lambda path: 2)
 
 
 @pytest.mark.parametrize("extra", ["体育路", "€𠀀"])  # GBK, and GB 18030 four-byte characters
-def test_helper_processes_give_the_same_rows(tmp_path: Path, helpers: None,
+def test_helper_process_gives_the_same_rows(tmp_path: Path, helpers: None,
                                              extra: str) -> None:
     text = gb_lines(2000, extra)
     gb = tmp_path / "gb.csv"
@@ -253,7 +252,7 @@ def test_helper_processes_give_the_same_rows(tmp_path: Path, helpers: None,
     assert read_all(gb) == read_all(utf8)
 
 
-def test_helper_processes_report_the_same_error(tmp_path: Path,
+def test_helper_process_reports_the_same_error(tmp_path: Path,
                                                 monkeypatch: pytest.MonkeyPatch) -> None:
     from gongshu.library import readers
 
@@ -264,14 +263,13 @@ def test_helper_processes_report_the_same_error(tmp_path: Path,
         read_all(path)
 
     monkeypatch.setattr(readers, "HELPER_MIN_BYTES", 0)
-    monkeypatch.setattr(readers, "_helper_count", lambda path: 2)
     with pytest.raises(ValidationFailed) as helped:
         read_all(path)
     assert str(helped.value) == str(in_thread.value)
     assert "position" in str(helped.value)
 
 
-def test_closing_early_stops_the_helpers(tmp_path: Path, helpers: None) -> None:
+def test_closing_early_stops_the_helper(tmp_path: Path, helpers: None) -> None:
     import gc
 
     path = tmp_path / "gb.csv"

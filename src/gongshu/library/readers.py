@@ -383,21 +383,15 @@ class Utf8Stream(io.RawIOBase):
         return False
 
     def _produce(self, path: Path, encoding: str) -> None:
-        gb = codecs.lookup(encoding).name in ("gb18030", "gbk", "gb2312")
-        newline_safe = gb or codecs.lookup(encoding).name in ("big5", "big5hkscs", "cp950")
+        gb = _is_gb(encoding)
         try:
-            if newline_safe:
-                chunks = self._lines(path)
-                helpers = _Transcoders.start(encoding, gb, _helper_count(path))
-                decoded: Iterable[bytes] = (
-                    helpers.map(chunks, self._stop) if helpers
-                    else (_decode_chunk(chunk, encoding, gb) for chunk in chunks))
-                for text in decoded:
-                    if not self._put(text):
-                        return
-            else:
-                decoder = codecs.getincrementaldecoder(encoding)()
-                with path.open("rb") as f:
+            with path.open("rb") as f:
+                if _newline_safe(encoding):
+                    for chunk in _newline_chunks(f, self.CHUNK):
+                        if not self._put(_decode_chunk(chunk, encoding, gb)):
+                            return
+                else:
+                    decoder = codecs.getincrementaldecoder(encoding)()
                     while not self._stop.is_set():
                         block = f.read(self.CHUNK)
                         text = decoder.decode(block, final=not block)
@@ -408,22 +402,6 @@ class Utf8Stream(io.RawIOBase):
         except BaseException as exc:  # handed to the reading side
             self._put(exc)
         self._put(None)
-
-    def _lines(self, path: Path) -> Iterator[bytes]:
-        """The file in chunks of about :attr:`CHUNK` bytes that end at a newline."""
-        with path.open("rb") as f:
-            rest = b""
-            while not self._stop.is_set():
-                block = rest + f.read(self.CHUNK)
-                if not block:
-                    return
-                grew = len(block) > len(rest)
-                cut = block.rfind(b"\n") + 1 if grew else len(block)
-                chunk, rest = block[:cut], block[cut:]
-                if chunk:
-                    yield chunk
-                elif not grew:
-                    return
 
     def readable(self) -> bool:
         return True
@@ -472,6 +450,7 @@ class Utf8Stream(io.RawIOBase):
 
 
 def _decode_chunk(chunk: bytes, encoding: str, gb: bool) -> bytes:
+    """One newline-aligned chunk as UTF-8: GB text tries the faster ``gbk`` codec first."""
     if gb:
         try:
             return chunk.decode("gbk").encode("utf-8")
@@ -480,140 +459,154 @@ def _decode_chunk(chunk: bytes, encoding: str, gb: bool) -> bytes:
     return chunk.decode(encoding).encode("utf-8")
 
 
-#: Files above this size are transcoded by helper processes (below, starting them costs more
-#: than it saves).
+def _is_gb(encoding: str) -> bool:
+    return codecs.lookup(encoding).name in ("gb18030", "gbk", "gb2312")
+
+
+def _newline_safe(encoding: str) -> bool:
+    """Encodings in which byte 0x0A is always a newline (never inside a character)."""
+    return _is_gb(encoding) or codecs.lookup(encoding).name in ("big5", "big5hkscs", "cp950")
+
+
+def _newline_chunks(f: Any, size: int) -> Iterator[bytes]:
+    """A binary file in chunks of about ``size`` bytes that end at a newline."""
+    rest = b""
+    while True:
+        block = rest + f.read(size)
+        if not block:
+            return
+        grew = len(block) > len(rest)
+        cut = block.rfind(b"\n") + 1 if grew else len(block)
+        chunk, rest = block[:cut], block[cut:]
+        if chunk:
+            yield chunk
+        elif not grew:
+            return
+
+
+#: Files above this size are transcoded by a helper process (below, starting it costs more than
+#: it saves).
 HELPER_MIN_BYTES = 64 << 20
 
 
-def _helper_count(path: Path) -> int:
-    """How many helper processes transcode this file: none for small files or one core."""
+def _use_helper(path: Path, encoding: str) -> bool:
+    """A helper process transcodes large GB/Big5 files when there is a second core for it."""
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    if (cores or 1) < 2 or path.stat().st_size < HELPER_MIN_BYTES:
-        return 0
-    return min(2, cores or 1)
+    return ((cores or 1) >= 2 and _newline_safe(encoding)
+            and path.stat().st_size >= HELPER_MIN_BYTES)
 
 
-# The helper: the interpreter alone (isolated, no imports beyond the codecs), reading chunks
-# framed as <8-byte length><bytes> and answering K<length><UTF-8> or E<length><error repr>.
+# The helper: the interpreter alone (isolated; nothing imported beyond the codecs) running the
+# same chunking and decoding as Utf8Stream, UTF-8 to stdout; a decoding error goes to stderr as
+# the repr of (encoding, start, end, reason, bad bytes), with exit status 3.
 _HELPER = """
+from __future__ import annotations
 import sys
+{newline_chunks}
 {decode_chunk}
-def main(encoding, gb):
-    read, write = sys.stdin.buffer.read, sys.stdout.buffer.write
-    while len(head := read(8)) == 8:
-        chunk = read(int.from_bytes(head, "little"))
-        try:
-            out = _decode_chunk(chunk, encoding, gb)
-        except UnicodeDecodeError as exc:
-            error = repr((exc.encoding, exc.start, exc.end, exc.reason,
-                          chunk[exc.start:exc.end])).encode()
-            write(b"E" + len(error).to_bytes(8, "little") + error)
-        else:
-            write(b"K" + len(out).to_bytes(8, "little"))
-            write(out)
-        sys.stdout.buffer.flush()
-main(sys.argv[1], sys.argv[2] == "1")
+def main(path, encoding, gb, size):
+    write = sys.stdout.buffer.write
+    with open(path, "rb") as f:
+        for chunk in _newline_chunks(f, size):
+            try:
+                text = _decode_chunk(chunk, encoding, gb)
+            except UnicodeDecodeError as exc:
+                sys.stdout.buffer.flush()
+                sys.stderr.write(repr((exc.encoding, exc.start, exc.end, exc.reason,
+                                       chunk[exc.start:exc.end])))
+                sys.exit(3)
+            write(text)
+try:
+    main(sys.argv[1], sys.argv[2], sys.argv[3] == "1", int(sys.argv[4]))
+except BrokenPipeError:  # the reader stopped early
+    pass
 """
 
 
-class _Transcoders:
-    """Helper processes that turn newline-aligned chunks into UTF-8, results in order.
+class TranscodingPipe(io.RawIOBase):
+    """A GB/Big5 file re-encoded as UTF-8 by a helper process, read from its stdout.
 
-    Python's codecs hold the interpreter lock (GBK decodes at some 130 MB/s on one core), and
-    a decoding thread stalls pyarrow's parser whenever the parser calls back into Python for
-    input. Helpers run the very same codec (``_decode_chunk``) in other processes: the parser
-    keeps this process's cores, results stay byte-identical, and an error is the same
-    ``UnicodeDecodeError`` (same message) as in-process decoding would raise. Chunks go round
-    robin; pipes give back pressure, so at most a few chunks per helper are in flight.
+    Python's codecs hold the interpreter lock (GBK decodes at some 150-200 MB/s on one core)
+    and a decoding thread stalls pyarrow whenever it calls back into Python. The helper runs the
+    very same chunking and codec (:func:`_newline_chunks`, :func:`_decode_chunk`) on the other
+    core and this process only copies bytes from a pipe: the output is byte-identical, and a
+    decoding error is the same ``UnicodeDecodeError`` (same message), raised by :meth:`check`
+    once the rows before it have been read.
     """
 
-    def __init__(self, encoding: str, gb: bool, count: int) -> None:
+    def __init__(self, path: Path, encoding: str, chunk: int) -> None:
         import inspect
         import subprocess
         import sys
 
-        source = _HELPER.format(decode_chunk=inspect.getsource(_decode_chunk))
-        self.encoding = encoding
-        self.procs: list[subprocess.Popen[bytes]] = []
-        try:
-            for _ in range(count):
-                self.procs.append(subprocess.Popen(
-                    [sys.executable, "-I", "-c", source, encoding, "1" if gb else "0"],
-                    stdin=subprocess.PIPE, stdout=subprocess.PIPE))
-        except OSError:
-            self._close(kill=True)
-            raise
+        super().__init__()
+        source = _HELPER.format(newline_chunks=inspect.getsource(_newline_chunks),
+                                decode_chunk=inspect.getsource(_decode_chunk))
+        self._proc = subprocess.Popen(
+            [sys.executable, "-I", "-c", source, str(path), encoding,
+             "1" if _is_gb(encoding) else "0", str(chunk)],
+            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        self._pipe = self._proc.stdout
+        self._reading = threading.Condition()  # counts the reads under way
+        self._readers = 0
+        self._eof = False
 
-    @classmethod
-    def start(cls, encoding: str, gb: bool, count: int) -> _Transcoders | None:
-        """``count`` helpers, or None (then decode in this process) if there are none to be
-        had."""
-        if count < 1:
-            return None
-        try:
-            return cls(encoding, gb, count)
-        except OSError:  # no interpreter to start (embedded, sandboxed): decode in-process
-            return None
+    def readable(self) -> bool:
+        return True
 
-    def map(self, chunks: Iterator[bytes], stop: threading.Event) -> Iterator[bytes]:
-        sent: queue.Queue[int | None | BaseException] = queue.Queue()
-        feeder = threading.Thread(target=self._feed, args=(chunks, sent, stop),
-                                  name="utf8-stream-feed", daemon=True)
-        feeder.start()
+    def read(self, size: int = -1) -> bytes:
+        with self._reading:
+            if self.closed:
+                return b""
+            self._readers += 1
         try:
-            while (item := sent.get()) is not None:
-                if isinstance(item, BaseException):
-                    raise item
-                yield self._receive(self.procs[item % len(self.procs)])
+            data = self._pipe.read(size)
+            if size < 0 or len(data) < size:
+                self._eof = True  # the helper closed its output: it is done or failing
+            return data
         finally:
-            stop_feeding = stop.is_set() or item is not None
-            self._close(kill=stop_feeding)
-            feeder.join(timeout=5)
+            with self._reading:
+                self._readers -= 1
+                self._reading.notify_all()
 
-    def _feed(self, chunks: Iterator[bytes], sent: queue.Queue[int | None | BaseException],
-              stop: threading.Event) -> None:
-        try:
-            for i, chunk in enumerate(chunks):
-                if stop.is_set():
-                    break
-                pipe = self.procs[i % len(self.procs)].stdin
-                assert pipe is not None
-                pipe.write(len(chunk).to_bytes(8, "little"))
-                pipe.write(chunk)
-                pipe.flush()
-                sent.put(i)
-        except BrokenPipeError:  # a helper went away: the receiving side reports it
-            sent.put(OSError("a transcoding helper process stopped unexpectedly"))
-        except BaseException as exc:  # reading the file failed
-            sent.put(exc)
-        finally:
-            sent.put(None)
+    def readinto(self, target: Any) -> int:
+        data = self.read(len(target))
+        target[: len(data)] = data
+        return len(data)
 
-    def _receive(self, proc: Any) -> bytes:
-        head = proc.stdout.read(9)
-        if len(head) < 9:
-            raise OSError("a transcoding helper process stopped unexpectedly")
-        body = proc.stdout.read(int.from_bytes(head[1:], "little"))
-        if head[:1] == b"K":
-            return body
-        import ast
+    def stopped(self) -> bool:
+        """Whether the helper has finished (or failed): its output ended."""
+        return self._eof or self._proc.poll() is not None
 
-        encoding, start, end, reason, bad = ast.literal_eval(body.decode())
-        # The message names the bytes at [start:end] of the chunk; only those are kept.
-        raise UnicodeDecodeError(encoding, bytes(start) + bad, start, end, reason)
+    def check(self) -> None:
+        """Wait for the helper; raise what it met: the decoding error, or its failure."""
+        status = self._proc.wait()
+        if status == 0:
+            return
+        error = self._proc.stderr.read().decode("utf-8", "replace")
+        if status == 3:
+            import ast
 
-    def _close(self, *, kill: bool) -> None:
-        for proc in self.procs:
-            if kill:
-                proc.kill()
-            for pipe in (proc.stdin, proc.stdout):
-                with contextlib.suppress(OSError):
-                    pipe.close()
-        for proc in self.procs:
-            try:
-                proc.wait(timeout=5)
-            except Exception:  # noqa: BLE001 - last resort, never leave a helper behind
-                proc.kill()
+            encoding, start, end, reason, bad = ast.literal_eval(error)
+            # The message names the bytes at [start:end] of the chunk; only those are kept.
+            raise UnicodeDecodeError(encoding, bytes(start) + bad, start, end, reason)
+        raise OSError(f"the transcoding helper process failed ({status}): "
+                      f"{error.strip().splitlines()[-1] if error.strip() else 'no message'}")
+
+    def close(self) -> None:
+        """Stop the helper and wait for a read under way to return (so that no pyarrow thread
+        is inside this object once the reader is closed)."""
+        if self.closed:
+            return
+        if self._proc.poll() is None:
+            self._proc.kill()
+        with self._reading:
+            self._reading.wait_for(lambda: self._readers == 0, timeout=5)
+            super().close()
+        self._proc.wait()
+        for pipe in (self._proc.stdout, self._proc.stderr):
+            with contextlib.suppress(OSError):
+                pipe.close()
 
 
 class CsvReader(SourceReader):
@@ -652,13 +645,27 @@ class CsvReader(SourceReader):
 
     def _batches(self, batch_rows: int) -> Iterator[pa.RecordBatch]:
         block = min(4 << 20, max(1 << 20, batch_rows * self._row_bytes))
-        utf8 = self.encoding in ("utf-8", "utf-8-sig")
-        source: Any = self.path if utf8 else Utf8Stream(self.path, self.encoding or "utf-8")
+        encoding = self.encoding or "utf-8"
+        if encoding in ("utf-8", "utf-8-sig"):
+            yield from self._parse(self.path, block)
+            return
+        source: Utf8Stream | TranscodingPipe | None = None
+        if _use_helper(self.path, encoding):
+            with contextlib.suppress(OSError):  # no interpreter to start: decode in a thread
+                source = TranscodingPipe(self.path, encoding, Utf8Stream.CHUNK)
+        if source is None:
+            source = Utf8Stream(self.path, encoding)
         try:
-            yield from self._parse(source, block)
+            try:
+                yield from self._parse(source, block)
+            except pa.ArrowInvalid:
+                if isinstance(source, TranscodingPipe) and source.stopped():
+                    source.check()  # a decoding error cut the text short: that is the cause
+                raise
+            if isinstance(source, TranscodingPipe):
+                source.check()
         finally:
-            if not utf8:
-                source.close()
+            source.close()
 
     def _parse(self, source: Any, block: int) -> Iterator[pa.RecordBatch]:
         reader = pacsv.open_csv(
