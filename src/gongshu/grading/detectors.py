@@ -13,6 +13,15 @@ words, and lays candidates of one length out as a byte matrix; each validator is
 operations over the matrix. Regular expressions (RE2, through pyarrow) run only on candidates a
 byte test let through, and over Han text for addresses and names.
 
+That general path is the reference. :func:`find` (used by everything public) first sends each
+value the cheapest way that gives exactly the same answer for it: a repetitive batch is
+deduplicated (every detector is a function of the value alone); values of digits only, digits
+ending in X, and plain decimals skip atoms and regular expressions; the ASCII runs found in
+Chinese text are themselves routed the same way; regexes for IPv4 and coordinates only see atoms
+with enough dots. ``tests/grading/test_gate_equivalence.py`` holds the two paths to each other.
+The kernels doing the work (Arrow's and numpy's) release the interpreter lock, so the scan runs
+batches on several threads (``grading.scan``).
+
 A number is given one type only, in the order cn_id, uscc, cn_mobile, cn_landline, bank_card:
 an 18-digit ID number that also passes Luhn is an ID number, not a bank card.
 
