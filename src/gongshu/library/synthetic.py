@@ -11,7 +11,8 @@ vectorised with numpy so a hundred thousand rows take a fraction of a second:
 - amounts, dates, coordinates inside the province, codes of the item's length.
 
 ``defects`` sprinkles the mistakes real registers have (a wrong check character, a missing
-name, a duplicated ID), so quality rules have something to find.
+name, a record entered twice), so quality rules have something to find; a table drawn from a
+register (``ids_from``) has a few people the register lacks.
 """
 
 from __future__ import annotations
@@ -204,7 +205,10 @@ def table_for(items: Sequence[Any], rows: int, *, seed: int = 1, header: str = "
     ctx: dict[str, Any] = {}
     cn, born, county = cn_ids(rng, rows)
     if ids_from is not None and len(ids_from):
-        cn = np.array(ids_from, dtype=object)[rng.integers(0, len(ids_from), rows)]
+        # the same people as the register, but for a few nobody registered there
+        known = rng.random(rows) >= 0.01
+        cn = np.where(known, np.array(ids_from, dtype=object)[
+            rng.integers(0, len(ids_from), rows)], cn)
         born = np.array([f"{v[6:10]}-{v[10:12]}-{v[12:14]}" for v in cn], dtype="datetime64[D]")
     ctx.update(id=cn, born=born, county=county, name=names(rng, rows))
     ctx["sex"] = np.where(np.array([int(v[16]) % 2 for v in cn]) == 1, "1", "2")
@@ -226,8 +230,11 @@ def _with_defects(table: pa.Table, specs: Sequence[Mapping[str, Any]],
         values = table.column(column).to_numpy(zero_copy_only=False).astype(object)
         hit = rng.random(n) < share
         if "身份" in name:
-            # a wrong check character
+            # a wrong check character, and a record entered twice
             values[hit] = [v[:17] + ("0" if v[17] != "0" else "1") for v in values[hit]]
+            twice = np.flatnonzero(rng.random(n) < share / 4)
+            twice = twice[twice > 0]
+            values[twice] = values[twice - 1]
         elif "姓名" in name:
             values[hit] = None
         else:
