@@ -140,3 +140,17 @@ def test_dedup_counts_every_row() -> None:
     assert found.counts().counts["person_name"] == 3
     assert found.counts().nonempty == 5
     assert found.mask("person_name").tolist() == [False] * 4 + [True] * 3
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.binary(min_size=1, max_size=60), st.lists(st.tuples(st.integers(0, 59),
+                                                              st.integers(0, 8)), max_size=12))
+def test_spans_to_arrow(data: bytes, spans: list[tuple[int, int]]) -> None:
+    ascii_bytes = np.frombuffer(bytes(b & 0x7F for b in data), dtype=np.uint8)  # valid UTF-8
+    starts = np.array([min(s, len(data)) for s, _ in spans], dtype=np.int64)
+    ends = np.minimum(starts + np.array([w for _, w in spans], dtype=np.int64), len(data))
+    for order in (np.arange(len(starts)), np.argsort(starts, kind="stable")):
+        strings = tx.Strings(ascii_bytes, starts[order], ends[order])
+        expected = [bytes(ascii_bytes[a:b]).decode() for a, b in zip(strings.starts,
+                                                                     strings.ends, strict=True)]
+        assert strings.to_arrow().to_pylist() == expected

@@ -105,6 +105,16 @@ class Strings:
 
     def to_arrow(self) -> pa.LargeStringArray:
         """These values as an Arrow array (for the regular-expression kernels)."""
+        k = len(self.starts)
+        if k > 1 and (self.starts[1:] >= self.ends[:-1]).all() and self.data.flags.c_contiguous:
+            # Spans in order, apart: an array over the same bytes whose values are the spans
+            # and the gaps between them, every other one taken by Arrow (one memcpy a value,
+            # without the interpreter lock) instead of indexing every byte in numpy.
+            bounds = np.empty(2 * k, dtype=np.int64)
+            bounds[0::2], bounds[1::2] = self.starts, self.ends
+            both = pa.Array.from_buffers(pa.large_string(), 2 * k - 1,
+                                         [None, pa.py_buffer(bounds), pa.py_buffer(self.data)])
+            return both.take(pa.array(np.arange(0, 2 * k - 1, 2)))
         data, offsets = self.compact()
         return pa.Array.from_buffers(
             pa.large_string(), len(offsets) - 1,
