@@ -143,14 +143,31 @@ def test_dedup_counts_every_row() -> None:
 
 
 @settings(max_examples=100, deadline=None)
-@given(st.binary(min_size=1, max_size=60), st.lists(st.tuples(st.integers(0, 59),
-                                                              st.integers(0, 8)), max_size=12))
-def test_spans_to_arrow(data: bytes, spans: list[tuple[int, int]]) -> None:
+@given(st.binary(min_size=1, max_size=400),
+       st.lists(st.tuples(st.integers(0, 399), st.integers(0, 8)), max_size=150))
+def test_spans_to_arrow_and_compact(data: bytes, spans: list[tuple[int, int]]) -> None:
     ascii_bytes = np.frombuffer(bytes(b & 0x7F for b in data), dtype=np.uint8)  # valid UTF-8
     starts = np.array([min(s, len(data)) for s, _ in spans], dtype=np.int64)
     ends = np.minimum(starts + np.array([w for _, w in spans], dtype=np.int64), len(data))
-    for order in (np.arange(len(starts)), np.argsort(starts, kind="stable")):
+    ordered = np.argsort(starts, kind="stable")
+    apart = ordered[np.concatenate(([True], starts[ordered][1:] >= ends[ordered][:-1]))[
+        : len(ordered)]]
+    for order in (np.arange(len(starts)), ordered, apart):  # any order, sorted, sorted apart
         strings = tx.Strings(ascii_bytes, starts[order], ends[order])
-        expected = [bytes(ascii_bytes[a:b]).decode() for a, b in zip(strings.starts,
-                                                                     strings.ends, strict=True)]
-        assert strings.to_arrow().to_pylist() == expected
+        expected = [bytes(ascii_bytes[a:b]) for a, b in zip(strings.starts, strings.ends,
+                                                            strict=True)]
+        assert strings.to_arrow().to_pylist() == [e.decode() for e in expected]
+        data_out, offsets = strings.compact()
+        assert [bytes(data_out[a:b]) for a, b in zip(offsets[:-1], offsets[1:],
+                                                     strict=True)] == expected
+
+
+def test_many_spans_in_order_are_taken_by_arrow() -> None:
+    data = np.frombuffer(("".join(f"[{i:03d}]" for i in range(200))).encode(), dtype=np.uint8)
+    starts = np.arange(200, dtype=np.int64) * 5 + 1
+    strings = tx.Strings(data, starts, starts + 3)
+    assert strings._taken() is not None
+    assert strings.to_arrow().to_pylist() == [f"{i:03d}" for i in range(200)]
+    out, offsets = strings.compact()
+    assert bytes(out) == "".join(f"{i:03d}" for i in range(200)).encode()
+    assert offsets.tolist() == list(range(0, 601, 3))

@@ -98,23 +98,35 @@ class Strings:
         if len(self.starts) and np.array_equal(self.starts[1:], self.ends[:-1]):
             start = int(self.starts[0])  # already contiguous: a view, no copy
             return self.data[start : start + total], offsets
+        taken = self._taken()
+        if taken is not None:
+            return np.frombuffer(taken.buffers()[2], dtype=np.uint8, count=total), offsets
         # Index of every byte: its value's start, plus its position within the value.
         shift = np.repeat(self.starts - offsets[:-1], lengths)
         index = np.arange(total, dtype=np.int64) + shift
         return self.data[index], offsets
 
+    def _taken(self) -> pa.LargeStringArray | None:
+        """Spans in order and apart, copied end to end by Arrow: an array over the same bytes
+        whose values are the spans and the gaps between them, every other one taken (a memcpy
+        a value, without the interpreter lock) instead of indexing every byte in numpy. None
+        for spans in another order (or too few to bother)."""
+        k = len(self.starts)
+        if k < 64 or not self.data.flags.c_contiguous or (
+                self.starts[1:] < self.ends[:-1]).any():
+            return None
+        bounds = np.empty(2 * k, dtype=np.int64)
+        bounds[0::2], bounds[1::2] = self.starts, self.ends
+        both = pa.Array.from_buffers(pa.large_string(), 2 * k - 1,
+                                     [None, pa.py_buffer(bounds), pa.py_buffer(self.data)])
+        return both.take(pa.array(np.arange(0, 2 * k - 1, 2)))
+
     def to_arrow(self) -> pa.LargeStringArray:
         """These values as an Arrow array (for the regular-expression kernels)."""
-        k = len(self.starts)
-        if k > 1 and (self.starts[1:] >= self.ends[:-1]).all() and self.data.flags.c_contiguous:
-            # Spans in order, apart: an array over the same bytes whose values are the spans
-            # and the gaps between them, every other one taken by Arrow (one memcpy a value,
-            # without the interpreter lock) instead of indexing every byte in numpy.
-            bounds = np.empty(2 * k, dtype=np.int64)
-            bounds[0::2], bounds[1::2] = self.starts, self.ends
-            both = pa.Array.from_buffers(pa.large_string(), 2 * k - 1,
-                                         [None, pa.py_buffer(bounds), pa.py_buffer(self.data)])
-            return both.take(pa.array(np.arange(0, 2 * k - 1, 2)))
+        if not (len(self.starts) and np.array_equal(self.starts[1:], self.ends[:-1])):
+            taken = self._taken()
+            if taken is not None:
+                return taken
         data, offsets = self.compact()
         return pa.Array.from_buffers(
             pa.large_string(), len(offsets) - 1,
