@@ -45,3 +45,8 @@ def import_models() -> None:
 
 def import_job_handlers() -> None:
     submodules("jobs")
+
+
+def start_hooks() -> list[object]:
+    """Each module's ``startup.on_start(runtime)``: work a server does once, off the request path."""
+    return [m.on_start for m in submodules("startup") if hasattr(m, "on_start")]

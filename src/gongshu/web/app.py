@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.openapi.docs import get_swagger_ui_html
@@ -15,7 +17,7 @@ from gongshu import __version__
 from gongshu.core import migrations
 from gongshu.core.jobs import Worker
 from gongshu.core.runtime import Runtime
-from gongshu.modules import import_job_handlers, import_models, submodules
+from gongshu.modules import import_job_handlers, import_models, start_hooks, submodules
 from gongshu.web import core_pages, problems
 from gongshu.web.templating import STATIC_DIR
 
@@ -44,6 +46,13 @@ SECURITY_HEADERS = {
 }
 
 
+def _run_hook(hook: Any, runtime: Runtime) -> None:
+    try:
+        hook(runtime)
+    except Exception:  # a warm-up that fails must not stop the server; the work happens later
+        log.exception("start-up hook %s failed", getattr(hook, "__module__", hook))
+
+
 def create_app(runtime: Runtime | None = None, *, start_worker: bool = True) -> FastAPI:
     runtime = runtime or Runtime()
     import_models()
@@ -54,6 +63,9 @@ def create_app(runtime: Runtime | None = None, *, start_worker: bool = True) -> 
         if not migrations.is_current(runtime.db):
             before, after = migrations.upgrade(runtime.db)
             log.warning("upgraded the metadata store from %s to %s", before, after)
+        for hook in start_hooks():
+            threading.Thread(target=_run_hook, args=(hook, runtime), daemon=True,
+                             name="gongshu-start").start()
         worker = None
         if start_worker and runtime.settings.job_threads > 0:
             worker = Worker(runtime, threads=runtime.settings.job_threads)
