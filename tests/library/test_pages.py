@@ -137,4 +137,4 @@ def test_quality_rules_through_the_page(client: Any, entry: Any, people: Any, ru
     assert job.headers["location"].startswith("/jobs/")
     Worker(runtime).run_pending()
     page = client.get(dataset_url)
-    assert "敏感数据校验" in page.text and "100%" in page.text
+    assert "敏感数据校验" in page.text and "100.0%" in page.text
