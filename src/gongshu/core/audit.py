@@ -18,11 +18,11 @@ How it holds together
   row (hash mismatch), a deleted or inserted row (seq gap or prev_hash mismatch), reordered rows
   (prev_hash mismatch), a truncated tail (checkpoint beyond the end), a rewritten chain (the
   event at the checkpoint's seq has another hash), a forged checkpoint (bad signature).
-  It makes two kinds of pass. The fast pass reads the events in batches whose canonical JSON
-  the database writes from the stored fields, a helper thread fetching the next batch while
-  this one is hashed; it only ever says "all good". Whenever it meets anything else, the exact
-  pass goes over the chain event by event (fields → orjson → SM3, and the ORM's reading of an
-  event before calling it bad) and names the first bad event.
+  The exact pass goes over the chain event by event (fields → orjson → SM3, and the ORM's
+  reading of an event before calling it bad) and names the first bad event. On SQLite a fast
+  pass comes first: SQLite writes the canonical JSON of a batch of events from their stored
+  fields while a helper thread lets Python hash the batch before; it only ever says "all good",
+  and anything else it meets is left to the exact pass.
 
 The hash (version 2)::
 
@@ -52,6 +52,7 @@ import base64
 import datetime as dt
 import fcntl
 import hashlib
+import itertools
 import json
 import logging
 import os
@@ -630,77 +631,58 @@ _FIELDS_SQL = {
         "hash FROM audit_event"
     ),
     "postgresql": (
-        "SELECT seq, replace(id::text, '-', ''), "
+        "SELECT seq, encode(uuid_send(id), 'hex'), "
         "to_char(occurred_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS.US'), "
-        "coalesce(replace(actor_id::text, '-', ''), ''), actor_name, via, "
-        "coalesce(replace(org_id::text, '-', ''), ''), org_path, action, target_type, target_id, "
-        "details, prev_hash, hash FROM audit_event"
+        "coalesce(encode(uuid_send(actor_id), 'hex'), ''), actor_name, via, "
+        "coalesce(encode(uuid_send(org_id), 'hex'), ''), org_path, action, target_type, "
+        "target_id, details, prev_hash, hash FROM audit_event"
     ),
 }
 
-#: The canonical JSON of an event as the database writes it, from its stored fields: SQLite's
-#: ``json_array`` and PostgreSQL's ``to_json`` escape strings exactly as orjson does.
-_CANONICAL_SQL = {
-    "sqlite": (
-        "json_array(seq, id, occurred_at, coalesce(actor_id, ''), actor_name, via, "
-        "coalesce(org_id, ''), org_path, action, target_type, target_id, details, prev_hash)"
-    ),
-    "postgresql": (
-        "'[' || seq || ',\"' || encode(uuid_send(id), 'hex') || '\",\"' "
-        "|| to_char(occurred_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS.US') || '\",\"' "
-        "|| coalesce(encode(uuid_send(actor_id), 'hex'), '') || '\",' "
-        "|| to_json(actor_name)::text || ',' || to_json(via)::text || ',\"' "
-        "|| coalesce(encode(uuid_send(org_id), 'hex'), '') || '\",' "
-        "|| to_json(org_path)::text || ',' || to_json(action)::text || ',' "
-        "|| to_json(target_type)::text || ',' || to_json(target_id)::text || ',' "
-        "|| to_json(details)::text || ',' || to_json(prev_hash)::text || ']'"
-    ),
-}
-
-#: One batch of the fast pass: the events with seq in (after, until], as (the last seq, how
-#: many, their canonical JSONs joined by "\n", their stored hashes concatenated). JSON never
-#: holds a raw newline, so "\n" separates the events unambiguously. On SQLite the range is a
-#: rowid range, which SQLite reads (and so concatenates) in seq order.
-_BATCH_SQL = {
-    "sqlite": (
-        f"SELECT max(seq), count(*), CAST(group_concat({_CANONICAL_SQL['sqlite']}, char(10)) "
-        "AS BLOB), CAST(group_concat(hash, '') AS BLOB) FROM audit_event "
-        "WHERE seq > ? AND seq <= ?"
-    ),
-    "postgresql": (
-        f"SELECT max(seq), count(*), convert_to(string_agg({_CANONICAL_SQL['postgresql']}, "
-        "E'\\n' ORDER BY seq), 'UTF8'), convert_to(string_agg(hash, '' ORDER BY seq), 'UTF8') "
-        "FROM audit_event WHERE seq > %s AND seq <= %s"
-    ),
-}
+#: The fast pass on SQLite: the events with seq in (after, until] as (the last seq, how many,
+#: their canonical JSONs joined by "\n", their stored hashes concatenated). SQLite writes each
+#: JSON from the stored fields (``json_array`` escapes exactly as orjson does), and all of it in
+#: one query step, so a helper thread builds a batch without holding the GIL. JSON never holds a
+#: raw newline, so "\n" separates the events. The range is a rowid range, which SQLite reads
+#: (and so concatenates) in seq order.
+_SQLITE_BATCH_SQL = (
+    "SELECT max(seq), count(*), CAST(group_concat(json_array(seq, id, occurred_at, "
+    "coalesce(actor_id, ''), actor_name, via, coalesce(org_id, ''), org_path, action, "
+    "target_type, target_id, details, prev_hash), char(10)) AS BLOB), "
+    "CAST(group_concat(hash, '') AS BLOB) FROM audit_event WHERE seq > ? AND seq <= ?"
+)
 
 
-def _event_batches(session: Session, size: int) -> Generator[tuple[int, int, bytes, bytes]]:
-    """The fast pass's batches (``_BATCH_SQL``) of up to ``size`` events, in seq order, until
-    one comes back empty; through the driver, inside the session's transaction."""
-    dialect = session.get_bind().dialect.name
-    dbapi = session.connection().connection
-    if dialect == "postgresql":
-        cursor = dbapi.driver_connection.cursor(binary=True)  # bytea as bytes, as is
-    else:
-        cursor = dbapi.cursor()
-    after = 0
+def _event_batches(session: Session, size: int) -> Generator[tuple[int, list[bytes], list[bytes]]]:
+    """The fast pass's batches on SQLite: the events in the seq ranges (0, size],
+    (size, 2·size], … as (the last seq, each event's canonical JSON, each one's stored hash),
+    until a range is empty. SQLite answers the next range in a helper thread (one query step,
+    without the GIL) while the caller hashes this one."""
+    answers = _prefetched(_sqlite_answers(session.connection().connection, size))
+    with closing(answers):
+        for last, _, joined, hashes in answers:
+            stored = [hashes[i : i + 64] for i in range(0, len(hashes), 64)]
+            yield last, joined.split(b"\n"), stored
+
+
+def _sqlite_answers(dbapi: Any, size: int) -> Generator[tuple[int, int, bytes, bytes]]:
+    """``_SQLITE_BATCH_SQL``'s row for each range, until one is empty."""
+    cursor = dbapi.cursor()
     try:
-        while True:
-            cursor.execute(_BATCH_SQL[dialect], (after, after + size))
-            last, count, joined, hashes = cursor.fetchone()
-            if not count:
+        for k in itertools.count():
+            cursor.execute(_SQLITE_BATCH_SQL, (k * size, (k + 1) * size))
+            answer = cursor.fetchone()
+            if not answer[1]:
                 return
-            yield last, count, bytes(joined), bytes(hashes)
-            after = last
+            yield answer
     finally:
         cursor.close()
 
 
 def _prefetched(items: Generator[_T]) -> Generator[_T]:
     """``items``, each one fetched by a helper thread while the caller works on the one before:
-    the database builds the next batch (without holding the GIL) while Python hashes this one.
-    Closing waits for the helper, so the caller may use the connection again afterwards."""
+    the database builds the next batch while Python hashes this one. Closing waits for the
+    helper, so the caller may use the connection again afterwards."""
     try:
         with ThreadPoolExecutor(1, thread_name_prefix="gongshu-audit-verify") as helper:
             ahead = helper.submit(next, items, None)
@@ -711,24 +693,26 @@ def _prefetched(items: Generator[_T]) -> Generator[_T]:
         items.close()
 
 
-def _canonical_rows(session: Session, batch: int) -> Generator[Sequence[Any], None, None]:
+def _canonical_rows(session: Session, batch: int) -> Generator[Sequence[Any]]:
     """Every event in seq order as a tuple in ``_COLUMNS`` order, fields as canonical text."""
+    for rows in _canonical_row_batches(session, batch):
+        yield from rows
+
+
+def _canonical_row_batches(session: Session, batch: int) -> Generator[list[Sequence[Any]]]:
+    """``_canonical_rows`` in lists of ``batch``, through the driver (a server-side cursor on
+    PostgreSQL)."""
     dialect = session.get_bind().dialect.name
-    yield from _stream(session, _FIELDS_SQL[dialect] + " ORDER BY seq", batch)
-
-
-def _stream(session: Session, sql: str, batch: int) -> Generator[Sequence[Any], None, None]:
-    """Rows of ``sql`` in batches, through the driver (server-side cursor on PostgreSQL)."""
     dbapi = session.connection().connection
-    if session.get_bind().dialect.name == "postgresql":
+    if dialect == "postgresql":
         cursor = dbapi.driver_connection.cursor(name="gongshu_audit_verify")
         cursor.itersize = batch
     else:
         cursor = dbapi.cursor()
     try:
-        cursor.execute(sql)
+        cursor.execute(_FIELDS_SQL[dialect] + " ORDER BY seq")
         while rows := cursor.fetchmany(batch):
-            yield from rows
+            yield rows
     finally:
         cursor.close()
 
@@ -769,10 +753,17 @@ def _scan(
 ) -> _Scan:
     """Check every event in seq order: its number, its link to the previous hash, its hash.
 
-    The fast pass does it for a whole intact chain; wherever it finds anything unexpected (a
-    tampered event, or only an encoding it does not recognise), the exact pass checks the chain
-    again, event by event, and names the first bad one."""
-    scan = _fast_scan(session, total=total, checkpoint_seq=checkpoint_seq, batch=batch)
+    On SQLite the fast pass does it for a whole intact chain; wherever it finds anything
+    unexpected (a tampered event, or only an encoding it does not recognise), the exact pass
+    checks the chain again, event by event, and names the first bad one. On PostgreSQL the
+    exact pass is also the cheapest: building the JSON costs its server more than orjson costs
+    here, and Python converts the rows and hashes them under the GIL either way."""
+    fast = session.get_bind().dialect.name == "sqlite"
+    scan = (
+        _fast_scan(session, total=total, checkpoint_seq=checkpoint_seq, batch=batch)
+        if fast
+        else None
+    )
     if scan is not None:
         if progress is not None:
             for done in range(batch, scan.last_seq + 1, batch):
@@ -782,37 +773,33 @@ def _scan(
 
 
 def _fast_scan(session: Session, *, total: int, checkpoint_seq: int, batch: int) -> _Scan | None:
-    """The whole chain in batches whose canonical JSON the database writes (``_BATCH_SQL``),
-    each one built by the database while the previous one is hashed here. Each event: its JSON
-    ends with the previous event's hash as prev_hash, and hashes to its stored hash; each batch
-    numbers its events without a gap after the previous one; all of them are all the events.
-    None as soon as anything else turns up: the exact pass then decides and names the event."""
+    """The whole chain in batches whose canonical JSON SQLite writes (``_event_batches``), each
+    one built while the one before is hashed here. Each event: its JSON ends with the previous event's hash as prev_hash, and
+    hashes to its stored hash; each batch numbers its events without a gap after the one
+    before; all of them are all the events. None as soon as anything else turns up: the exact
+    pass then decides, and names the event."""
     base = _EVENT_SM3
     scan = _Scan()
     tail = b',"' + GENESIS_HASH.encode() + b'"]'  # how the next event's JSON must end
     batches = _prefetched(_event_batches(session, batch))
     with closing(batches):
-        for last, count, joined, hashes in batches:
+        for last, events, stored in batches:
             first = scan.last_seq + 1
-            events = joined.split(b"\n")
             if (
-                last - scan.last_seq != count
-                or len(events) != count
-                or len(hashes) != 64 * count
+                last - scan.last_seq != len(events)
+                or len(stored) != len(events)
                 or not events[0].startswith(b"[%d," % first)
                 or not events[-1].startswith(b"[%d," % last)
             ):
                 return None
-            for i, canonical in enumerate(events):
-                stored = hashes[64 * i : 64 * i + 64]
+            for canonical, hash_ in zip(events, stored, strict=True):
                 h = base.copy()
                 h.update(canonical)
-                if not canonical.endswith(tail) or h.hexdigest().encode() != stored:
+                if not canonical.endswith(tail) or h.hexdigest().encode() != hash_:
                     return None
-                tail = b',"' + stored + b'"]'
+                tail = b',"' + hash_ + b'"]'
             if first <= checkpoint_seq <= last:
-                at = 64 * (checkpoint_seq - first)
-                scan.hash_at_checkpoint = hashes[at : at + 64].decode()
+                scan.hash_at_checkpoint = stored[checkpoint_seq - first].decode()
             scan.last_seq = last
     if scan.last_seq != total:  # events outside 1..n (numbers below 1, or after a gap)
         return None
@@ -834,9 +821,9 @@ def _exact_scan(
     expected, prev = 1, GENESIS_HASH
     base = _EVENT_SM3
     dumps = orjson.dumps
-    rows = _canonical_rows(session, batch)
-    with closing(rows):
-        for row in rows:
+    batches = _canonical_row_batches(session, batch)
+    with closing(batches):
+        for row in itertools.chain.from_iterable(batches):
             seq, prev_hash, stored = row[0], row[12], row[13]
             if seq != expected:
                 if seq > expected:
