@@ -221,9 +221,11 @@ def _run(engine: Engine, table: str, rule: Rule, r: RuleResult,
         r.checked, r.passed = int(total), int(filled)
         r.detail = f"{total - filled} empty"
     elif rule.kind == "unique":
+        # Grouped by a 64-bit hash of the value: a tenth of the memory of grouping the values
+        # themselves, and two of ten million distinct values share a hash with odds ~ 3e-6.
         nonnull, once = _one(engine, f"SELECT coalesce(sum(n), 0), coalesce(sum(n) FILTER "
                              f"(WHERE n = 1), 0) FROM (SELECT count(*) AS n FROM {t} WHERE {c} "
-                             f"IS NOT NULL GROUP BY {c})")
+                             f"IS NOT NULL GROUP BY hash({c}))")
         r.checked, r.passed = int(nonnull), int(once)
         r.detail = f"{nonnull - once} rows share their value with another row"
     elif rule.kind == "pattern":
