@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Optional
 
@@ -95,6 +96,13 @@ def ingest(
         raise typer.Exit(1)
 
 
+def _pct(share: object) -> str:
+    """A share as a percentage, never rounded up to 100 %."""
+    if not isinstance(share, int | float):
+        return ""
+    return f"{math.floor(share * 1000) / 10:.1f}%"
+
+
 def _print_outcome(outcome: dict[str, object]) -> None:
     report = outcome.get("report") or {}
     assert isinstance(report, dict)
@@ -114,7 +122,7 @@ def _print_outcome(outcome: dict[str, object]) -> None:
         err_console.print(line + (f" ({examples})" if examples else ""))
     if outcome["status"] == "succeeded":
         console.print(f"stored version {outcome['version']}: {outcome['rows']:,} rows"
-                      + (f", quality {outcome['quality_score']:.0%}"
+                      + (f", quality {_pct(outcome['quality_score'])}"
                          if outcome.get("quality_score") is not None else ""))
     else:
         err_console.print(f"{outcome['status']}: {outcome.get('error') or ''}")
@@ -148,7 +156,7 @@ def versions(
     for v in data:
         table.add_row(f"{v['version']}{' *' if v['current'] else ''}", f"{v['rows']:,}",
                       f"{v['bytes']:,}", str(v["source"]), str(v["encoding"] or ""),
-                      "" if v["quality_score"] is None else f"{v['quality_score']:.0%}",
+                      _pct(v["quality_score"]),
                       str(v["created_at"])[:19], str(v["created_by"]))
     console.print(table)
 
