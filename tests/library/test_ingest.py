@@ -212,3 +212,21 @@ def test_ingest_is_audited(runtime: Any, entry: Any, people: Any, run_ingest: An
     for action in ("library.dataset.create", "library.ingest.start", "grading.scan",
                    "library.version.create"):
         assert action in actions, actions
+
+
+def test_a_database_url_is_never_stored_in_clear(runtime: Any, entry: Any, people: Any,
+                                                 run_ingest: Any, tmp_path: Path) -> None:
+    """The job table keeps the URL sealed; the ingest record shows it without its password."""
+    import sqlalchemy as sa
+
+    from gongshu.core.jobs import Job
+
+    path = tmp_path / "people.db"
+    write_file(path, ROWS)
+    url = f"sqlite:///{path}"
+    done = run_ingest(people.steward.actor, entry, url, table="people")
+    assert done.status == "succeeded", done.error
+    with runtime.db.transaction(write=False) as db:
+        params = db.scalars(sa.select(Job.params).where(Job.kind == "library.ingest")).one()
+    assert "source" not in params and url not in str(params)
+    assert params["source_sealed"].startswith("sm4gcm1:")

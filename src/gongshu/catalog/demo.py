@@ -156,8 +156,9 @@ def populate(ctx: DemoContext) -> None:
                     flows.approve(reviewer, db, entry.id, comment="符合编制指南要求。")
                     counts["published"] += 1
                     if rng.random() < 0.3:
-                        grade = "重要数据" if "sfzh" in resource["items"] and rng.random() < 0.3 \
-                            else "一般数据"
+                        # level ids of the grading scheme (grading/data/schemes/national.yaml)
+                        grade = "important" if "sfzh" in resource["items"] and rng.random() < 0.3 \
+                            else "general-2"
                         service.set_grade(ctx.actor, db, entry.id, grade=grade,
                                           reasons=["含个人信息" if "sfzh" in resource["items"]
                                                    else "公开的业务数据"])

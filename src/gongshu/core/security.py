@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import hashlib
 import hmac
@@ -113,3 +114,41 @@ class KeyStore:
         """Create the standard keys now (at `gongshu init`), not lazily at first request."""
         self.secret("session")
         self.signing_key("audit")
+
+
+# ------------------------------------------------------------------------- sealed secrets
+
+SEAL_PREFIX = "sm4gcm1:"
+
+
+def _seal_key(keys: KeyStore) -> bytes:
+    return keys.secret("seal")[:16]  # SM4 keys are 128 bits
+
+
+def seal(keys: KeyStore, plaintext: str, *, context: str = "") -> str:
+    """Encrypt a secret that must be stored (a database URL with its password in a job's
+    parameters) with SM4-GCM (国密) under the data directory's key; ``context`` is bound to it."""
+    from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+
+    iv = secrets.token_bytes(12)
+    enc = Cipher(algorithms.SM4(_seal_key(keys)), modes.GCM(iv)).encryptor()
+    enc.authenticate_additional_data(context.encode())
+    body = enc.update(plaintext.encode()) + enc.finalize()
+    return SEAL_PREFIX + base64.urlsafe_b64encode(iv + enc.tag + body).decode()
+
+
+def unseal(keys: KeyStore, sealed: str, *, context: str = "") -> str:
+    """The secret inside ``seal``'s output; raises ``ValueError`` if it was altered."""
+    from cryptography.exceptions import InvalidTag
+    from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+
+    if not sealed.startswith(SEAL_PREFIX):
+        raise ValueError("not a sealed value")
+    raw = base64.urlsafe_b64decode(sealed[len(SEAL_PREFIX):])
+    iv, tag, body = raw[:12], raw[12:28], raw[28:]
+    dec = Cipher(algorithms.SM4(_seal_key(keys)), modes.GCM(iv, tag)).decryptor()
+    dec.authenticate_additional_data(context.encode())
+    try:
+        return (dec.update(body) + dec.finalize()).decode()
+    except InvalidTag:
+        raise ValueError("the sealed value was altered or sealed with another key") from None

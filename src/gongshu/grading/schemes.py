@@ -21,7 +21,7 @@ import logging
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache, lru_cache
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -184,3 +184,21 @@ def _compose(name: str, data: dict[str, Any], listed: Iterable[tuple[str, dict[s
 def packs_in(scheme: Scheme) -> list[str]:
     """The rule packs a built scheme applies, in order."""
     return list(dict.fromkeys(rule.pack for rule in scheme.rules))
+
+
+@cache
+def _level_labels() -> dict[str, tuple[str, str]]:
+    """Level id → (zh, en) over every built-in scheme (the default scheme's label wins)."""
+    out: dict[str, tuple[str, str]] = {}
+    for name in sorted(_files("schemes", None), key=lambda n: n != DEFAULT_SCHEME):
+        for level in _load(_files("schemes", None)[name][0]).get("levels", ()):
+            out.setdefault(level["id"], (level.get("zh", level["id"]), level.get("en", level["id"])))
+    return out
+
+
+def level_label(level_id: str | None, locale: str = "zh-CN") -> str:
+    """The label of a grade for people (``general-3`` → 一般数据（3级）); unknown ids as they are."""
+    if not level_id:
+        return ""
+    zh, en = _level_labels().get(level_id, (level_id, level_id))
+    return en if locale == "en" else zh

@@ -64,7 +64,7 @@ def ingest(
                                       source_kind="database" if database else "file",
                                       options=options, kind=kind, queue=False)
         ingest_id = queued.id
-        params = service.job_params(queued, source)
+        params = service.job_params(db, queued, source)
         title = service.job_title(service.get_dataset(actor, db, queued.dataset_id),
                                   queued.source_name)
     with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed:,}"),

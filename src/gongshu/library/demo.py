@@ -175,7 +175,7 @@ def populate(ctx: DemoContext) -> None:
                     service.add_rule(author, db, dataset_id, kind=rule["kind"],
                                      column=rule.get("column"), params=params,
                                      weight=float(rule.get("weight", 1)))
-                params_ = service.job_params(ingest, str(path))
+                params_ = service.job_params(db, ingest, str(path))
             job = run_inline(runtime, steward, kind="library.ingest", params=params_,
                              title=f"ingest {code} {path.name}")
             with runtime.db.transaction() as db:

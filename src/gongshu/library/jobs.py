@@ -105,8 +105,8 @@ def _source_info(reader: SourceReader, plan: service.IngestPlan) -> dict[str, An
 @handler("library.ingest")
 def ingest(ctx: JobContext) -> dict[str, Any]:
     ingest_id = uuid.UUID(ctx.params["ingest_id"])
-    source = str(ctx.params["source"])
     runtime = ctx.runtime
+    source = service.job_source(runtime.keys, ctx.params)
     uploads = runtime.settings.resolved_data_dir / "uploads"
     try:
         return _ingest(ctx, ingest_id, source)

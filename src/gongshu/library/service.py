@@ -40,6 +40,7 @@ from gongshu.core.errors import (
 )
 from gongshu.core.jobs import Job
 from gongshu.core.permissions import Actor, Perm, require
+from gongshu.core.security import KeyStore, seal, unseal
 from gongshu.engine import DatasetStore, Engine
 from gongshu.grading import service as grading
 from gongshu.library import preview as previews
@@ -300,7 +301,8 @@ def start_ingest(
     db.add(ingest)
     db.flush()
     if queue:
-        job = jobs.submit(actor, db, kind="library.ingest", params=job_params(ingest, source),
+        job = jobs.submit(actor, db, kind="library.ingest",
+                          params=job_params(db, ingest, source),
                           title=job_title(dataset, name), org_path=dataset.provider_path)
         ingest.job_id = job.id
     audit.record(db, actor, "library.ingest.start", target_type=TARGET, target_id=dataset.id,
@@ -311,8 +313,20 @@ def start_ingest(
     return ingest
 
 
-def job_params(ingest: Ingest, source: str) -> dict[str, Any]:
+def job_params(db: Session, ingest: Ingest, source: str) -> dict[str, Any]:
+    """The ingest job's parameters. A database URL carries a password: it is stored sealed
+    (SM4-GCM under the data directory's key), never in clear in the job table."""
+    if ingest.source_kind == "database":
+        sealed = seal(runtime_of(db).keys, source, context=str(ingest.id))
+        return {"ingest_id": str(ingest.id), "source_sealed": sealed}
     return {"ingest_id": str(ingest.id), "source": source}
+
+
+def job_source(keys: KeyStore, params: dict[str, Any]) -> str:
+    """The source of an ingest job, unsealed when it is a database URL."""
+    if "source_sealed" in params:
+        return unseal(keys, params["source_sealed"], context=str(params["ingest_id"]))
+    return str(params["source"])
 
 
 def job_title(dataset: Dataset, source_name: str) -> str:

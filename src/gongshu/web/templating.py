@@ -35,6 +35,14 @@ def _localtime(ctx: Any, value: dt.datetime | None, fmt: str = "%Y-%m-%d %H:%M")
     return value.astimezone(ZoneInfo(ctx.get("tz") or "Asia/Shanghai")).strftime(fmt)
 
 
+@pass_context
+def _grade_label(ctx: Any, value: str | None) -> str:
+    """A grade's label in the reader's language, from the grading schemes (data, Art. 10)."""
+    from gongshu.grading.schemes import level_label
+
+    return level_label(value, ctx.get("locale", "zh-CN"))
+
+
 def _percent(value: float | None) -> str:
     return "" if value is None else f"{value * 100:.0f}%"
 
@@ -45,6 +53,7 @@ def templates() -> Jinja2Templates:
     env = tpl.env
     env.filters["localtime"] = _localtime
     env.filters["percent"] = _percent
+    env.filters["grade_label"] = _grade_label
     env.globals["version"] = __version__
     env.globals["nav_items"] = nav_items()
     env.trim_blocks = True
