@@ -657,7 +657,8 @@ def _event_batches(session: Session, size: int) -> Generator[tuple[int, list[byt
     """The fast pass's batches on SQLite: the events in the seq ranges (0, size],
     (size, 2·size], … as (the last seq, each event's canonical JSON, each one's stored hash),
     until a range is empty. SQLite answers the next range in a helper thread (one query step,
-    without the GIL) while the caller hashes this one."""
+    without the GIL) while the caller hashes this one, on the session's own connection (which
+    ``core.db`` opens with ``check_same_thread=False``) and so in its transaction."""
     answers = _prefetched(_sqlite_answers(session.connection().connection, size))
     with closing(answers):
         for last, _, joined, hashes in answers:
@@ -774,14 +775,14 @@ def _scan(
 
 def _fast_scan(session: Session, *, total: int, checkpoint_seq: int, batch: int) -> _Scan | None:
     """The whole chain in batches whose canonical JSON SQLite writes (``_event_batches``), each
-    one built while the one before is hashed here. Each event: its JSON ends with the previous event's hash as prev_hash, and
-    hashes to its stored hash; each batch numbers its events without a gap after the one
-    before; all of them are all the events. None as soon as anything else turns up: the exact
-    pass then decides, and names the event."""
+    one built while the one before is hashed here. Each event: its JSON ends with the previous
+    event's hash as prev_hash, and hashes to its stored hash; each batch numbers its events
+    without a gap after the one before; all of them are all the events. None as soon as
+    anything else turns up: the exact pass then decides, and names the event."""
     base = _EVENT_SM3
     scan = _Scan()
     tail = b',"' + GENESIS_HASH.encode() + b'"]'  # how the next event's JSON must end
-    batches = _prefetched(_event_batches(session, batch))
+    batches = _event_batches(session, batch)
     with closing(batches):
         for last, events, stored in batches:
             first = scan.last_seq + 1
