@@ -28,6 +28,8 @@ __all__ = [
     "ColumnProposal",
     "DatasetProposal",
     "Level",
+    "REASON_KINDS",
+    "Reason",
     "Rule",
     "Scheme",
     "load_scheme",
@@ -75,6 +77,9 @@ class Rule:
     column: re.Pattern[str] | None = None
     classification: re.Pattern[str] | None = None
     dataset: DatasetCondition | None = None
+    #: the reason in English (``reason_en`` in the pack), for English readers; ``reason`` is
+    #: the pack's own (Chinese in the built-in packs)
+    reason_en: str | None = None
 
     @property
     def scope(self) -> str:
@@ -148,8 +153,10 @@ def _rules_from(data: Mapping[str, Any], origin: str) -> tuple[Rule, ...]:
         if named - set(DETECTOR_TYPES):
             raise ValueError(f"{origin}: rule {item['id']!r} names unknown detector types "
                              f"{sorted(named - set(DETECTOR_TYPES))}")
+        reason_en = item.get("reason_en")
         rules.append(Rule(id=str(item["id"]), pack=pack, level=str(item["level"]),
                           reason=str(item["reason"]), detector=detector,
+                          reason_en=str(reason_en) if reason_en else None,
                           column=_compile(when.get("column")),
                           classification=_compile(when.get("classification")),
                           dataset=condition))
@@ -208,10 +215,40 @@ def _load(name: str, folder: str) -> dict[str, Any]:
 
 # --------------------------------------------------------------------------- proposing
 
+#: What a reason says, as a stable ``kind`` and its ``params``. Pages render a reason in the
+#: reader's language from the ``grading_reason.<kind>`` messages; ``text`` is the English
+#: sentence of the scan contract (issue 4 §6) and stays as it is.
+#:
+#: ============== ===================================================================
+#: kind           params
+#: ============== ===================================================================
+#: detected       detector, ratio, count, nonempty, hinted, level, rule, rule_reason,
+#:                rule_reason_en: a detection that counts raised the column by a rule
+#: below_threshold detector, ratio, count, nonempty, hinted, needed: a detection too rare
+#:                to count (``needed``: the share it would have needed)
+#: column_name    column, level, rule, rule_reason, rule_reason_en: the column's name
+#: default        level, scheme: nothing raised the column
+#: dataset_column column, level, rules: a column raised the dataset
+#: dataset_rule   level, rule, rule_reason, rule_reason_en: a dataset-wide rule (types
+#:                found together, size)
+#: classification classification, level, rule, rule_reason, rule_reason_en: the catalog
+#:                classification
+#: dataset_default level, scheme: no column raised the dataset
+#: ============== ===================================================================
+#:
+#: ``rule_reason`` is the rule pack's ``reason`` (Chinese in the built-in packs) and
+#: ``rule_reason_en`` its ``reason_en`` (None when the pack has none).
+REASON_KINDS = ("detected", "below_threshold", "column_name", "default", "dataset_column",
+                "dataset_rule", "classification", "dataset_default")
+
 
 @dataclass(frozen=True)
 class Reason:
-    """Why a level was proposed: the rule, and the evidence (detector and share) if any."""
+    """Why a level was proposed: the rule, and the evidence (detector and share) if any.
+
+    ``kind`` and ``params`` say it for people in any language (see ``REASON_KINDS``); ``text``
+    says it in English for the scan contract.
+    """
 
     level: str
     text: str
@@ -219,6 +256,8 @@ class Reason:
     detector: str | None = None
     ratio: float | None = None
     count: int | None = None
+    kind: str = ""
+    params: Mapping[str, Any] = field(default_factory=dict, hash=False)
 
 
 @dataclass(frozen=True)
@@ -255,11 +294,17 @@ def _counts(d: Detection, hinted: frozenset[str], settings: Settings) -> tuple[b
     return d.ratio >= needed and d.count >= settings.min_count, needed
 
 
-def _evidence(d: Detection, hinted: frozenset[str]) -> str:
+def _evidence(d: Detection, hinted: frozenset[str]) -> tuple[str, dict[str, Any]]:
     text = f"{d.type}: {_pct(d.ratio)} of non-empty values ({d.count}/{d.nonempty})"
     if d.type in hinted:
         text += ", column name agrees"
-    return text
+    return text, {"detector": d.type, "ratio": d.ratio, "count": d.count,
+                  "nonempty": d.nonempty, "hinted": d.type in hinted}
+
+
+def _by_rule(rule: Rule) -> dict[str, Any]:
+    return {"level": rule.level, "rule": rule.id, "rule_reason": rule.reason,
+            "rule_reason_en": rule.reason_en}
 
 
 def propose_column(column: ColumnDetections, *, scheme: Scheme | None = None) -> ColumnProposal:
@@ -274,26 +319,32 @@ def propose_column(column: ColumnDetections, *, scheme: Scheme | None = None) ->
         if ok:
             counted[d.type] = d
         else:
-            notes.append(Reason(scheme.default_level, f"{_evidence(d, column.hinted)}, below the "
-                                f"{_pct(needed)} needed: not counted", detector=d.type,
-                                ratio=d.ratio, count=d.count))
+            evidence, params = _evidence(d, column.hinted)
+            notes.append(Reason(scheme.default_level, f"{evidence}, below the {_pct(needed)} "
+                                "needed: not counted", detector=d.type, ratio=d.ratio,
+                                count=d.count, kind="below_threshold",
+                                params={**params, "needed": needed}))
     found: list[Reason] = []
     for rule in scheme.rules:
         if rule.detector and rule.detector in counted:
             d = counted[rule.detector]
-            found.append(Reason(rule.level, f"{_evidence(d, column.hinted)} → {rule.level} by "
-                                f"rule {rule.id}: {rule.reason}", rule=rule.id, detector=d.type,
-                                ratio=d.ratio, count=d.count))
+            evidence, params = _evidence(d, column.hinted)
+            found.append(Reason(rule.level, f"{evidence} → {rule.level} by rule {rule.id}: "
+                                f"{rule.reason}", rule=rule.id, detector=d.type, ratio=d.ratio,
+                                count=d.count, kind="detected",
+                                params={**params, **_by_rule(rule)}))
         elif rule.column and name and rule.column.search(name):
             found.append(Reason(rule.level, f"column name {name!r} → {rule.level} by rule "
-                                f"{rule.id}: {rule.reason}", rule=rule.id))
+                                f"{rule.id}: {rule.reason}", rule=rule.id, kind="column_name",
+                                params={"column": name, **_by_rule(rule)}))
     if found:
         top = max((scheme.level(r.level) for r in found), key=lambda lv: lv.rank)
         found.sort(key=lambda r: -scheme.level(r.level).rank)
     else:
         top = scheme.default
         found.append(Reason(top.id, f"no sensitive data detected → {top.id} (default of scheme "
-                            f"{scheme.id})"))
+                            f"{scheme.id})", kind="default",
+                            params={"level": top.id, "scheme": scheme.id}))
     return ColumnProposal(name, top, tuple(found + notes), detections, frozenset(counted))
 
 
@@ -306,22 +357,29 @@ def propose(columns: Sequence[ColumnDetections], *, rows: int, scheme: Scheme | 
     reasons: list[Reason] = []
     for p in proposals:
         if p.level.id != scheme.default_level:
-            rules = ", ".join(dict.fromkeys(r.rule for r in p.reasons if r.rule
-                                            and r.level == p.level.id))
-            reasons.append(Reason(p.level.id, f"column {p.name!r} → {p.level.id} ({rules})"))
+            rules = list(dict.fromkeys(r.rule for r in p.reasons if r.rule
+                                       and r.level == p.level.id))
+            reasons.append(Reason(p.level.id, f"column {p.name!r} → {p.level.id} "
+                                  f"({', '.join(rules)})", kind="dataset_column",
+                                  params={"column": p.name, "level": p.level.id,
+                                          "rules": rules}))
     found = frozenset().union(*(p.counted for p in proposals)) if proposals else frozenset()
     for rule in scheme.rules:
         if rule.dataset and rule.dataset.holds(found, rows):
             reasons.append(Reason(rule.level, f"dataset → {rule.level} by rule {rule.id}: "
-                                  f"{rule.reason}", rule=rule.id))
+                                  f"{rule.reason}", rule=rule.id, kind="dataset_rule",
+                                  params=_by_rule(rule)))
         elif rule.classification and classification and rule.classification.search(classification):
             reasons.append(Reason(rule.level, f"catalog classification {classification!r} → "
-                                  f"{rule.level} by rule {rule.id}: {rule.reason}", rule=rule.id))
+                                  f"{rule.level} by rule {rule.id}: {rule.reason}", rule=rule.id,
+                                  kind="classification",
+                                  params={"classification": classification, **_by_rule(rule)}))
     if reasons:
         top = max((scheme.level(r.level) for r in reasons), key=lambda lv: lv.rank)
         reasons.sort(key=lambda r: -scheme.level(r.level).rank)
     else:
         top = scheme.default
         reasons.append(Reason(top.id, f"no column holds sensitive data → {top.id} (default of "
-                              f"scheme {scheme.id})"))
+                              f"scheme {scheme.id})", kind="dataset_default",
+                              params={"level": top.id, "scheme": scheme.id}))
     return DatasetProposal(top, tuple(reasons), proposals, scheme.id)

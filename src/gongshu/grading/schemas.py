@@ -8,6 +8,12 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+REASONS = (
+    "[{level, text, rule, detector, ratio, count, kind, params}]: `text` is the English sentence "
+    "the scan contract prints; `kind` (detected, below_threshold, column_name, default, "
+    "dataset_column, dataset_rule, classification, dataset_default) with `params` says the same "
+    "for rendering in any language (scans stored before kinds existed have no `kind`)")
+
 
 class _Out(BaseModel):
     model_config = ConfigDict(from_attributes=True)
@@ -23,8 +29,7 @@ class ScanColumnPublic(_Out):
     hinted: list[str] = Field(description="Types the column name suggests")
     counted: list[str] = Field(description="Types that counted under the scheme's settings")
     proposed_grade: str
-    reasons: list[dict[str, Any]] = Field(description="[{level, text, rule, detector, ratio, "
-                                          "count}]")
+    reasons: list[dict[str, Any]] = Field(description=REASONS)
 
 
 class ScanPublic(_Out):
@@ -37,7 +42,7 @@ class ScanPublic(_Out):
     rule_packs: list[str]
     classification: str
     proposed_grade: str
-    reasons: list[dict[str, Any]]
+    reasons: list[dict[str, Any]] = Field(description=REASONS)
     trigger: str = Field(description="ingest or rescan")
     created_at: dt.datetime
     created_by: str
@@ -114,6 +119,7 @@ class RulePublic(BaseModel):
     pack: str
     level: str
     reason: str
+    reason_en: str | None = Field(None, description="The reason in English, if the pack has it")
     when: dict[str, Any]
 
 

@@ -161,9 +161,21 @@ class ScannedColumn:
     detections: ColumnDetections
 
 
+def _stored(value: Any) -> Any:
+    if isinstance(value, float):
+        return round(value, 6)
+    if isinstance(value, (list, tuple)):
+        return [_stored(v) for v in value]
+    return value
+
+
 def _reason(r: Any) -> dict[str, Any]:
+    """A reason as stored with the scan: ``text`` (English, as the scan contract prints it) and
+    ``kind`` with ``params`` (``proposal.REASON_KINDS``), which pages render in the reader's
+    language. Scans stored before reasons had a kind hold only the first six keys."""
     return {"level": r.level, "text": r.text, "rule": r.rule, "detector": r.detector,
-            "ratio": round(r.ratio, 6) if r.ratio is not None else None, "count": r.count}
+            "ratio": round(r.ratio, 6) if r.ratio is not None else None, "count": r.count,
+            "kind": r.kind, "params": {k: _stored(v) for k, v in r.params.items()}}
 
 
 def record_scan(
