@@ -6,7 +6,8 @@ Prints ONE JSON object. For each backend (SQLite always; PostgreSQL when a URL i
 
 - ``writes`` (the headline): one write = one business row inserted into a throwaway table in
   one transaction, through ``Runtime.db.transaction()``, in three variants measured in the same
-  run (rotating which goes first):
+  run, interleaved in slices of 100 rows (rotating which goes first) so that the load of a
+  shared machine falls on all three alike:
 
   - ``audited``: the row and ``audit.record`` for it, so the commit chains the event (head
     locked and moved, hash computed) and inserts it; the signed checkpoint is flushed inside
@@ -128,6 +129,8 @@ def postgres_runtime(url: str) -> Iterator[Runtime]:
 #: the variants of a write, each the same business rows in the same transactions
 VARIANTS = ("audited", "plain_same_rows_unchained", "plain_business_only")
 UNCHAINED_HASH = "0" * 64  # what the unchained rows store for prev_hash and hash
+#: rows of one variant before the next variant's turn (see ``measure_writes``)
+SLICE = 100
 
 
 def _insert_unchained(session: Session, seq: int, k: int) -> None:
@@ -174,8 +177,9 @@ class Writes:
 
     def run(self, n: int, variant: str, per_tx: int = 1) -> tuple[float, float]:
         """``n`` business rows, ``per_tx`` per transaction, each with its event unless
-        ``plain_business_only``; returns rows per second of wall time and per second of this
-        process's CPU time (less disturbed by other load on a shared machine)."""
+        ``plain_business_only``; returns the seconds of wall time and of this process's CPU
+        time (less disturbed by other load on a shared machine) they took. An audited run ends
+        with its signed checkpoint written (``flush``)."""
         db = self.runtime.db
         start_id = self.next_id
         self.next_id += n
@@ -204,7 +208,7 @@ class Writes:
                         self.next_unchained_seq += len(ids)
         if chained:
             self.runtime.audit_checkpoints.flush()
-        return n / (time.perf_counter() - started), n / (time.process_time() - cpu)
+        return time.perf_counter() - started, time.process_time() - cpu
 
 
 def _median(values: list[float]) -> int:
@@ -212,17 +216,27 @@ def _median(values: list[float]) -> int:
 
 
 def measure_writes(writes: Writes, n: int, runs: int, per_tx: int = 1) -> dict[str, Any]:
-    """Every variant ``runs`` times, in a rotating order, interleaved in the same run."""
+    """Every variant ``runs`` times, ``n`` rows each. A run interleaves the variants in slices
+    of ``SLICE`` rows (at least one transaction), in a rotating order, so that a change of load
+    on a shared machine falls on all of them alike; a variant's rate is its rows over the sum
+    of its slices' times."""
     for variant in VARIANTS:  # warm-up: pools, caches, statement caches
         writes.run(max(200, n // 10), variant, per_tx)
+    step = max(SLICE, per_tx)
     wall: dict[str, list[float]] = {v: [] for v in VARIANTS}
     cpu: dict[str, list[float]] = {v: [] for v in VARIANTS}
     for r in range(runs):
-        k = r % len(VARIANTS)
-        for variant in VARIANTS[k:] + VARIANTS[:k]:
-            w, c = writes.run(n, variant, per_tx)
-            wall[variant].append(w)
-            cpu[variant].append(c)
+        spent = {v: [0.0, 0.0] for v in VARIANTS}
+        for k, done in enumerate(range(0, n, step)):
+            rows = min(step, n - done)
+            j = (r + k) % len(VARIANTS)
+            for variant in VARIANTS[j:] + VARIANTS[:j]:
+                w, c = writes.run(rows, variant, per_tx)
+                spent[variant][0] += w
+                spent[variant][1] += c
+        for v in VARIANTS:
+            wall[v].append(n / spent[v][0])
+            cpu[v].append(n / spent[v][1])
     med = {v: statistics.median(wall[v]) for v in VARIANTS}
     med_cpu = {v: statistics.median(cpu[v]) for v in VARIANTS}
     a, u, b = (med[v] for v in VARIANTS)
