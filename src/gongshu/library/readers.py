@@ -547,6 +547,11 @@ class TranscodingPipe(io.RawIOBase):
              "1" if _is_gb(encoding) else "0", str(chunk)],
             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         self._pipe = self._proc.stdout
+        with contextlib.suppress(OSError, AttributeError, ImportError):
+            import fcntl
+
+            # A 1 MB pipe (Linux allows it unprivileged): 5x fewer switches between the two.
+            fcntl.fcntl(self._pipe.fileno(), getattr(fcntl, "F_SETPIPE_SZ", 1031), 1 << 20)
         self._reading = threading.Condition()  # counts the reads under way
         self._readers = 0
         self._eof = False
