@@ -56,7 +56,7 @@ from sqlalchemy.dialects.postgresql import TSVECTOR
 
 from gongshu.catalog import demo, search
 from gongshu.catalog import text as catalog_text
-from gongshu.catalog.models import FTS_TABLE, CatalogEntry, SearchDoc, SearchTerms
+from gongshu.catalog.models import CatalogEntry, SearchDoc, SearchTerms, build_search_file
 from gongshu.catalog.search import FIELDS, SearchFilters
 from gongshu.catalog.vocab import vocab
 from gongshu.core.audit import AuditHead
@@ -317,10 +317,6 @@ def insert(runtime: Runtime, gen: Generated) -> float:
         if sqlite:
             for i in range(0, len(gen.docs), batch):
                 conn.execute(DOC.insert(), gen.docs[i:i + batch])
-            names = [name for name, _w, _l in FIELDS]
-            conn.execute(sa.text(f"INSERT INTO {FTS_TABLE} (rowid, {', '.join(names)}) "
-                                 f"VALUES (:doc_id, {', '.join(':' + n for n in names)})"),
-                         gen.terms)
         else:
             stmt = DOC.insert().values(terms=sa.cast(sa.bindparam("terms_text", type_=sa.Text),
                                                      TSVECTOR))
@@ -338,6 +334,10 @@ def insert(runtime: Runtime, gen: Generated) -> float:
         if not sqlite:
             conn.execute(sa.text("SELECT setval(pg_get_serial_sequence('catalog_search_doc', "
                                  "'id'), :n)"), {"n": len(gen.docs)})
+    if sqlite:
+        # the search file (FTS5 index and narrow rows) built from the rows, as a reindex does
+        with runtime.db.engine.connect() as conn:
+            build_search_file(conn.connection.driver_connection, force=True)
     with runtime.db.engine.connect() as conn:
         conn.execution_options(isolation_level="AUTOCOMMIT")
         conn.execute(sa.text("ANALYZE"))

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 
 from gongshu.catalog import flows, search, service
 from gongshu.catalog.search import SearchFilters
@@ -192,3 +193,138 @@ def test_other_sqlite_databases_are_left_alone(tmp_path: Any) -> None:
         assert [r[1] for r in conn.execute(text("PRAGMA database_list"))] == ["main"]
     engine.dispose()
     assert not (tmp_path / SEARCH_FILE).exists()
+
+
+# ------------------------------------------------------------------ classified (涉密) entries
+
+
+@pytest.fixture
+def classified(catalog: dict[str, Any], catalog_ops: Any, people: Any) -> Any:
+    """A published classified entry of the province's HR department."""
+    return catalog_ops.publish(people.editor.actor, people.reviewer.actor, **{
+        "name": "干部人事档案目录", "summary": "涉密的干部人事档案索引。", "secrecy": "classified",
+        "keywords": ["人事档案"]})
+
+
+def test_a_classified_entry_is_hidden_from_others_everywhere(
+    classified: Any, catalog_ops: Any, people: Any, make_user: Any
+) -> None:
+    from gongshu.core.errors import NotFound
+
+    ops, p = catalog_ops, people
+    for outsider in (p.outsider.actor, p.city_editor.actor, p.city_reviewer.actor,
+                     make_user("health.admin", "admin", "province.health").actor):
+        assert _search(ops, outsider, "人事档案").count == 0
+        assert _search(ops, outsider).count == 4  # the facet total leaves it out too
+        with pytest.raises(NotFound):
+            ops.read(service.get_entry, outsider, classified)
+        rows, total = ops.read(service.list_entries, outsider)
+        assert classified not in [r.id for r in rows] and total == 4
+        assert classified not in [e.id for e in ops.read(service.exportable, outsider)]
+    # its body, its reviewers, and administrators covering the provider see it
+    for insider in (p.editor.actor, p.steward.actor, p.reviewer.actor,
+                    make_user("prov.admin", "admin", "province", subtree=True).actor):
+        assert [h.entry_id for h in _search(ops, insider, "人事档案").hits] == [classified]
+        assert ops.read(service.get_entry, insider, classified).id == classified
+    # and the local operator (CLI)
+    from gongshu.core.permissions import Actor
+
+    system = Actor.system("test", via="system")
+    assert _search(ops, system, "人事档案").count == 1
+
+
+def test_an_entry_becomes_classified_only_when_that_version_is_published(
+    catalog: dict[str, Any], catalog_ops: Any, people: Any
+) -> None:
+    ops, p = catalog_ops, people
+    fund = catalog["fund"]
+    ops.run(flows.revise, p.city_editor.actor, fund)
+    ops.run(service.update_entry, p.city_editor.actor, fund, {
+        **_entry_data(ops, p.city_editor.actor, fund), "secrecy": "classified",
+        "opening": {"type": "not_open"}})
+    ops.run(flows.submit, p.city_editor.actor, fund)
+    # the published, unclassified version is still what everyone finds
+    assert [h.entry_id for h in _search(ops, p.outsider.actor, "公积金").hits] == [fund]
+    ops.run(flows.approve, p.city_reviewer.actor, fund)
+    assert _search(ops, p.outsider.actor, "公积金").count == 0
+    assert _search(ops, p.city_editor.actor, "公积金").count == 1
+
+
+# ------------------------------------------------------------------------ broad queries
+
+
+def test_a_broad_query_is_estimated_and_listed_newest_first(
+    catalog: dict[str, Any], catalog_ops: Any, people: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ops, outsider = catalog_ops, people.outsider.actor
+    _analyze(ops)
+    exact = _search(ops, outsider, "GMSFHM")
+    assert exact.count == 4 and exact.ranked and not exact.estimated
+    monkeypatch.setattr(search, "EXACT_LIMIT", 2)
+    monkeypatch.setattr(search, "SAMPLE_SIZE", 1_000)  # every match is in the sample
+    broad = _search(ops, outsider, "GMSFHM")
+    assert broad.estimated and not broad.ranked
+    assert broad.count == 4  # a full sample: the estimate is the count
+    assert {h.entry_id for h in broad.hits} == {h.entry_id for h in exact.hits}
+    assert all(h.score is None for h in broad.hits)
+    assert sum(f.count for f in broad.facets["sharing_type"]) == 4
+    # newest first: the entries published last come first
+    order = [h.entry_id for h in broad.hits]
+    assert order.index(catalog["fund"]) < order.index(catalog["social"])
+    # the CLI's exact search still ranks everything
+    forced = ops.read(search.search, outsider, q="GMSFHM", exact=True)
+    assert forced.ranked and not forced.estimated and forced.count == 4
+    # filters that leave few matches bring the exact, ranked search back
+    narrow = _search(ops, outsider, "GMSFHM", region="140100")
+    assert narrow.count == 2 and narrow.ranked and not narrow.estimated
+
+
+def _analyze(ops: Any) -> None:
+    """PostgreSQL counts a query's matches from the planner's statistics: gather them."""
+    with ops.runtime.db.engine.connect() as conn:
+        if conn.dialect.name == "postgresql":
+            conn.execute(sa.text("ANALYZE catalog_search_doc"))
+            conn.commit()
+
+
+def test_the_api_says_when_a_count_is_estimated(
+    catalog: dict[str, Any], catalog_ops: Any, client: Any, people: Any, token_for: Any,
+    monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _analyze(catalog_ops)
+    monkeypatch.setattr(search, "EXACT_LIMIT", 2)
+    monkeypatch.setattr(search, "SAMPLE_SIZE", 1_000)
+    headers = token_for(people.outsider)
+    body = client.get("/api/v1/catalog/search", params={"q": "GMSFHM"}, headers=headers).json()
+    assert body["estimated"] is True and body["ranked"] is False and body["count"] == 4
+    body = client.get("/api/v1/catalog/search", params={"q": "GMSFHM", "exact": "true"},
+                      headers=headers).json()
+    assert body["estimated"] is False and body["ranked"] is True and body["count"] == 4
+
+
+def test_a_search_file_of_an_older_layout_is_rebuilt(
+    catalog: dict[str, Any], catalog_ops: Any, people: Any, backend: str
+) -> None:
+    if backend != "sqlite":
+        pytest.skip("the search file is SQLite's")
+    import sqlite3
+
+    from gongshu.catalog.models import SEARCH_FILE
+    from gongshu.core.runtime import Runtime
+
+    runtime = catalog_ops.runtime
+    settings = runtime.settings
+    runtime.close()
+    path = settings.resolved_data_dir / SEARCH_FILE
+    with sqlite3.connect(path) as conn:  # an older layout, with its narrow rows lost
+        conn.execute("DELETE FROM doc")
+        conn.execute("PRAGMA user_version = 1")
+    fresh = Runtime(settings)
+    try:
+        with fresh.db.transaction(write=False) as db:
+            found = search.search(people.outsider.actor, db, q="公积金")
+        assert [h.entry_id for h in found.hits] == [catalog["fund"]]
+        with sqlite3.connect(path) as conn:
+            assert conn.execute("PRAGMA user_version").fetchone()[0] >= 2
+    finally:
+        fresh.close()

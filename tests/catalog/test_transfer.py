@@ -161,6 +161,6 @@ def test_csv_and_dcat_exports(catalog_ops: Any, people: Any) -> None:
     assert media_type == "application/ld+json"
     assert "常住人口基本信息" in text and "草稿不导出" not in text
     ttl, _, ext = ops.read(service.export_entries, p.outsider.actor, fmt="dcat-ttl")
-    assert ext == "ttl" and b"dcat:Dataset" in ttl and "101001/000001".encode() in ttl
+    assert ext == "ttl" and b"dcat:Dataset" in ttl and b"101001/000001" in ttl
     with pytest.raises(ValidationFailed):
         ops.read(service.export_entries, p.outsider.actor, fmt="pdf")

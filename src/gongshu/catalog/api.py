@@ -276,6 +276,7 @@ def search_entries(
     format_class: str | None = None,
     status: str | None = None,
     facets: bool = True,
+    exact: bool = Query(False, description="Count and rank every match, even of a broad query"),
     limit: int = Query(20, ge=1, le=200),
     offset: int = Query(0, ge=0),
 ) -> SearchPublic:
@@ -286,12 +287,13 @@ def search_entries(
                                    grade=grade, update_cycle=update_cycle,
                                    format_class=format_class, status=status)
     result = search.search(actor, db, q=q, filters=filters, limit=limit, offset=offset,
-                           facets=facets, locale=locale_of(request))
+                           facets=facets, exact=exact, locale=locale_of(request))
     return SearchPublic(
         data=[SearchHitPublic.model_validate(h) for h in result.hits], count=result.count,
         facets={name: [FacetValuePublic.model_validate(v) for v in values]
                 for name, values in result.facets.items()},
-        terms=result.terms, relaxed=result.relaxed)
+        terms=result.terms, relaxed=result.relaxed, estimated=result.estimated,
+        ranked=result.ranked)
 
 
 # ------------------------------------------------------------------------ import / export

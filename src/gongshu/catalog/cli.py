@@ -119,7 +119,8 @@ def search_entries(
 ) -> None:
     """Search the catalog (jieba segmentation, synonyms), best hits first."""
     with runtime().db.transaction(write=False) as db:
-        result = search.search(system_actor(), db, q=text, limit=limit, facets=False)
+        result = search.search(system_actor(), db, q=text, limit=limit, facets=False,
+                               exact=True)
     hits = [{"resource_code": h.resource_code, "name": h.name, "provider": h.provider_name,
              "score": round(h.score, 6) if h.score is not None else None,
              "status": h.status, "version": h.version, "entry_id": str(h.entry_id),

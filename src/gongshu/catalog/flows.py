@@ -28,7 +28,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from gongshu.catalog import search
+from gongshu.catalog import access, search
 from gongshu.catalog.models import EDITABLE, CatalogEntry, CatalogVersion, ReviewRecord
 from gongshu.catalog.service import (
     _entry,
@@ -243,7 +243,7 @@ def review_queue(actor: Actor, db: Session, /, *, limit: int = 50,
     oldest submission first."""
     require(actor, Perm.CATALOG_REVIEW)
     scopes = actor.scopes(Perm.CATALOG_REVIEW)
-    cover = search.covering(CatalogEntry.bureau_path, scopes)
+    cover = access.covering(CatalogEntry.bureau_path, scopes)
     conds = [CatalogEntry.status.in_(("submitted", "approved")),
              sa.or_(*cover) if not actor.is_system else sa.true()]
     total = db.scalar(sa.select(sa.func.count()).select_from(CatalogEntry).where(*conds)) or 0

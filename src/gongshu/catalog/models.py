@@ -123,6 +123,9 @@ class CatalogVersion(IdMixin, CreatedMixin, Base):
     sharing_type: Mapped[str] = mapped_column(String(16))
     opening_type: Mapped[str] = mapped_column(String(16))
     update_cycle: Mapped[str] = mapped_column(String(16))
+    #: 涉密属性: who may see the entry while this version is its published one (``access.py``)
+    secrecy: Mapped[str] = mapped_column(String(16), default="unclassified",
+                                         server_default="unclassified")
     change_note: Mapped[str] = mapped_column(Text, default="")
     created_by_id: Mapped[uuid.UUID | None]
     created_by: Mapped[str] = mapped_column(String(64), default="")
@@ -222,11 +225,6 @@ class SearchDoc(Base):
     __table_args__ = (
         UniqueConstraint("entry_id", "scope"),
         Index("ix_catalog_search_doc_terms", "terms", postgresql_using="gin"),
-        # covers what a search reads of every match (visibility for outsiders, the facets),
-        # so SQLite answers from this narrow index instead of the rows
-        Index("ix_catalog_search_doc_facets", "id", "scope", "has_working", "updated_at",
-              "region_code", "resource_kind", "sharing_type", "opening_type", "grade",
-              "update_cycle", "format_class", "provider_org_id", "provider_name"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
@@ -366,19 +364,89 @@ SEARCH_FILE = "catalog-search.db"
 FTS_TABLE = f"{SEARCH_SCHEMA}.fts"
 #: FTS5 columns, in the order of the ``bm25()`` weights (search.py)
 FTS_COLUMNS = ("name", "code", "keywords", "provider", "items", "summary")
+#: the layout of the search file (``PRAGMA user_version``); a file of another layout is rebuilt
+SEARCH_LAYOUT = 2
+#: address space SQLite may map of the search file: reads of its pages then copy nothing (the
+#: file is ~1 KB per entry, and what a search touches, the full-text doclists and the narrow
+#: rows, is a fraction of it)
+SEARCH_MMAP_BYTES = 256 * 1024 * 1024
+#: page cache of the search file per connection (KiB; SQLite's default is 2 MB for every file)
+SEARCH_CACHE_KIB = 16 * 1024
+
+#: ``doc.vis`` bits: the row is the published scope (else the working one) · the entry has a
+#: working version too · the row's version is classified (涉密)
+VIS_PUBLISHED, VIS_HAS_WORKING, VIS_CLASSIFIED = 1, 2, 4
+_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+
+#: The search file's tables besides ``fts``: ``doc`` is one narrow row per search row (same id
+#: as ``catalog_search_doc`` and the FTS rowid) with what a search reads of *every* match:
+#: visibility bits, the owner and facet combination as small integers, the time for
+#: newest-first order. ``owner`` holds the distinct (provider, paths, name, region) of the
+#: rows, ``combo`` the distinct (status, kind, sharing, opening, grade, cycle, format); both
+#: are a few hundred rows, so a search resolves filters and visibility against them and
+#: counts facets by two integers, and 100,000 entries take ~2 MB of ``doc``.
+_SEARCH_DDL = (
+    f"CREATE TABLE {SEARCH_SCHEMA}.owner (id INTEGER PRIMARY KEY, provider_org_id TEXT NOT NULL,"
+    " provider_path TEXT NOT NULL, bureau_path TEXT NOT NULL, provider_name TEXT NOT NULL,"
+    " region_code TEXT NOT NULL, UNIQUE (provider_org_id, provider_path, bureau_path,"
+    " provider_name, region_code))",
+    f"CREATE TABLE {SEARCH_SCHEMA}.combo (id INTEGER PRIMARY KEY, status TEXT NOT NULL,"
+    " resource_kind TEXT NOT NULL, sharing_type TEXT NOT NULL, opening_type TEXT NOT NULL,"
+    " grade TEXT NOT NULL, update_cycle TEXT NOT NULL, format_class TEXT NOT NULL,"
+    " UNIQUE (status, resource_kind, sharing_type, opening_type, grade, update_cycle,"
+    " format_class))",
+    f"CREATE TABLE {SEARCH_SCHEMA}.doc (id INTEGER PRIMARY KEY, owner INTEGER NOT NULL,"
+    " combo INTEGER NOT NULL, vis INTEGER NOT NULL, updated INTEGER NOT NULL)",
+    f"CREATE INDEX {SEARCH_SCHEMA}.doc_updated ON doc (updated)",
+)
+#: the columns of ``owner`` and ``combo``, as ``catalog_search_doc`` names them; its NULLs
+#: (no region, no grade) are stored as '' so that UNIQUE holds
+OWNER_COLUMNS = ("provider_org_id", "provider_path", "bureau_path", "provider_name",
+                 "region_code")
+COMBO_COLUMNS = ("status", "resource_kind", "sharing_type", "opening_type", "grade",
+                 "update_cycle", "format_class")
+_NULLABLE = frozenset({"region_code", "grade"})
+
+
+def _source(column: str) -> str:
+    return f"coalesce(d.{column}, '')" if column in _NULLABLE else f"d.{column}"
+
+
+def narrow_vis(scope: str, has_working: bool, secrecy: str) -> int:
+    """``doc.vis`` of a search row (the SQL twin is in :func:`build_search_file`)."""
+    return ((VIS_PUBLISHED if scope == "published" else 0)
+            | (VIS_HAS_WORKING if has_working else 0)
+            | (VIS_CLASSIFIED if secrecy == "classified" else 0))
+
+
+def narrow_time(value: dt.datetime) -> int:
+    """``doc.updated``: microseconds since 1970 (UTC), exactly."""
+    return (value - _EPOCH) // dt.timedelta(microseconds=1)
+
+
+#: SQL twins over ``main.catalog_search_doc d`` (SQLite stores times as
+#: 'YYYY-MM-DD HH:MM:SS.ffffff' in UTC)
+_VIS_SQL = (f"(CASE WHEN d.scope = 'published' THEN {VIS_PUBLISHED} ELSE 0 END"
+            f" | (CASE WHEN d.has_working THEN {VIS_HAS_WORKING} ELSE 0 END)"
+            f" | (CASE WHEN d.secrecy = 'classified' THEN {VIS_CLASSIFIED} ELSE 0 END))")
+_TIME_SQL = ("(CAST(strftime('%s', d.updated_at) AS INTEGER) * 1000000"
+             " + CAST(substr(d.updated_at || '.000000', 21, 6) AS INTEGER))")
 
 
 @event.listens_for(Pool, "checkout")
 def attach_search_index(dbapi_conn: Any, record: Any, _proxy: Any) -> None:
-    """On SQLite, attach the catalog's FTS5 index, kept in ``catalog-search.db`` beside the
-    database file, as the schema ``catalog_search``.
+    """On SQLite, attach the catalog's search file ``catalog-search.db``, kept beside the
+    database file, as the schema ``catalog_search``: the FTS5 index and the narrow rows every
+    search reads (see ``_SEARCH_DDL``).
 
     Why a file of its own: FTS5 tables are virtual tables with shadow tables that SQLAlchemy
     cannot describe, so the metadata store holds only what the models describe (and the
-    migrations create); the index is derived data (from ``catalog_search_terms``), rebuilt by
-    ``gongshu catalog reindex`` and automatically when the file is missing. A transaction that
-    changes both commits both; only a crash between the two files' commits could leave the
-    index behind, which a reindex repairs.
+    migrations create); the file is derived data (from ``catalog_search_terms`` and
+    ``catalog_search_doc``), rebuilt by ``gongshu catalog reindex``, and automatically when the
+    file is missing or of an older layout. A transaction that changes both commits both; only
+    a crash between the two files' commits could leave the index behind, which a reindex
+    repairs. Its own pragmas (memory-mapped reads, a larger page cache) leave the metadata
+    store's settings alone.
 
     Only the platform's metadata store gets it: a SQLite database that has no catalog (an
     organisation's database the library reads, a store not migrated yet) is left alone. At
@@ -406,32 +474,52 @@ def attach_search_index(dbapi_conn: Any, record: Any, _proxy: Any) -> None:
     dbapi_conn.execute(f"ATTACH DATABASE ? AS {SEARCH_SCHEMA}", (path,))
     dbapi_conn.execute(f"PRAGMA {SEARCH_SCHEMA}.journal_mode=WAL")
     dbapi_conn.execute(f"PRAGMA {SEARCH_SCHEMA}.synchronous=NORMAL")
-    exists = dbapi_conn.execute(
-        f"SELECT 1 FROM {SEARCH_SCHEMA}.sqlite_master WHERE name = 'fts'").fetchone()
-    if exists:
-        return
-    columns = ", ".join(FTS_COLUMNS)
-    dbapi_conn.execute(
-        f"CREATE VIRTUAL TABLE IF NOT EXISTS {FTS_TABLE} USING fts5({columns}, "
-        "tokenize='unicode61 remove_diacritics 0')"
-    )
-    _fill_new_index(dbapi_conn)
+    dbapi_conn.execute(f"PRAGMA {SEARCH_SCHEMA}.mmap_size={SEARCH_MMAP_BYTES}")
+    dbapi_conn.execute(f"PRAGMA {SEARCH_SCHEMA}.cache_size=-{SEARCH_CACHE_KIB}")
+    layout = dbapi_conn.execute(f"PRAGMA {SEARCH_SCHEMA}.user_version").fetchone()[0]
+    if layout != SEARCH_LAYOUT:
+        build_search_file(dbapi_conn)
 
 
-def _fill_new_index(dbapi_conn: Any) -> None:
-    """A new (or lost) index file next to a catalog that has entries: index them again from the
-    terms stored in ``catalog_search_terms``, once (the write lock makes a racing process wait,
-    and it then finds the index filled)."""
+def build_search_file(dbapi_conn: Any, *, force: bool = False) -> int:
+    """(Re)build the search file from the metadata store's search rows and terms, in one write
+    transaction: once, by whichever connection gets there first (a racing one waits for the
+    lock and then finds the layout current). ``force`` rebuilds a current file too. Returns the
+    number of rows indexed."""
     dbapi_conn.execute("BEGIN IMMEDIATE")
     try:
-        empty = dbapi_conn.execute(f"SELECT count(*) FROM {FTS_TABLE}").fetchone()[0] == 0
-        if empty:
-            copied = dbapi_conn.execute(
-                f"INSERT INTO {FTS_TABLE} (rowid, {', '.join(FTS_COLUMNS)}) "
-                f"SELECT doc_id, {', '.join(FTS_COLUMNS)} FROM main.catalog_search_terms").rowcount
-            if copied:
-                log.warning("rebuilt the catalog search index file with %s documents", copied)
+        layout = dbapi_conn.execute(f"PRAGMA {SEARCH_SCHEMA}.user_version").fetchone()[0]
+        if layout == SEARCH_LAYOUT and not force:
+            dbapi_conn.execute("COMMIT")
+            return 0
+        for table in ("fts", "doc", "owner", "combo"):
+            dbapi_conn.execute(f"DROP TABLE IF EXISTS {SEARCH_SCHEMA}.{table}")
+        columns = ", ".join(FTS_COLUMNS)
+        dbapi_conn.execute(f"CREATE VIRTUAL TABLE {FTS_TABLE} USING fts5({columns}, "
+                           "tokenize='unicode61 remove_diacritics 0')")
+        for statement in _SEARCH_DDL:
+            dbapi_conn.execute(statement)
+        copied = dbapi_conn.execute(
+            f"INSERT INTO {FTS_TABLE} (rowid, {columns}) "
+            f"SELECT doc_id, {columns} FROM main.catalog_search_terms").rowcount
+        for table, cols in (("owner", OWNER_COLUMNS), ("combo", COMBO_COLUMNS)):
+            dbapi_conn.execute(
+                f"INSERT OR IGNORE INTO {SEARCH_SCHEMA}.{table} ({', '.join(cols)}) "
+                f"SELECT DISTINCT {', '.join(_source(c) for c in cols)} "
+                "FROM main.catalog_search_doc d")
+        owner_match = " AND ".join(f"o.{c} = {_source(c)}" for c in OWNER_COLUMNS)
+        combo_match = " AND ".join(f"c.{c} = {_source(c)}" for c in COMBO_COLUMNS)
+        dbapi_conn.execute(
+            f"INSERT INTO {SEARCH_SCHEMA}.doc (id, owner, combo, vis, updated) "
+            f"SELECT d.id, o.id, c.id, {_VIS_SQL}, {_TIME_SQL} FROM main.catalog_search_doc d "
+            f"JOIN {SEARCH_SCHEMA}.owner o ON {owner_match} "
+            f"JOIN {SEARCH_SCHEMA}.combo c ON {combo_match}")
+        dbapi_conn.execute(f"PRAGMA {SEARCH_SCHEMA}.user_version = {SEARCH_LAYOUT}")
         dbapi_conn.execute("COMMIT")
     except BaseException:
         dbapi_conn.execute("ROLLBACK")
         raise
+    if copied:
+        log.warning("built the catalog search file (layout %s) with %s documents",
+                    SEARCH_LAYOUT, copied)
+    return max(copied, 0)

@@ -446,6 +446,11 @@ class SearchPublic(BaseModel):
     facets: dict[str, list[FacetValuePublic]]
     terms: list[str] = Field(description="The words searched for (after segmentation)")
     relaxed: bool = Field(description="Words found in no entry were left out")
+    estimated: bool = Field(False, description=(
+        "A broad query (more matches than are worth ranking): `count` and the facet counts are "
+        "estimated from a fixed sample, and the hits are listed newest first; ask with "
+        "`exact=true` for exact counts and ranking"))
+    ranked: bool = Field(False, description="The hits are ordered by relevance (else newest first)")
 
 
 class ImportedRowPublic(BaseModel):

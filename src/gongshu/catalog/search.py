@@ -3,8 +3,10 @@
 The index is ``catalog_search_doc``: one row per entry and scope. The ``published`` row is what
 every signed-in user finds; the ``working`` row (a draft, or a revision in review) is what the
 entry's body and its reviewers find instead, so each searcher sees each entry once and only
-what they may see. Rows are rewritten by :func:`refresh` whenever the service changes an entry
-(create, edit, submit, review, publish, revise, withdraw, grade), in the same transaction.
+what they may see (``access.py``: drafts to the body and reviewers, classified entries also to
+administrators covering the provider, nothing of either to anyone else). Rows are rewritten
+by :func:`refresh` whenever the service changes an entry (create, edit, submit, review,
+publish, revise, withdraw, grade), in the same transaction.
 
 Text goes through ``catalog/text.py`` on both sides (jieba terms; synonyms on the index side)
 and is stored per field, so each field weighs differently in the ranking:
@@ -20,12 +22,17 @@ items       信息项 names, codes   2                           C
 summary     摘要, format          1                           D
 ==========  ==================  ==========================  =================
 
-- SQLite: an FTS5 table (``catalog_search.fts``, in its own file, see ``models.py``) over the
-  space-joined terms; a query is the AND of its terms, ranked by ``bm25`` with the weights
-  above.
+- SQLite: the search file ``catalog-search.db`` (see ``models.py``) holds an FTS5 table over
+  the space-joined terms and one narrow row per search row (visibility bits, owner and facet
+  combination as small integers, the time). A query is the AND of its terms. A search reads
+  the narrow rows of its matches and nothing else: the count and the facets are one GROUP BY
+  over (owner, combination) with no ranking; the page is ranked by ``bm25`` (weights above)
+  over the matches that pass visibility and filters, keeping only the best ``limit + offset``;
+  then only the page's ~20 rows of ``catalog_search_doc`` are read.
 - PostgreSQL: a weighted ``tsvector`` (``terms``, GIN-indexed) built from the same terms as a
   literal (no text-search parser or locale is involved), matched with a ``tsquery`` of the
-  query terms and ranked by ``ts_rank``.
+  query terms and ranked by ``ts_rank``; the matches are read once (a materialised CTE of
+  narrow columns) for the page and one GROUP BY for the count and facets.
 
 A query whose terms do not all occur together is run again without the words that occur in no
 entry at all (``relaxed``), if at least half of its words are left: a question with one
@@ -34,15 +41,23 @@ not fall back to its one common word.
 
 Facets (provider, region, resource kind, sharing type, opening, grade, update cycle, format)
 count the matching entries the searcher may see, with every filter applied: the 20 most
-frequent values of each. The page of hits, the total and the facets come from one statement
-over the matches (a materialised CTE), so the matches are found once.
+frequent values of each.
+
+**Broad queries.** Above ``EXACT_LIMIT`` matches (信息 is in nearly every name), ranking them all
+costs more than it tells (a word in every entry says nothing about any of them: its ``bm25``
+weight is ~0), so such a search is *estimated*: the count and the facet counts come from a
+fixed sample of the matches (SQLite: every k-th row id; PostgreSQL: ``TABLESAMPLE SYSTEM``
+with a fixed seed) scaled up, and the page lists the matches newest first
+(``SearchResult.estimated``, ``ranked = False``; the page says "约 …" and suggests narrowing).
+Filters that leave few matches bring back the exact, ranked search. ``exact=True`` (the CLI)
+always counts and ranks everything.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import uuid
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -50,13 +65,22 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import TSQUERY, TSVECTOR
 from sqlalchemy.orm import Session
 
+from gongshu.catalog import access
 from gongshu.catalog import text as catalog_text
 from gongshu.catalog.models import (
+    COMBO_COLUMNS,
     FTS_TABLE,
+    OWNER_COLUMNS,
+    SEARCH_SCHEMA,
+    VIS_CLASSIFIED,
+    VIS_HAS_WORKING,
+    VIS_PUBLISHED,
     CatalogEntry,
     CatalogVersion,
     SearchDoc,
     SearchTerms,
+    narrow_time,
+    narrow_vis,
 )
 from gongshu.catalog.vocab import vocab
 from gongshu.core.permissions import Actor, Perm, require
@@ -89,9 +113,13 @@ FACETS: Mapping[str, sa.Column[Any]] = {
 }
 #: how many values of each facet are counted and shown (the most frequent first)
 FACET_VALUES = 20
-#: facets with few values, counted together (see ``_run``)
+#: facets with few values, counted together as one combination (with the status)
 COMBINED_FACETS = ("resource_kind", "sharing_type", "opening_type", "grade", "update_cycle",
                    "format_class")
+#: matches beyond which a search is estimated from a sample and lists newest first (module doc)
+EXACT_LIMIT = 20_000
+#: about how many matches the sample of an estimated search reads
+SAMPLE_SIZE = 4_000
 #: facet name → the value list that labels its values
 FACET_LISTS: Mapping[str, str] = {
     "resource_kind": "resource_kinds",
@@ -101,37 +129,25 @@ FACET_LISTS: Mapping[str, str] = {
     "format_class": "format_classes",
 }
 
-#: roles that make someone part of an entry's body (they see its drafts; Art. 9, 10)
-BODY_PERMS = (Perm.CATALOG_EDIT, Perm.GRADING_CONFIRM, Perm.LIBRARY_INGEST)
+#: roles that make someone part of an entry's body (kept here for callers; ``access.py``)
+BODY_PERMS = access.BODY_PERMS
+covering = access.covering
+privileged_clause = access.privileged_clause
 
 
 # ------------------------------------------------------------------------------- visibility
 
 
-def covering(path_col: Any, grants: Iterable[Any]) -> list[Any]:
-    """SQL conditions: ``path_col`` is an organisation one of ``grants`` covers (its own org, or
-    its subtree for a subtree grant); OR them together."""
-    return [path_col.startswith(g.org_path) if g.subtree else path_col == g.org_path
-            for g in grants]
-
-
-def privileged_clause(actor: Actor, provider_path: Any, bureau_path: Any) -> Any:
-    """SQL: the actor is of the entry's body (provider path) or one of its reviewers (bureau
-    path), and so sees its working version."""
-    if actor.is_system:
-        return sa.true()
-    body = {g for perm in BODY_PERMS for g in actor.scopes(perm)}
-    conds = covering(provider_path, body) + covering(bureau_path,
-                                                     actor.scopes(Perm.CATALOG_REVIEW))
-    return sa.or_(*conds) if conds else sa.false()
-
-
-def _visible(actor: Actor) -> Any:
-    privileged = privileged_clause(actor, DOC.c.provider_path, DOC.c.bureau_path)
+def _visible(actor: Actor, t: Any = DOC) -> Any:
+    """SQL over the search rows ``t`` (``catalog_search_doc`` or a sample of it): each entry
+    once, as the actor may see it (``access.py``)."""
+    privileged = access.privileged_clause(actor, t.c.provider_path, t.c.bureau_path)
+    classified_ok = access.classified_clause(actor, t.c.provider_path, t.c.bureau_path)
     return sa.or_(
-        sa.and_(DOC.c.scope == "published",
-                sa.or_(DOC.c.has_working.is_(False), sa.not_(privileged))),
-        sa.and_(DOC.c.scope == "working", privileged),
+        sa.and_(t.c.scope == "published",
+                sa.or_(t.c.has_working.is_(False), sa.not_(privileged)),
+                sa.or_(t.c.secrecy != access.CLASSIFIED, classified_ok)),
+        sa.and_(t.c.scope == "working", privileged),
     )
 
 
@@ -225,9 +241,38 @@ def _write_terms(db: Session, doc_id: int, terms: Mapping[str, str], *, replace:
                    .values(terms=sa.cast(sa.literal(literal), TSVECTOR)))
 
 
+def _dictionary_id(db: Session, table: str, columns: Sequence[str], values: Sequence[Any]) -> int:
+    """The id of a row of ``owner`` or ``combo`` (search file), added if new."""
+    where = " AND ".join(f"{c} = :{c}" for c in columns)
+    params = dict(zip(columns, values, strict=True))
+    found = db.execute(sa.text(f"SELECT id FROM {SEARCH_SCHEMA}.{table} WHERE {where}"),
+                       params).scalar()
+    if found is None:
+        found = db.execute(sa.text(
+            f"INSERT INTO {SEARCH_SCHEMA}.{table} ({', '.join(columns)}) "
+            f"VALUES ({', '.join(':' + c for c in columns)}) RETURNING id"), params).scalar_one()
+    return int(found)
+
+
+def _write_narrow(db: Session, doc_id: int, values: Mapping[str, Any]) -> None:
+    """SQLite: the search row's narrow row in the search file (``models.py``)."""
+    def text(column: str) -> str:
+        value = values[column]
+        return value.hex if isinstance(value, uuid.UUID) else (value or "")
+
+    owner = _dictionary_id(db, "owner", OWNER_COLUMNS, [text(c) for c in OWNER_COLUMNS])
+    combo = _dictionary_id(db, "combo", COMBO_COLUMNS, [text(c) for c in COMBO_COLUMNS])
+    db.execute(sa.text(f"INSERT OR REPLACE INTO {SEARCH_SCHEMA}.doc (id, owner, combo, vis, "
+                       "updated) VALUES (:id, :owner, :combo, :vis, :updated)"),
+               {"id": doc_id, "owner": owner, "combo": combo,
+                "vis": narrow_vis(values["scope"], values["has_working"], values["secrecy"]),
+                "updated": narrow_time(values["updated_at"])})
+
+
 def _delete_doc(db: Session, doc_id: int) -> None:
     if _is_sqlite(db):
         db.execute(sa.text(f"DELETE FROM {FTS_TABLE} WHERE rowid = :id"), {"id": doc_id})
+        db.execute(sa.text(f"DELETE FROM {SEARCH_SCHEMA}.doc WHERE id = :id"), {"id": doc_id})
     db.execute(TERMS.delete().where(TERMS.c.doc_id == doc_id))
     db.execute(DOC.delete().where(DOC.c.id == doc_id))
 
@@ -269,16 +314,19 @@ def refresh(db: Session, /, entry: CatalogEntry) -> None:
         values = _doc_values(entry, version, scope, has_working)
         row = existing.get(scope)
         if row is not None:
+            doc_id = row["id"]
             changed = {k: v for k, v in values.items() if row[k] != v}
             if changed:
-                db.execute(DOC.update().where(DOC.c.id == row["id"]).values(**changed))
+                db.execute(DOC.update().where(DOC.c.id == doc_id).values(**changed))
             if scope not in unchanged:
                 terms = reusable.get(version.id) or _terms(version, entry.resource_code)
-                _write_terms(db, row["id"], terms, replace=True)
-            continue
-        doc_id = db.execute(DOC.insert().values(**values).returning(DOC.c.id)).scalar_one()
-        terms = reusable.get(version.id) or _terms(version, entry.resource_code)
-        _write_terms(db, doc_id, terms, replace=False)
+                _write_terms(db, doc_id, terms, replace=True)
+        else:
+            doc_id = db.execute(DOC.insert().values(**values).returning(DOC.c.id)).scalar_one()
+            terms = reusable.get(version.id) or _terms(version, entry.resource_code)
+            _write_terms(db, doc_id, terms, replace=False)
+        if _is_sqlite(db):
+            _write_narrow(db, doc_id, values)
 
 
 def remove(db: Session, /, entry_id: uuid.UUID) -> None:
@@ -291,7 +339,8 @@ def reindex(db: Session, /, *, progress: Any = None) -> int:
     """Rebuild the whole index from the entries (after editing the synonyms or the dictionary,
     or to repair the SQLite index file); returns the number of entries indexed."""
     if _is_sqlite(db):
-        db.execute(sa.text(f"DELETE FROM {FTS_TABLE}"))
+        for table in ("fts", "doc", "owner", "combo"):
+            db.execute(sa.text(f"DELETE FROM {SEARCH_SCHEMA}.{table}"))
     db.execute(TERMS.delete())
     db.execute(DOC.delete())
     ids = db.scalars(sa.select(CatalogEntry.id).order_by(CatalogEntry.id)).all()
@@ -321,16 +370,20 @@ class SearchFilters:
     format_class: str | None = None
     status: str | None = None
 
-    def clauses(self) -> list[Any]:
-        out = [FACETS[name] == getattr(self, name) for name in FACETS
-               if getattr(self, name) not in (None, "")]
+    def clauses(self, t: Any = DOC) -> list[Any]:
+        """Conditions on the search rows ``t`` (``catalog_search_doc`` or a sample of it)."""
+        out = [t.c[FACETS[name].name] == value for name, value in self._given().items()
+               if name != "status"]
         if self.status:
-            out.append(DOC.c.status == self.status)
+            out.append(t.c.status == self.status)
         return out
 
-    def active(self) -> dict[str, str]:
-        return {name: str(getattr(self, name)) for name in (*FACETS, "status")
+    def _given(self) -> dict[str, Any]:
+        return {name: getattr(self, name) for name in (*FACETS, "status")
                 if getattr(self, name) not in (None, "")}
+
+    def active(self) -> dict[str, str]:
+        return {name: str(value) for name, value in self._given().items()}
 
 
 @dataclass(frozen=True)
@@ -368,6 +421,10 @@ class SearchResult:
     facets: dict[str, list[FacetValue]] = field(default_factory=dict)
     terms: list[str] = field(default_factory=list)
     relaxed: bool = False
+    #: the count and the facet counts are estimates from a sample (a broad query; "约 …")
+    estimated: bool = False
+    #: the hits are in order of relevance (else newest first: no query, or a broad one)
+    ranked: bool = False
 
 
 _HIT_COLUMNS = (
@@ -376,6 +433,21 @@ _HIT_COLUMNS = (
     DOC.c.sharing_type, DOC.c.opening_type, DOC.c.grade, DOC.c.update_cycle,
     DOC.c.format_class, DOC.c.updated_at,
 )
+
+#: a facet group: (provider org id, provider name, region, status, the COMBINED_FACETS …, n)
+Group = tuple[Any, ...]
+
+
+@dataclass
+class _Found:
+    """What one backend found: the page (search row ids and scores, in order), the count and
+    the facet groups (``Group``; counts already scaled when estimated)."""
+
+    page: list[tuple[int, float | None]]
+    count: int
+    groups: list[Group]
+    estimated: bool = False
+    ranked: bool = False
 
 
 def _quote_fts(term: str) -> str:
@@ -386,98 +458,315 @@ def _quote_pg(term: str) -> str:
     return "'" + term.replace("\\", "\\\\").replace("'", "''") + "'"
 
 
-def _matching(db: Session, terms: list[str]) -> tuple[Any, Any, Any]:
-    """(FROM clause, WHERE clause, score: higher is better) for all of the query terms."""
-    if _is_sqlite(db):
-        # The FTS5 matches first, materialised, then their rows: left to itself, SQLite's
-        # planner may walk a filter's index and probe the full-text index once per row.
-        fts = sa.table("fts", sa.column("rowid"), schema="catalog_search").alias("f")
+def _lit(sql: str) -> Any:
+    return sa.literal_column(sql)
+
+
+class _SqliteSearch:
+    """Search over the search file (``catalog_search``: ``fts``, ``doc``, ``owner``, ``combo``).
+
+    Every match costs one FTS5 doclist step and one lookup of its narrow row; ``bm25`` (about
+    1 µs a row, the dearest part) is computed only for the matches that pass visibility and
+    the filters, and only while ranking, never while counting."""
+
+    OWNER = sa.table("owner", *[sa.column(c) for c in ("id", *OWNER_COLUMNS)],
+                     schema=SEARCH_SCHEMA)
+    COMBO = sa.table("combo", *[sa.column(c) for c in ("id", *COMBO_COLUMNS)],
+                     schema=SEARCH_SCHEMA)
+    WITH_TERMS = sa.text(f"{FTS_TABLE} AS f CROSS JOIN {SEARCH_SCHEMA}.doc AS d "
+                         "ON d.id = f.rowid")
+    NO_TERMS = sa.text(f"{SEARCH_SCHEMA}.doc AS d")
+
+    def __init__(self, db: Session, actor: Actor, filters: SearchFilters) -> None:
+        self.db = db
+        self.conds = [self._visible(actor), *self._filters(filters)]
+
+    # the conditions, on the narrow row ``d``
+    def _visible(self, actor: Actor) -> Any:
+        def bits(mask: int, value: int) -> Any:
+            return _lit(f"(d.vis & {mask})") == _lit(str(value))
+
+        if actor.is_system:  # each entry once: its working row if it has one
+            return sa.or_(bits(VIS_PUBLISHED | VIS_HAS_WORKING, VIS_PUBLISHED),
+                          bits(VIS_PUBLISHED, 0))
+        owner, o = _lit("d.owner"), self.OWNER.c
+        body, reviews = access.body_grants(actor), access.review_grants(actor)
+        admins = access.admin_grants(actor)
+        if not (body or reviews or admins):  # published, unclassified
+            return bits(VIS_PUBLISHED | VIS_CLASSIFIED, VIS_PUBLISHED)
+        privileged = (owner.in_(sa.select(o.id).where(
+            access.privileged_clause(actor, o.provider_path, o.bureau_path)))
+            if body or reviews else sa.false())
+        classified_ok = owner.in_(sa.select(o.id).where(
+            access.classified_clause(actor, o.provider_path, o.bureau_path)))
+        return sa.or_(
+            sa.and_(bits(VIS_PUBLISHED, VIS_PUBLISHED),
+                    sa.or_(bits(VIS_HAS_WORKING, 0), sa.not_(privileged)),
+                    sa.or_(bits(VIS_CLASSIFIED, 0), classified_ok)),
+            sa.and_(bits(VIS_PUBLISHED, 0), privileged),
+        )
+
+    def _filters(self, filters: SearchFilters) -> list[Any]:
+        given = filters._given()
+        owner = {"provider_org_id": given["provider"].hex} if "provider" in given else {}
+        if "region" in given:
+            owner["region_code"] = given["region"]
+        combo = {name: value for name, value in given.items() if name in COMBO_COLUMNS}
+        out = []
+        for column, table, wanted in (("d.owner", self.OWNER, owner),
+                                      ("d.combo", self.COMBO, combo)):
+            if wanted:
+                out.append(_lit(column).in_(sa.select(table.c.id).where(
+                    *[table.c[name] == value for name, value in wanted.items()])))
+        return out
+
+    @staticmethod
+    def _match(terms: list[str]) -> Any:
         query = " ".join(_quote_fts(t) for t in terms)
-        weights = [sa.literal_column(repr(w)) for _n, w, _l in FIELDS]
-        hits = (sa.select(fts.c.rowid.label("id"),
-                          (-sa.func.bm25(sa.literal_column("f.fts"), *weights)).label("score"))
-                .where(sa.literal_column("f.fts").op("MATCH")(sa.literal(query)))
-                .cte("hits").prefix_with("MATERIALIZED"))
-        return hits.join(DOC, DOC.c.id == hits.c.id), sa.true(), hits.c.score
-    query = " & ".join(_quote_pg(t) for t in terms)
-    tsquery = sa.cast(sa.literal(query), TSQUERY)
-    where = DOC.c.terms.op("@@")(tsquery)
-    score = sa.func.ts_rank(sa.literal_column(f"'{PG_WEIGHTS}'::float4[]"), DOC.c.terms, tsquery)
-    return DOC, where, score
+        return _lit("f.fts").op("MATCH")(sa.literal(query))
+
+    def _from(self, terms: list[str]) -> tuple[Any, list[Any]]:
+        if terms:
+            return self.WITH_TERMS, [self._match(terms)]
+        return self.NO_TERMS, []
+
+    def raw_count(self, terms: list[str]) -> int:
+        """Matches before visibility and filters (cheap: FTS5 counts its doclists)."""
+        if terms:
+            stmt = sa.select(sa.func.count()).select_from(sa.text(f"{FTS_TABLE} AS f")).where(
+                self._match(terms))
+        else:
+            stmt = sa.select(sa.func.count()).select_from(self.NO_TERMS)
+        return int(self.db.execute(stmt).scalar_one())
+
+    def _groups(self, inner: Any, *extra: Any) -> list[Group]:
+        """(owner, combo[, extra], n) → the facet groups with their names and values."""
+        g = inner.subquery("g")
+        o, c = self.OWNER.c, self.COMBO.c
+        stmt = (sa.select(o.provider_org_id, o.provider_name, o.region_code, c.status,
+                          *[c[name] for name in COMBINED_FACETS], *[g.c[e] for e in extra],
+                          g.c.n)
+                .select_from(g.join(self.OWNER, o.id == g.c.owner)
+                             .join(self.COMBO, c.id == g.c.combo)))
+        return [tuple(row) for row in self.db.execute(stmt)]
+
+    def count(self, terms: list[str], *, facets: bool) -> tuple[int, list[Group]]:
+        from_, match = self._from(terms)
+        if not facets:
+            stmt = sa.select(sa.func.count()).select_from(from_).where(*match, *self.conds)
+            return int(self.db.execute(stmt).scalar_one()), []
+        inner = (sa.select(_lit("d.owner").label("owner"), _lit("d.combo").label("combo"),
+                           sa.func.count().label("n"))
+                 .select_from(from_).where(*match, *self.conds)
+                 .group_by(_lit("d.owner"), _lit("d.combo")))
+        groups = self._groups(inner)
+        return sum(g[-1] for g in groups), groups
+
+    def sample(self, terms: list[str], raw: int) -> tuple[float, list[Group]]:
+        """Every k-th row id of the matches (~``SAMPLE_SIZE``), grouped with whether each
+        passes visibility and filters: (scale, visible groups with scaled counts)."""
+        from_, match = self._from(terms)
+        step = max(1, -(-raw // SAMPLE_SIZE))
+        visible = sa.case((sa.and_(*self.conds), 1), else_=0)
+        inner = (sa.select(_lit("d.owner").label("owner"), _lit("d.combo").label("combo"),
+                           visible.label("v"), sa.func.count().label("n"))
+                 .select_from(from_).where(*match, _lit(f"(d.id % {step})") == 0)
+                 .group_by(_lit("d.owner"), _lit("d.combo"), visible))
+        groups = self._groups(inner, "v")
+        sampled = sum(g[-1] for g in groups)
+        scale = raw / sampled if sampled else 0.0
+        return scale, [(*g[:-2], g[-1] * scale) for g in groups if g[-2]]
+
+    def top(self, terms: list[str], *, limit: int, offset: int) -> list[tuple[int, float | None]]:
+        """The page by relevance (``bm25`` of the matches that pass), or newest first."""
+        from_, match = self._from(terms)
+        if not terms:
+            return self.newest([], limit=limit, offset=offset)
+        weights = ", ".join(repr(w) for _n, w, _l in FIELDS)
+        score = (-_lit(f"bm25(f.fts, {weights})")).label("score")
+        stmt = (sa.select(_lit("f.rowid").label("id"), score).select_from(from_)
+                .where(*match, *self.conds)
+                .order_by(sa.desc(_lit("score")), _lit("f.rowid")).limit(limit).offset(offset))
+        return [(int(i), float(s)) for i, s in self.db.execute(stmt)]
+
+    def newest(self, terms: list[str], *, limit: int, offset: int) -> list[tuple[int, None]]:
+        """The page newest first, walking the narrow rows by time (``doc_updated``) and asking
+        the full-text index about each (a broad query matches most of them)."""
+        match = []
+        if terms:
+            query = " ".join(_quote_fts(t) for t in terms)
+            match.append(sa.text(f"EXISTS (SELECT 1 FROM {FTS_TABLE} AS f WHERE f.fts MATCH "
+                                 ":fts_query AND f.rowid = d.id)").bindparams(fts_query=query))
+        stmt = (sa.select(_lit("d.id").label("id")).select_from(self.NO_TERMS)
+                .where(*match, *self.conds)
+                .order_by(_lit("d.updated").desc(), _lit("d.id").desc())
+                .limit(limit).offset(offset))
+        return [(int(i), None) for (i,) in self.db.execute(stmt)]
+
+    def term_exists(self, term: str) -> bool:
+        found = self.db.execute(sa.text(f"SELECT 1 FROM {FTS_TABLE} AS f WHERE f.fts MATCH :q "
+                                        "LIMIT 1"), {"q": _quote_fts(term)}).first()
+        return found is not None
 
 
-def _run(db: Session, from_: Any, conds: list[Any], score: Any, *, limit: int, offset: int,
-         with_facets: bool) -> tuple[list[tuple[int, float | None]], int,
-                                     dict[str, list[FacetValue]]]:
-    """The page of hits (ids and scores), the total and every facet's counts, in ONE
-    statement: the matches are found once (a materialised CTE) and everything is counted and
-    ranked from them."""
-    cols = [DOC.c.id.label("id"), (score if score is not None else sa.null()).label("score"),
-            DOC.c.updated_at.label("updated_at")]
-    if with_facets:
-        cols += [c.label(name) for name, c in FACETS.items()]
-        cols.append(DOC.c.provider_name.label("provider_name"))
-    matches = sa.select(*cols).select_from(from_).where(*conds).cte("m").prefix_with(
-        "MATERIALIZED")
-    order = ([matches.c.score.desc(), matches.c.id] if score is not None
-             else [matches.c.updated_at.desc(), matches.c.id.desc()])
-    top = (sa.select(matches.c.id, matches.c.score).order_by(*order).limit(limit).offset(offset)
-           .subquery("top"))
-    no_text, no_int, no_float = (sa.cast(sa.null(), sa.String), sa.cast(sa.null(), sa.Integer),
-                                 sa.cast(sa.null(), sa.Float))
-    parts = [
-        sa.select(sa.literal("_hit").label("facet"), sa.cast(top.c.id, sa.String).label("value"),
-                  no_text.label("label"), no_int.label("n"),
-                  sa.cast(top.c.score, sa.Float).label("score")),
-        sa.select(sa.literal("_total"), no_text, no_text, sa.func.count(), no_float)
-        .select_from(matches),
-    ]
-    if with_facets:
-        # the facets of few values, counted by their combinations in one GROUP BY and summed
-        # here; providers and regions, the facets of many values, by a GROUP BY each
-        combined = sa.literal("")
-        for i, name in enumerate(COMBINED_FACETS):
-            value = sa.func.coalesce(matches.c[name], "")
-            combined = value if i == 0 else combined + "|" + value
-        parts.append(sa.select(sa.literal("_combo"), combined, no_text, sa.func.count(),
-                               no_float).group_by(*[matches.c[n] for n in COMBINED_FACETS]))
-        for name in ("provider", "region"):
-            col = matches.c[name]
-            n = sa.func.count()
-            counted = (sa.select(sa.literal(name).label("facet"),
-                                 sa.cast(col, sa.String).label("value"),
-                                 sa.func.max(matches.c.provider_name).label("label"),
-                                 n.label("n"), no_float.label("score"))
-                       .group_by(col).order_by(n.desc(), col).limit(FACET_VALUES)
-                       .subquery(f"f_{name}"))
-            parts.append(sa.select(*counted.c))
-    hits: list[tuple[int, float | None]] = []
-    combos: dict[str, dict[str, int]] = {}
-    total = 0
-    facets: dict[str, list[FacetValue]] = {name: [] for name in FACETS} if with_facets else {}
-    for facet, value, label, n, hit_score in db.execute(sa.union_all(*parts)).all():
-        if facet == "_hit":
-            hits.append((int(value), hit_score))
-        elif facet == "_total":
-            total = n
-        elif facet == "_combo":
-            for name, part in zip(COMBINED_FACETS, value.split("|"), strict=True):
-                if part:
-                    combos.setdefault(name, {})
-                    combos[name][part] = combos[name].get(part, 0) + n
-        elif value is not None:
-            facets[facet].append(FacetValue(_facet_value(facet, value), n,
-                                            label if facet == "provider" else ""))
-    for name, counts in combos.items():
-        facets[name] = [FacetValue(value, n) for value, n in counts.items()]
-    for values in facets.values():
-        values.sort(key=lambda f: (-f.count, f.value))
-        del values[FACET_VALUES:]
-    return hits, total, facets
+class _PostgresSearch:
+    """Search over ``catalog_search_doc`` and its GIN-indexed ``terms``."""
+
+    #: the seed of the sample of an estimated search, so the same query shows the same figures
+    SEED = 20240701
+
+    def __init__(self, db: Session, actor: Actor, filters: SearchFilters) -> None:
+        self.db = db
+        self.actor = actor
+        self.filters = filters
+
+    def _conds(self, t: Any) -> list[Any]:
+        return [_visible(self.actor, t), *self.filters.clauses(t)]
+
+    @staticmethod
+    def _tsquery(terms: list[str]) -> Any:
+        return sa.cast(sa.literal(" & ".join(_quote_pg(t) for t in terms)), TSQUERY)
+
+    def _match(self, terms: list[str], t: Any = DOC) -> list[Any]:
+        return [t.c.terms.op("@@")(self._tsquery(terms))] if terms else []
+
+    def raw_count(self, terms: list[str]) -> int:
+        """The planner's estimate of the matches (PostgreSQL keeps the frequencies of the
+        commonest lexemes of ``terms``; an exact count would read every match)."""
+        stmt = sa.select(sa.literal(1)).select_from(DOC).where(*self._match(terms))
+        compiled = stmt.compile(dialect=self.db.get_bind().dialect)
+        # straight to the driver: the compiled text is already in its parameter style
+        plan = self.db.connection().exec_driver_sql(f"EXPLAIN (FORMAT JSON) {compiled.string}",
+                                                    compiled.params).scalar_one()
+        if isinstance(plan, str):  # pragma: no cover - a driver that does not parse json
+            import json
+
+            plan = json.loads(plan)
+        return int(plan[0]["Plan"]["Plan Rows"])
+
+    def _group_columns(self, t: Any) -> list[Any]:
+        return [t.c.provider_org_id, t.c.provider_name, t.c.region_code, t.c.status,
+                *[t.c[name] for name in COMBINED_FACETS]]
+
+    def count_and_top(self, terms: list[str], *, facets: bool, limit: int,
+                      offset: int) -> tuple[list[tuple[int, float | None]], int, list[Group]]:
+        """The page, the count and the facet groups in ONE statement: the matches are read
+        once into a materialised CTE of narrow columns, ranked and grouped from there."""
+        score = (sa.func.ts_rank(_lit(f"'{PG_WEIGHTS}'::float4[]"), DOC.c.terms,
+                                 self._tsquery(terms)) if terms else sa.null())
+        cols = [DOC.c.id, score.label("score"), DOC.c.updated_at]
+        if facets:
+            cols += self._group_columns(DOC)
+        m = (sa.select(*cols).where(*self._match(terms), *self._conds(DOC))
+             .cte("m").prefix_with("MATERIALIZED"))
+        order = ([m.c.score.desc(), m.c.id] if terms
+                 else [m.c.updated_at.desc(), m.c.id.desc()])
+        width = len(self._group_columns(DOC)) if facets else 0
+        nothing = [sa.null()] * width
+        top = sa.select(m.c.id, m.c.score).order_by(*order).limit(limit).offset(offset).subquery()
+        parts = [sa.select(sa.literal("h").label("kind"), top.c.id.label("id"),
+                           sa.cast(top.c.score, sa.Float).label("score"), *nothing,
+                           sa.literal(0).label("n"))]
+        if facets:
+            group = self._group_columns(m)
+            parts.append(sa.select(sa.literal("g"), sa.null(), sa.null(), *group,
+                                   sa.func.count()).group_by(*group))
+        else:
+            parts.append(sa.select(sa.literal("g"), sa.null(), sa.null(), sa.func.count())
+                         .select_from(m))
+        page: list[tuple[int, float | None]] = []
+        groups: list[Group] = []
+        rows = self.db.execute(sa.union_all(*parts)).all()
+        hits = [(row[1], row[2], row[-1]) for row in rows if row[0] == "h"]
+        for doc_id, hit_score, _n in hits:
+            page.append((int(doc_id), hit_score))
+        count = 0
+        for row in rows:
+            if row[0] == "g":
+                count += row[-1]
+                if facets:
+                    groups.append(tuple(row[3:]))
+        # the statement's order, which a UNION does not keep
+        if terms:
+            page.sort(key=lambda r: (-(r[1] or 0.0), r[0]))
+        return page, count, groups
+
+    def sample(self, terms: list[str], raw: int) -> tuple[float, list[Group]]:
+        """``TABLESAMPLE SYSTEM`` (whole pages, a fixed seed) of ~``SAMPLE_SIZE`` matches."""
+        percent = min(100.0, 100.0 * SAMPLE_SIZE / max(raw, 1))
+        t = sa.tablesample(DOC, sa.func.system(percent), name="s",
+                           seed=sa.literal(self.SEED))
+        visible = sa.case((sa.and_(*self._conds(t)), 1), else_=0)
+        group = self._group_columns(t)
+        stmt = (sa.select(*group, visible, sa.func.count()).where(*self._match(terms, t))
+                .group_by(*group, visible))
+        scale = 100.0 / percent
+        return scale, [(*row[:-2], row[-1] * scale) for row in self.db.execute(stmt) if row[-2]]
+
+    def newest(self, terms: list[str], *, limit: int, offset: int) -> list[tuple[int, None]]:
+        stmt = (sa.select(DOC.c.id).where(*self._match(terms), *self._conds(DOC))
+                .order_by(DOC.c.updated_at.desc(), DOC.c.id.desc()).limit(limit).offset(offset))
+        return [(int(i), None) for i in self.db.scalars(stmt)]
+
+    def term_exists(self, term: str) -> bool:
+        # a materialised CTE is planned without the LIMIT, so PostgreSQL asks the GIN index
+        # instead of scanning the table in the hope of an early row
+        matches = (sa.select(DOC.c.id).where(*self._match([term]))
+                   .cte("t").prefix_with("MATERIALIZED"))
+        return self.db.execute(sa.select(sa.literal(1)).select_from(matches).limit(1)).first() \
+            is not None
 
 
-def _facet_value(facet: str, value: str) -> str:
-    return str(uuid.UUID(value)) if facet == "provider" else value
+def _find(backend: Any, terms: list[str], *, limit: int, offset: int, facets: bool,
+          exact: bool) -> _Found:
+    """Count, facets and the page of one query (module doc: exact, or estimated if broad)."""
+    if not exact:
+        raw = backend.raw_count(terms)
+        if raw > EXACT_LIMIT:
+            scale, groups = backend.sample(terms, raw)
+            estimate = sum(g[-1] for g in groups)
+            if estimate > EXACT_LIMIT:
+                page = backend.newest(terms, limit=limit, offset=offset)
+                return _Found(page, round(estimate), groups if facets else [], estimated=True)
+    if isinstance(backend, _PostgresSearch):
+        page, count, groups = backend.count_and_top(terms, facets=facets, limit=limit,
+                                                    offset=offset)
+    else:
+        count, groups = backend.count(terms, facets=facets)
+        page = backend.top(terms, limit=limit, offset=offset) if count > offset else []
+    return _Found(page, count, groups, ranked=bool(terms))
+
+
+def _approx(value: float) -> int:
+    """An estimate as people read it: two significant figures (at least 1)."""
+    if value < 1:
+        return 1 if value > 0 else 0
+    digits = len(str(int(value))) - 2
+    return int(round(value, -digits)) if digits > 0 else int(round(value))
+
+
+def _facets(groups: list[Group], *, estimated: bool) -> dict[str, list[FacetValue]]:
+    """Each facet's values and counts from the groups, most frequent first."""
+    counts: dict[str, dict[str, float]] = {name: {} for name in FACETS}
+    labels: dict[str, str] = {}
+    for org_id, name, region, _status, *rest in groups:
+        n = rest[-1]
+        values = dict(zip(COMBINED_FACETS, rest[:-1], strict=True))
+        if org_id:
+            org = str(org_id if isinstance(org_id, uuid.UUID) else uuid.UUID(str(org_id)))
+            counts["provider"][org] = counts["provider"].get(org, 0) + n
+            labels[org] = max(labels.get(org, ""), name or "")
+        values["region"] = region
+        for facet, value in values.items():
+            if value:
+                counts[facet][value] = counts[facet].get(value, 0) + n
+    out: dict[str, list[FacetValue]] = {}
+    for facet, found in counts.items():
+        ranked = sorted(found.items(), key=lambda kv: (-kv[1], kv[0]))[:FACET_VALUES]
+        out[facet] = [FacetValue(value, _approx(n) if estimated else int(n),
+                                 labels.get(value, "") if facet == "provider" else "")
+                      for value, n in ranked]
+    return out
 
 
 def _labelled(facets: dict[str, list[FacetValue]], locale: str) -> dict[str, list[FacetValue]]:
@@ -488,20 +777,6 @@ def _labelled(facets: dict[str, list[FacetValue]], locale: str) -> dict[str, lis
         out[name] = [FacetValue(f.value, f.count, v.get(lst).label(f.value, locale) if lst
                                 else f.label or f.value) for f in values]
     return out
-
-
-def _term_exists(db: Session, term: str) -> bool:
-    """Whether any entry at all has ``term`` (an index lookup, no ranking)."""
-    if _is_sqlite(db):
-        found = db.execute(sa.text(f"SELECT 1 FROM {FTS_TABLE} AS f WHERE f.fts MATCH :q LIMIT 1"),
-                           {"q": _quote_fts(term)}).first()
-    else:
-        # a materialised CTE is planned without the LIMIT, so PostgreSQL asks the GIN index
-        # instead of scanning the table in the hope of an early row
-        matches = (sa.select(DOC.c.id).where(DOC.c.terms.op("@@")(
-            sa.cast(sa.literal(_quote_pg(term)), TSQUERY))).cte("t").prefix_with("MATERIALIZED"))
-        found = db.execute(sa.select(sa.literal(1)).select_from(matches).limit(1)).first()
-    return found is not None
 
 
 def search(
@@ -515,43 +790,36 @@ def search(
     offset: int = 0,
     facets: bool = True,
     locale: str = "zh",
+    exact: bool = False,
 ) -> SearchResult:
     """Entries the actor may see that match ``q`` (every term; else the known ones, see the
     module doc) and the filters, best first, with facet counts. An empty ``q`` lists them,
-    newest first."""
+    newest first. A broad query is estimated unless ``exact`` (module doc)."""
     require(actor, Perm.CATALOG_READ)
     filters = filters or SearchFilters()
     terms = _text_for(db).query_terms(q) if q and q.strip() else []
-    base = [_visible(actor), *filters.clauses()]
+    backend = (_SqliteSearch if _is_sqlite(db) else _PostgresSearch)(db, actor, filters)
+    options = {"limit": limit, "offset": offset, "facets": facets, "exact": exact}
+    found = _find(backend, terms, **options)
     relaxed = False
-    if not terms:
-        from_, conds, score = DOC, base, None
-    else:
-        from_, where, score = _matching(db, terms)
-        conds = [where, *base]
-    page, count, facet_counts = _run(db, from_, conds, score, limit=limit, offset=offset,
-                                     with_facets=facets)
-    if count == 0 and len(terms) > 1:
-        known = [t for t in terms if _term_exists(db, t)]
+    if found.count == 0 and len(terms) > 1:
+        known = [t for t in terms if backend.term_exists(t)]
         if known and len(known) * 2 >= len(terms) and len(known) < len(terms):
-            from_, where, score = _matching(db, known)
-            conds = [where, *base]
-            relaxed = True
-            page, count, facet_counts = _run(db, from_, conds, score, limit=limit,
-                                             offset=offset, with_facets=facets)
-    found = {row.id: row for row in db.execute(
-        sa.select(DOC.c.id, *_HIT_COLUMNS).where(DOC.c.id.in_([i for i, _s in page])))}
-    rows = [(doc_id, hit_score, found[doc_id]) for doc_id, hit_score in page if doc_id in found]
-    if score is not None:  # the statement's order, which a UNION does not keep
-        rows.sort(key=lambda r: (-(r[1] or 0.0), r[0]))
-    else:
-        rows.sort(key=lambda r: (r[2].updated_at, r[0]), reverse=True)
-    hits = [Hit(*row[1:], score=hit_score) for _id, hit_score, row in rows]
-    facet_counts = _labelled(facet_counts, locale) if facets else {}
-    return SearchResult(hits, count, facet_counts, terms, relaxed)
+            found, terms, relaxed = _find(backend, known, **options), known, True
+    ids = [doc_id for doc_id, _s in found.page]
+    rows = {row.id: row for row in db.execute(
+        sa.select(DOC.c.id, *_HIT_COLUMNS).where(DOC.c.id.in_(ids)))} if ids else {}
+    hits = [Hit(*rows[doc_id][1:], score=hit_score) for doc_id, hit_score in found.page
+            if doc_id in rows]
+    facet_counts = (_labelled(_facets(found.groups, estimated=found.estimated), locale)
+                    if facets else {})
+    count = _approx(found.count) if found.estimated else found.count
+    return SearchResult(hits, count, facet_counts, terms, relaxed, estimated=found.estimated,
+                        ranked=found.ranked)
 
 
 __all__ = [
+    "EXACT_LIMIT",
     "FACETS",
     "FacetValue",
     "Hit",

@@ -4,13 +4,11 @@ Compiling and editing entries, their versions and history, data elements, the gr
 grading, import and export. The review workflow (submit, return, approve, publish, revise,
 withdraw) is in ``flows.py``, search in ``search.py``, the census in ``census.py``.
 
-Who sees what (Art. 9):
-
-- a published version: every signed-in user;
-- a working version (a draft, or a revision in review) and an entry never published: its body
-  (catalog editors, CDO, data stewards of the provider: ``search.BODY_PERMS`` at the provider)
-  and its reviewers (``catalog.review`` at the provider's same-level data bureau). Others get
-  ``catalog_entry_not_found``, as if it did not exist.
+Who sees what is decided in ``access.py`` (Arts. 9, 12): a published, unclassified entry every
+signed-in user; a working version (a draft, or a revision in review) and an entry never
+published its body and its reviewers; a classified (涉密) entry its body, its reviewers and the
+administrators covering its provider. Others get ``catalog_entry_not_found``, as if it did not
+exist, and find nothing of it in lists, searches, facet counts and exports.
 
 Every change is audited in the caller's transaction and brings the search index along.
 """
@@ -29,7 +27,7 @@ import sqlalchemy as sa
 from pydantic import ValidationError
 from sqlalchemy.orm import Session
 
-from gongshu.catalog import codes, dcat, rules, search, xlsx
+from gongshu.catalog import access, codes, dcat, rules, search, xlsx
 from gongshu.catalog.diff import Change, diff_entries
 from gongshu.catalog.models import (
     EDITABLE,
@@ -69,20 +67,45 @@ TARGET = "catalog_entry"
 
 def is_body(actor: Actor, entry: CatalogEntry) -> bool:
     """The actor works for the entry's provider (editor, CDO, data steward)."""
-    return any(actor.can(p, entry.provider_path) for p in search.BODY_PERMS)
+    return access.is_body(actor, entry.provider_path)
 
 
 def may_review(actor: Actor, entry: CatalogEntry) -> bool:
     """Art. 9: only a reviewer of the provider's same-level data bureau reviews its catalog."""
-    return bool(entry.bureau_path) and actor.can(Perm.CATALOG_REVIEW, entry.bureau_path)
+    return access.may_review(actor, entry.bureau_path)
 
 
 def may_see_working(actor: Actor, entry: CatalogEntry) -> bool:
-    return actor.is_system or is_body(actor, entry) or may_review(actor, entry)
+    return access.may_see_working(actor, entry.provider_path, entry.bureau_path)
+
+
+def may_see(actor: Actor, entry: CatalogEntry) -> bool:
+    """Whether the actor may know of the entry at all (``access.py``): a working-only entry
+    its body and reviewers, a classified published one also administrators covering it."""
+    published = entry.published_version
+    if published is None:
+        return may_see_working(actor, entry)
+    if published.secrecy == access.CLASSIFIED:
+        return access.may_see_classified(actor, entry.provider_path, entry.bureau_path)
+    return True
 
 
 def may_edit(actor: Actor, entry: CatalogEntry) -> bool:
     return actor.can(Perm.CATALOG_EDIT, entry.provider_path)
+
+
+def visible_clause(actor: Actor) -> Any:
+    """SQL twin of :func:`may_see` over ``CatalogEntry`` (lists, exports)."""
+    entry = CatalogEntry
+    privileged = access.privileged_clause(actor, entry.provider_path, entry.bureau_path)
+    classified = sa.exists().where(CatalogVersion.id == entry.published_version_id,
+                                   CatalogVersion.secrecy == access.CLASSIFIED)
+    return sa.or_(
+        sa.and_(entry.published_version_id.is_not(None),
+                sa.or_(sa.not_(classified),
+                       access.classified_clause(actor, entry.provider_path, entry.bureau_path))),
+        privileged,
+    )
 
 
 def _entry(db: Session, entry_id: uuid.UUID) -> CatalogEntry:
@@ -94,13 +117,13 @@ def _entry(db: Session, entry_id: uuid.UUID) -> CatalogEntry:
 
 def _visible(actor: Actor, entry: CatalogEntry) -> CatalogEntry:
     require(actor, Perm.CATALOG_READ)
-    if entry.published_version_id is None and not may_see_working(actor, entry):
+    if not may_see(actor, entry):
         raise NotFound("No such catalog entry.", code="catalog_entry_not_found")
     return entry
 
 
 def get_entry(actor: Actor, db: Session, /, entry_id: uuid.UUID) -> CatalogEntry:
-    """An entry the actor may see (published, or of its body or under its review)."""
+    """An entry the actor may see (``may_see``)."""
     return _visible(actor, _entry(db, entry_id))
 
 
@@ -170,12 +193,10 @@ def list_entries(
     """Entries the actor may see, newest change first. ``mine``: only those of bodies the
     actor works for; ``status``: the entry's status (of its newest version)."""
     require(actor, Perm.CATALOG_READ)
-    privileged = search.privileged_clause(actor, CatalogEntry.provider_path,
-                                          CatalogEntry.bureau_path)
-    conds: list[Any] = [sa.or_(CatalogEntry.published_version_id.is_not(None), privileged)]
+    conds: list[Any] = [visible_clause(actor)]
     if mine:
-        body = {g for perm in search.BODY_PERMS for g in actor.scopes(perm)}
-        conds.append(sa.or_(*search.covering(CatalogEntry.provider_path, body))
+        body = access.body_grants(actor)
+        conds.append(sa.or_(*access.covering(CatalogEntry.provider_path, body))
                      if body else sa.false())
     if provider_org_id:
         conds.append(CatalogEntry.provider_org_id == provider_org_id)
@@ -312,6 +333,7 @@ def _fill_version(version: CatalogVersion, entry: CatalogEntryCreate, actor: Act
     version.sharing_type = entry.sharing.type
     version.opening_type = entry.opening.type
     version.update_cycle = entry.update_cycle
+    version.secrecy = entry.secrecy
     version.updated_at = utcnow()
     version.updated_by_id = actor.user_id
     version.updated_by = actor.username
@@ -731,9 +753,9 @@ def exportable(actor: Actor, db: Session, /, *, include_working: bool = False,
     """Published entries (and, with ``include_working``, the working versions the actor may
     see instead), in resource-code order."""
     require(actor, Perm.CATALOG_READ)
-    shown = CatalogEntry.published_version_id.is_not(None)
+    shown = sa.and_(CatalogEntry.published_version_id.is_not(None), visible_clause(actor))
     if include_working:
-        shown = sa.or_(shown, search.privileged_clause(actor, CatalogEntry.provider_path,
+        shown = sa.or_(shown, access.privileged_clause(actor, CatalogEntry.provider_path,
                                                        CatalogEntry.bureau_path))
     stmt = sa.select(CatalogEntry).where(shown)
     if provider_org_id:
