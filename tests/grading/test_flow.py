@@ -65,7 +65,10 @@ def test_confirm_puts_the_grade_on_the_catalog_entry_and_audits(
     with runtime.db.transaction(write=False) as db:
         found = catalog.get_entry(people.steward.actor, db, scanned.id)
         assert found.grade == "general-4" and found.graded_by == "steward"
-        assert any("pi.cn_id" in r for r in found.grade_reasons)
+        texts = [catalog.reason_text(r) for r in found.grade_reasons]
+        assert any("pi.cn_id" in t for t in texts)
+        # stored with their kinds, so pages say them in the reader's language
+        assert {"dataset_column", "classification"} <= {r["kind"] for r in found.grade_reasons}
         actions = db.scalars(sa.select(AuditEvent.action).where(
             AuditEvent.target_id == str(scanned.id))).all()
         assert "grading.confirm" in actions and "catalog.grade" in actions
@@ -86,8 +89,9 @@ def test_an_override_needs_a_reason_and_a_level_of_the_scheme(
     with runtime.db.transaction(write=False) as db:
         found = catalog.get_entry(people.steward.actor, db, scanned.id)
         assert found.grade == "important"
-        assert found.grade_reasons == ["override of the proposal general-4: 覆盖全省户籍人口，"
-                                       "按重要数据管理"]
+        assert [catalog.reason_text(r) for r in found.grade_reasons] == [
+            "override of the proposal general-4: 覆盖全省户籍人口，按重要数据管理"]
+        assert found.grade_reasons[0]["kind"] == "override"
         event = db.scalars(sa.select(AuditEvent).where(
             AuditEvent.action == "grading.override")).one()
         assert event.details_dict["reason"].startswith("覆盖全省") and \

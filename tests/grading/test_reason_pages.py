@@ -13,7 +13,7 @@ from sqlalchemy.orm.attributes import flag_modified
 
 from gongshu.grading.models import GradingScan, GradingScanColumn
 from library.data import register_rows, write_file
-from support import web_login
+from support import csrf_of, web_login
 
 ROWS = register_rows(30)
 
@@ -45,6 +45,15 @@ def test_reasons_on_the_pages_in_both_languages(runtime: Any, client: Any, entry
     assert "目录分类“基础信息资源/人口” → 一般数据（3级），依据规则 ps.population_base：目录分类为人口基础信息资源" \
         in proposal
 
+    # confirmed, the reasons go onto the catalog entry, and its page says them too
+    assert client.post(f"/grading/entries/{entry.id}/decide", data={
+        "grade": "general-4", "reason": "与方案一致", "csrf_token": csrf_of(zh)},
+        follow_redirects=False).status_code in (303, 302)
+    catalog_page = client.get(f"/catalog/{entry.id}").text
+    assert "字段“公民身份号码” → 一般数据（4级），依据规则 pi.cn_id" in catalog_page
+    assert "数据管理员确认 一般数据（4级）：与方案一致" in catalog_page
+    assert "by rule" not in catalog_page
+
     dataset_url = re.search(r'href="(/library/datasets/[0-9a-f-]+)"', zh).group(1)  # type: ignore[union-attr]
     library_zh = text_of(client.get(dataset_url).text, "proposal-reasons")
     assert "数据集整体 → 一般数据（4级），依据规则 pi.identifiable_combination" in library_zh
@@ -62,6 +71,9 @@ def test_reasons_on_the_pages_in_both_languages(runtime: Any, client: Any, entry
     assert "公民身份号码属于" not in columns  # the packs' English reasons
     assert "The dataset as a whole → General data, level 4 by rule " \
         "pi.identifiable_combination" in text_of(client.get(dataset_url).text, "proposal-reasons")
+    catalog_en = client.get(f"/catalog/{entry.id}").text
+    assert "Column “公民身份号码” → General data, level 4 (pi.cn_id" in catalog_en
+    assert "Confirmed as General data, level 4 by the data steward: 与方案一致" in catalog_en
     scheme = client.get("/grading/scheme").text
     assert "A citizen ID number is sensitive personal information" in scheme
 

@@ -171,7 +171,7 @@ def entry_public(entry: CatalogEntry, version: CatalogVersion) -> CatalogEntryPu
     data.update(
         id=entry.id, resource_code=entry.resource_code, status=version.status,
         version=version.number, created_at=version.created_at, updated_at=version.updated_at,
-        grade=entry.grade, grade_reasons=list(entry.grade_reasons or []),
+        grade=entry.grade, grade_reasons=[reason_text(r) for r in entry.grade_reasons or []],
         entry_status=entry.status, region_code=entry.region_code,
         published_version=entry.published_version.number if entry.published_version else None,
         working_version=entry.working_version.number if entry.working_version else None,
@@ -541,9 +541,17 @@ def review_records(actor: Actor, db: Session, /, entry_id: uuid.UUID) -> list[Re
 # ----------------------------------------------------------------------- grading (Art. 10)
 
 
+def reason_text(reason: Any) -> str:
+    """The (English, or as written) text of a stored grade reason: a string, or a mapping with
+    ``text`` beside the ``kind`` and ``params`` pages render in the reader's language."""
+    return str(reason.get("text", "")) if isinstance(reason, Mapping) else str(reason)
+
+
 def set_grade(actor: Actor, db: Session, /, entry_id: uuid.UUID, *, grade: str,
-              reasons: list[str]) -> CatalogEntry:
-    """Record the grade a data steward of the provider confirmed (Art. 10), with its reasons."""
+              reasons: Sequence[str | Mapping[str, Any]]) -> CatalogEntry:
+    """Record the grade a data steward of the provider confirmed (Art. 10), with its reasons:
+    strings as written, or the grading module's reasons (``text``, ``kind``, ``params``, see
+    ``grading/proposal.py``), stored as given so pages can say them in the reader's language."""
     entry = _entry(db, entry_id)
     require(actor, Perm.GRADING_CONFIRM, entry.provider_path)
     grade = (grade or "").strip()
@@ -551,12 +559,12 @@ def set_grade(actor: Actor, db: Session, /, entry_id: uuid.UUID, *, grade: str,
         raise ValidationFailed.single("grade", "required", "Give the grade (at most 32 characters).")
     previous = entry.grade
     entry.grade = grade
-    entry.grade_reasons = [str(r) for r in reasons]
+    entry.grade_reasons = [dict(r) if isinstance(r, Mapping) else str(r) for r in reasons]
     entry.graded_at = utcnow()
     entry.graded_by = actor.username
     entry.updated_at = utcnow()
     _record(db, actor, "grade", entry, {"grade": grade, "previous": previous,
-                                        "reasons": entry.grade_reasons})
+                                        "reasons": [reason_text(r) for r in reasons]})
     search.refresh(db, entry)
     return entry
 

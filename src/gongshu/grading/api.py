@@ -84,7 +84,7 @@ def get_entry(actor: ApiActor, db: Db, entry_id: uuid.UUID) -> EntryGradingPubli
     entry = catalog.get_entry(actor, db, entry_id)
     return EntryGradingPublic(
         entry_id=entry.id, resource_code=entry.resource_code, grade=entry.grade,
-        grade_reasons=list(entry.grade_reasons or []),
+        grade_reasons=[catalog.reason_text(r) for r in entry.grade_reasons or []],
         proposal=ScanPublic.model_validate(scan) if scan else None,
         decisions=[DecisionPublic.model_validate(d)
                    for d in service.decisions(actor, db, entry_id)])

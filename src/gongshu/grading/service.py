@@ -343,12 +343,18 @@ def decide(actor: Actor, db: Session, /, entry_id: uuid.UUID, *, grade: str, rea
     if errors:
         raise ValidationFailed("The grade cannot be recorded.", errors=[
             FieldError(f, c, m, params={"min_length": MIN_REASON, "max_length": 2000}) for f, c, m in errors])
+    # the reasons go onto the entry as the scan stored them (``_reason``), so that pages say
+    # them in the reader's language; the steward's own words are kept as written
+    reasons: list[dict[str, Any]]
     if action == "confirm":
-        reasons = [r["text"] for r in (scan.reasons if scan is not None else [])]
+        reasons = [dict(r) for r in (scan.reasons if scan is not None else [])]
         if reason:
-            reasons.append(f"confirmed: {reason}")
+            reasons.append({"level": grade, "text": f"confirmed: {reason}", "kind": "confirmed",
+                            "params": {"level": grade, "note": reason}})
     else:
-        reasons = [f"override of the proposal {proposed or '—'}: {reason}"]
+        reasons = [{"level": grade, "text": f"override of the proposal {proposed or '—'}: {reason}",
+                    "kind": "override",
+                    "params": {"level": grade, "proposed": proposed or "", "note": reason}}]
     previous = entry.grade
     catalog.set_grade(actor, db, entry.id, grade=grade, reasons=reasons)
     decision = GradingDecision(
