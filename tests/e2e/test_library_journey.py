@@ -59,10 +59,29 @@ def test_upload_progress_scan_results_confirm(browser: Any, live_server: dict[st
     page.select_option("#f-entry_id", str(entry.id))
     page.set_input_files("#f-file", str(path))
     page.screenshot(path=str(SHOTS / "library-upload.png"), full_page=True)
+    # the file goes up by XHR with a byte progress bar (static/upload.js): slow the upload down
+    # so that the bar can be read on the way
+    posts: list[str] = []
+    page.on("request", lambda r: posts.append(r.resource_type) if r.method == "POST"
+            and r.url.endswith("/library/upload") else None)
+    cdp = context.new_cdp_session(page)
+    cdp.send("Network.enable")
+    cdp.send("Network.emulateNetworkConditions", {
+        "offline": False, "latency": 0, "downloadThroughput": -1,
+        "uploadThroughput": path.stat().st_size // 4})  # about four seconds
     page.click("#upload-submit")
+    page.wait_for_function(
+        "() => { const b = document.getElementById('upload-progress');"
+        " return b && !b.hidden && Number(b.dataset.loaded || 0) > 0"
+        " && Number(b.dataset.loaded) < b.max; }", timeout=15_000)
+    assert "上传中：" in page.locator("#upload-progress-label").inner_text()
+    page.screenshot(path=str(SHOTS / "library-upload-progress.png"), full_page=True)
+    cdp.send("Network.emulateNetworkConditions", {
+        "offline": False, "latency": 0, "downloadThroughput": -1, "uploadThroughput": -1})
 
     # the ingest page follows the job with htmx until it has finished, then shows the report
     page.wait_for_url("**/library/ingests/**")
+    assert posts == ["xhr"]
     page.wait_for_selector("#job-progress [data-status=succeeded]", timeout=30_000)
     page.wait_for_selector("[data-ingest-status=succeeded]", timeout=10_000)
     report = page.locator("#mapping").inner_text()
