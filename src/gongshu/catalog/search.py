@@ -747,17 +747,28 @@ def _approx(value: float) -> int:
 
 def _facets(groups: list[Group], *, estimated: bool) -> dict[str, list[FacetValue]]:
     """Each facet's values and counts from the groups, most frequent first."""
-    counts: dict[str, dict[str, float]] = {name: {} for name in FACETS}
-    labels: dict[str, str] = {}
+    # a broad match has hundreds of groups but far fewer owners and combinations: sum by those
+    # first, then spread each over its facets
+    by_owner: dict[tuple[Any, Any, Any], float] = {}
+    by_combo: dict[tuple[Any, ...], float] = {}
     for org_id, name, region, _status, *rest in groups:
         n = rest[-1]
-        values = dict(zip(COMBINED_FACETS, rest[:-1], strict=True))
+        owner = (org_id, name, region)
+        by_owner[owner] = by_owner.get(owner, 0) + n
+        combo = tuple(rest[:-1])
+        by_combo[combo] = by_combo.get(combo, 0) + n
+    counts: dict[str, dict[str, float]] = {name: {} for name in FACETS}
+    labels: dict[str, str] = {}
+    providers, regions = counts["provider"], counts["region"]
+    for (org_id, name, region), n in by_owner.items():
         if org_id:
             org = str(org_id if isinstance(org_id, uuid.UUID) else uuid.UUID(str(org_id)))
-            counts["provider"][org] = counts["provider"].get(org, 0) + n
+            providers[org] = providers.get(org, 0) + n
             labels[org] = max(labels.get(org, ""), name or "")
-        values["region"] = region
-        for facet, value in values.items():
+        if region:
+            regions[region] = regions.get(region, 0) + n
+    for combo, n in by_combo.items():
+        for facet, value in zip(COMBINED_FACETS, combo, strict=True):
             if value:
                 counts[facet][value] = counts[facet].get(value, 0) + n
     out: dict[str, list[FacetValue]] = {}
