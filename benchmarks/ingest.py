@@ -108,7 +108,7 @@ def child_ingest(data_dir: str, code: str, path: str) -> None:
         if not service.list_rules(system, db, ingest.dataset_id)[1:]:
             for rule in RULES:
                 service.add_rule(system, db, ingest.dataset_id, **rule)
-        params = service.job_params(ingest, path)
+        params = service.job_params(db, ingest, path)
     job = run_inline(rt, system, kind="library.ingest", params=params)
     seconds = time.perf_counter() - start
     with rt.db.transaction(write=False) as db:
