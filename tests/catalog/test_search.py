@@ -328,3 +328,30 @@ def test_a_search_file_of_an_older_layout_is_rebuilt(
             assert conn.execute("PRAGMA user_version").fetchone()[0] >= 2
     finally:
         fresh.close()
+
+
+@pytest.mark.parametrize("candidates", [0, 1, 3])
+def test_the_page_is_the_same_whether_found_among_the_best_or_by_ranking_all(
+    catalog: dict[str, Any], catalog_ops: Any, people: Any, monkeypatch: pytest.MonkeyPatch,
+    candidates: int
+) -> None:
+    """SQLite looks for the page among the best few matches first (``TOP_CANDIDATES``) and
+    ranks every match when the page is not all there; either way the page is the same."""
+    ops, p = catalog_ops, people
+    cases = [(actor, q, filters, limit, offset)
+             for actor in (p.outsider.actor, p.editor.actor, p.city_reviewer.actor)
+             for q, filters in (("GMSFHM", {}), ("人口", {}), ("缴", {}),
+                                ("GMSFHM", {"region": "140100"}),
+                                ("GMSFHM", {"sharing_type": "conditional"}))
+             for limit, offset in ((1, 0), (2, 0), (1, 1), (2, 2), (20, 0))]
+
+    def pages() -> list[list[Any]]:
+        return [[h.entry_id for h in ops.read(search.search, actor, q=q, limit=limit,
+                                              offset=offset, filters=SearchFilters(**f)).hits]
+                for actor, q, f, limit, offset in cases]
+
+    monkeypatch.setattr(search, "TOP_CANDIDATES", 10**6)  # every match is a candidate
+    everything = pages()
+    monkeypatch.setattr(search, "TOP_CANDIDATES", candidates)
+    assert pages() == everything
+    assert any(everything)

@@ -120,6 +120,8 @@ COMBINED_FACETS = ("resource_kind", "sharing_type", "opening_type", "grade", "up
 EXACT_LIMIT = 20_000
 #: about how many matches the sample of an estimated search reads
 SAMPLE_SIZE = 4_000
+#: SQLite: the best matches by ``bm25`` among which the page is looked for first (``top``)
+TOP_CANDIDATES = 200
 #: facet name → the value list that labels its values
 FACET_LISTS: Mapping[str, str] = {
     "resource_kind": "resource_kinds",
@@ -555,12 +557,44 @@ class _SqliteSearch:
         if not facets:
             stmt = sa.select(sa.func.count()).select_from(from_).where(*match, *self.conds)
             return int(self.db.execute(stmt).scalar_one()), []
-        inner = (sa.select(_lit("d.owner").label("owner"), _lit("d.combo").label("combo"),
-                           sa.func.count().label("n"))
-                 .select_from(from_).where(*match, *self.conds)
-                 .group_by(_lit("d.owner"), _lit("d.combo")))
-        groups = self._groups(inner)
-        return sum(g[-1] for g in groups), groups
+        # the matches grouped by (owner, combination) once; from those few hundred groups, in
+        # the same statement: the 20 biggest providers, every region, every combination and
+        # the total, each as a group whose other fields are NULL (``_facets`` adds them up as
+        # it would the groups themselves)
+        g = (sa.select(_lit("d.owner").label("owner"), _lit("d.combo").label("combo"),
+                       sa.func.count().label("n"))
+             .select_from(from_).where(*match, *self.conds)
+             .group_by(_lit("d.owner"), _lit("d.combo"))
+             .cte("g").prefix_with("MATERIALIZED"))
+        o, c = self.OWNER.c, self.COMBO.c
+        none = sa.null()
+        n = sa.func.sum(g.c.n).label("n")
+        by_owner = g.join(self.OWNER, o.id == g.c.owner)
+        providers = (sa.select(sa.literal("p").label("kind"), o.provider_org_id,
+                               sa.func.max(o.provider_name).label("name"),
+                               none.label("region"), none.label("status"),
+                               *[none.label(f) for f in COMBINED_FACETS], n)
+                     .select_from(by_owner).group_by(o.provider_org_id)
+                     .order_by(sa.desc("n"), o.provider_org_id).limit(FACET_VALUES)
+                     .subquery("p"))
+        parts = [
+            sa.select(*providers.c),
+            sa.select(sa.literal("r"), none, none, o.region_code, none,
+                      *[none for _f in COMBINED_FACETS], n)
+            .select_from(by_owner).group_by(o.region_code),
+            sa.select(sa.literal("c"), none, none, none, c.status,
+                      *[c[f] for f in COMBINED_FACETS], n)
+            .select_from(g.join(self.COMBO, c.id == g.c.combo)).group_by(g.c.combo),
+            sa.select(sa.literal("t"), none, none, none, none,
+                      *[none for _f in COMBINED_FACETS], n).select_from(g),
+        ]
+        total, groups = 0, []
+        for kind, *group in self.db.execute(sa.union_all(*parts)):
+            if kind == "t":
+                total = int(group[-1] or 0)
+            else:
+                groups.append(tuple(group))
+        return total, groups
 
     def sample(self, terms: list[str], raw: int) -> tuple[float, list[Group]]:
         """Every k-th row id of the matches (~``SAMPLE_SIZE``), grouped with whether each
@@ -577,13 +611,33 @@ class _SqliteSearch:
         scale = raw / sampled if sampled else 0.0
         return scale, [(*g[:-2], g[-1] * scale) for g in groups if g[-2]]
 
-    def top(self, terms: list[str], *, limit: int, offset: int) -> list[tuple[int, float | None]]:
-        """The page by relevance (``bm25`` of the matches that pass), or newest first."""
-        from_, match = self._from(terms)
+    def top(self, terms: list[str], *, limit: int, offset: int,
+            count: int) -> list[tuple[int, float | None]]:
+        """The page by relevance (``bm25`` of the matches that pass), or newest first.
+
+        ``count`` is how many matches pass (from :meth:`count`). The best
+        ``TOP_CANDIDATES + limit + offset`` matches by ``bm25`` are found in the full-text index alone, and only they are checked
+        against visibility and the filters: if the page is among them (it is whenever enough of
+        them pass), that is the page, in the same order as ranking every match would give; if
+        not (filters that few of the best pass), every match is ranked."""
         if not terms:
             return self.newest([], limit=limit, offset=offset)
         weights = ", ".join(repr(w) for _n, w, _l in FIELDS)
         score = (-_lit(f"bm25(f.fts, {weights})")).label("score")
+        wanted = min(limit, count - offset)
+        k = TOP_CANDIDATES + limit + offset
+        best = (sa.select(_lit("f.rowid").label("id"), score)
+                .select_from(sa.text(f"{FTS_TABLE} AS f")).where(self._match(terms))
+                .order_by(sa.desc(_lit("score")), _lit("f.rowid")).limit(k).subquery("c"))
+        stmt = (sa.select(best.c.id, best.c.score)
+                .select_from(best.join(sa.text(f"{SEARCH_SCHEMA}.doc AS d"),
+                                       _lit("d.id") == best.c.id))
+                .where(*self.conds)
+                .order_by(best.c.score.desc(), best.c.id).limit(limit).offset(offset))
+        page = [(int(i), float(s)) for i, s in self.db.execute(stmt)]
+        if len(page) >= wanted:
+            return page
+        from_, match = self._from(terms)
         stmt = (sa.select(_lit("f.rowid").label("id"), score).select_from(from_)
                 .where(*match, *self.conds)
                 .order_by(sa.desc(_lit("score")), _lit("f.rowid")).limit(limit).offset(offset))
@@ -733,7 +787,8 @@ def _find(backend: Any, terms: list[str], *, limit: int, offset: int, facets: bo
                                                     offset=offset)
     else:
         count, groups = backend.count(terms, facets=facets)
-        page = backend.top(terms, limit=limit, offset=offset) if count > offset else []
+        page = (backend.top(terms, limit=limit, offset=offset, count=count)
+                if count > offset else [])
     return _Found(page, count, groups, ranked=bool(terms))
 
 
