@@ -171,3 +171,39 @@ def test_many_spans_in_order_are_taken_by_arrow() -> None:
     out, offsets = strings.compact()
     assert bytes(out) == "".join(f"{i:03d}" for i in range(200)).encode()
     assert offsets.tolist() == list(range(0, 601, 3))
+
+
+def _address_full_form() -> str:
+    """The address pattern as first written (before its shortest equivalent form)."""
+    import re
+
+    from gongshu.grading.vocab import load_vocab
+
+    v = load_vocab()
+
+    def alternation(words: list[str]) -> str:
+        return "|".join(re.escape(w) for w in sorted(set(words), key=len, reverse=True))
+
+    n, division = v.max_name_chars, alternation(v.division_suffixes)
+    street, number = alternation(v.street_words), alternation(v.number_words)
+    return (rf"\p{{Han}}{{2,{n}}}?(?:{division})(?:\p{{Han}}{{1,{n}}}?(?:{division}))+"
+            rf"|\p{{Han}}{{1,{n}}}?(?:{street})[0-9]{{1,5}}(?:-[0-9]{{1,5}})?(?:{number})")
+
+
+ADDRESS_PIECES = PIECES + ["山", "西", "省", "区", "市", "路", "街", "1", "12", "-", "号", "栋",
+                           "自治区", "特别行政区", "体育", "小区", "胡同", "123456"]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.lists(st.sampled_from(ADDRESS_PIECES), max_size=12).map("".join),
+                min_size=1, max_size=30))
+def test_address_pattern_answers_as_its_full_form(values: list[str]) -> None:
+    import pyarrow.compute as pc
+
+    from gongshu.grading.detectors import patterns
+    from gongshu.grading.vocab import load_vocab
+
+    array = pa.array(values, type=pa.large_string())
+    short = pc.match_substring_regex(array, patterns(load_vocab()).address)
+    full = pc.match_substring_regex(array, _address_full_form())
+    assert short.to_pylist() == full.to_pylist()

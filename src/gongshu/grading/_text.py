@@ -259,12 +259,12 @@ def ink_runs_sparse(values: Strings) -> Spans:
 def ink_runs(values: Strings) -> Spans:
     """Same result as :func:`ink_runs_sparse` (and ``runs(values, INK, join_single_space=True)``),
     in a few passes that numpy runs with SIMD and without the interpreter lock: a byte mask of
-    printable ASCII, its edges (where a run starts or ends), and the edges' positions read
-    word by word (most 8-byte words of Chinese text hold none). Everything after that (value
-    boundaries, single-space joins, rows) works on runs, not on bytes.
+    printable ASCII, its edges (where a run starts or ends) and their positions. Everything after
+    that (value boundaries, single-space joins, rows) works on runs, not on bytes.
     """
     empty = np.zeros(0, dtype=np.int64)
-    nonempty = np.flatnonzero(values.lengths > 0)
+    lengths = values.lengths
+    nonempty = np.flatnonzero(lengths > 0)
     if len(nonempty) == 0:
         return Spans(empty, Strings(values.data, empty, empty))
     if not np.array_equal(values.starts[1:], values.ends[:-1]):
@@ -272,26 +272,26 @@ def ink_runs(values: Strings) -> Spans:
     lo, hi = int(values.starts[0]), int(values.ends[-1])
     data = values.data[lo:hi]
     n = len(data)
-    size = (n + 2 + 7) // 8 * 8
-    # ink[i + 1]: data[i] is printable ASCII other than space; False on both sides.
-    ink = np.empty(size, dtype=bool)
-    ink[0] = False
-    ink[n + 1 :] = False
-    np.less(data - np.uint8(0x21), np.uint8(0x7F - 0x21), out=ink[1 : n + 1])
+    # ink[i + 1]: data[i] is printable ASCII other than space; False on both sides. The edge
+    # buffer holds the shifted bytes first (no temporary of the batch's size to allocate).
+    ink = np.empty(n + 2, dtype=bool)
+    ink[0] = ink[n + 1] = False
+    scratch = np.empty(n + 1, dtype=np.uint8)
+    np.subtract(data, np.uint8(0x21), out=scratch[:n])
+    np.less(scratch[:n], np.uint8(0x7F - 0x21), out=ink[1 : n + 1])
     # edge[i]: a run starts or ends at data[i] (they alternate: start, end, start …).
-    edge = np.empty(size, dtype=bool)
-    edge[n + 1 :] = False
-    np.not_equal(ink[1 : n + 2], ink[: n + 1], out=edge[: n + 1])
-    words = np.flatnonzero(edge.view(np.uint64))
-    if len(words) == 0:
+    edge = scratch.view(bool)
+    np.not_equal(ink[1:], ink[:-1], out=edge)
+    pos = np.flatnonzero(edge)
+    if len(pos) == 0:
         return Spans(empty, Strings(values.data, empty, empty))
-    within = np.flatnonzero(edge.reshape(-1, 8)[words])
-    pos = words[within >> 3] * 8 + (within & 7)
     run_start, run_end = pos[0::2], pos[1::2]
-    value_start = values.starts[nonempty] - lo
+    value_start = values.starts[nonempty] - lo if lo else values.starts[nonempty]
     row = np.searchsorted(value_start, run_start, side="right") - 1
-    next_start = np.append(value_start, n)[row + 1]
-    if (run_end > next_start).any():
+    # A run goes over the end of a value only where the last byte of one and the first byte of
+    # the next are both ink.
+    later = value_start[1:]
+    if len(later) and (ink[later] & ink[later + 1]).any():
         # A run over the end of one value and the start of the next: one piece per value.
         row_last = np.searchsorted(value_start, run_end - 1, side="right") - 1
         pieces = row_last - row + 1
@@ -309,7 +309,10 @@ def ink_runs(values: Strings) -> Spans:
             keep_start = np.concatenate(([True], ~joined))
             keep_end = np.concatenate((~joined, [True]))
             run_start, run_end, row = run_start[keep_start], run_end[keep_end], row[keep_start]
-    return Spans(nonempty[row], Strings(values.data, run_start + lo, run_end + lo))
+    rows = row if len(nonempty) == len(lengths) else nonempty[row]
+    if lo:
+        run_start, run_end = run_start + lo, run_end + lo
+    return Spans(rows, Strings(values.data, run_start, run_end))
 
 
 def trimmed(values: Strings) -> Strings:

@@ -139,8 +139,12 @@ def patterns(vocab: Vocab) -> Patterns:
         passport=rf"^(?:{passports})$",
         plate=(rf"^[{provinces}][{letter}][{separators}]?(?:[{letter}0-9]{{5}}|[DF][{letter}0-9][0-9]{{4}}"
                rf"|[0-9]{{5}}[DF]|[{letter}0-9]{{4}}[{suffixes}])(?:$|[^A-Za-z0-9])"),
-        address=(rf"\p{{Han}}{{2,{n}}}?(?:{division})(?:\p{{Han}}{{1,{n}}}?(?:{division}))+"
-                 rf"|\p{{Han}}{{1,{n}}}?(?:{street})[0-9]{{1,5}}(?:-[0-9]{{1,5}})?(?:{number_word})"),
+        # Only ever tested for occurring somewhere in a value, so written in its shortest form
+        # with the same answer (cheaper to compile and to run): of ``\p{Han}{2,n}?D(?:\p{Han}{1,n}?D)+
+        # |\p{Han}{1,n}?S[0-9]…`` a value holds a match exactly when it holds one with the fewest
+        # leading Han characters and a single repetition.
+        address=(rf"\p{{Han}}{{2}}(?:{division})\p{{Han}}{{1,{n}}}(?:{division})"
+                 rf"|\p{{Han}}(?:{street})[0-9]{{1,5}}(?:-[0-9]{{1,5}})?(?:{number_word})"),
         name_in_text=(rf"(?:{cues})[:：\s]*{surname}\p{{Han}}{{1,2}}"
                       rf"|{surname}(?:{honorifics})"),
     )
@@ -161,8 +165,11 @@ class Batch:
     """One batch of one column, with the intermediate results its detectors share (lazy)."""
 
     def __init__(self, array: pa.Array, *, vocab: Vocab, header: str | None = None,
-                 fast: bool = True) -> None:
+                 fast: bool = True, ascii: bool | None = None) -> None:
         self.array = _as_text(array)
+        if ascii is not None:
+            # Known for every value (a route holds only ASCII or only non-ASCII values).
+            self.__dict__["ascii"] = np.full(len(self.array), ascii, dtype=bool)
         self.vocab = vocab
         #: Use the gates and the faster equivalents (False: the reference path, for tests).
         self.fast = fast
@@ -325,7 +332,7 @@ class Batch:
         digits (phones, IDs) take the digits route instead of the atom machinery.
         """
         values = self.atoms.strings.to_arrow()
-        _, found = _find_routed(values, self.header, ATOM_TYPES, self.vocab)
+        _, found = _find_routed(values, self.header, ATOM_TYPES, self.vocab, ascii_words=True)
         return found
 
     def mask(self, kind: str) -> np.ndarray:
@@ -544,16 +551,18 @@ def _find_plate(b: Batch) -> np.ndarray:
     atoms = b.atoms
     if len(atoms) == 0 or len(b.han_rows) == 0:
         return atoms.rows[:0]
-    first = atoms.strings.data[atoms.strings.starts]
-    upper = (first >= ord("A")) & (first <= ord("Z"))
-    value_start = b.values.starts[atoms.rows]
-    keys = tx.utf8_key_before(atoms.strings, atoms.strings.starts)
-    after_province = upper & (atoms.strings.starts - 3 >= value_start)
-    after_province &= _in_sorted(keys, b.vocab.province_keys)
-    if not after_province.any():
+    starts = atoms.strings.starts
+    first = atoms.strings.data[starts]
+    # Atoms starting with a capital letter three bytes or more into their value (few: most
+    # atoms in Chinese text are numbers), then the three bytes before them.
+    upper = np.flatnonzero((first >= ord("A")) & (first <= ord("Z")))
+    upper = upper[starts[upper] - 3 >= b.values.starts[atoms.rows[upper]]]
+    keys = tx.utf8_key_before(atoms.strings, starts[upper])
+    after_province = upper[_in_sorted(keys, b.vocab.province_keys)]
+    if len(after_province) == 0:
         return atoms.rows[:0]
     rows = atoms.rows[after_province]
-    start = atoms.strings.starts[after_province] - 3
+    start = starts[after_province] - 3
     end = np.minimum(start + 24, b.values.ends[rows])
     windows = tx.Strings(atoms.strings.data, start, end).to_arrow()
     return _regex_rows(windows, rows, patterns(b.vocab).plate)
@@ -739,12 +748,13 @@ def duplicate_share(text: pa.Array, sample: int = DEDUP_SAMPLE) -> float:
     return max(repeated, 1.0 - min(float(n), chao1) / n)
 
 
-def _find_routed(text: pa.Array, header: str | None, types: Sequence[str],
-                 vocab: Vocab) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+def _find_routed(text: pa.Array, header: str | None, types: Sequence[str], vocab: Vocab, *,
+                 ascii_words: bool = False) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """``ascii_words``: every value is known to be non-empty ASCII (atoms)."""
     n = len(text)
     nonempty = np.zeros(n, dtype=bool)
     found: dict[str, list[np.ndarray]] = {kind: [] for kind in types}
-    for route, rows in _routes(text):
+    for route, rows in _routes(text, ascii_words=ascii_words):
         part = text if len(rows) == n else text.take(pa.array(rows))
         if route == "digits":
             nonempty[rows] = True
@@ -769,7 +779,7 @@ def _find_routed(text: pa.Array, header: str | None, types: Sequence[str],
                 if len(rows) == 0:
                     continue
                 part = text.take(pa.array(rows))
-        batch = Batch(part, vocab=vocab, header=header)
+        batch = Batch(part, vocab=vocab, header=header, ascii=route == "other")
         nonempty[rows[batch.nonempty]] = True
         for kind in types:
             found[kind].append(rows[batch.rows_for(kind)])
@@ -817,8 +827,14 @@ def _ascii_shapes(array: pa.Array, *, singles: bool) -> tuple[np.ndarray, np.nda
     return np.flatnonzero(with_x), np.flatnonzero(decimal)
 
 
-def _routes(text: pa.Array) -> list[tuple[str, np.ndarray]]:
-    """The rows of each route (see :func:`find`); null and empty values are in none."""
+def _routes(text: pa.Array, *, ascii_words: bool = False) -> list[tuple[str, np.ndarray]]:
+    """The rows of each route (see :func:`find`); null and empty values are in none.
+
+    ``ascii_words``: every value is known to be non-empty ASCII (no need to look)."""
+    if ascii_words:
+        digits = _flags(pc.ascii_is_decimal(text), False)
+        routes = [("digits", digits), ("other", ~digits)]
+        return [(name, rows) for name, mask in routes if len(rows := np.flatnonzero(mask))]
     ascii = _flags(pc.string_is_ascii(text), True)
     digits = ascii & _flags(pc.ascii_is_decimal(text), False)
     lengths = np.asarray(pc.binary_length(text).fill_null(0).to_numpy(zero_copy_only=False))
