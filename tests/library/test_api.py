@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from gongshu.core.jobs import Worker
-from library.data import register_rows, write_file
+from library.data import HEADER, register_rows, write_file
 
 ROWS = register_rows(50)
 
@@ -105,6 +105,22 @@ def test_a_mismatch_is_reported_through_the_api(runtime: Any, client: Any, entry
     assert missing == {"公民身份号码", "住址", "月收入", "出生日期", "是否在职"}
     assert client.get(f"/api/v1/library/datasets/{done['dataset_id']}/preview",
                       headers=steward).json()["code"] == "dataset_no_version"
+
+
+def test_a_column_mapping_through_the_api(runtime: Any, client: Any, entry: Any,
+                                          people: Any, token_for: Any, tmp_path: Path) -> None:
+    steward = token_for(people.steward)
+    header = ["姓名", "身份证", *HEADER[2:]]
+    path = write_file(tmp_path / "renamed.csv", register_rows(20), header=header)
+    bad = upload(client, steward, entry, path, columns="身份证=GMSFHM")
+    assert bad.status_code == 422 and bad.json()["errors"][0]["field"] == "columns"
+    ingest = upload(client, steward, entry, path, columns='{"身份证": "GMSFHM"}').json()
+    assert ingest["options"]["columns"] == {"身份证": "GMSFHM"}
+    Worker(runtime).run_pending()
+    done = client.get(f"/api/v1/library/ingests/{ingest['id']}", headers=steward).json()
+    assert done["status"] == "succeeded", done["report"]
+    assert {c["code"]: c["by"] for c in done["report"]["columns"]}["GMSFHM"] == "mapping"
+    assert not list((runtime.settings.resolved_data_dir / "uploads").rglob("*.csv"))
 
 
 def test_uploads_are_checked_before_they_are_kept(runtime: Any, client: Any, entry: Any,

@@ -77,6 +77,21 @@ def test_a_mismatch_prints_every_problem_and_exits_1(gongshu: Any, tmp_path: Pat
     assert json.loads(gongshu("library", "versions", gongshu.code, "--json").stdout) == []
 
 
+def test_a_column_mapping_on_the_command_line(gongshu: Any, tmp_path: Path) -> None:
+    from library.data import HEADER
+
+    path = write_file(tmp_path / "renamed.csv", ROWS, header=["姓名", "证件号", "电话",
+                                                             *HEADER[3:]])
+    assert gongshu("library", "ingest", str(path), "--entry", gongshu.code).exit_code == 1
+    result = gongshu("library", "ingest", str(path), "--entry", gongshu.code, "--map",
+                     "证件号=GMSFHM", "--map", "电话=联系电话", "--json")
+    assert result.exit_code == 0, result.output
+    by = {c["code"]: (c["source"], c["by"]) for c in json.loads(result.stdout)["report"]["columns"]}
+    assert by["GMSFHM"] == ("证件号", "mapping") and by["LXDH"] == ("电话", "mapping")
+    wrong = gongshu("library", "ingest", str(path), "--entry", gongshu.code, "--map", "证件号")
+    assert wrong.exit_code == 2 and "COLUMN=ITEM" in wrong.output
+
+
 def test_ingest_a_database_table(gongshu: Any, tmp_path: Path) -> None:
     path = write_file(tmp_path / "people.db", ROWS)
     result = gongshu("library", "ingest", f"sqlite:///{path}", "--table", "people", "--entry",

@@ -17,7 +17,7 @@ from gongshu.engine import DatasetStore
 from gongshu.library import jobs as library_jobs
 from gongshu.library import service
 from gongshu.library.models import Dataset, DatasetVersion
-from library.data import ITEMS, register_rows, write_file
+from library.data import HEADER, ITEMS, register_rows, write_file
 
 ROWS = register_rows(40)
 
@@ -230,3 +230,76 @@ def test_a_database_url_is_never_stored_in_clear(runtime: Any, entry: Any, peopl
         params = db.scalars(sa.select(Job.params).where(Job.kind == "library.ingest")).one()
     assert "source" not in params and url not in str(params)
     assert params["source_sealed"].startswith("sm4gcm1:")
+
+
+# ----------------------------------------------------------------------- column mapping
+
+
+MAPPING_ITEMS = [{"name": "姓名", "code": "XM", "data_type": "C"},
+                 {"name": "公民身份号码", "code": "GMSFHM", "data_type": "C"},
+                 {"name": "联系电话", "code": "LXDH", "data_type": "C"}]
+
+
+@pytest.mark.parametrize(
+    ("columns", "mapping", "matched", "problems"),
+    [
+        # a column named unlike any item, mapped by the item's code or by its name
+        (["姓名", "身份证", "电话"], {"身份证": "GMSFHM", "电话": "联系电话"},
+         {"XM": ("姓名", "name"), "GMSFHM": ("身份证", "mapping"), "LXDH": ("电话", "mapping")},
+         set()),
+        # names compare as they do for matching: case, spaces, underscores
+        (["xm", "ID No", "lxdh"], {"id_no": "gmsfhm"},
+         {"XM": ("xm", "code"), "GMSFHM": ("ID No", "mapping"), "LXDH": ("lxdh", "code")},
+         set()),
+        # the mapping wins over a name: the item it takes is not matched by name again
+        (["姓名", "公民身份号码", "证件号", "联系电话"], {"证件号": "GMSFHM"},
+         {"XM": ("姓名", "name"), "GMSFHM": ("证件号", "mapping"), "LXDH": ("联系电话", "name")},
+         {("extra", "公民身份号码")}),
+        # what the mapping names must exist
+        (["姓名", "身份证", "联系电话"], {"证件": "GMSFHM", "身份证": "SFZ"},
+         {"XM": ("姓名", "name"), "LXDH": ("联系电话", "name")},
+         {("unknown_column", "证件"), ("unknown_item", "身份证"), ("extra", "身份证"),
+          ("missing", "GMSFHM")}),
+        # two columns mapped to one item
+        (["姓名", "身份证", "证件号", "联系电话"], {"身份证": "GMSFHM", "证件号": "GMSFHM"},
+         {"XM": ("姓名", "name"), "GMSFHM": ("身份证", "mapping"), "LXDH": ("联系电话", "name")},
+         {("duplicate", "证件号")}),
+    ],
+)
+def test_a_column_mapping_matches_columns_whose_names_differ(
+        columns: list[str], mapping: dict[str, str], matched: dict[str, tuple[str, str]],
+        problems: set[tuple[str, str]]) -> None:
+    from gongshu.library.ingest import match_columns
+
+    found = match_columns(columns, MAPPING_ITEMS, columns=mapping)
+    assert {m.item.code: (m.source, m.by) for m in found.matches} == matched
+    assert {(p.code, p.column or p.item_code) for p in found.problems} == problems
+    assert found.ok == (not problems)
+
+
+def test_an_ingest_with_a_column_mapping(runtime: Any, entry: Any, people: Any,
+                                         run_ingest: Any, tmp_path: Path) -> None:
+    header = ["姓名", "身份证", "电话", *HEADER[3:]]
+    path = write_file(tmp_path / "renamed.csv", ROWS, header=header)
+    assert run_ingest(people.steward.actor, entry, path).status == "rejected"
+    done = run_ingest(people.steward.actor, entry, path,
+                      columns={"身份证": "GMSFHM", "电话": "联系电话"})
+    assert done.status == "succeeded", done.report
+    assert done.options["columns"] == {"身份证": "GMSFHM", "电话": "联系电话"}
+    by = {c["code"]: (c["source"], c["by"]) for c in done.report["columns"]}
+    assert by["GMSFHM"] == ("身份证", "mapping") and by["LXDH"] == ("电话", "mapping")
+    _, _version, rows = stored(runtime, entry)
+    assert rows[3]["GMSFHM"] == ROWS[3][1] and rows[3]["LXDH"] == ROWS[3][2]
+
+
+@pytest.mark.parametrize("columns", [{"身份证": ""}, {"": "GMSFHM"}, {"x" * 201: "GMSFHM"}])
+def test_a_malformed_column_mapping_is_refused_before_anything_runs(
+        runtime: Any, entry: Any, people: Any, tmp_path: Path, columns: dict[str, str]) -> None:
+    from gongshu.core.errors import ValidationFailed
+    from gongshu.library import service
+
+    path = write_file(tmp_path / "p.csv", ROWS)
+    with pytest.raises(ValidationFailed) as refused, runtime.db.transaction() as db:
+        service.start_ingest(people.steward.actor, db, entry_id=entry.id, source=str(path),
+                             options=service.IngestOptions(columns=columns))
+    assert [e.field for e in refused.value.errors] == ["columns"]

@@ -76,6 +76,42 @@ def test_a_rejected_upload_shows_every_problem(runtime: Any, client: Any, entry:
     assert "很多" in outcome.text and "第 1 行" in outcome.text
 
 
+def test_a_rejected_upload_offers_to_map_the_columns(runtime: Any, client: Any, entry: Any,
+                                                    people: Any, tmp_path: Path) -> None:
+    web_login(client, people.steward.username, people.steward.password)
+    header = ["姓名", "身份证", "电话", *HEADER[3:]]
+    path = write_file(tmp_path / "renamed.csv", ROWS, header=header)
+    response = upload(client, entry, path)
+    Worker(runtime).run_pending()
+    outcome = client.get(response.headers["location"] + "/outcome").text
+    assert 'data-ingest-status="rejected"' in outcome and 'id="remap-form"' in outcome
+    form = re.search(r'<form[^>]*id="remap-form".*?</form>', outcome, re.S).group(0)  # type: ignore[union-attr]
+    items = re.findall(r'name="map_item" value="([^"]+)"', form)
+    assert items == ["GMSFHM", "LXDH"]  # the missing items, in the entry's order
+    assert '<option value="身份证">' in form and '<option value="电话">' in form
+    with path.open("rb") as fh:
+        again = client.post("/library/upload", data={
+            "csrf_token": csrf_of(outcome), "entry_id": str(entry.id),
+            "map_column": ["身份证", ""], "map_item": items},
+            files={"file": (path.name, fh, "text/csv")}, follow_redirects=False)
+    assert again.status_code == 303
+    Worker(runtime).run_pending()
+    second = client.get(again.headers["location"] + "/outcome").text
+    # 身份证 is mapped now; 电话 was left unmapped, so the file is still short of 联系电话
+    assert 'data-ingest-status="rejected"' in second
+    assert "按指定对应" in second and second.count('data-status="missing"') == 1
+    form = re.search(r'<form[^>]*id="remap-form".*?</form>', second, re.S).group(0)  # type: ignore[union-attr]
+    assert 'name="map_column" value="身份证"' in form  # the mapping so far is kept
+    with path.open("rb") as fh:
+        third = client.post("/library/upload", data={
+            "csrf_token": csrf_of(second), "entry_id": str(entry.id),
+            "map_column": ["身份证", "电话"], "map_item": ["GMSFHM", "LXDH"]},
+            files={"file": (path.name, fh, "text/csv")}, follow_redirects=False)
+    Worker(runtime).run_pending()
+    assert 'data-ingest-status="succeeded"' in client.get(
+        third.headers["location"] + "/outcome").text
+
+
 def test_upload_form_errors_stay_on_the_form(client: Any, entry: Any, people: Any,
                                              tmp_path: Path) -> None:
     web_login(client, people.steward.username, people.steward.password)

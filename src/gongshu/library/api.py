@@ -161,11 +161,15 @@ def upload(
     format: Annotated[str | None, Form()] = None,
     kind: Annotated[str | None, Form()] = None,
     drop_extra: Annotated[bool, Form()] = False,
+    columns: Annotated[str | None, Form(description=(
+        "Column mapping, a JSON object: source column → data item code (or name), for columns "
+        'whose names match no data item, e.g. {"身份证": "GMSFHM"}'))] = None,
 ) -> IngestPublic:
     """Upload a file as the next version of the entry's dataset. The answer comes at once;
     follow ``job_id`` (or this ingest) for progress and the column-by-column report. Files
     above ``GONGSHU_UPLOAD_MAX_MB`` are refused with 413."""
     settings = request.app.state.runtime.settings
+    mapping = service.parse_column_mapping(columns)
     service.ensure_dataset(actor, db, entry_id, kind=kind)  # permission before the bytes
     path = save_upload(request, file, service.uploads_dir(db), settings.upload_max_mb)
     try:
@@ -173,7 +177,8 @@ def upload(
             actor, db, entry_id=entry_id, source=str(path), source_name=safe_name(file.filename),
             source_kind="upload", kind=kind,
             options=service.IngestOptions(sheet=sheet, encoding=encoding, delimiter=delimiter,
-                                          format=format, drop_extra=drop_extra))
+                                          format=format, drop_extra=drop_extra,
+                                          columns=mapping))
     except BaseException:
         service.discard_upload(path, service.uploads_dir(db))
         raise
@@ -191,7 +196,8 @@ def ingest_database(actor: ApiActor, db: Db, body: DatabaseIngest) -> IngestPubl
     ingest = service.start_ingest(
         actor, db, entry_id=body.entry_id, source=body.url, source_kind="database",
         kind=body.kind, options=service.IngestOptions(table=body.table,
-                                                      drop_extra=body.drop_extra))
+                                                      drop_extra=body.drop_extra,
+                                                      columns=body.columns))
     return ingest_public(ingest)
 
 

@@ -49,15 +49,25 @@ def ingest(
     kind: Optional[str] = typer.Option(None, help="Library: base, sector or topic (a new dataset)."),  # noqa: UP045
     drop_extra: bool = typer.Option(False, "--drop-extra", help="Leave out columns that are no "
                                     "data item of the entry instead of refusing the file."),
+    column_map: Optional[list[str]] = typer.Option(  # noqa: UP045
+        None, "--map", metavar="COLUMN=ITEM",
+        help="Take the file's COLUMN as the data item ITEM (code or name); repeatable."),
     json_output: bool = typer.Option(False, "--json", help="Print the outcome as JSON."),
 ) -> None:
     """Ingest a file or a database table as the next version of an entry's dataset."""
+    mapping: dict[str, str] = {}
+    for pair in column_map or []:
+        column, sep, item = pair.partition("=")
+        if not sep or not column.strip() or not item.strip():
+            raise typer.BadParameter(f"{pair!r}: give COLUMN=ITEM", param_hint="--map")
+        mapping[column.strip()] = item.strip()
     rt = runtime()
     actor = system_actor()
     database = "://" in path
     source = path if database else str(Path(path).resolve())
     options = service.IngestOptions(sheet=sheet, table=table, format=format, encoding=encoding,
-                                    delimiter=delimiter, drop_extra=drop_extra)
+                                    delimiter=delimiter, drop_extra=drop_extra,
+                                    columns=mapping or None)
     with rt.db.transaction() as db:
         found = catalog.get_entry_by_code(actor, db, entry)
         queued = service.start_ingest(actor, db, entry_id=found.id, source=source,

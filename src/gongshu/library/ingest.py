@@ -161,7 +161,9 @@ class ItemSpec:
 class Problem:
     """One mismatch between the source and the entry, for one column or data item."""
 
-    code: str  # missing | extra | duplicate | wrong_type | too_long | unknown_type
+    # missing | extra | duplicate | wrong_type | too_long | unknown_type | unknown_column |
+    # unknown_item (the last two: a column mapping that names what is not there)
+    code: str
     message: str
     column: str | None = None  # the source's column
     item: str | None = None  # the data item's name
@@ -184,7 +186,7 @@ class ColumnMatch:
     item: ItemSpec
     source: str
     source_index: int
-    by: str  # name | code
+    by: str  # name | code | mapping (the person ingesting said so)
 
 
 @dataclass
@@ -230,15 +232,34 @@ def normalise_name(text: str) -> str:
 
 
 def match_columns(source_columns: Sequence[str], items: Sequence[ItemLike | Mapping[str, Any]]
-                  | Sequence[ItemSpec], *, drop_extra: bool = False) -> ColumnMapping:
-    """Match source columns to data items by name, else by code; list every mismatch.
+                  | Sequence[ItemSpec], *, drop_extra: bool = False,
+                  columns: Mapping[str, str] | None = None) -> ColumnMapping:
+    """Match source columns to data items: as ``columns`` says (source column → data item code,
+    or name), else by name, else by code; list every mismatch.
 
     Every data item needs exactly one column; a column that is no data item is *extra* (kept
     out of the library: Art. 46 wants data catalogued before it is used), reported as a
-    problem that blocks, or, with ``drop_extra``, as a warning and left out.
+    problem that blocks, or, with ``drop_extra``, as a warning and left out. A mapping that
+    names a column the source does not have, or an item the entry does not have, blocks.
     """
     specs = [i if isinstance(i, ItemSpec) else ItemSpec.of(i) for i in items]
     problems: list[Problem] = []
+    chosen: dict[str, ItemSpec] = {}  # normalised source column → item, as mapped
+    present = {normalise_name(c) for c in source_columns}
+    for column, target in (columns or {}).items():
+        key = normalise_name(target)
+        spec = next((s for s in specs if normalise_name(s.code) == key), None) or next(
+            (s for s in specs if normalise_name(s.name) == key), None)
+        if normalise_name(column) not in present:
+            problems.append(Problem("unknown_column", f"The mapping names column {column!r}, "
+                                    "which the file does not have.", column=column))
+        elif spec is None:
+            problems.append(Problem("unknown_item", f"The mapping maps column {column!r} to "
+                                    f"{target!r}, which is no data item of the entry.",
+                                    column=column))
+        else:
+            chosen[normalise_name(column)] = spec
+    mapped = set(chosen.values())
     by_name: dict[str, ItemSpec] = {}
     by_code: dict[str, ItemSpec] = {}
     for spec in specs:
@@ -251,9 +272,14 @@ def match_columns(source_columns: Sequence[str], items: Sequence[ItemLike | Mapp
     matches: dict[str, ColumnMatch] = {}
     for index, column in enumerate(source_columns):
         key = normalise_name(column)
-        spec, by = by_name.get(key), "name"
+        spec, by = chosen.get(key), "mapping"
         if spec is None:
-            spec, by = by_code.get(key), "code"
+            # by name, else by code; an item the mapping gave to a column is taken
+            spec, by = by_name.get(key), "name"
+            if spec is None or spec in mapped:
+                spec, by = by_code.get(key), "code"
+            if spec in mapped:
+                spec = None
         if spec is None:
             problems.append(Problem(
                 "extra", f"Column {column!r} is not a data item of the entry"

@@ -133,7 +133,7 @@ def _ingest(ctx: JobContext, ingest_id: uuid.UUID, source: str) -> dict[str, Any
             ctx.progress(0, None, "checking the columns against the catalog entry")
             info = _source_info(reader, plan)
             mapping = pipeline.match_columns(reader.schema.names, plan.items,
-                                             drop_extra=opts.drop_extra)
+                                             drop_extra=opts.drop_extra, columns=opts.columns)
             report = {**mapping.report(), "source": info}
             path = Path(source) if plan.source_kind != "database" else None
             store = DatasetStore(runtime.settings.parquet_dir)

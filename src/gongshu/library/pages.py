@@ -119,11 +119,21 @@ def upload(
     delimiter: Annotated[str, Form()] = "",
     kind: Annotated[str, Form()] = "",
     drop_extra: Annotated[str, Form()] = "",
+    map_column: Annotated[list[str] | None, Form()] = None,
+    map_item: Annotated[list[str] | None, Form()] = None,
 ) -> Response:
     values = {"entry_id": entry_id, "sheet": sheet, "encoding": encoding,
               "delimiter": delimiter, "kind": kind, "drop_extra": drop_extra}
     path = None
     try:
+        # the column mapping of the "map the columns and upload again" form of a rejected
+        # ingest: pairs of (file column, data item code); an empty choice maps nothing
+        columns_, items_ = map_column or [], map_item or []
+        if len(columns_) != len(items_):
+            raise ValidationFailed.single("columns", "invalid_mapping",
+                                          "The column mapping is incomplete.")
+        mapping = {c.strip(): i.strip() for c, i in zip(columns_, items_, strict=True)
+                   if c.strip() and i.strip()}
         try:
             entry = uuid.UUID(entry_id)
         except ValueError:
@@ -137,7 +147,8 @@ def upload(
             source_kind="upload", kind=kind or None,
             options=service.IngestOptions(sheet=sheet or None, encoding=encoding or None,
                                           delimiter=delimiter or None,
-                                          drop_extra=bool(drop_extra)))
+                                          drop_extra=bool(drop_extra),
+                                          columns=mapping or None))
     except GongshuError as exc:
         db.rollback()
         if path is not None:
@@ -165,7 +176,9 @@ def _ingest_context(actor: Actor, db: Session, ingest_id: uuid.UUID) -> dict[str
             job = None
     return {"ingest": ingest, "dataset": dataset, "job": job,
             "finished": ingest.status in ("rejected", "failed", "succeeded"),
-            "report": ingest.report or {}}
+            "report": ingest.report or {},
+            "can_ingest": actor.can(Perm.LIBRARY_INGEST, dataset.provider_path),
+            "options": ingest.options or {}}
 
 
 @router.get("/library/ingests/{ingest_id}")

@@ -83,6 +83,8 @@ class DatabaseIngest(BaseModel):
     table: str = Field(min_length=1, max_length=200)
     kind: str | None = Field(None, description="base / sector / topic, for a new dataset")
     drop_extra: bool = False
+    columns: dict[str, str] | None = Field(
+        None, description="Column mapping: source column → data item code (or name)")
 
 
 class QualityRuleCreate(BaseModel):

@@ -16,6 +16,7 @@ the viewer's role (``library/data/preview.yaml``).
 from __future__ import annotations
 
 import datetime as dt
+import json
 import os
 import shutil
 import uuid
@@ -204,6 +205,10 @@ def ensure_dataset(actor: Actor, db: Session, /, entry_id: uuid.UUID, *,
 # ------------------------------------------------------------------------------------ ingest
 
 
+#: how many source columns a column mapping may name
+MAX_MAPPED_COLUMNS = 1000
+
+
 @dataclass(frozen=True)
 class IngestOptions:
     sheet: str | None = None
@@ -212,15 +217,35 @@ class IngestOptions:
     encoding: str | None = None
     delimiter: str | None = None
     drop_extra: bool = False
+    #: source column → data item (code or name), for columns whose names match no item
+    columns: Mapping[str, str] | None = None
 
     def as_dict(self) -> dict[str, Any]:
-        return {k: v for k, v in self.__dict__.items() if v not in (None, False)}
+        return {k: (dict(v) if k == "columns" else v) for k, v in self.__dict__.items()
+                if v not in (None, False, {})}
 
     @classmethod
     def of(cls, data: Mapping[str, Any]) -> IngestOptions:
         return cls(**{k: data.get(k) for k in ("sheet", "table", "format", "encoding",
                                                "delimiter")},
-                   drop_extra=bool(data.get("drop_extra")))
+                   drop_extra=bool(data.get("drop_extra")), columns=data.get("columns") or None)
+
+
+def parse_column_mapping(text: str | None) -> dict[str, str] | None:
+    """A column mapping given as text: a JSON object (source column → data item code or
+    name). Empty text is no mapping."""
+    if text is None or not text.strip():
+        return None
+    try:
+        value = json.loads(text)
+    except ValueError:
+        value = None
+    if not isinstance(value, dict) or not all(isinstance(k, str) and isinstance(v, str)
+                                              for k, v in value.items()):
+        raise ValidationFailed.single("columns", "invalid_mapping", "The column mapping is a "
+                                      'JSON object of source column → data item code, e.g. '
+                                      '{"身份证": "GMSFHM"}.')
+    return value
 
 
 def _check_options(options: IngestOptions, *, database: bool) -> IngestOptions:
@@ -245,10 +270,19 @@ def _check_options(options: IngestOptions, *, database: bool) -> IngestOptions:
                                      f"Unknown encoding {options.encoding!r}."))
     if database and not options.table:
         errors.append(FieldError("table", "required", "A database source needs a table name."))
+    columns = dict(options.columns or {})
+    if len(columns) > MAX_MAPPED_COLUMNS or not all(
+            isinstance(k, str) and isinstance(v, str) and 0 < len(k) <= 200
+            and 0 < len(v.strip()) <= 200 for k, v in columns.items()):
+        errors.append(FieldError("columns", "invalid_mapping", "The column mapping maps at most "
+                                 f"{MAX_MAPPED_COLUMNS} source columns, each to a data item's "
+                                 "code or name (at most 200 characters each).",
+                                 params={"max": MAX_MAPPED_COLUMNS}))
     if errors:
         raise ValidationFailed("The ingest options are not valid.", errors=errors)
     return IngestOptions(options.sheet or None, options.table or None, options.format or None,
-                         options.encoding or None, delimiter or None, options.drop_extra)
+                         options.encoding or None, delimiter or None, options.drop_extra,
+                         {k: v.strip() for k, v in columns.items()} or None)
 
 
 def redact_url(url: str) -> str:

@@ -16,6 +16,8 @@
   }
 
   function attach(form) {
+    if (form.dataset.uploadAttached) return;
+    form.dataset.uploadAttached = "1";
     var bar = document.getElementById(form.dataset.uploadProgress);
     var label = document.getElementById(form.dataset.uploadProgress + "-label");
     form.addEventListener("submit", function (event) {
@@ -64,8 +66,12 @@
     });
   }
 
-  document.addEventListener("DOMContentLoaded", function () {
+  function attachAll() {
     var forms = document.querySelectorAll("form[data-upload-progress]");
     for (var i = 0; i < forms.length; i++) attach(forms[i]);
-  });
+  }
+
+  document.addEventListener("DOMContentLoaded", attachAll);
+  // forms that htmx swaps in later (the outcome of an ingest, when its job has finished)
+  document.addEventListener("htmx:afterSettle", attachAll);
 })();
