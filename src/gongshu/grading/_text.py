@@ -11,6 +11,7 @@ Every function here is vectorised over all values of a batch: no Python loop run
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 
 import numpy as np
@@ -256,6 +257,26 @@ def ink_runs_sparse(values: Strings) -> Spans:
     return Spans(rows, Strings(values.data, starts, ends))
 
 
+#: Largest scratch buffer a thread keeps from one batch to the next (larger ones are not kept).
+SCRATCH_KEEP_BYTES = 32 << 20
+_scratch_local = threading.local()
+
+
+def _scratch(size: int) -> np.ndarray:
+    """``size`` bytes of scratch space for this thread, reused from one batch to the next.
+
+    A fresh buffer the size of a batch's text costs more in page faults than the passes made
+    over it. The caller must not let a view of it escape (the next call overwrites it).
+    """
+    if size > SCRATCH_KEEP_BYTES:
+        return np.empty(size, dtype=np.uint8)
+    buffer = getattr(_scratch_local, "buffer", None)
+    if buffer is None or len(buffer) < size:
+        buffer = np.empty(min(SCRATCH_KEEP_BYTES, size + size // 4), dtype=np.uint8)
+        _scratch_local.buffer = buffer
+    return buffer[:size]
+
+
 def ink_runs(values: Strings) -> Spans:
     """Same result as :func:`ink_runs_sparse` (and ``runs(values, INK, join_single_space=True)``),
     in a few passes that numpy runs with SIMD and without the interpreter lock: a byte mask of
@@ -273,10 +294,12 @@ def ink_runs(values: Strings) -> Spans:
     data = values.data[lo:hi]
     n = len(data)
     # ink[i + 1]: data[i] is printable ASCII other than space; False on both sides. The edge
-    # buffer holds the shifted bytes first (no temporary of the batch's size to allocate).
-    ink = np.empty(n + 2, dtype=bool)
+    # buffer holds the shifted bytes first. Both live in this thread's scratch space: nothing
+    # returned is a view of them.
+    space = _scratch(2 * n + 3)
+    ink = space[: n + 2].view(bool)
     ink[0] = ink[n + 1] = False
-    scratch = np.empty(n + 1, dtype=np.uint8)
+    scratch = space[n + 2 :]
     np.subtract(data, np.uint8(0x21), out=scratch[:n])
     np.less(scratch[:n], np.uint8(0x7F - 0x21), out=ink[1 : n + 1])
     # edge[i]: a run starts or ends at data[i] (they alternate: start, end, start …).
