@@ -166,6 +166,7 @@ def test_a_refusing_handler_fails_the_job_with_its_message(runtime: Runtime) -> 
     job = load(runtime, job_id)
     assert job.status == JobStatus.FAILED
     assert job.error == "n must be at most 10."
+    assert job.error_code == "validation_failed"  # a stable code, for pages to translate
     assert job.result is None
     assert actions_for(runtime, job_id) == ["job.submit", "job.failed"]
 
@@ -178,6 +179,7 @@ def test_a_crashing_handler_fails_the_job_as_an_internal_error(runtime: Runtime)
     assert job.error is not None
     assert job.error.startswith("internal error")
     assert "ZeroDivisionError" in job.error
+    assert job.error_code == "internal_error"
 
 
 def test_an_unknown_kind_is_refused_at_submit(runtime: Runtime) -> None:
@@ -254,7 +256,7 @@ def test_cancelling_a_running_job_stops_it_at_its_next_report(runtime: Runtime) 
     Worker(runtime).run_pending()
     job = load(runtime, job_id)
     assert job.status == JobStatus.CANCELLED
-    assert job.error == "cancelled on request"
+    assert job.error == "cancelled on request" and job.error_code == "cancelled"
     assert calls == []  # the handler did not get to its end
     assert actions_for(runtime, job_id) == ["job.submit", "job.cancel", "job.cancelled"]
 
@@ -311,6 +313,7 @@ def test_the_reaper_fails_a_job_whose_worker_went_silent(runtime: Runtime) -> No
     job = load(runtime, lost)
     assert job.status == JobStatus.FAILED and job.finished_at is not None
     assert job.error is not None and "crashed-host:123" in job.error
+    assert job.error_code == "worker_lost"
     assert load(runtime, alive).status == JobStatus.RUNNING
     assert actions_for(runtime, lost) == ["job.submit", "job.failed"]
     assert Worker(runtime).reap_stale() == 0  # once only

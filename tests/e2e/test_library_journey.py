@@ -110,3 +110,36 @@ def test_upload_progress_scan_results_confirm(browser: Any, live_server: dict[st
     assert "数据管理员" in page.locator("#preview-policy").inner_text()
     page.screenshot(path=str(SHOTS / "library-preview.png"), full_page=True)
     context.close()
+
+
+def test_a_file_with_other_column_names_is_mapped_and_uploaded_again(
+        browser: Any, live_server: dict[str, Any], tmp_path: Path) -> None:
+    """An old system's export calls 公民身份号码 "身份证": the upload is rejected with the column
+    report, the steward maps the column on the same page and uploads the file again."""
+    url = live_server["url"]
+    entry, path = _entry_and_file(live_server, tmp_path)
+    lines = path.read_bytes().decode("gbk").split("\n", 1)
+    renamed = tmp_path / "旧系统导出.csv"
+    renamed.write_bytes((lines[0].replace("公民身份号码", "身份证") + "\n" + lines[1]).encode("gbk"))
+    context = browser.new_context(locale="zh-CN", viewport={"width": 1280, "height": 1000})
+    page = context.new_page()
+    page.goto(url + "/login")
+    page.fill("#username", "steward")
+    page.fill("#password", live_server["logins"]["steward"])
+    page.click("button[type=submit]")
+    page.wait_for_url(url + "/")
+    page.goto(f"{url}/library/upload?entry_id={entry.id}")
+    page.set_input_files("#f-file", str(renamed))
+    page.click("#upload-submit")
+    page.wait_for_url("**/library/ingests/**")
+    first = page.url
+    page.wait_for_selector("[data-ingest-status=rejected]", timeout=30_000)
+    page.wait_for_selector("#remap-form")  # swapped in by htmx when the job finished
+    page.select_option("#remap-1", "身份证")
+    page.set_input_files("#remap-file", str(renamed))
+    page.screenshot(path=str(SHOTS / "library-remap.png"), full_page=True)
+    page.click("#remap-submit")
+    page.wait_for_url(lambda u: "/library/ingests/" in u and u != first)
+    page.wait_for_selector("[data-ingest-status=succeeded]", timeout=30_000)
+    assert "按指定对应" in page.locator("#mapping").inner_text()
+    context.close()

@@ -120,6 +120,10 @@ def test_a_column_mapping_through_the_api(runtime: Any, client: Any, entry: Any,
     done = client.get(f"/api/v1/library/ingests/{ingest['id']}", headers=steward).json()
     assert done["status"] == "succeeded", done["report"]
     assert {c["code"]: c["by"] for c in done["report"]["columns"]}["GMSFHM"] == "mapping"
+    job = client.get(f"/api/v1/jobs/{done['job_id']}", headers=steward).json()
+    assert job["message"] == "version 1 stored: 20 rows"
+    assert (job["message_key"], job["message_params"]) == ("library_stored",
+                                                           {"version": 1, "rows": 20})
     assert not list((runtime.settings.resolved_data_dir / "uploads").rglob("*.csv"))
 
 

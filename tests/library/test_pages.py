@@ -85,6 +85,10 @@ def test_a_rejected_upload_offers_to_map_the_columns(runtime: Any, client: Any, 
     Worker(runtime).run_pending()
     outcome = client.get(response.headers["location"] + "/outcome").text
     assert 'data-ingest-status="rejected"' in outcome and 'id="remap-form"' in outcome
+    # the job's own panel says it in the reader's language too
+    panel = client.get(response.headers["location"]).text
+    assert "正在核对文件的列与目录条目的信息项" in panel and "详见下方的导入报告" in panel
+    assert "does not fit" not in panel
     form = re.search(r'<form[^>]*id="remap-form".*?</form>', outcome, re.S).group(0)  # type: ignore[union-attr]
     items = re.findall(r'name="map_item" value="([^"]+)"', form)
     assert items == ["GMSFHM", "LXDH"]  # the missing items, in the entry's order

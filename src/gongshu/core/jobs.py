@@ -69,6 +69,12 @@ class Job(IdMixin, CreatedMixin, Base):
     progress_done: Mapped[int] = mapped_column(BigInteger, default=0)
     progress_total: Mapped[int | None] = mapped_column(BigInteger)
     message: Mapped[str] = mapped_column(String(500), default="")
+    #: the message as an i18n key (``job_message.<key>``) and its parameters, so pages say it
+    #: in the reader's language; ``message`` is the English text (API, CLI, logs)
+    message_key: Mapped[str] = mapped_column(String(64), default="", server_default="")
+    message_params: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    #: the stable code of the error that failed the job (``job_error.<code>`` on pages)
+    error_code: Mapped[str] = mapped_column(String(64), default="", server_default="")
     #: who asked, as a snapshot: the job acts with the rights its submitter had
     actor: Mapped[dict[str, Any]] = mapped_column(default=dict)
     created_by_id: Mapped[uuid.UUID | None] = mapped_column(index=True)
@@ -101,11 +107,15 @@ class JobContext:
     params: dict[str, Any]
     actor: Actor
     runtime: Runtime
-    _report: Callable[[int, int | None, str], bool] = field(repr=False)
+    _report: Callable[[int, int | None, str, str, dict[str, Any]], bool] = field(repr=False)
 
-    def progress(self, done: int, total: int | None = None, message: str = "") -> None:
-        """Report progress; raises ``JobCancelled`` if someone asked to cancel the job."""
-        if self._report(done, total, message):
+    def progress(self, done: int, total: int | None = None, message: str = "", *,
+                 key: str = "", **params: Any) -> None:
+        """Report progress; raises ``JobCancelled`` if someone asked to cancel the job.
+
+        ``message`` is English; ``key`` (with ``params``) names the same message in the
+        ``job_message`` i18n group, for pages in the reader's language."""
+        if self._report(done, total, message, key, params):
             raise JobCancelled()
 
 
@@ -340,7 +350,8 @@ class Worker:
     ) -> None:
         last = [0.0]
 
-        def report(done: int, total: int | None, message: str) -> bool:
+        def report(done: int, total: int | None, message: str, key: str = "",
+                   params: dict[str, Any] | None = None) -> bool:
             if observer is not None:
                 observer(done, total, message)
             now = time.monotonic()
@@ -358,12 +369,14 @@ class Worker:
                     job.progress_total = total
                 if message:
                     job.message = message[:500]
+                    job.message_key = key[:64]
+                    job.message_params = dict(params or {})
                 job.heartbeat_at = utcnow()
                 return job.cancel_requested
 
         ctx = JobContext(job_id, params, actor, self.runtime, report)
         with self._heartbeating(job_id):
-            status, result, error = self._call(ctx, kind)
+            status, result, error, error_code = self._call(ctx, kind)
         with self.runtime.db.transaction() as db:
             job = _lock_job(db, job_id)
             assert job is not None
@@ -373,6 +386,7 @@ class Worker:
             job.status = status
             job.result = result
             job.error = error
+            job.error_code = error_code
             job.finished_at = utcnow()
             if status == JobStatus.SUCCEEDED and job.progress_total:
                 job.progress_done = job.progress_total
@@ -386,21 +400,22 @@ class Worker:
             )
 
     @staticmethod
-    def _call(ctx: JobContext, kind: str) -> tuple[JobStatus, dict[str, Any] | None, str | None]:
-        """Run the handler; turn every outcome into (status, result, error)."""
+    def _call(ctx: JobContext, kind: str
+              ) -> tuple[JobStatus, dict[str, Any] | None, str | None, str]:
+        """Run the handler; turn every outcome into (status, result, error, error code)."""
         try:
             fn = HANDLERS.get(kind)
             if fn is None:
                 raise NotFound(f"No job handler for {kind!r}.", code="job_kind_unknown")
-            return JobStatus.SUCCEEDED, fn(ctx), None
+            return JobStatus.SUCCEEDED, fn(ctx), None, ""
         except JobCancelled:
-            return JobStatus.CANCELLED, None, "cancelled on request"
+            return JobStatus.CANCELLED, None, "cancelled on request", "cancelled"
         except GongshuError as exc:
-            return JobStatus.FAILED, None, exc.detail
+            return JobStatus.FAILED, None, exc.detail, exc.code[:64]
         except Exception as exc:  # a bug: keep the job, say what happened, log the trace
             log.exception("job %s (%s) crashed", ctx.job_id, kind)
             detail = "".join(traceback.format_exception_only(exc)).strip()
-            return JobStatus.FAILED, None, f"internal error: {detail}"[:2000]
+            return JobStatus.FAILED, None, f"internal error: {detail}"[:2000], "internal_error"
 
     @contextmanager
     def _heartbeating(self, job_id: uuid.UUID) -> Iterator[None]:
@@ -456,6 +471,7 @@ class Worker:
                 job.status = JobStatus.FAILED
                 job.finished_at = utcnow()
                 job.error = f"worker {job.worker} stopped responding; the job did not finish"
+                job.error_code = "worker_lost"
                 audit.record(
                     db,
                     Actor.system("job-reaper", via="system"),

@@ -32,7 +32,7 @@ def rescan(ctx: JobContext) -> dict[str, Any]:
         dataset = store.dataset(target.storage_id, target.storage_version)
         for batch in dataset.to_batches(columns=codes, batch_size=SCAN_BATCH_ROWS):
             done[0] += batch.num_rows
-            ctx.progress(done[0], stored.rows, "scanning")
+            ctx.progress(done[0], stored.rows, "scanning", key="grading_scanning")
             yield pa.RecordBatch.from_arrays(batch.columns, names=names)
 
     rows, detections = scan_batches(batches(), names)

@@ -93,7 +93,8 @@ class _Progress:
         if self.estimate is not None:
             # never claim to be done before the end (a final report would end the throttling)
             total = max(self.estimate, int(rows * 1.02) + 1)
-        self.ctx.progress(rows, total, f"{rows:,} rows stored and scanned")
+        self.ctx.progress(rows, total, f"{rows:,} rows stored and scanned",
+                          key="library_rows", rows=rows)
 
 
 def _source_info(reader: SourceReader, plan: service.IngestPlan) -> dict[str, Any]:
@@ -130,7 +131,8 @@ def _ingest(ctx: JobContext, ingest_id: uuid.UUID, source: str) -> dict[str, Any
         raise
     with reader:
         try:
-            ctx.progress(0, None, "checking the columns against the catalog entry")
+            ctx.progress(0, None, "checking the columns against the catalog entry",
+                         key="library_columns")
             info = _source_info(reader, plan)
             mapping = pipeline.match_columns(reader.schema.names, plan.items,
                                              drop_extra=opts.drop_extra, columns=opts.columns)
@@ -161,7 +163,8 @@ def _ingest(ctx: JobContext, ingest_id: uuid.UUID, source: str) -> dict[str, Any
             _fail(ctx, ingest_id, f"internal error: {exc}", report)
             raise
     try:
-        ctx.progress(result.rows, result.rows, "evaluating the quality rules")
+        ctx.progress(result.rows, result.rows, "evaluating the quality rules",
+                     key="library_quality")
         report["rows"] = result.rows
         report["warnings"] = [w.as_dict() for w in result.warnings]
         report["seconds"] = round(time.monotonic() - started, 3)
@@ -187,7 +190,8 @@ def _ingest(ctx: JobContext, ingest_id: uuid.UUID, source: str) -> dict[str, Any
                   else f"internal error: {exc}", report)
         raise
     with contextlib.suppress(JobCancelled):  # too late to cancel: the version is current
-        ctx.progress(result.rows, result.rows, f"version {answer['version']} stored: "
+        ctx.progress(result.rows, result.rows, key="library_stored", version=answer["version"],
+                     rows=result.rows, message=f"version {answer['version']} stored: "
                      f"{result.rows:,} rows")
     return answer
 
@@ -266,7 +270,7 @@ def evaluate(ctx: JobContext) -> dict[str, Any]:
     The evaluation reads Parquet with DuckDB; the report is written in one short transaction
     afterwards (on SQLite a write transaction must not stay open while the engine works)."""
     dataset_id = uuid.UUID(ctx.params["dataset_id"])
-    ctx.progress(0, 1, "evaluating the quality rules")
+    ctx.progress(0, 1, "evaluating the quality rules", key="library_quality")
     with ctx.runtime.db.transaction(write=False) as db, quality_engine(ctx.runtime) as engine:
         evaluation = service.evaluate_quality(ctx.actor, db, dataset_id, engine=engine)
     with ctx.runtime.db.transaction() as db:
