@@ -857,12 +857,16 @@ def _exact_scan(
 ) -> _Scan:
     """Event by event in seq order, each check in turn, stopping at the first bad event: its
     fields come from the database in canonical form, orjson encodes them, and an event whose
-    hash differs is re-derived from its fields as the ORM reads them before it is called bad."""
+    hash differs is re-derived from its fields as the ORM reads them before it is called bad.
+    On PostgreSQL a helper thread fetches the next rows meanwhile: the server works on them,
+    and the driver waits for it without the GIL, while the rows before are hashed here."""
     scan = _Scan()
     expected, prev = 1, GENESIS_HASH
     base = _EVENT_SM3
     dumps = orjson.dumps
     batches = _canonical_row_batches(session, batch)
+    if session.get_bind().dialect.name == "postgresql":
+        batches = _prefetched(batches)
     with closing(batches):
         for row in itertools.chain.from_iterable(batches):
             seq, prev_hash, stored = row[0], row[12], row[13]
