@@ -677,7 +677,9 @@ class Found:
         def total(mask: np.ndarray) -> int:
             return int(mask.sum() if weights is None else weights[mask].sum())
 
-        counts = {kind: total(self._value_mask(kind) & nonempty) for kind in self.rows}
+        # Most types occur in no value of a column: nothing to add up for them.
+        counts = {kind: total(self._value_mask(kind) & nonempty) if len(rows) else 0
+                  for kind, rows in self.rows.items()}
         return BatchCounts(self.n, total(nonempty), counts)
 
 
