@@ -82,7 +82,8 @@ class Strings:
                                 offset=array.offset * 8)
         data = (np.frombuffer(buffers[2], dtype=np.uint8) if buffers[2] is not None
                 else np.zeros(0, dtype=np.uint8))
-        return cls(data, offsets[:-1].astype(np.int64), offsets[1:].astype(np.int64))
+        # Views of Arrow's offsets (read-only: nothing here writes to starts or ends in place).
+        return cls(data, offsets[:-1], offsets[1:])
 
     def take(self, index: np.ndarray) -> Strings:
         """A subset of the values (same bytes)."""
