@@ -40,18 +40,24 @@ def _entry_and_file(server: dict[str, Any], folder: Path) -> tuple[Any, Path]:
     return entry, path
 
 
-def test_upload_progress_scan_results_confirm(browser: Any, live_server: dict[str, Any],
-                                              tmp_path: Path) -> None:
-    url = live_server["url"]
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    entry, path = _entry_and_file(live_server, tmp_path)
+def _steward_session(browser: Any, server: dict[str, Any]) -> tuple[Any, Any]:
+    """A browser context signed in as the demo's data steward, and its page."""
+    url = server["url"]
     context = browser.new_context(locale="zh-CN", viewport={"width": 1280, "height": 1000})
     page = context.new_page()
     page.goto(url + "/login")
     page.fill("#username", "steward")
-    page.fill("#password", live_server["logins"]["steward"])
+    page.fill("#password", server["logins"]["steward"])
     page.click("button[type=submit]")
     page.wait_for_url(url + "/")
+    return context, page
+
+
+def test_upload_progress_scan_results_confirm(browser: Any, live_server: dict[str, Any],
+                                              tmp_path: Path) -> None:
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    entry, path = _entry_and_file(live_server, tmp_path)
+    context, page = _steward_session(browser, live_server)
 
     page.click("nav >> text=资源库")
     page.wait_for_selector("text=社会保险缴费记录")  # the demo datasets of the steward's body
@@ -121,13 +127,7 @@ def test_a_file_with_other_column_names_is_mapped_and_uploaded_again(
     lines = path.read_bytes().decode("gbk").split("\n", 1)
     renamed = tmp_path / "旧系统导出.csv"
     renamed.write_bytes((lines[0].replace("公民身份号码", "身份证") + "\n" + lines[1]).encode("gbk"))
-    context = browser.new_context(locale="zh-CN", viewport={"width": 1280, "height": 1000})
-    page = context.new_page()
-    page.goto(url + "/login")
-    page.fill("#username", "steward")
-    page.fill("#password", live_server["logins"]["steward"])
-    page.click("button[type=submit]")
-    page.wait_for_url(url + "/")
+    context, page = _steward_session(browser, live_server)
     page.goto(f"{url}/library/upload?entry_id={entry.id}")
     page.set_input_files("#f-file", str(renamed))
     page.click("#upload-submit")
