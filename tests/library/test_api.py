@@ -3,6 +3,7 @@ quality, previews by role, proposals, decisions, rescans, the scheme."""
 
 from __future__ import annotations
 
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -125,6 +126,57 @@ def test_a_column_mapping_through_the_api(runtime: Any, client: Any, entry: Any,
     assert (job["message_key"], job["message_params"]) == ("library_stored",
                                                            {"version": 1, "rows": 20})
     assert not list((runtime.settings.resolved_data_dir / "uploads").rglob("*.csv"))
+
+
+def test_a_rejected_upload_is_ingested_again_through_the_api(
+        runtime: Any, client: Any, entry: Any, people: Any, token_for: Any,
+        tmp_path: Path) -> None:
+    from gongshu.library import service
+    from gongshu.library.models import Ingest
+
+    steward = token_for(people.steward)
+    header = ["姓名", "身份证", *HEADER[2:]]
+    ingest = upload(client, steward, entry,
+                    write_file(tmp_path / "renamed.csv", register_rows(20), header=header)).json()
+    Worker(runtime).run_pending()
+    rejected = client.get(f"/api/v1/library/ingests/{ingest['id']}", headers=steward).json()
+    assert rejected["status"] == "rejected" and rejected["report"]["retry"]["upload"]
+    kept = list((runtime.settings.resolved_data_dir / "uploads").rglob("*.csv"))
+    assert len(kept) == 1  # kept for a mapping, with its marker
+    other = token_for(people.other_steward)
+    url = f"/api/v1/library/ingests/{ingest['id']}/remap"
+    assert client.post(url, headers=other,
+                       json={"columns": {"身份证": "GMSFHM"}}).status_code in (403, 404)
+    assert client.post(url, headers=steward, json={"columns": {}}).status_code == 422
+    again = client.post(url, headers=steward, json={"columns": {"身份证": "GMSFHM"}})
+    assert again.status_code == 202, again.text
+    assert again.json()["options"]["columns"] == {"身份证": "GMSFHM"}
+    twice = client.post(url, headers=steward, json={"columns": {"身份证": "GMSFHM"}})
+    assert twice.status_code == 409 and twice.json()["code"] == "upload_not_kept"
+    Worker(runtime).run_pending()
+    done = client.get(f"/api/v1/library/ingests/{again.json()['id']}", headers=steward).json()
+    assert done["status"] == "succeeded", done["report"]
+    assert not list((runtime.settings.resolved_data_dir / "uploads").rglob("*.csv"))
+
+    # a kept file whose time is up is refused, and the next ingest job sweeps it away
+    third = upload(client, steward, entry,
+                   write_file(tmp_path / "again.csv", register_rows(5), header=header)).json()
+    Worker(runtime).run_pending()
+    with runtime.db.transaction() as db:
+        row = db.get(Ingest, uuid.UUID(third["id"]))
+        assert row is not None and row.report["retry"]
+        row.report = {**row.report, "retry": {**row.report["retry"],
+                                               "until": "2000-01-01T00:00:00+00:00"}}
+    late = client.post(f"/api/v1/library/ingests/{third['id']}/remap", headers=steward,
+                       json={"columns": {"身份证": "GMSFHM"}})
+    assert late.status_code == 409
+    uploads = runtime.settings.resolved_data_dir / "uploads"
+    assert len(list(uploads.rglob("*.csv"))) == 1
+    import datetime as dt
+
+    later = dt.datetime.now(dt.UTC) + dt.timedelta(hours=25)
+    assert service.sweep_kept_uploads(uploads, now=later) == 1
+    assert not list(uploads.rglob("*.csv"))
 
 
 def test_uploads_are_checked_before_they_are_kept(runtime: Any, client: Any, entry: Any,

@@ -76,44 +76,75 @@ def test_a_rejected_upload_shows_every_problem(runtime: Any, client: Any, entry:
     assert "很多" in outcome.text and "第 1 行" in outcome.text
 
 
-def test_a_rejected_upload_offers_to_map_the_columns(runtime: Any, client: Any, entry: Any,
-                                                    people: Any, tmp_path: Path) -> None:
+def _remap_form(page: str) -> str:
+    found = re.search(r'<form[^>]*id="remap-form".*?</form>', page, re.S)
+    assert found, "no column mapping form on the page"
+    return found.group(0)
+
+
+def test_a_rejected_upload_is_mapped_and_ingested_again_without_sending_it_again(
+        runtime: Any, client: Any, entry: Any, people: Any, tmp_path: Path) -> None:
     web_login(client, people.steward.username, people.steward.password)
     header = ["姓名", "身份证", "电话", *HEADER[3:]]
-    path = write_file(tmp_path / "renamed.csv", ROWS, header=header)
-    response = upload(client, entry, path)
+    response = upload(client, entry, write_file(tmp_path / "renamed.csv", ROWS, header=header))
     Worker(runtime).run_pending()
-    outcome = client.get(response.headers["location"] + "/outcome").text
-    assert 'data-ingest-status="rejected"' in outcome and 'id="remap-form"' in outcome
+    first = response.headers["location"]
+    outcome = client.get(first + "/outcome").text
+    assert 'data-ingest-status="rejected"' in outcome
     # the job's own panel says it in the reader's language too
-    panel = client.get(response.headers["location"]).text
+    panel = client.get(first).text
     assert "正在核对文件的列与目录条目的信息项" in panel and "详见下方的导入报告" in panel
     assert "does not fit" not in panel
-    form = re.search(r'<form[^>]*id="remap-form".*?</form>', outcome, re.S).group(0)  # type: ignore[union-attr]
+    form = _remap_form(outcome)
+    assert f'action="{first}/remap"' in form and 'type="file"' not in form  # the file is kept
     items = re.findall(r'name="map_item" value="([^"]+)"', form)
     assert items == ["GMSFHM", "LXDH"]  # the missing items, in the entry's order
     assert '<option value="身份证">' in form and '<option value="电话">' in form
-    with path.open("rb") as fh:
-        again = client.post("/library/upload", data={
-            "csrf_token": csrf_of(outcome), "entry_id": str(entry.id),
-            "map_column": ["身份证", ""], "map_item": items},
-            files={"file": (path.name, fh, "text/csv")}, follow_redirects=False)
-    assert again.status_code == 303
+    again = client.post(first + "/remap", data={
+        "csrf_token": csrf_of(outcome), "map_column": ["身份证", ""], "map_item": items},
+        follow_redirects=False)
+    assert again.status_code == 303 and again.headers["location"] != first
     Worker(runtime).run_pending()
     second = client.get(again.headers["location"] + "/outcome").text
     # 身份证 is mapped now; 电话 was left unmapped, so the file is still short of 联系电话
     assert 'data-ingest-status="rejected"' in second
     assert "按指定对应" in second and second.count('data-status="missing"') == 1
-    form = re.search(r'<form[^>]*id="remap-form".*?</form>', second, re.S).group(0)  # type: ignore[union-attr]
-    assert 'name="map_column" value="身份证"' in form  # the mapping so far is kept
+    third = client.post(again.headers["location"] + "/remap", data={
+        "csrf_token": csrf_of(second), "map_column": ["电话"], "map_item": ["LXDH"]},
+        follow_redirects=False)  # added to the mapping so far
+    Worker(runtime).run_pending()
+    done = client.get(third.headers["location"] + "/outcome").text
+    assert 'data-ingest-status="succeeded"' in done
+    assert not list((runtime.settings.resolved_data_dir / "uploads").rglob("*.csv"))
+    # the first ingest links to the one that took its file; its file is not kept twice
+    assert 'id="retried-as"' in client.get(first + "/outcome").text
+    refused = client.post(first + "/remap", data={
+        "csrf_token": csrf_of(outcome), "map_column": ["电话"], "map_item": ["LXDH"]})
+    assert refused.status_code == 409 and "请重新上传" in refused.text
+
+
+def test_without_kept_uploads_the_mapping_form_asks_for_the_file(
+        runtime: Any, client: Any, entry: Any, people: Any, tmp_path: Path,
+        monkeypatch: Any) -> None:
+    monkeypatch.setattr(runtime.settings, "upload_keep_hours", 0)
+    web_login(client, people.steward.username, people.steward.password)
+    header = ["姓名", "身份证", *HEADER[2:]]
+    path = write_file(tmp_path / "renamed.csv", ROWS, header=header)
+    response = upload(client, entry, path)
+    Worker(runtime).run_pending()
+    outcome = client.get(response.headers["location"] + "/outcome").text
+    form = _remap_form(outcome)
+    assert 'action="/library/upload"' in form and 'type="file"' in form
+    assert not list((runtime.settings.resolved_data_dir / "uploads").rglob("*.csv"))
     with path.open("rb") as fh:
-        third = client.post("/library/upload", data={
-            "csrf_token": csrf_of(second), "entry_id": str(entry.id),
-            "map_column": ["身份证", "电话"], "map_item": ["GMSFHM", "LXDH"]},
+        again = client.post("/library/upload", data={
+            "csrf_token": csrf_of(outcome), "entry_id": str(entry.id),
+            "map_column": ["身份证"], "map_item": ["GMSFHM"]},
             files={"file": (path.name, fh, "text/csv")}, follow_redirects=False)
+    assert again.status_code == 303
     Worker(runtime).run_pending()
     assert 'data-ingest-status="succeeded"' in client.get(
-        third.headers["location"] + "/outcome").text
+        again.headers["location"] + "/outcome").text
 
 
 def test_upload_form_errors_stay_on_the_form(client: Any, entry: Any, people: Any,

@@ -94,6 +94,11 @@ class Settings(BaseSettings):
         description="Largest file a web or API upload may send to the library, in MB; larger "
         "files are ingested on the server with `gongshu library ingest PATH`.",
     )
+    upload_keep_hours: int = Field(
+        24,
+        description="An upload whose ingest was rejected is kept this many hours, so that it can "
+        "be ingested again with a column mapping without sending it again; 0 keeps none.",
+    )
     page_size: int = Field(50, description="Default page size of lists in the API and the web UI.")
     log_level: str = Field("INFO", description="Logging level (DEBUG, INFO, WARNING, ERROR).")
 

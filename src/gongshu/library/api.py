@@ -22,6 +22,7 @@ from gongshu.library.schemas import (
     QualityReportPublic,
     QualityRuleCreate,
     QualityRulePublic,
+    Remap,
     VersionPublic,
     dataset_public,
     ingest_public,
@@ -199,6 +200,15 @@ def ingest_database(actor: ApiActor, db: Db, body: DatabaseIngest) -> IngestPubl
                                                       drop_extra=body.drop_extra,
                                                       columns=body.columns))
     return ingest_public(ingest)
+
+
+@router.post("/ingests/{ingest_id}/remap", response_model=IngestPublic, status_code=202,
+             **guard(Perm.LIBRARY_INGEST))
+def remap(actor: ApiActor, db: Db, ingest_id: uuid.UUID, body: Remap) -> IngestPublic:
+    """Ingest a rejected upload again with a column mapping, without sending the file again:
+    the server keeps such a file for ``GONGSHU_UPLOAD_KEEP_HOURS`` (409 ``upload_not_kept``
+    after that, or once it has been ingested again). Returns the new ingest."""
+    return ingest_public(service.remap_ingest(actor, db, ingest_id, columns=body.columns))
 
 
 @router.get("/ingests/{ingest_id}", response_model=IngestPublic, **guard(Perm.LIBRARY_READ))

@@ -109,10 +109,14 @@ def ingest(ctx: JobContext) -> dict[str, Any]:
     runtime = ctx.runtime
     source = service.job_source(runtime.keys, ctx.params)
     uploads = runtime.settings.resolved_data_dir / "uploads"
+    if uploads.is_dir():
+        service.sweep_kept_uploads(uploads)
     try:
         return _ingest(ctx, ingest_id, source)
     finally:
-        if Path(source).is_file() and Path(source).resolve().parent.parent == uploads.resolve():
+        # an upload is read once, unless it was rejected and is kept to be mapped (``_reject``)
+        if (Path(source).is_file() and Path(source).resolve().parent.parent == uploads.resolve()
+                and not service.is_kept(source)):
             service.discard_upload(source, uploads)
 
 
@@ -151,7 +155,7 @@ def _ingest(ctx: JobContext, ingest_id: uuid.UUID, source: str) -> dict[str, Any
                 report["ok"] = False
                 report["rows"] = exc.rows
                 _mark_statuses(report, exc.problems)
-                _reject(ctx, ingest_id, report, exc.problems)
+                _reject(ctx, ingest_id, report, exc.problems, source=source)
         except GongshuError as exc:
             if not isinstance(exc, _Rejected):
                 _fail(ctx, ingest_id, exc.detail, {**report, "errors": _errors_of(exc)})
@@ -200,11 +204,19 @@ class _Rejected(ValidationFailed):
     """The source does not fit the entry (the job fails with this; the ingest is rejected)."""
 
 
+#: problems a column mapping can solve: the upload is kept to be ingested again with one
+MAPPABLE = frozenset({"missing", "extra", "duplicate", "unknown_column", "unknown_item"})
+
+
 def _reject(ctx: JobContext, ingest_id: uuid.UUID, report: dict[str, Any],
-            problems: list[pipeline.Problem]) -> None:
+            problems: list[pipeline.Problem], *, source: str) -> None:
     blocking = [p for p in problems if p.blocking]
     message = (f"The file does not fit the catalog entry: {len(blocking)} problem(s), e.g. "
                + "; ".join(p.message for p in blocking[:3]))
+    if any(p.code in MAPPABLE for p in blocking):
+        retry = service.keep_upload(ctx.runtime.settings, source)
+        if retry is not None:
+            report["retry"] = retry
     with ctx.runtime.db.transaction() as db:
         service.reject_ingest(ctx.actor, db, ingest_id, report=report, message=message)
     from gongshu.core.errors import FieldError

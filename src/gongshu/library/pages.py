@@ -13,14 +13,21 @@ from sqlalchemy.orm import Session
 
 from gongshu.catalog import service as catalog
 from gongshu.core import jobs
-from gongshu.core.errors import GongshuError, NotFound, PermissionDenied, ValidationFailed
+from gongshu.core.errors import (
+    GongshuError,
+    InvalidState,
+    NotFound,
+    PermissionDenied,
+    ValidationFailed,
+)
+from gongshu.core.i18n import Translator
 from gongshu.core.permissions import Actor, Perm
 from gongshu.grading import service as grading
 from gongshu.grading.vocab import DETECTOR_TYPES
 from gongshu.library import quality, service
 from gongshu.library.models import LibraryKind
 from gongshu.library.uploads import safe_name, save_upload
-from gongshu.web.deps import Db, PageActor, write_intent
+from gongshu.web.deps import Db, PageActor, locale_of, write_intent
 from gongshu.web.forms import error_map
 from gongshu.web.nav import NavItem
 from gongshu.web.templating import render
@@ -178,7 +185,8 @@ def _ingest_context(actor: Actor, db: Session, ingest_id: uuid.UUID) -> dict[str
             "finished": ingest.status in ("rejected", "failed", "succeeded"),
             "report": ingest.report or {},
             "can_ingest": actor.can(Perm.LIBRARY_INGEST, dataset.provider_path),
-            "options": ingest.options or {}}
+            "options": ingest.options or {},
+            "kept": service.kept_upload(db, ingest) is not None}
 
 
 @router.get("/library/ingests/{ingest_id}")
@@ -188,6 +196,37 @@ def ingest_page(request: Request, actor: Reader, db: Db, ingest_id: uuid.UUID) -
     if context["job"] is not None:
         context["finished_job"] = context["job"].status in jobs.FINISHED
     return render(request, "library/ingest.html", context)
+
+
+@router.post("/library/ingests/{ingest_id}/remap")
+def remap(
+    request: Request,
+    actor: PageActor,
+    db: Db,
+    ingest_id: uuid.UUID,
+    map_column: Annotated[list[str] | None, Form()] = None,
+    map_item: Annotated[list[str] | None, Form()] = None,
+) -> Response:
+    """Ingest a rejected upload's kept file again, with the columns mapped on its page."""
+    columns_, items_ = map_column or [], map_item or []
+    mapping = {c.strip(): i.strip() for c, i in zip(columns_, items_, strict=False)
+               if c.strip() and i.strip()}
+    try:
+        if len(columns_) != len(items_):
+            raise ValidationFailed.single("columns", "invalid_mapping",
+                                          "The column mapping is incomplete.")
+        ingest = service.remap_ingest(actor, db, ingest_id, columns=mapping)
+    except (ValidationFailed, InvalidState) as exc:
+        db.rollback()
+        context = _ingest_context(actor, db, ingest_id)
+        context["finished_job"] = True
+        if isinstance(exc, ValidationFailed):
+            context["remap_error"] = next(iter(error_map(request, exc).values()), exc.detail)
+        else:
+            context["remap_error"] = Translator(locale_of(request))(f"errors.{exc.code}",
+                                                                    default=exc.detail)
+        return render(request, "library/ingest.html", context, status_code=exc.status)
+    return RedirectResponse(f"/library/ingests/{ingest.id}", status_code=303)
 
 
 @router.get("/library/ingests/{ingest_id}/outcome")

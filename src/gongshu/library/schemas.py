@@ -72,6 +72,16 @@ class IngestPublic(_Out):
     finished_at: dt.datetime | None
 
 
+class Remap(BaseModel):
+    """Ingest a rejected upload's kept file again with a column mapping."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    columns: dict[str, str] = Field(
+        min_length=1, max_length=1000,
+        description="Source column → data item code (or name), added to the ingest's mapping")
+
+
 class DatabaseIngest(BaseModel):
     """Ingest a table from a database (PostgreSQL, MySQL …) by its SQLAlchemy URL."""
 

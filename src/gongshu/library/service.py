@@ -15,6 +15,7 @@ the viewer's role (``library/data/preview.yaml``).
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 import os
@@ -35,6 +36,7 @@ from gongshu.core.db import runtime_of, utcnow
 from gongshu.core.errors import (
     BadRequest,
     FieldError,
+    InvalidState,
     NotFound,
     PermissionDenied,
     ValidationFailed,
@@ -540,6 +542,86 @@ def discard_upload(path: str | os.PathLike[str], uploads_root: Path) -> None:
     folder = Path(path).resolve().parent
     if folder.parent == root:
         shutil.rmtree(folder, ignore_errors=True)
+
+
+# ------------------------------------------------------------ ingesting a kept upload again
+
+#: the file beside a kept upload that says until when it is kept (ISO time, UTC)
+KEPT_MARKER = ".kept-until"
+
+
+def keep_upload(settings: Any, source: str) -> dict[str, str] | None:
+    """Keep an upload whose ingest was rejected for ``upload_keep_hours``, so that it can be
+    ingested again with a column mapping without sending it again. Returns what the rejected
+    ingest's report records (``retry``), or None when nothing is kept (not an upload, or the
+    setting is 0)."""
+    hours = int(getattr(settings, "upload_keep_hours", 0) or 0)
+    uploads = (settings.resolved_data_dir / "uploads").resolve()
+    path = Path(source).resolve()
+    if hours <= 0 or path.parent.parent != uploads or not path.is_file():
+        return None
+    until = utcnow() + dt.timedelta(hours=hours)
+    (path.parent / KEPT_MARKER).write_text(until.isoformat(), encoding="utf-8")
+    return {"upload": path.relative_to(uploads).as_posix(), "until": until.isoformat()}
+
+
+def is_kept(source: str | os.PathLike[str]) -> bool:
+    """The upload is kept for another ingest (its folder has the marker)."""
+    return (Path(source).parent / KEPT_MARKER).is_file()
+
+
+def sweep_kept_uploads(uploads: Path, *, now: dt.datetime | None = None) -> int:
+    """Remove the kept uploads whose time is up; returns how many."""
+    now = now or utcnow()
+    removed = 0
+    for marker in uploads.glob(f"*/{KEPT_MARKER}"):
+        try:
+            until = dt.datetime.fromisoformat(marker.read_text(encoding="utf-8").strip())
+        except (OSError, ValueError):
+            until = now
+        if until <= now:
+            shutil.rmtree(marker.parent, ignore_errors=True)
+            removed += 1
+    return removed
+
+
+def kept_upload(db: Session, ingest: Ingest) -> Path | None:
+    """The kept file of a rejected ingest, if it is still there and its time is not up."""
+    retry = (ingest.report or {}).get("retry")
+    if ingest.status != IngestStatus.REJECTED or not isinstance(retry, dict):
+        return None
+    uploads = uploads_dir(db).resolve()
+    path = (uploads / str(retry.get("upload", ""))).resolve()
+    try:
+        until = dt.datetime.fromisoformat(str(retry.get("until")))
+    except ValueError:
+        return None
+    if path.parent.parent != uploads or not path.is_file() or until <= utcnow():
+        return None
+    return path
+
+
+def remap_ingest(actor: Actor, db: Session, /, ingest_id: uuid.UUID, *,
+                 columns: Mapping[str, str]) -> Ingest:
+    """Ingest a rejected upload's kept file again with a column mapping (added to the one it
+    had): a new ingest of the same file, queued; the rejected one stays as it was."""
+    old = get_ingest(actor, db, ingest_id)
+    dataset = get_dataset(actor, db, old.dataset_id)
+    require(actor, Perm.LIBRARY_INGEST, dataset.provider_path)
+    db.refresh(old, with_for_update=True)  # one new ingest per kept file
+    path = kept_upload(db, old)
+    if path is None:
+        raise InvalidState("The file of this ingest is no longer kept; upload it again.",
+                           code="upload_not_kept")
+    if not columns:
+        raise ValidationFailed.single("columns", "required", "Map at least one column.")
+    previous = IngestOptions.of(old.options or {})
+    options = dataclasses.replace(previous, columns={**(previous.columns or {}), **columns})
+    ingest = start_ingest(actor, db, entry_id=old.entry_id, source=str(path),
+                          source_name=old.source_name, source_kind="upload", options=options)
+    (path.parent / KEPT_MARKER).unlink(missing_ok=True)  # the new ingest's file now
+    old.report = {**(old.report or {}), "retry": None, "retried_as": str(ingest.id)}
+    return ingest
 
 
 def store_of(db: Session) -> DatasetStore:
