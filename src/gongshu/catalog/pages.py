@@ -28,7 +28,7 @@ from gongshu.core.permissions import Actor, Perm
 from gongshu.orgs import service as orgs
 from gongshu.orgs.models import Organization, OrgKind
 from gongshu.web.deps import Db, PageActor, locale_of, page_guard
-from gongshu.web.nav import NavItem
+from gongshu.web.nav import Card, NavItem
 from gongshu.web.templating import render
 
 router = APIRouter(include_in_schema=False)
@@ -57,13 +57,6 @@ Reviewer = Annotated[Actor, page_guard(Perm.CATALOG_REVIEW)]
 
 FORM_ITEM_ROWS = 3  # blank item rows offered at the end of the form
 _SPLIT = re.compile(r"[;；,，、\n]+")
-
-
-@dataclass(frozen=True)
-class Card:
-    label: str
-    value: Any
-    href: str | None = None
 
 
 def dashboard_cards(actor: Actor, db: Session) -> list[Card]:

@@ -78,7 +78,7 @@ from sqlalchemy import BigInteger, Index, Integer, String, Text, event, func, se
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import Mapped, Session, SessionTransaction, mapped_column
 
-from gongshu.core.db import Base, new_id, utcnow
+from gongshu.core.db import Base, new_id, utcnow, within
 from gongshu.core.permissions import Actor
 
 if TYPE_CHECKING:
@@ -418,21 +418,13 @@ def _write_checkpoint_after_commit(session: Session) -> None:
         log.exception("could not write the audit checkpoint")
 
 
-def _within(tx: SessionTransaction | None, ancestor: SessionTransaction) -> bool:
-    while tx is not None:
-        if tx is ancestor:
-            return True
-        tx = tx.parent
-    return False
-
-
 @event.listens_for(Session, "after_soft_rollback")
 def _drop_pending(session: Session, previous: SessionTransaction) -> None:
     if previous.nested:
         # A SAVEPOINT rolled back: only the events recorded inside it go.
         pending = session.info.get("audit_pending")
         if pending:
-            pending[:] = [(tx, item) for tx, item in pending if not _within(tx, previous)]
+            pending[:] = [(tx, item) for tx, item in pending if not within(tx, previous)]
         return
     session.info.pop("audit_pending", None)
     session.info.pop("audit_committed", None)

@@ -194,7 +194,8 @@ def _run_on_commit(session: Session) -> None:
         callback()
 
 
-def _inside(tx: SessionTransaction | None, ancestor: SessionTransaction) -> bool:
+def within(tx: SessionTransaction | None, ancestor: SessionTransaction) -> bool:
+    """``tx`` is ``ancestor`` or nested inside it (a SAVEPOINT of it, at any depth)."""
     while tx is not None:
         if tx is ancestor:
             return True
@@ -207,7 +208,7 @@ def _drop_on_commit(session: Session, previous: SessionTransaction) -> None:
     if previous.nested:
         pending = session.info.get("on_commit")
         if pending:
-            pending[:] = [(tx, cb) for tx, cb in pending if not _inside(tx, previous)]
+            pending[:] = [(tx, cb) for tx, cb in pending if not within(tx, previous)]
         return
     session.info.pop("on_commit", None)
 

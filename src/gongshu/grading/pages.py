@@ -18,7 +18,7 @@ from gongshu.core.permissions import Actor, Perm
 from gongshu.grading import service
 from gongshu.web.deps import Db, PageActor, locale_of, page_guard
 from gongshu.web.forms import error_map
-from gongshu.web.nav import NavItem
+from gongshu.web.nav import Card, NavItem
 from gongshu.web.templating import render
 
 router = APIRouter(include_in_schema=False)
@@ -38,13 +38,6 @@ NAV = [
     NavItem("nav.grading", "/grading", Perm.LIBRARY_READ, 31),
     SchemeNavItem("nav.grading_scheme", "/grading/scheme", Perm.GRADING_MANAGE, 32),
 ]
-
-
-@dataclass(frozen=True)
-class Card:
-    label: str
-    value: Any
-    href: str | None = None
 
 
 def dashboard_cards(actor: Actor, db: Session) -> list[Card]:

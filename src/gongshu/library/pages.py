@@ -4,7 +4,6 @@ column-by-column ingest report, a dataset's versions and quality, the masked pre
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, File, Form, Request, UploadFile
@@ -29,7 +28,7 @@ from gongshu.library.models import LibraryKind
 from gongshu.library.uploads import safe_name, save_upload
 from gongshu.web.deps import Db, PageActor, locale_of, write_intent
 from gongshu.web.forms import error_map
-from gongshu.web.nav import NavItem
+from gongshu.web.nav import Card, NavItem
 from gongshu.web.templating import render
 
 router = APIRouter(include_in_schema=False)
@@ -38,13 +37,6 @@ NAV = [NavItem("nav.library", "/library", Perm.LIBRARY_READ, 30)]
 
 ENCODINGS = ("utf-8", "gb18030", "big5", "utf-16")
 DELIMITER_CHOICES = ((",", ","), ("\\t", "Tab"), (";", ";"), ("|", "|"))
-
-
-@dataclass(frozen=True)
-class Card:
-    label: str
-    value: Any
-    href: str | None = None
 
 
 def dashboard_cards(actor: Actor, db: Session) -> list[Card]:

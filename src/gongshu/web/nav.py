@@ -1,8 +1,10 @@
-"""The navigation bar: each module's ``pages.NAV`` entries, shown to those who may use them."""
+"""What modules add to the page shell: navigation entries (each module's ``pages.NAV``, shown
+to those who may use them) and home-page cards (``pages.dashboard_cards``)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from gongshu.core.permissions import Actor, Perm
 
@@ -16,6 +18,15 @@ class NavItem:
 
     def visible_to(self, actor: Actor | None) -> bool:
         return actor is not None and (self.perm is None or actor.can(self.perm))
+
+
+@dataclass(frozen=True)
+class Card:
+    """A figure on the home page: an i18n key for its label, the value, where it leads."""
+
+    label: str
+    value: Any
+    href: str | None = None
 
 
 def nav_items() -> list[NavItem]:
