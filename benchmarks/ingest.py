@@ -27,8 +27,6 @@ import tempfile
 import time
 from pathlib import Path
 
-import pyarrow.csv as pacsv
-
 ITEMS = [
     {"name": "身份证号", "code": "SFZH", "data_type": "C", "length": 18},
     {"name": "手机", "code": "SJ", "data_type": "C", "length": 20},
@@ -137,20 +135,11 @@ def child_baseline(path: str, out: str) -> None:
 
 def write_files(rows: int, folder: Path) -> tuple[Path, Path]:
     sys.path.insert(0, str(Path(__file__).parent))
-    from scan import COLUMNS, build_table  # the same synthetic register as the scan benchmark
+    # the same synthetic register, and the same files, as the scan benchmark
+    from scan import COLUMNS, build_table, write_register_files
 
     assert [i["name"] for i in ITEMS] == COLUMNS
-    utf8, gbk = folder / "register-utf8.csv", folder / "register-gbk.csv"
-    pacsv.write_csv(build_table(rows), utf8)  # one table: chunks would repeat the same rows
-    with utf8.open("rb") as src, gbk.open("wb") as dst:  # transcode in line-aligned chunks
-        rest = b""
-        while block := src.read(8 << 20):
-            block = rest + block
-            cut = block.rfind(b"\n") + 1
-            dst.write(block[:cut].decode("utf-8").encode("gbk"))
-            rest = block[cut:]
-        dst.write(rest.decode("utf-8").encode("gbk"))
-    return utf8, gbk
+    return write_register_files(build_table(rows), folder)
 
 
 def run_child(*args: str) -> dict:

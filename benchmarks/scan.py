@@ -193,7 +193,9 @@ def ingest_worker(path: str, out: str) -> None:
                       "helper_peak_rss_mb": helpers.ru_maxrss / 1024}))
 
 
-def bench_ingest(table: pa.Table, folder: Path, repeat: int) -> dict:
+def write_register_files(table: pa.Table, folder: Path) -> tuple[Path, Path]:
+    """The table as a UTF-8 CSV and the same CSV in GBK (``register-utf8.csv``,
+    ``register-gbk.csv``); also used by ``ingest.py``."""
     utf8 = folder / "register-utf8.csv"
     gbk = folder / "register-gbk.csv"
     pacsv.write_csv(table, utf8)
@@ -205,6 +207,11 @@ def bench_ingest(table: pa.Table, folder: Path, repeat: int) -> dict:
             dst.write(block[:cut].decode("utf-8").encode("gbk"))
             rest = block[cut:]
         dst.write(rest.decode("utf-8").encode("gbk"))
+    return utf8, gbk
+
+
+def bench_ingest(table: pa.Table, folder: Path, repeat: int) -> dict:
+    utf8, gbk = write_register_files(table, folder)
     results = {}
     for label, path in (("utf8", utf8), ("gbk", gbk)):
         runs = []

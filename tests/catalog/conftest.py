@@ -269,3 +269,28 @@ class CatalogOps:
         self.run(flows.submit, editor, entry_id)
         self.run(flows.approve, reviewer, entry_id)
         return entry_id
+
+
+@pytest.fixture
+def import_workbook(sample_entries: list[Any], tree: dict[str, Any]) -> Any:
+    """The sample entries as an import workbook of the province's HR department (no element
+    references): (the workbook, the headers of its entry sheet, the entries); tests break
+    cells of it."""
+    return _import_workbook(sample_entries, tree["province.hr"])
+
+
+def _import_workbook(sample_entries: list[Any], org: Any) -> tuple[Any, list[str], list[Any]]:
+    import io
+
+    from openpyxl import load_workbook
+
+    from gongshu.catalog import xlsx
+
+    entries = [e.model_copy(update={
+        "provider": e.provider.model_copy(update={"name": org.name, "code": org.uscc,
+                                                  "org_id": None}),
+        "items": [i.model_copy(update={"data_element_id": None}) for i in e.items]})
+        for e in sample_entries]
+    book = load_workbook(io.BytesIO(xlsx.export_xlsx(entries)))
+    headers = [str(c.value).rstrip("*") for c in book["信息资源"][1]]
+    return book, headers, entries

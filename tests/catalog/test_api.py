@@ -114,17 +114,9 @@ def test_lists_queue_and_visibility(client: Any, tokens: dict[str, Any], catalog
 
 
 def test_import_over_the_api_is_all_or_nothing(client: Any, tokens: dict[str, Any],
-                                               sample_entries: list[Any],
-                                               tree: dict[str, Any]) -> None:
-    org = tree["province.hr"]
-    entries = [e.model_copy(update={
-        "provider": e.provider.model_copy(update={"name": org.name, "code": org.uscc,
-                                                  "org_id": None}),
-        "items": [i.model_copy(update={"data_element_id": None}) for i in e.items]})
-        for e in sample_entries]
-    book = load_workbook(io.BytesIO(xlsx.export_xlsx(entries)))
+                                               import_workbook: Any) -> None:
+    book, headers, entries = import_workbook
     sheet = book["信息资源"]
-    headers = [str(c.value).rstrip("*") for c in sheet[1]]
     sheet.cell(row=3, column=headers.index("共享条件或不予共享理由") + 1).value = None
     sheet.cell(row=4, column=headers.index("更新周期") + 1).value = "每十年"
     out = io.BytesIO()

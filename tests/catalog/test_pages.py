@@ -8,7 +8,6 @@ import re
 from typing import Any
 
 import pytest
-from openpyxl import load_workbook
 
 from gongshu import __version__
 from gongshu.catalog import flows, xlsx
@@ -120,17 +119,10 @@ def test_revision_diff_and_versions_pages(client: Any, people: Any, catalog_ops:
     assert client.get(f"/catalog/{entry_id}/versions/2").status_code == 404
 
 
-def test_import_page_lists_every_error(client: Any, people: Any, sample_entries: list[Any],
-                                       tree: dict[str, Any]) -> None:
-    org = tree["province.hr"]
-    entries = [e.model_copy(update={
-        "provider": e.provider.model_copy(update={"name": org.name, "code": org.uscc,
-                                                  "org_id": None}),
-        "items": [i.model_copy(update={"data_element_id": None}) for i in e.items]})
-        for e in sample_entries]
-    book = load_workbook(io.BytesIO(xlsx.export_xlsx(entries)))
+def test_import_page_lists_every_error(client: Any, people: Any,
+                                       import_workbook: Any) -> None:
+    book, headers, entries = import_workbook
     sheet = book["信息资源"]
-    headers = [str(c.value).rstrip("*") for c in sheet[1]]
     sheet.cell(row=2, column=headers.index("信息资源名称") + 1).value = None
     sheet.cell(row=4, column=headers.index("开放类型") + 1).value = "无条件开放"  # not shared!
     out = io.BytesIO()

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from functools import cache, lru_cache
 from importlib import resources
@@ -97,14 +97,22 @@ def _load(path: Path) -> dict[str, Any]:
     return _read(str(path), path.stat().st_mtime)
 
 
-def list_schemes(data_dir: Path | None = None) -> list[SchemeInfo]:
-    out = []
-    for name, (path, builtin) in _files("schemes", data_dir).items():
+def _readable(folder: str, what: str, data_dir: Path | None
+              ) -> Iterator[tuple[str, Path, bool, dict[str, Any]]]:
+    """(name, path, built in, content) of each file of ``folder`` that can be read; one that
+    cannot is logged and left out."""
+    for name, (path, builtin) in _files(folder, data_dir).items():
         try:
             data = _load(path)
         except (OSError, ValueError, yaml.YAMLError) as exc:
-            log.warning("grading scheme %s cannot be read: %s", path, exc)
+            log.warning("grading %s %s cannot be read: %s", what, path, exc)
             continue
+        yield name, path, builtin, data
+
+
+def list_schemes(data_dir: Path | None = None) -> list[SchemeInfo]:
+    out = []
+    for name, path, builtin, data in _readable("schemes", "scheme", data_dir):
         out.append(SchemeInfo(
             id=name, zh=str(data.get("zh", name)), en=str(data.get("en", name)),
             source=str(data.get("source", "")), path=str(path), builtin=builtin,
@@ -116,12 +124,7 @@ def list_schemes(data_dir: Path | None = None) -> list[SchemeInfo]:
 
 def list_packs(data_dir: Path | None = None) -> list[PackInfo]:
     out = []
-    for name, (path, builtin) in _files("rules", data_dir).items():
-        try:
-            data = _load(path)
-        except (OSError, ValueError, yaml.YAMLError) as exc:
-            log.warning("grading rule pack %s cannot be read: %s", path, exc)
-            continue
+    for name, path, builtin, data in _readable("rules", "rule pack", data_dir):
         applies = (data.get("applies_to") or {}).get("classification")
         out.append(PackInfo(
             id=name, zh=str(data.get("zh", name)), en=str(data.get("en", data.get("zh", name))),
