@@ -62,7 +62,7 @@ from gongshu.catalog.vocab import vocab
 from gongshu.core.audit import AuditHead
 from gongshu.core.config import Settings
 from gongshu.core.db import Base
-from gongshu.core.permissions import Actor, Grant, Role
+from gongshu.core.permissions import Actor, Role, RoleAssignment
 from gongshu.core.runtime import Runtime
 from gongshu.modules import import_models
 from gongshu.orgs import service as orgs
@@ -488,7 +488,7 @@ def run_backend(make: Any, entries: int, runs: int, seed: int) -> dict[str, Any]
         loaded = insert(runtime, gen)
         someone = bodies[0]
         searcher = Actor(username="bench.requester", grants=(
-            Grant(Role.REQUESTER, someone.id, someone.path),))
+            RoleAssignment(Role.REQUESTER, someone.id, someone.path),))
         result = measure(runtime, gen, runs, searcher)
         result["setup_s"] = {"generate": round(generated, 1), "load": round(loaded, 1)}
         result["bodies"] = len(bodies)

@@ -3,7 +3,7 @@
 - scan: every detector over a synthetic 6-column table (ID numbers, phones, names, amounts, free
   text, addresses), in cells per second (goal >= 10 M/s on 2 cores), and its time divided by one
   DuckDB ``regexp_matches`` count over the same columns in the same run (goal <= 3x).
-- ingest: a CSV (UTF-8, then GBK) read through ``gongshu.library.readers`` into Parquet, in MB/s
+- ingest: a CSV (UTF-8, then GBK) read through ``gongshu.engine.readers`` into Parquet, in MB/s
   of the file (goal >= 100 MB/s), with the peak RSS of the process doing it (goal <= 1 GB for a
   2 GB file). Each ingest runs in a fresh subprocess so its peak RSS is its own.
 
@@ -167,7 +167,7 @@ def bench_scan(table: pa.Table, repeat: int) -> dict:
 
 def ingest_worker(path: str, out: str) -> None:
     """Read a CSV through the readers into Parquet; print seconds and this process's peak RSS."""
-    from gongshu.library.readers import open_source
+    from gongshu.engine.readers import open_source
 
     start = time.perf_counter()
     reader = open_source(path)

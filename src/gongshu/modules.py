@@ -18,6 +18,7 @@ MODULES: tuple[str, ...] = (
     "catalog",
     "grading",
     "library",
+    "sharing",
 )
 
 

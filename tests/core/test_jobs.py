@@ -17,7 +17,7 @@ from gongshu.core.audit import AuditEvent
 from gongshu.core.db import utcnow
 from gongshu.core.errors import InvalidState, NotFound, PermissionDenied, ValidationFailed
 from gongshu.core.jobs import Job, JobContext, JobStatus, Worker
-from gongshu.core.permissions import Actor, Grant, Role
+from gongshu.core.permissions import Actor, Role, RoleAssignment
 from gongshu.core.runtime import Runtime
 
 # An organisation tree drawn by paths only (jobs never look organisations up):
@@ -33,7 +33,7 @@ def person(name: str, org_path: str, *grants: tuple[Role, str, bool]) -> Actor:
         user_id=uuid.uuid5(uuid.NAMESPACE_DNS, name),
         org_id=uuid.uuid5(uuid.NAMESPACE_URL, org_path),
         org_path=org_path,
-        grants=tuple(Grant(r, uuid.uuid5(uuid.NAMESPACE_URL, p), p, s) for r, p, s in grants),
+        grants=tuple(RoleAssignment(r, uuid.uuid5(uuid.NAMESPACE_URL, p), p, s) for r, p, s in grants),
         via="api",
     )
 

@@ -7,7 +7,7 @@ import uuid
 import pytest
 
 from gongshu.core.errors import PermissionDenied
-from gongshu.core.permissions import PERMISSIONS, Actor, Grant, Perm, Role, require
+from gongshu.core.permissions import PERMISSIONS, Actor, Perm, Role, RoleAssignment, require
 
 ROOT = "/aa/"
 CITY = "/aa/bb/"
@@ -17,7 +17,7 @@ OTHER_CITY = "/aa/dd/"
 
 def actor(*grants: tuple[Role, str, bool]) -> Actor:
     return Actor(username="u", user_id=uuid.uuid4(),
-                 grants=tuple(Grant(r, uuid.uuid4(), p, s) for r, p, s in grants))
+                 grants=tuple(RoleAssignment(r, uuid.uuid4(), p, s) for r, p, s in grants))
 
 
 def test_every_permission_is_in_the_table() -> None:
@@ -51,7 +51,7 @@ def test_can(grants: list[tuple[Role, str, bool]], perm: Perm, where: str | None
 
 def test_a_prefix_of_another_name_is_not_a_subtree() -> None:
     # "/aa/bb/" must not cover "/aa/bbb/": paths end in "/" for this reason
-    grant = Grant(Role.ADMIN, uuid.uuid4(), "/aa/bb/", True)
+    grant = RoleAssignment(Role.ADMIN, uuid.uuid4(), "/aa/bb/", True)
     assert not grant.covers("/aa/bbb/")
     assert grant.covers("/aa/bb/x/")
 

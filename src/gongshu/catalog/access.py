@@ -30,7 +30,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from gongshu.core.permissions import Actor, Grant, Perm, Role
+from gongshu.core.permissions import Actor, Perm, Role, RoleAssignment
 
 #: the permissions that make someone part of an entry's body (they see its drafts; Arts. 9, 10)
 BODY_PERMS = (Perm.CATALOG_EDIT, Perm.GRADING_CONFIRM, Perm.LIBRARY_INGEST)
@@ -41,17 +41,17 @@ CLASSIFIED = "classified"
 # ---------------------------------------------------------------------------- who is who
 
 
-def body_grants(actor: Actor) -> set[Grant]:
+def body_grants(actor: Actor) -> set[RoleAssignment]:
     """The grants through which the actor works for bodies (covering their providers)."""
     return {g for perm in BODY_PERMS for g in actor.scopes(perm)}
 
 
-def review_grants(actor: Actor) -> list[Grant]:
+def review_grants(actor: Actor) -> list[RoleAssignment]:
     """The grants through which the actor reviews (covering data bureaus)."""
     return actor.scopes(Perm.CATALOG_REVIEW)
 
 
-def admin_grants(actor: Actor) -> list[Grant]:
+def admin_grants(actor: Actor) -> list[RoleAssignment]:
     """The administrator grants of the actor (covering organisations they administer)."""
     return [g for g in actor.grants if g.role == Role.ADMIN]
 
@@ -84,7 +84,7 @@ def may_see_classified(actor: Actor, provider_path: str, bureau_path: str) -> bo
 # ------------------------------------------------------------------- many entries, in SQL
 
 
-def covering(path_col: Any, grants: Iterable[Grant]) -> list[Any]:
+def covering(path_col: Any, grants: Iterable[RoleAssignment]) -> list[Any]:
     """SQL conditions: ``path_col`` is an organisation one of ``grants`` covers (its own org, or
     its subtree for a subtree grant); OR them together."""
     return [path_col.startswith(g.org_path) if g.subtree

@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 
 from gongshu.catalog import census, flows, service
 from gongshu.catalog.schemas import DataElementCreate, InfoSystemIn
-from gongshu.core.permissions import Actor, Grant, Role
+from gongshu.core.permissions import Actor, Role, RoleAssignment
 from gongshu.demo.builder import DemoContext
 from gongshu.orgs import service as orgs
 from gongshu.orgs.models import Organization, OrgKind
@@ -64,7 +64,7 @@ def _reviewers(ctx: DemoContext, db: Session) -> dict[Any, Actor]:
         out[org.id] = orgs.actor_for_user(user) if user is not None else Actor(
             username=f"rv.{org.region_code}", display_name=f"{org.name}审核员",
             org_id=org.id, org_path=org.path, via="system",
-            grants=(Grant(Role.BUREAU_REVIEWER, org.id, org.path),))
+            grants=(RoleAssignment(Role.BUREAU_REVIEWER, org.id, org.path),))
     return out
 
 

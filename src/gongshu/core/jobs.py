@@ -38,7 +38,7 @@ from sqlalchemy.orm import Mapped, Session, mapped_column
 from gongshu.core import audit
 from gongshu.core.db import Base, CreatedMixin, IdMixin, on_commit, utcnow
 from gongshu.core.errors import GongshuError, InvalidState, NotFound, PermissionDenied
-from gongshu.core.permissions import Actor, Grant, Perm, Role
+from gongshu.core.permissions import Actor, Perm, Role, RoleAssignment
 
 if TYPE_CHECKING:
     from gongshu.core.runtime import Runtime
@@ -153,7 +153,7 @@ def actor_from_snapshot(data: dict[str, Any]) -> Actor:
         org_id=uuid.UUID(data["org_id"]) if data.get("org_id") else None,
         org_path=data.get("org_path"),
         grants=tuple(
-            Grant(Role(r), uuid.UUID(o), p, bool(s)) for r, o, p, s in data.get("grants", [])
+            RoleAssignment(Role(r), uuid.UUID(o), p, bool(s)) for r, o, p, s in data.get("grants", [])
         ),
         via="job",
         is_system=bool(data.get("is_system")),
@@ -195,7 +195,7 @@ def submit(
     return job
 
 
-def _covers(grant: Grant, job_org_path: str) -> bool:
+def _covers(grant: RoleAssignment, job_org_path: str) -> bool:
     """Does ``grant`` reach a job of ``job_org_path`` ("" = a platform job, see module doc)?"""
     if not job_org_path:
         return grant.subtree and grant.org_path.count("/") == 2

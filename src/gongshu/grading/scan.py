@@ -18,6 +18,7 @@ from typing import Any
 import pyarrow as pa
 
 from gongshu.core.errors import BadRequest
+from gongshu.engine.readers import open_source
 from gongshu.grading.detectors import (
     DETECTOR_TYPES,
     BatchCounts,
@@ -27,7 +28,6 @@ from gongshu.grading.detectors import (
 )
 from gongshu.grading.proposal import DatasetProposal, Scheme, load_scheme, propose
 from gongshu.grading.vocab import load_vocab
-from gongshu.library.readers import open_source
 
 __all__ = ["ColumnReport", "ScanReport", "scan_batches", "scan_file"]
 

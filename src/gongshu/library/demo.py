@@ -22,7 +22,7 @@ import pyarrow.parquet as pq
 
 from gongshu.catalog import service as catalog
 from gongshu.core.jobs import run_inline
-from gongshu.core.permissions import Actor, Grant, Role
+from gongshu.core.permissions import Actor, Role, RoleAssignment
 from gongshu.demo.builder import DemoContext
 from gongshu.grading import service as grading
 from gongshu.library import jobs as _jobs  # noqa: F401 - registers the ingest job handler
@@ -84,7 +84,7 @@ def _steward(db: Any, org: Any) -> Actor:
         return orgs.actor_for_user(user)
     return Actor(username=f"ds.{org.code or org.region_code}"[:64],
                  display_name=f"{org.name}数据管理员", org_id=org.id, org_path=org.path,
-                 via="system", grants=(Grant(Role.DATA_STEWARD, org.id, org.path),))
+                 via="system", grants=(RoleAssignment(Role.DATA_STEWARD, org.id, org.path),))
 
 
 def _find_entry(actor: Actor, db: Any, org: Any, name: str) -> Any | None:

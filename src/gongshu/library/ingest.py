@@ -32,9 +32,9 @@ import pyarrow.compute as pc
 
 from gongshu.engine import DatasetStore, Engine
 from gongshu.engine import DatasetVersion as StoredVersion
+from gongshu.engine.readers import SourceReader
 from gongshu.grading.detectors import ColumnDetections
 from gongshu.grading.scan import SCAN_BATCH_ROWS, scan_batches
-from gongshu.library.readers import SourceReader
 
 __all__ = [
     "DATA_TYPES",

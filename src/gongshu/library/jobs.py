@@ -34,9 +34,9 @@ from gongshu.core.errors import GongshuError, ValidationFailed
 from gongshu.core.jobs import JobCancelled, JobContext, handler
 from gongshu.engine import DatasetStore, Engine
 from gongshu.engine.duckdb import DuckDBEngine
+from gongshu.engine.readers import SourceReader, open_source
 from gongshu.library import ingest as pipeline
 from gongshu.library import quality, service
-from gongshu.library.readers import SourceReader, open_source
 
 log = logging.getLogger("gongshu.library")
 

@@ -10,7 +10,7 @@
 
 Who may do what, at the dataset's provider: read (``library.read``; the reviewing bureau too),
 ingest (``library.ingest``), manage quality rules (``quality.manage``). The preview masks by
-the viewer's role (``library/data/preview.yaml``).
+the viewer's role (``deid/data/masks.yaml``).
 """
 
 from __future__ import annotations
@@ -21,11 +21,12 @@ import json
 import os
 import shutil
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import pyarrow as pa
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
@@ -44,9 +45,9 @@ from gongshu.core.errors import (
 from gongshu.core.jobs import Job
 from gongshu.core.permissions import Actor, Perm, require
 from gongshu.core.security import KeyStore, seal, unseal
+from gongshu.deid import masks as previews
 from gongshu.engine import DatasetStore, Engine
 from gongshu.grading import service as grading
-from gongshu.library import preview as previews
 from gongshu.library import quality
 from gongshu.library.ingest import DATA_TYPES, IngestResult, ItemSpec, Problem
 from gongshu.library.models import (
@@ -879,6 +880,113 @@ def preview(actor: Actor, db: Session, /, dataset_id: uuid.UUID, *, limit: int =
                           "resource_code": dataset.resource_code})
     return Preview(dataset, found, plan.shown, plan.hidden, plan.masked, rows, offset, limit,
                    policy)
+
+
+# ------------------------------------------------------------------------------ column reader
+
+
+@dataclass
+class ColumnStream:
+    """Columns of one dataset version, streamed in Arrow batches (``read_columns``)."""
+
+    dataset: Dataset
+    version: DatasetVersion
+    #: the stored columns read, in the order asked: {code, name, data_type, arrow_type}
+    columns: list[dict[str, Any]]
+    batches: pa.RecordBatchReader
+
+    def close(self) -> None:
+        self.batches.close()
+
+
+def may_read_entry_data(actor: Actor, dataset: Dataset) -> bool:
+    """Through a role at the provider (or its bureau), or a capability on the entry (a share
+    grant's holder; ``sharing.service.capability``)."""
+    return _may_read(actor, dataset) or actor.holds(Perm.LIBRARY_READ, "catalog_entry",
+                                                    dataset.entry_id)
+
+
+def read_columns(actor: Actor, db: Session, /, *, entry_id: uuid.UUID, columns: Sequence[str],
+                 version: int | None = None, where: Sequence[tuple[str, str, Any]] = (),
+                 mask: Mapping[str, str] | None = None, offset: int = 0,
+                 limit: int | None = None, batch_rows: int = 65_536) -> ColumnStream:
+    """The one door to a dataset's data for other modules: these columns (data item codes) of
+    the entry's dataset at ``version`` (the current one by default), streamed, in stored row
+    order. ``where`` keeps rows for which every ``(code, op, value)`` holds (op in
+    ``= != < <= > >= in``); ``mask`` replaces a column by a SQL expression over it (``{code}``
+    stands for the quoted column, e.g. from ``deid.masks``). Not audited here: the caller
+    records what left and why."""
+    dataset = db.scalars(sa.select(Dataset).where(Dataset.entry_id == entry_id)).first()
+    if dataset is None or not may_read_entry_data(actor, dataset):
+        raise NotFound("No such dataset.", code="dataset_not_found")
+    if version is None:
+        if dataset.current_version_id is None:
+            raise NotFound("The dataset has no data yet.", code="dataset_no_version")
+        found = db.get(DatasetVersion, dataset.current_version_id)
+    else:
+        found = db.scalars(sa.select(DatasetVersion).where(
+            DatasetVersion.dataset_id == dataset.id, DatasetVersion.number == version)).first()
+    if found is None:
+        raise NotFound(f"The dataset has no version {version}.",
+                       code="dataset_version_not_found", version=version)
+    stored = {c["code"]: c for c in found.columns}
+    unknown = [c for c in columns if c not in stored] + \
+        [w[0] for w in where if w[0] not in stored]
+    if unknown or not columns:
+        raise ValidationFailed.single("columns", "unknown_column",
+                                      f"No such columns: {', '.join(unknown) or '-'}.",
+                                      unknown=unknown)
+    ops = {"=", "!=", "<", "<=", ">", ">=", "in"}
+    params: list[Any] = []
+    conditions = []
+    for code, op, value in where:
+        if op not in ops:
+            raise ValidationFailed.single("where", "invalid", f"Unknown operator {op!r}.")
+        if op == "in":
+            values = list(value)
+            if not values:
+                conditions.append("FALSE")
+                continue
+            conditions.append(f"CAST({_quote(code)} AS VARCHAR) IN ({', '.join('?' * len(values))})")
+            params.extend(str(v) for v in values)
+        else:
+            conditions.append(f"CAST({_quote(code)} AS VARCHAR) {op} ?" if isinstance(value, str)
+                              else f"{_quote(code)} {op} ?")
+            params.append(value)
+    mask = mask or {}
+    select = ", ".join(
+        f"{mask[c].format(code=_quote(c))} AS {_quote(c)}" if c in mask else _quote(c)
+        for c in columns)
+    table = f"r_{uuid.uuid4().hex[:16]}"
+    engine = runtime_of(db).data_engine
+    files = store_of(db).get(dataset.storage_id, found.storage_version).file_paths
+    sql = f"SELECT {select} FROM {table}"
+    if conditions:
+        sql += " WHERE " + " AND ".join(conditions)
+    if limit is not None:
+        sql += f" LIMIT {int(limit)}"
+    if offset:
+        sql += f" OFFSET {int(offset)}"
+    engine.register(table, files)
+    try:
+        reader = engine.query_batches(sql, params or None, batch_size=batch_rows)
+    except BaseException:
+        engine.unregister(table)
+        raise
+
+    def stream() -> Iterator[pa.RecordBatch]:
+        try:
+            yield from reader
+        finally:
+            reader.close()
+            engine.unregister(table)
+
+    return ColumnStream(dataset, found, [stored[c] for c in columns],
+                        pa.RecordBatchReader.from_batches(reader.schema, stream()))
+
+
+def _quote(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
 
 
 # ------------------------------------------------------------------------------------ summary

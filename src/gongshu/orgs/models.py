@@ -9,7 +9,7 @@ from enum import StrEnum
 from sqlalchemy import Boolean, ForeignKey, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from gongshu.core.db import Base, CreatedMixin, IdMixin
+from gongshu.core.db import Base, CreatedMixin, IdMixin, JSONType
 
 
 class OrgKind(StrEnum):
@@ -99,6 +99,11 @@ class ApiToken(IdMixin, CreatedMixin, Base):
     expires_at: Mapped[dt.datetime]
     revoked_at: Mapped[dt.datetime | None]
     last_used_at: Mapped[dt.datetime | None]
+    #: a scoped token allows only these permissions (None: all its user holds)
+    permissions: Mapped[list[str] | None] = mapped_column(JSONType)
+    #: a token bound to one object (e.g. ``share_grant``) is usable for that object only
+    object_type: Mapped[str | None] = mapped_column(String(32))
+    object_id: Mapped[uuid.UUID | None]
 
     user: Mapped[User] = relationship()
 

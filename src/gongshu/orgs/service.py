@@ -10,7 +10,9 @@ import datetime as dt
 import re
 import secrets
 import uuid
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any
 
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
@@ -27,7 +29,7 @@ from gongshu.core.errors import (
     ValidationFailed,
 )
 from gongshu.core.identifiers import is_valid_uscc
-from gongshu.core.permissions import Actor, Grant, Perm, Role, require
+from gongshu.core.permissions import Actor, Perm, Role, RoleAssignment, all_permissions, require
 from gongshu.core.security import (
     DUMMY_PASSWORD_HASH,
     constant_time_equal,
@@ -519,7 +521,7 @@ def revoke_grant(actor: Actor, db: Session, /, grant_id: uuid.UUID) -> None:
 
 
 def actor_for_user(user: User, *, via: str = "web", token_id: uuid.UUID | None = None) -> Actor:
-    grants = tuple(Grant(Role(g.role), g.org_id, g.org.path, g.subtree) for g in user.grants)
+    grants = tuple(RoleAssignment(Role(g.role), g.org_id, g.org.path, g.subtree) for g in user.grants)
     return Actor(username=user.username, display_name=user.display_name, user_id=user.id,
                  org_id=user.org_id, org_path=user.org.path, grants=grants, via=via,
                  token_id=token_id)
@@ -609,8 +611,13 @@ def _end_sessions(db: Session, user_id: uuid.UUID) -> None:
 
 
 def create_token(actor: Actor, db: Session, /, *, name: str, days: int | None = None,
-                 user_id: uuid.UUID | None = None) -> tuple[ApiToken, str]:
-    """A new API token for the actor (or, for an administrator, another user): shown once."""
+                 user_id: uuid.UUID | None = None, permissions: Sequence[str] | None = None,
+                 bound_to: tuple[str, uuid.UUID] | None = None) -> tuple[ApiToken, str]:
+    """A new API token for the actor (or, for an administrator, another user): shown once.
+
+    ``permissions`` limits what the token may do to those permissions (each must exist);
+    ``bound_to`` (object type, id) makes it usable for that one object only — the service that
+    owns the object checks that the user may hold such a token before calling this."""
     settings = runtime_of(db).settings
     owner_id = user_id or actor.user_id
     if owner_id is None:
@@ -625,15 +632,28 @@ def create_token(actor: Actor, db: Session, /, *, name: str, days: int | None = 
     if not 1 <= days <= settings.token_max_days:
         errors.add("days", "out_of_range", f"A token lives 1 to {settings.token_max_days} days.",
                    max=settings.token_max_days)
+    known = all_permissions()
+    if permissions is not None:
+        unknown = sorted(set(permissions) - set(known))
+        if unknown or not permissions:
+            errors.add("permissions", "invalid", "Name at least one permission, each one that "
+                       f"exists (unknown: {', '.join(unknown) or '-'}).", unknown=unknown)
     errors.raise_if_any()
     raw, prefix, digest = new_token("gs")
     token = ApiToken(user_id=owner.id, name=name.strip(), prefix=prefix, token_hash=digest,
-                     expires_at=utcnow() + dt.timedelta(days=days))
+                     expires_at=utcnow() + dt.timedelta(days=days),
+                     permissions=sorted(set(permissions)) if permissions is not None else None,
+                     object_type=bound_to[0] if bound_to else None,
+                     object_id=bound_to[1] if bound_to else None)
     db.add(token)
     db.flush()
+    details: dict[str, Any] = {"name": token.name, "user": owner.username, "days": days}
+    if token.permissions is not None:
+        details["permissions"] = token.permissions
+    if bound_to is not None:
+        details["bound_to"] = f"{bound_to[0]}:{bound_to[1]}"
     audit.record(db, actor, "token.create", target_type="api_token", target_id=token.id,
-                 org_id=owner.org_id, org_path=owner.org.path,
-                 details={"name": token.name, "user": owner.username, "days": days})
+                 org_id=owner.org_id, org_path=owner.org.path, details=details)
     return token, raw
 
 
@@ -674,7 +694,14 @@ def authenticate_token(db: Session, /, raw_token: str) -> Actor:
     user = token.user
     if not user.is_active:
         raise Unauthenticated("The token's user is deactivated.", code="user_inactive")
-    return actor_for_user(user, via="api", token_id=token.id)
+    actor = actor_for_user(user, via="api", token_id=token.id)
+    if token.permissions is not None or token.object_type is not None:
+        actor = replace(actor,
+                        token_perms=frozenset(token.permissions)
+                        if token.permissions is not None else None,
+                        token_object=(token.object_type, token.object_id)
+                        if token.object_type and token.object_id else None)
+    return actor
 
 
 def touch_token(db: Session, /, token_id: uuid.UUID) -> None:

@@ -13,8 +13,8 @@ import sqlalchemy as sa
 
 from gongshu.core.audit import AuditEvent
 from gongshu.core.errors import NotFound
+from gongshu.deid import masks as previews
 from gongshu.engine.duckdb import DuckDBEngine
-from gongshu.library import preview as previews
 from gongshu.library import service
 from gongshu.library.models import Dataset
 from library.data import register_rows, write_file

@@ -1,6 +1,6 @@
 """Masked previews of a dataset (Arts. 10, 16): rows as a viewer may see them.
 
-Who sees what is data (``library/data/preview.yaml``): per role, the highest level rank of the
+Who sees what is data (``deid/data/masks.yaml``): per role, the highest level rank of the
 columns it may see (columns graded above are hidden) and whether it sees values unmasked (only
 the provider's data stewards do). What is masked comes from the grading scan: a column in which
 a detector found a type is masked for that type, wherever in the value it occurs:
@@ -87,7 +87,7 @@ class Policy:
 
 @cache
 def _config() -> dict[str, Any]:
-    text = (resources.files("gongshu.library") / "data" / "preview.yaml").read_text("utf-8")
+    text = (resources.files("gongshu.deid") / "data" / "masks.yaml").read_text("utf-8")
     return yaml.safe_load(text)
 
 

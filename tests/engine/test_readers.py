@@ -13,7 +13,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from gongshu.core.errors import BadRequest, ValidationFailed
-from gongshu.library.readers import detect_encoding, find_header_row, open_source, sniff_csv
+from gongshu.engine.readers import detect_encoding, find_header_row, open_source, sniff_csv
 
 HEADER = ["姓名", "身份证号", "联系电话", "备注"]
 ROWS = [
@@ -235,7 +235,7 @@ def read_all(path: Path, batch_rows: int = 500) -> list[dict[str, str | None]]:
 @pytest.fixture
 def helpers(monkeypatch: pytest.MonkeyPatch) -> None:
     """Transcode even small files in a helper process, in small chunks."""
-    from gongshu.library import readers
+    from gongshu.engine import readers
 
     monkeypatch.setattr(readers, "HELPER_MIN_BYTES", 0)
     monkeypatch.setattr(readers.Utf8Stream, "CHUNK", 4096)
@@ -254,7 +254,7 @@ def test_helper_process_gives_the_same_rows(tmp_path: Path, helpers: None,
 
 def test_helper_process_reports_the_same_error(tmp_path: Path,
                                                 monkeypatch: pytest.MonkeyPatch) -> None:
-    from gongshu.library import readers
+    from gongshu.engine import readers
 
     monkeypatch.setattr(readers, "SNIFF_BYTES", 8192)  # the bad bytes come after the sample
     path = tmp_path / "bad.csv"

@@ -1,0 +1,1 @@
+"""Sharing between public bodies (Art. 12): scenarios, share requests, grants, delivery."""
