@@ -260,7 +260,7 @@ def test_a_broad_query_is_estimated_and_listed_newest_first(
     _analyze(ops)
     exact = _search(ops, outsider, "GMSFHM")
     assert exact.count == 4 and exact.ranked and not exact.estimated
-    monkeypatch.setattr(search, "EXACT_LIMIT", 2)
+    monkeypatch.setattr(ops.runtime.settings, "search_exact_limit", 2)
     monkeypatch.setattr(search, "SAMPLE_SIZE", 1_000)  # every match is in the sample
     broad = _search(ops, outsider, "GMSFHM")
     assert broad.estimated and not broad.ranked
@@ -292,7 +292,7 @@ def test_the_api_says_when_a_count_is_estimated(
     monkeypatch: pytest.MonkeyPatch
 ) -> None:
     _analyze(catalog_ops)
-    monkeypatch.setattr(search, "EXACT_LIMIT", 2)
+    monkeypatch.setattr(catalog_ops.runtime.settings, "search_exact_limit", 2)
     monkeypatch.setattr(search, "SAMPLE_SIZE", 1_000)
     headers = token_for(people.outsider)
     body = client.get("/api/v1/catalog/search", params={"q": "GMSFHM"}, headers=headers).json()

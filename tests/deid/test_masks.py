@@ -110,7 +110,7 @@ def test_others_see_nothing(runtime: Any, stored: Any, people: Any, who: str) ->
 def test_a_preview_reads_a_page_and_is_audited(runtime: Any, stored: Any, people: Any) -> None:
     dataset_id, rows = stored
     found = look(runtime, people.editor.actor, dataset_id, limit=1000, offset=100)
-    assert found.limit == previews.max_rows() and len(found.rows) == len(rows) - 100
+    assert found.limit == runtime.settings.preview_max_rows and len(found.rows) == len(rows) - 100
     with runtime.db.transaction(write=False) as db:
         event = db.scalars(sa.select(AuditEvent).where(AuditEvent.action == "library.preview")
                            .order_by(AuditEvent.seq.desc()).limit(1)).one()

@@ -9,7 +9,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, File, Form, Query, Request, Response, UploadFile
 
 from gongshu.catalog import census, flows, rules, search, service, xlsx
-from gongshu.catalog.models import CatalogEntry, Census, CensusResponse
+from gongshu.catalog.census import Census, CensusResponse
 from gongshu.catalog.schemas import (
     ApproveIn,
     BodyProgressPublic,
@@ -46,14 +46,13 @@ from gongshu.catalog.schemas import (
     VersionPublic,
     WithdrawIn,
 )
+from gongshu.catalog.service import CatalogEntry
 from gongshu.catalog.vocab import vocab
-from gongshu.core.errors import ValidationFailed
 from gongshu.core.permissions import Actor, Perm
 from gongshu.web.deps import ApiActor, Db, guard, locale_of
 
 router = APIRouter(prefix="/api/v1/catalog", tags=["catalog"])
 
-MAX_UPLOAD = 20 * 1024 * 1024
 
 
 def _public(actor: Actor, entry: CatalogEntry) -> CatalogEntryPublic:
@@ -310,9 +309,7 @@ async def import_file(
     """Import a catalog file, all or nothing: every cell and rule is checked, and on any error
     nothing is imported and every error is listed (``errors``: ``row`` as Excel shows it,
     ``field`` the column, ``message``)."""
-    data = await file.read(MAX_UPLOAD + 1)
-    if len(data) > MAX_UPLOAD:
-        raise ValidationFailed.single("file", "too_large", "The file is larger than 20 MB.")
+    data = await file.read(service.import_max_bytes(db) + 1)  # one byte more tells "too large"
     outcome = service.import_entries(actor, db, data, filename=file.filename or "",
                                      submit=submit, locale=locale_of(request))
     return ImportPublic(

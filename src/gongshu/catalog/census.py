@@ -34,8 +34,9 @@ from gongshu.core import audit
 from gongshu.core.db import runtime_of, utcnow
 from gongshu.core.errors import Collector, InvalidState, NotFound
 from gongshu.core.permissions import Actor, Perm, require
-from gongshu.orgs.models import Organization, OrgKind
+from gongshu.orgs import service as orgs
 from gongshu.orgs.regions import region_by_code
+from gongshu.orgs.service import Organization, OrgKind
 
 SYSTEMS_MAX = 200
 
@@ -69,7 +70,7 @@ def open_census(actor: Actor, db: Session, /, *, bureau_org_id: uuid.UUID, title
                 period_start: dt.date, period_end: dt.date, due_date: dt.date,
                 description: str = "") -> Census:
     """Open a census for every public body of the bureau's area (Art. 9)."""
-    bureau = db.get(Organization, bureau_org_id)
+    bureau = orgs.org_by_id(db, bureau_org_id)
     if bureau is None or bureau.kind != OrgKind.DATA_BUREAU or bureau.parent_id is None:
         raise NotFound("No such data bureau.", code="org_not_found")
     require(actor, Perm.CENSUS_MANAGE, bureau.path)
@@ -82,16 +83,14 @@ def open_census(actor: Actor, db: Session, /, *, bureau_org_id: uuid.UUID, title
     if due_date < period_start:
         errors.add("due_date", "period_order", "The due date is before the period starts.")
     errors.raise_if_any()
-    government = db.get(Organization, bureau.parent_id)
+    government = orgs.org_by_id(db, bureau.parent_id)
     assert government is not None
     census = Census(title=title, bureau_org_id=bureau.id, bureau_path=bureau.path,
                     area_path=government.path, period_start=period_start,
                     period_end=period_end, due_date=due_date, description=description.strip(),
                     status="open", created_by=actor.username)
     db.add(census)
-    bodies = db.scalars(sa.select(Organization).where(
-        Organization.kind == OrgKind.PUBLIC_BODY, Organization.is_active.is_(True),
-        Organization.path.startswith(government.path)).order_by(Organization.path)).all()
+    bodies = orgs.active_public_bodies(db, under_path=government.path)
     for body in bodies:
         census.responses.append(CensusResponse(
             org_id=body.id, org_path=body.path, org_name=body.name, region_code=body.region_code,
@@ -188,7 +187,7 @@ def save_response(actor: Actor, db: Session, /, census_id: uuid.UUID, org_id: uu
     response.note = note.strip()
     response.updated_at = utcnow()
     db.flush()
-    org = db.get(Organization, response.org_id)
+    org = orgs.org_by_id(db, response.org_id)
     _record(db, actor, "respond", response.census, org=org, target=response.id,
             systems=len(systems), catalog_confirmed=catalog_confirmed)
     return response
@@ -208,7 +207,7 @@ def submit_response(actor: Actor, db: Session, /, census_id: uuid.UUID,
     response.status = "submitted"
     response.submitted_at = utcnow()
     response.submitted_by = actor.username
-    org = db.get(Organization, response.org_id)
+    org = orgs.org_by_id(db, response.org_id)
     _record(db, actor, "submit", response.census, org=org, target=response.id,
             systems=len(response.systems))
     return response

@@ -19,7 +19,7 @@ from gongshu.catalog.schemas import DataElementCreate, InfoSystemIn
 from gongshu.core.permissions import Actor, Role, RoleAssignment
 from gongshu.demo.builder import DemoContext
 from gongshu.orgs import service as orgs
-from gongshu.orgs.models import Organization, OrgKind
+from gongshu.orgs.service import Organization, OrgKind
 
 SEED = 20240701
 METHOD_TYPE = {"database": "database", "interface": "interface"}  # else: file

@@ -45,7 +45,6 @@ from gongshu.core.db import utcnow
 from gongshu.core.errors import InvalidState, PermissionDenied, ValidationFailed
 from gongshu.core.permissions import Actor, Perm, require
 from gongshu.orgs import service as orgs
-from gongshu.orgs.models import Organization
 
 COMMENT_MAX = 4000
 
@@ -116,7 +115,7 @@ def submit(actor: Actor, db: Session, /, entry_id: uuid.UUID, *,
     comment = _comment(comment, required=False)
     # the lists or the data elements may have changed since the draft was saved
     _valid(db, version_entry(working), entry.resource_code)
-    provider = db.get(Organization, entry.provider_org_id)
+    provider = orgs.org_by_id(db, entry.provider_org_id)
     assert provider is not None
     bureau = orgs.same_level_bureau(db, provider)
     if bureau is None:

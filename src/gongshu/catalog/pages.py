@@ -19,14 +19,14 @@ from starlette.datastructures import UploadFile
 
 from gongshu.catalog import census, flows, rules, search, service, xlsx
 from gongshu.catalog.diff import shown
-from gongshu.catalog.models import EDITABLE, CatalogEntry
 from gongshu.catalog.schemas import DataElementCreate, InfoSystemIn
+from gongshu.catalog.service import EDITABLE, CatalogEntry
 from gongshu.catalog.vocab import vocab
 from gongshu.core.errors import FieldError, ValidationFailed
 from gongshu.core.i18n import Translator
 from gongshu.core.permissions import Actor, Perm
 from gongshu.orgs import service as orgs
-from gongshu.orgs.models import Organization, OrgKind
+from gongshu.orgs.service import Organization, OrgKind
 from gongshu.web.deps import Db, PageActor, locale_of, page_guard
 from gongshu.web.nav import Card, NavItem
 from gongshu.web.templating import render
@@ -196,7 +196,7 @@ def _provider_of(db: Session, actor: Actor, raw: str | None) -> Organization | N
     if not raw:
         return None
     try:
-        org = db.get(Organization, uuid.UUID(raw))
+        org = orgs.org_by_id(db, uuid.UUID(raw))
     except ValueError:
         return None
     return org if org is not None and actor.can(Perm.CATALOG_EDIT, org.path) else None
@@ -227,17 +227,12 @@ def _form(request: Request, actor: Actor, db: Session, *, values: dict[str, Any]
 
 def _element_choices(db: Session, values: Mapping[str, Any], rows: int) -> list[list[Any]]:
     """Per item row: the data elements to offer (suggested by its name, and the chosen one)."""
-    from gongshu.catalog.models import DataElement
-
     out: list[list[Any]] = []
     for i in range(rows):
         chosen = str(values.get(f"items.{i}.data_element_id") or "")
         found = service.suggest_data_elements(db, str(values.get(f"items.{i}.name") or ""))
         if chosen and all(str(e.id) != chosen for e in found):
-            try:
-                element = db.get(DataElement, uuid.UUID(chosen))
-            except ValueError:
-                element = None
+            element = service.data_elements_by_id(db, [chosen]).get(chosen)
             found = ([element] if element else []) + found
         out.append(found)
     return out
@@ -394,7 +389,8 @@ async def import_upload(request: Request, actor: Editor, db: Db) -> Response:
     form = await request.form()
     upload = form.get("file")
     submit = form.get("submit") == "on"
-    data = await upload.read(20 * 1024 * 1024 + 1) if isinstance(upload, UploadFile) else b""
+    limit = service.import_max_bytes(db) + 1  # one byte more tells "too large"
+    data = await upload.read(limit) if isinstance(upload, UploadFile) else b""
     lang = _lang(request)
     if not data:
         return render(request, "catalog/import.html", {
@@ -635,7 +631,7 @@ def _detail(request: Request, actor: Actor, db: Session, entry: CatalogEntry, *,
         "can_review": service.may_review(actor, entry) and not own,
         "own_submission": own and service.may_review(actor, entry),
         "editable": working is not None and working.status in EDITABLE,
-        "provider": db.get(Organization, entry.provider_org_id),
+        "provider": orgs.org_by_id(db, entry.provider_org_id),
         "errors": errors or {}, "shown": lambda field, value: shown(
             field, value, lang, resource_kind=content.category.resource_kind),
         "label": lambda lst, code: vocab().get(lst).label(code, lang),
@@ -644,13 +640,9 @@ def _detail(request: Request, actor: Actor, db: Session, entry: CatalogEntry, *,
 
 
 def _element_names(db: Session, content: Any) -> dict[str, str]:
-    from gongshu.catalog.models import DataElement
-
     ids = [i.data_element_id for i in content.items if i.data_element_id]
-    if not ids:
-        return {}
-    return {str(e.id): f"{e.name}（{e.identifier}）"
-            for e in db.query(DataElement).filter(DataElement.id.in_(ids))}
+    return {key: f"{e.name}（{e.identifier}）"
+            for key, e in service.data_elements_by_id(db, ids).items()}
 
 
 @router.get("/catalog/{entry_id}")
@@ -698,7 +690,7 @@ async def entry_update(request: Request, actor: Editor, db: Db, entry_id: uuid.U
     if values.get("action") == "add_rows":
         return _form(request, actor, db, values=values, errors={}, entry=entry,
                      extra_rows=FORM_ITEM_ROWS + 3)
-    provider = db.get(Organization, entry.provider_org_id)
+    provider = orgs.org_by_id(db, entry.provider_org_id)
     try:
         service.update_entry(actor, db, entry_id, form_data(values, provider),
                              change_note=values.get("change_note", ""))

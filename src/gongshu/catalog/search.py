@@ -43,7 +43,7 @@ Facets (provider, region, resource kind, sharing type, opening, grade, update cy
 count the matching entries the searcher may see, with every filter applied: the 20 most
 frequent values of each.
 
-**Broad queries.** Above ``EXACT_LIMIT`` matches (信息 is in nearly every name), ranking them all
+**Broad queries.** Above ``GONGSHU_SEARCH_EXACT_LIMIT`` (20,000) matches (信息 is in nearly every name), ranking them all
 costs more than it tells (a word in every entry says nothing about any of them: its ``bm25``
 weight is ~0), so such a search is *estimated*: the count and the facet counts come from a
 fixed sample of the matches (SQLite: every k-th row id; PostgreSQL: ``TABLESAMPLE SYSTEM``
@@ -83,6 +83,7 @@ from gongshu.catalog.models import (
     narrow_vis,
 )
 from gongshu.catalog.vocab import vocab
+from gongshu.core.db import runtime_of
 from gongshu.core.permissions import Actor, Perm, require
 
 DOC = SearchDoc.__table__
@@ -116,8 +117,6 @@ FACET_VALUES = 20
 #: facets with few values, counted together as one combination (with the status)
 COMBINED_FACETS = ("resource_kind", "sharing_type", "opening_type", "grade", "update_cycle",
                    "format_class")
-#: matches beyond which a search is estimated from a sample and lists newest first (module doc)
-EXACT_LIMIT = 20_000
 #: about how many matches the sample of an estimated search reads
 SAMPLE_SIZE = 4_000
 #: SQLite: the best matches by ``bm25`` among which the page is looked for first (``top``)
@@ -772,14 +771,14 @@ class _PostgresSearch:
 
 
 def _find(backend: Any, terms: list[str], *, limit: int, offset: int, facets: bool,
-          exact: bool) -> _Found:
+          exact: bool, exact_limit: int) -> _Found:
     """Count, facets and the page of one query (module doc: exact, or estimated if broad)."""
     if not exact:
         raw = backend.raw_count(terms)
-        if raw > EXACT_LIMIT:
+        if raw > exact_limit:
             scale, groups = backend.sample(terms, raw)
             estimate = sum(g[-1] for g in groups)
-            if estimate > EXACT_LIMIT:
+            if estimate > exact_limit:
                 page = backend.newest(terms, limit=limit, offset=offset)
                 return _Found(page, round(estimate), groups if facets else [], estimated=True)
     if isinstance(backend, _PostgresSearch):
@@ -865,7 +864,8 @@ def search(
     filters = filters or SearchFilters()
     terms = _text_for(db).query_terms(q) if q and q.strip() else []
     backend = (_SqliteSearch if _is_sqlite(db) else _PostgresSearch)(db, actor, filters)
-    options = {"limit": limit, "offset": offset, "facets": facets, "exact": exact}
+    options = {"limit": limit, "offset": offset, "facets": facets, "exact": exact,
+               "exact_limit": runtime_of(db).settings.search_exact_limit}
     found = _find(backend, terms, **options)
     relaxed = False
     if found.count == 0 and len(terms) > 1:
@@ -885,7 +885,6 @@ def search(
 
 
 __all__ = [
-    "EXACT_LIMIT",
     "FACETS",
     "FacetValue",
     "Hit",

@@ -89,6 +89,26 @@ class Settings(BaseSettings):
     )
     duckdb_memory_limit: str = Field("4GB", description="Memory limit of each DuckDB connection.")
     duckdb_threads: int = Field(2, description="Threads of each DuckDB connection.")
+    # Limits (issue 8 §4): what a request or a job may take, as settings rather than constants.
+    duckdb_query_timeout_seconds: float = Field(
+        0, ge=0,
+        description="Interrupt a query of the platform's DuckDB engine (previews, deliveries, "
+        "quality) after this many seconds; 0 sets no limit.",
+    )
+    quality_memory_limit: str = Field(
+        "512MB", description="Memory limit of the DuckDB engine of one ingest or quality job "
+        "(it spills to <data dir>/tmp beyond it).",
+    )
+    preview_max_rows: int = Field(200, ge=1, description="Most rows one page of a masked preview shows.")
+    catalog_import_max_rows: int = Field(
+        20_000, ge=1, description="Most catalog entries one import file may hold.")
+    catalog_import_max_mb: int = Field(
+        20, ge=1, description="Largest catalog import file (Excel or CSV), in MB.")
+    search_exact_limit: int = Field(
+        20_000, ge=100,
+        description="Above this many raw matches a catalog search estimates its count from a "
+        "sample and lists hits newest first (exact=true counts everything).",
+    )
     upload_max_mb: int = Field(
         2048,
         description="Largest file a web or API upload may send to the library, in MB; larger "

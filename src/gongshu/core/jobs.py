@@ -220,6 +220,11 @@ def _lock_job(db: Session, job_id: uuid.UUID) -> Job | None:
     return db.get(Job, job_id, with_for_update=True, populate_existing=True)
 
 
+def count_running(db: Session, /) -> int:
+    """How many jobs are running now (the home page's figure)."""
+    return db.scalar(select(func.count()).select_from(Job).where(Job.status == JobStatus.RUNNING)) or 0
+
+
 def get_job(actor: Actor, db: Session, /, job_id: uuid.UUID) -> Job:
     job = db.get(Job, job_id)
     if job is None or not _visible(actor, job):

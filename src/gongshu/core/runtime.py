@@ -41,6 +41,7 @@ class Runtime:
             self.settings.parquet_dir,
             memory_limit=self.settings.duckdb_memory_limit,
             threads=self.settings.duckdb_threads,
+            timeout=self.settings.duckdb_query_timeout_seconds or None,
         )
 
     def close(self) -> None:

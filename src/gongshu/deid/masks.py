@@ -91,10 +91,6 @@ def _config() -> dict[str, Any]:
     return yaml.safe_load(text)
 
 
-def max_rows() -> int:
-    return int(_config().get("max_rows", 200))
-
-
 def policy_for(actor: Actor, *, provider_path: str, bureau_path: str = "") -> Policy | None:
     """The most permissive preview policy among the actor's roles at the provider (for a
     bureau reviewer: at the provider's reviewing bureau). None: the actor may not preview."""

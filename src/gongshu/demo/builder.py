@@ -22,8 +22,8 @@ from gongshu.core.permissions import Actor, Role
 from gongshu.core.runtime import Runtime
 from gongshu.modules import submodules
 from gongshu.orgs import service as orgs
-from gongshu.orgs.models import Organization, OrgKind
 from gongshu.orgs.regions import Level, Region, regions
+from gongshu.orgs.service import Organization, OrgKind
 
 LOGINS_FILE = "demo-logins.txt"
 

@@ -52,3 +52,8 @@ def render_table(report: ScanReport) -> Table:
         detections = "\n".join(f"{d.type} {d.ratio:.1%} ({d.count})" for d in found) or "—"
         table.add_row(column.name, detections, column.grade, "\n".join(column.reasons))
     return table
+
+
+def register(app: typer.Typer) -> None:
+    """The top-level ``gongshu scan`` (its ``--json`` output is a stable contract)."""
+    app.command("scan")(scan)

@@ -26,7 +26,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from gongshu.catalog import service as catalog
-from gongshu.catalog.models import CatalogEntry
+from gongshu.catalog.service import CatalogEntry
 from gongshu.core import audit, jobs
 from gongshu.core.db import runtime_of, utcnow
 from gongshu.core.errors import FieldError, NotFound, PermissionDenied, ValidationFailed
@@ -36,6 +36,10 @@ from gongshu.grading import schemes
 from gongshu.grading.detectors import ColumnDetections
 from gongshu.grading.models import GradingDecision, GradingScan, GradingScanColumn, GradingSetting
 from gongshu.grading.proposal import Scheme, propose
+
+# the streaming scanner and level labels, for the library's ingest and the page layer
+from gongshu.grading.scan import SCAN_BATCH_ROWS, scan_batches  # noqa: F401  (re-exported)
+from gongshu.grading.schemes import level_label  # noqa: F401  (re-exported)
 
 TARGET = "catalog_entry"
 SCHEME_KEY = "scheme"
@@ -293,7 +297,7 @@ def overview(actor: Actor, db: Session, /, *, pending: bool | None = None, limit
                        .offset(offset)).all()
     out = []
     for scan in scans:
-        entry = db.get(CatalogEntry, scan.entry_id)
+        entry = catalog.entry_by_id(db, scan.entry_id)
         if entry is None:  # pragma: no cover - entries are never deleted
             continue
         last = _last_decision(db, scan.entry_id)

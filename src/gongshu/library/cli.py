@@ -1,12 +1,10 @@
-"""`gongshu library …` and the top-level `gongshu scan` (Art. 11; issue 4 §6).
+"""`gongshu library …` (Art. 11; issue 4 §6).
 
 - ``gongshu library ingest PATH --entry CODE``: ingest a file (or, with ``--table``, a table
   from a database URL) as the next version of the entry's dataset, with a progress bar. The
   job is the same one the web upload runs; it runs here, in this process.
 - ``gongshu library versions CODE``: the dataset's versions.
 - ``gongshu library list``: datasets by library kind.
-- ``gongshu scan PATH``: scan a file without storing it (``grading.cli.scan``; its ``--json``
-  output is a stable contract).
 """
 
 from __future__ import annotations
@@ -23,9 +21,7 @@ from gongshu.catalog import service as catalog
 from gongshu.cli.main import console, err_console, print_json, runtime, system_actor
 from gongshu.core.errors import NotFound
 from gongshu.core.jobs import run_inline
-from gongshu.grading.cli import scan
 from gongshu.library import service
-from gongshu.library.models import Ingest
 
 library_app = typer.Typer(help="The resource library (Art. 11): ingest, versions.",
                           no_args_is_help=True)
@@ -33,7 +29,6 @@ library_app = typer.Typer(help="The resource library (Art. 11): ingest, versions
 
 def register(app: typer.Typer) -> None:
     app.add_typer(library_app, name="library")
-    app.command("scan")(scan)
 
 
 @library_app.command("ingest")
@@ -88,8 +83,7 @@ def ingest(
         run_inline(rt, actor, kind="library.ingest", params=params, title=title,
                    on_progress=observe)
     with rt.db.transaction(write=False) as db:
-        done = db.get(Ingest, ingest_id)
-        assert done is not None
+        done = service.get_ingest(actor, db, ingest_id)
         outcome = {"ingest_id": str(done.id), "status": done.status, "error": done.error,
                    "report": done.report}
         version = None

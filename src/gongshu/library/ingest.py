@@ -34,7 +34,7 @@ from gongshu.engine import DatasetStore, Engine
 from gongshu.engine import DatasetVersion as StoredVersion
 from gongshu.engine.readers import SourceReader
 from gongshu.grading.detectors import ColumnDetections
-from gongshu.grading.scan import SCAN_BATCH_ROWS, scan_batches
+from gongshu.grading.service import SCAN_BATCH_ROWS, scan_batches
 
 __all__ = [
     "DATA_TYPES",

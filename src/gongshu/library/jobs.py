@@ -42,18 +42,15 @@ log = logging.getLogger("gongshu.library")
 
 #: Rows per batch read, cast, written and scanned (the detectors' preferred batch size).
 INGEST_BATCH_ROWS = pipeline.SCAN_BATCH_ROWS
-#: Memory DuckDB may use for the quality rules of a job before it spills to disk (under
-#: ``<data_dir>/tmp``): a uniqueness check over tens of millions of values would otherwise take
-#: gigabytes, and an ingest stays within about 1 GB whatever the file's size.
-QUALITY_MEMORY_LIMIT = "512MB"
-
-
 @contextlib.contextmanager
 def quality_engine(runtime: Any) -> Iterator[Engine]:
-    """A DuckDB engine of its own for one job's quality rules, memory-capped, spilling to disk."""
+    """A DuckDB engine of its own for one job's quality rules, memory-capped
+    (``GONGSHU_QUALITY_MEMORY_LIMIT``), spilling to disk under ``<data_dir>/tmp``: a uniqueness
+    check over tens of millions of values would otherwise take gigabytes, and an ingest stays
+    within about 1 GB whatever the file's size."""
     spill = runtime.settings.resolved_data_dir / "tmp" / "duckdb"
     spill.mkdir(parents=True, exist_ok=True)
-    engine = DuckDBEngine(runtime.settings.parquet_dir, memory_limit=QUALITY_MEMORY_LIMIT,
+    engine = DuckDBEngine(runtime.settings.parquet_dir, memory_limit=runtime.settings.quality_memory_limit,
                           threads=runtime.settings.duckdb_threads, temp_directory=spill)
     try:
         yield engine

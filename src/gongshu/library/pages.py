@@ -24,7 +24,7 @@ from gongshu.core.permissions import Actor, Perm
 from gongshu.grading import service as grading
 from gongshu.grading.vocab import DETECTOR_TYPES
 from gongshu.library import quality, service
-from gongshu.library.models import LibraryKind
+from gongshu.library.service import LibraryKind
 from gongshu.library.uploads import safe_name, save_upload
 from gongshu.web.deps import Db, PageActor, locale_of, write_intent
 from gongshu.web.forms import error_map

@@ -31,7 +31,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from gongshu.catalog import service as catalog
-from gongshu.catalog.models import CatalogEntry
+from gongshu.catalog.service import CatalogEntry
 from gongshu.core import audit, jobs
 from gongshu.core.db import runtime_of, utcnow
 from gongshu.core.errors import (
@@ -851,7 +851,7 @@ def preview(actor: Actor, db: Session, /, dataset_id: uuid.UUID, *, limit: int =
         raise PermissionDenied("You may not preview this dataset.", code="permission_denied",
                                permission=Perm.LIBRARY_READ.value)
     found = get_version(actor, db, dataset.id, version)
-    limit = max(1, min(int(limit), previews.max_rows()))
+    limit = max(1, min(int(limit), runtime_of(db).settings.preview_max_rows))
     offset = max(0, int(offset))
     graded = grading.column_grades(db, dataset.entry_id)
     default_rank = 1

@@ -12,8 +12,8 @@ from sqlalchemy.orm import Session
 from gongshu.cli.main import console, print_json, runtime, system_actor
 from gongshu.core.errors import NotFound
 from gongshu.orgs import service
-from gongshu.orgs.models import Organization, User
 from gongshu.orgs.schemas import OrganizationPublic, TokenPublic, user_public
+from gongshu.orgs.service import Organization, User
 
 org_app = typer.Typer(help="Organisations (Arts. 4-5).", no_args_is_help=True)
 user_app = typer.Typer(help="Users and their roles.", no_args_is_help=True)
@@ -29,7 +29,7 @@ def register(app: typer.Typer) -> None:
 def resolve_org(db: Session, ref: str) -> Organization:
     """An organisation by id, credit code, provider code or exact name."""
     try:
-        org = db.get(Organization, uuid.UUID(ref))
+        org = service.org_by_id(db, uuid.UUID(ref))
     except ValueError:
         org = (service.find_organization(db, uscc=ref) or service.find_organization(db, code=ref)
                or service.find_organization(db, name=ref))

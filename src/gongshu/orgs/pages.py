@@ -11,8 +11,8 @@ from fastapi.responses import RedirectResponse, Response
 from gongshu.core.errors import ValidationFailed
 from gongshu.core.permissions import Actor, Perm, Role
 from gongshu.orgs import service
-from gongshu.orgs.models import OrgKind
 from gongshu.orgs.regions import Level, regions
+from gongshu.orgs.service import OrgKind
 from gongshu.web.deps import Db, PageActor, page_guard
 from gongshu.web.forms import error_map
 from gongshu.web.nav import NavItem

@@ -69,6 +69,28 @@ def get_organization(actor: Actor, db: Session, /, org_id: uuid.UUID) -> Organiz
     return org
 
 
+def org_by_id(db: Session, /, org_id: uuid.UUID) -> Organization | None:
+    """An organisation by id, for other rooms' own checks (organisations are public facts)."""
+    return db.get(Organization, org_id)
+
+
+def active_public_bodies(db: Session, /, *, under_path: str) -> list[Organization]:
+    """The active public bodies at or below ``under_path``, in tree order (Art. 9 census)."""
+    return list(db.scalars(select(Organization).where(
+        Organization.kind == OrgKind.PUBLIC_BODY, Organization.is_active.is_(True),
+        Organization.path.startswith(under_path, autoescape=True)).order_by(Organization.path)))
+
+
+def counts(db: Session, /) -> dict[str, int]:
+    """How many organisations and users there are (the home page's figures)."""
+    return {"orgs": db.scalar(select(func.count()).select_from(Organization)) or 0,
+            "users": db.scalar(select(func.count()).select_from(User)) or 0}
+
+
+def user_by_id(db: Session, /, user_id: uuid.UUID) -> User | None:
+    return db.get(User, user_id)
+
+
 def find_organization(db: Session, /, *, name: str | None = None, uscc: str | None = None,
                       code: str | None = None) -> Organization | None:
     """Look an organisation up by exact name, credit code or provider code (no permission: ids only)."""

@@ -9,15 +9,14 @@ from urllib.parse import urlparse
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import RedirectResponse, Response
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from gongshu.core.errors import PermissionDenied, ValidationFailed
 from gongshu.core.i18n import Translator, normalise
-from gongshu.core.jobs import Job, list_jobs
+from gongshu.core.jobs import count_running, list_jobs
 from gongshu.core.security import constant_time_equal
 from gongshu.modules import submodules
 from gongshu.orgs import service as orgs
-from gongshu.orgs.models import Organization, User
 from gongshu.web.deps import (
     CSRF_COOKIE,
     LANG_COOKIE,
@@ -114,18 +113,14 @@ def _set_cookie(request: Request, response: Response, name: str, value: str, *, 
 
 @router.get("/")
 def home(request: Request, actor: PageActor, db: Db, runtime: RuntimeDep) -> Response:
-    counts: dict[str, Any] = {
-        "orgs": db.scalar(select(func.count()).select_from(Organization)),
-        "users": db.scalar(select(func.count()).select_from(User)),
-        "jobs_running": db.scalar(select(func.count()).select_from(Job).where(Job.status == "running")),
-    }
+    counts: dict[str, Any] = {**orgs.counts(db), "jobs_running": count_running(db)}
     my_jobs, _ = list_jobs(actor, db, limit=5)
     cards = []
     for pages in submodules("pages"):
         fn = getattr(pages, "dashboard_cards", None)
         if fn is not None:
             cards.extend(fn(actor, db))
-    user = db.get(User, actor.user_id) if actor.user_id else None
+    user = orgs.user_by_id(db, actor.user_id) if actor.user_id else None
     return render(request, "home.html", {"counts": counts, "my_jobs": my_jobs, "cards": cards,
                                          "user": user})
 

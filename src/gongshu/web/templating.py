@@ -38,7 +38,7 @@ def _localtime(ctx: Any, value: dt.datetime | None, fmt: str = "%Y-%m-%d %H:%M")
 @pass_context
 def _grade_label(ctx: Any, value: str | None) -> str:
     """A grade's label in the reader's language, from the grading schemes (data, Art. 10)."""
-    from gongshu.grading.schemes import level_label
+    from gongshu.grading.service import level_label
 
     return level_label(value, ctx.get("locale", "zh-CN"))
 
