@@ -15,6 +15,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from sqlalchemy import func, or_, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from gongshu.core import audit
@@ -25,6 +26,7 @@ from gongshu.core.errors import (
     InvalidState,
     NotFound,
     PermissionDenied,
+    TooManyRequests,
     Unauthenticated,
     ValidationFailed,
 )
@@ -40,9 +42,11 @@ from gongshu.core.security import (
     token_hash,
     verify_password,
 )
+from gongshu.orgs import passwords
 from gongshu.orgs.models import (
     GOVERNMENTAL_KINDS,
     ApiToken,
+    LoginThrottle,
     Organization,
     OrgKind,
     RoleGrant,
@@ -310,12 +314,11 @@ def update_organization(
 # ------------------------------------------------------------------------------------- users
 
 
-def _check_password(errors: Collector, password: str, username: str, min_length: int) -> None:
-    if len(password) < min_length:
-        errors.add("password", "too_short", f"Password must have at least {min_length} characters.",
-                   min_length=min_length)
-    elif password.lower() == username.lower():
-        errors.add("password", "too_weak", "Password must differ from the username.")
+def _check_password(errors: Collector, password: str, username: str, settings: Any) -> None:
+    """The password policy (``orgs.passwords``; each rule a setting)."""
+    for code, message, params in passwords.problems(password, username=username,
+                                                    policy=passwords.Policy.from_settings(settings)):
+        errors.add("password", code, message, **params)
 
 
 def create_user(
@@ -342,7 +345,7 @@ def create_user(
         errors.add("display_name", "required", "Display name is required.")
     if email and not EMAIL.match(email):
         errors.add("email", "invalid_email", "Not a valid e-mail address.")
-    _check_password(errors, password, username, runtime_of(db).settings.password_min_length)
+    _check_password(errors, password, username, runtime_of(db).settings)
     errors.raise_if_any()
     if db.scalar(select(User.id).where(User.username == username)) is not None:
         raise ValidationFailed.single("username", "duplicate", "This username is taken.")
@@ -429,7 +432,7 @@ def update_user(
             changes[attr] = [getattr(user, attr), value]
             setattr(user, attr, value)
     if is_active is False:
-        _end_sessions(db, user.id)
+        changes.update(_end_access(db, user.id))
     if changes:
         audit.record(db, actor, "user.update", target_type="user", target_id=user.id,
                      org_id=user.org_id, org_path=user.org.path, details=changes)
@@ -454,14 +457,15 @@ def set_password(
     else:
         require(actor, Perm.USER_MANAGE, user.org.path)
     errors = Collector()
-    _check_password(errors, new_password, user.username, runtime_of(db).settings.password_min_length)
+    _check_password(errors, new_password, user.username, runtime_of(db).settings)
     errors.raise_if_any()
     user.password_hash = hash_password(new_password)
     user.failed_logins = 0
     user.locked_until = None
-    _end_sessions(db, user.id)
+    ended = _end_access(db, user.id)
     audit.record(db, actor, "user.password", target_type="user", target_id=user.id,
-                 org_id=user.org_id, org_path=user.org.path)
+                 org_id=user.org_id, org_path=user.org.path,
+                 details={"reset": user.id != actor.user_id, **ended})
 
 
 def grant_role(
@@ -534,40 +538,102 @@ class LoginResult:
     user: User | None = None
     session: WebSession | None = None
     token: str | None = None
-    error: Unauthenticated | None = None
+    error: Unauthenticated | TooManyRequests | None = None
 
 
 def _anonymous(username: str) -> Actor:
     return Actor(username=username[:64] or "-", via="web")
 
 
+def _address_locked(db: Session, address: str, now: dt.datetime) -> dt.datetime | None:
+    row = db.get(LoginThrottle, address, with_for_update=True)
+    return row.locked_until if row is not None and row.locked_until and row.locked_until > now \
+        else None
+
+
+def _count_address_failure(db: Session, address: str, now: dt.datetime,
+                           settings: Any) -> dt.datetime | None:
+    """Count a failed login from ``address``; returns when the address is locked until, if this
+    failure locked it. The row is locked while it changes (PostgreSQL), and a first failure
+    from two requests at once inserts it once (the loser counts on the winner's row)."""
+    window = dt.timedelta(minutes=settings.login_address_window_minutes)
+    row = db.get(LoginThrottle, address, with_for_update=True)
+    if row is None:
+        try:
+            with db.begin_nested():
+                row = LoginThrottle(address=address, failures=0, window_started_at=now)
+                db.add(row)
+                db.flush()
+        except IntegrityError:
+            row = db.get(LoginThrottle, address, with_for_update=True, populate_existing=True)
+            assert row is not None
+    if now - row.window_started_at > window:
+        row.failures, row.window_started_at = 0, now
+    row.failures += 1
+    if row.failures >= settings.login_address_max_failures:
+        row.locked_until = now + dt.timedelta(minutes=settings.login_lockout_minutes)
+        row.failures, row.window_started_at = 0, now
+        return row.locked_until
+    return None
+
+
+_WRONG = "Wrong username or password."
+
+
 def login(db: Session, /, *, username: str, password: str, ip: str = "",
           user_agent: str = "") -> LoginResult:
-    """Check a password; on success open a web session (the cookie gets ``token``)."""
+    """Check a password; on success open a web session (the cookie gets ``token``).
+
+    Throttled per account (``login_max_failures`` in a row lock it) and per source address
+    (``login_address_max_failures`` within a window lock the address: 429). A locked account
+    answers exactly as a wrong password does, after the same work, so that an attacker learns
+    nothing from it. Every attempt is audited, also one on a locked account or address."""
     settings = runtime_of(db).settings
     now = utcnow()
-    user = find_user(db, username)
+    address = (ip or "-")[:64]
+    details: dict[str, object] = {"username": username[:64], "ip": ip}
+    address_until = _address_locked(db, address, now)
+    if address_until is not None:
+        audit.record(db, _anonymous(username), "auth.login_failed",
+                     details={**details, "reason": "address throttled",
+                              "address_locked_until": address_until.isoformat()})
+        return LoginResult(error=TooManyRequests(
+            "Too many failed sign-ins from this address; try again later.",
+            code="login_throttled"))
+    user = db.scalars(select(User).where(User.username == username.strip().lower())
+                      .with_for_update(of=User)).first()
     if user is None or not user.is_active:
         verify_password(DUMMY_PASSWORD_HASH, password)  # same cost as a real check
-        audit.record(db, _anonymous(username), "auth.login_failed",
-                     details={"username": username[:64], "reason": "unknown or inactive", "ip": ip})
-        return LoginResult(error=Unauthenticated("Wrong username or password.",
-                                                 code="invalid_credentials"))
-    if user.locked_until is not None and user.locked_until > now:
-        return LoginResult(error=Unauthenticated(
-            "Too many failed logins; the account is locked for a while.", code="account_locked",
-            until=user.locked_until.isoformat()))
-    if not verify_password(user.password_hash, password):
+        details["reason"] = "unknown or inactive"
+        target: dict[str, Any] = {}
+    elif user.locked_until is not None and user.locked_until > now:
+        verify_password(DUMMY_PASSWORD_HASH, password)  # same cost, same answer as a wrong one
+        details.update(username=user.username, reason="account locked",
+                       locked_until=user.locked_until.isoformat())
+        target = {"target_type": "user", "target_id": user.id, "org_id": user.org_id,
+                  "org_path": user.org.path}
+    elif not verify_password(user.password_hash, password):
         user.failed_logins += 1
-        details: dict[str, object] = {"username": user.username, "reason": "wrong password", "ip": ip}
+        details.update(username=user.username, reason="wrong password")
         if user.failed_logins >= settings.login_max_failures:
             user.locked_until = now + dt.timedelta(minutes=settings.login_lockout_minutes)
             user.failed_logins = 0
             details["locked_until"] = user.locked_until.isoformat()
-        audit.record(db, _anonymous(user.username), "auth.login_failed", target_type="user",
-                     target_id=user.id, org_id=user.org_id, org_path=user.org.path, details=details)
-        return LoginResult(error=Unauthenticated("Wrong username or password.",
-                                                 code="invalid_credentials"))
+        target = {"target_type": "user", "target_id": user.id, "org_id": user.org_id,
+                  "org_path": user.org.path}
+    else:
+        return _open_session(db, user, now=now, password=password, ip=ip,
+                             user_agent=user_agent, settings=settings)
+    locked = _count_address_failure(db, address, now, settings)
+    if locked is not None:
+        details["address_locked_until"] = locked.isoformat()
+    audit.record(db, _anonymous(user.username if user is not None else username),
+                 "auth.login_failed", details=details, **target)
+    return LoginResult(error=Unauthenticated(_WRONG, code="invalid_credentials"))
+
+
+def _open_session(db: Session, user: User, *, now: dt.datetime, password: str, ip: str,
+                  user_agent: str, settings: Any) -> LoginResult:
     if password_needs_rehash(user.password_hash):
         user.password_hash = hash_password(password)
     user.failed_logins = 0
@@ -605,9 +671,19 @@ def logout(db: Session, /, raw_token: str) -> None:
     db.delete(session)
 
 
-def _end_sessions(db: Session, user_id: uuid.UUID) -> None:
-    for s in db.scalars(select(WebSession).where(WebSession.user_id == user_id)):
+def _end_access(db: Session, user_id: uuid.UUID) -> dict[str, int]:
+    """End every way in of a user: delete the web sessions and revoke the live API tokens
+    (a password reset or a deactivation must not leave a door open). Counts for the audit."""
+    now = utcnow()
+    sessions = list(db.scalars(select(WebSession).where(WebSession.user_id == user_id)))
+    for s in sessions:
         db.delete(s)
+    tokens = list(db.scalars(select(ApiToken).where(ApiToken.user_id == user_id,
+                                                    ApiToken.revoked_at.is_(None),
+                                                    ApiToken.expires_at > now)))
+    for t in tokens:
+        t.revoked_at = now
+    return {"sessions_ended": len(sessions), "tokens_revoked": len(tokens)}
 
 
 def create_token(actor: Actor, db: Session, /, *, name: str, days: int | None = None,
