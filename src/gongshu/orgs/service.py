@@ -183,6 +183,37 @@ def same_level_bureau(db: Session, /, org: Organization) -> Organization | None:
     ).first()
 
 
+def province_root(db: Session, /) -> Organization | None:
+    """The root of the organisation tree: the province's people's government (Arts. 4-5)."""
+    return db.scalars(select(Organization).where(Organization.parent_id.is_(None))
+                      .order_by((Organization.kind != OrgKind.GOVERNMENT), Organization.created_at)
+                      .limit(1)).first()
+
+
+def holds_province_wide(actor: Actor, db: Session, /, perm: Perm | str) -> bool:
+    """True if ``actor`` holds ``perm`` for the whole province: through an assignment covering
+    the root's subtree, or at the province's own data bureau, which leads data work across the
+    province (Arts. 4-5). Province-level objects (the active grading scheme, data elements
+    without a narrower owner) are changed only so; a city bureau's reviewer holds ``perm`` for
+    its city only."""
+    if actor.is_system:
+        return True
+    root = province_root(db)
+    if root is None:
+        return False
+    bureau = same_level_bureau(db, root)
+    return any((g.subtree and root.path.startswith(g.org_path))
+               or (bureau is not None and g.org_id == bureau.id) for g in actor.scopes(perm))
+
+
+def require_province_wide(actor: Actor, db: Session, /, perm: Perm | str) -> None:
+    if not holds_province_wide(actor, db, perm):
+        raise PermissionDenied(
+            f"Only a holder of {perm} for the whole province (at the province with its subtree, "
+            "or at the provincial data bureau) may change this.", code="province_wide_only",
+            permission=str(perm))
+
+
 def _check_org_fields(
     errors: Collector,
     *,
@@ -416,11 +447,22 @@ def update_user(
     email: str | None = None,
     is_active: bool | None = None,
     locale: str | None = None,
+    recovery: bool = False,
 ) -> User:
+    """Change a user. Deactivating keeps the last administrator of an organisation (unless the
+    platform operator recovers: ``gongshu user deactivate --recovery``) and, against an
+    administrator, the last auditor."""
     user = _user(db, user_id)
     is_self = user.id == actor.user_id
     if not is_self or is_active is not None:
         require(actor, Perm.USER_MANAGE, user.org.path)
+    if is_active is False and user.is_active:
+        if _orphans_admin(db, list(user.grants)) and not (actor.is_system and recovery):
+            raise Conflict("The user is the last administrator of an organisation; grant "
+                           "administration to someone else first.", code="last_admin")
+        if not actor.is_system and _last_auditor(db, user):
+            raise Conflict("The user is the last auditor; an administrator may not deactivate "
+                           "it.", code="last_auditor")
     if email and not EMAIL.match(email):
         raise ValidationFailed.single("email", "invalid_email", "Not a valid e-mail address.")
     if locale is not None and locale not in ("zh-CN", "en"):
@@ -433,6 +475,8 @@ def update_user(
             setattr(user, attr, value)
     if is_active is False:
         changes.update(_end_access(db, user.id))
+        if recovery and actor.is_system:
+            changes["recovery"] = True
     if changes:
         audit.record(db, actor, "user.update", target_type="user", target_id=user.id,
                      org_id=user.org_id, org_path=user.org.path, details=changes)
@@ -456,6 +500,7 @@ def set_password(
                                           "The current password is wrong.")
     else:
         require(actor, Perm.USER_MANAGE, user.org.path)
+        _protect_auditor(actor, user, "reset the password")
     errors = Collector()
     _check_password(errors, new_password, user.username, runtime_of(db).settings)
     errors.raise_if_any()
@@ -466,6 +511,66 @@ def set_password(
     audit.record(db, actor, "user.password", target_type="user", target_id=user.id,
                  org_id=user.org_id, org_path=user.org.path,
                  details={"reset": user.id != actor.user_id, **ended})
+
+
+# Separation of duties (Arts. 41-44 need an auditor the administrators cannot silence):
+# - no user holds administration and auditing at once;
+# - no one but the user and the platform operator (the CLI) sets an auditor's password or
+#   makes an API token for an auditor, and no administrator removes the last auditor;
+# - no organisation loses its last administrator (revoking or deactivating), except through the
+#   CLI's recovery (``gongshu user revoke … --recovery``, docs/operations.md), audited as such.
+_APART = {Role.ADMIN: Role.AUDITOR, Role.AUDITOR: Role.ADMIN}
+
+
+def _holds(user: User, role: Role) -> bool:
+    return any(g.role == role for g in user.grants)
+
+
+def _live_grants(db: Session, role: Role) -> list[RoleGrant]:
+    """The grants of ``role`` held by active users, locked until the transaction ends, so that
+    two removals at once cannot both leave the other as the last (PostgreSQL)."""
+    return list(db.scalars(
+        select(RoleGrant).join(User, RoleGrant.user_id == User.id)
+        .where(RoleGrant.role == role, User.is_active.is_(True))
+        .order_by(RoleGrant.id).with_for_update(of=RoleGrant)))
+
+
+def _covers_all(other: tuple[str, bool], removed: tuple[str, bool]) -> bool:
+    """A scope ``(org path, subtree)`` covers every organisation another one covered."""
+    (path, subtree), (gone_path, gone_subtree) = other, removed
+    if subtree:
+        return gone_path.startswith(path)
+    return not gone_subtree and path == gone_path
+
+
+def _orphans_admin(db: Session, removed: Sequence[RoleGrant], *,
+                   narrowed: bool = False) -> bool:
+    """True when taking the admin grants of ``removed`` away (or, with ``narrowed``, taking
+    their subtree away) would leave an organisation they covered without any administrator."""
+    gone = [g for g in removed if g.role == Role.ADMIN]
+    if not gone:
+        return False
+    gone_ids = {g.id for g in gone}
+    others = [(g.org.path, g.subtree) for g in _live_grants(db, Role.ADMIN)
+              if g.id not in gone_ids]
+    for grant in gone:
+        rest = others + ([(grant.org.path, False)] if narrowed else [])
+        if not any(_covers_all(o, (grant.org.path, grant.subtree)) for o in rest):
+            return True
+    return False
+
+
+def _last_auditor(db: Session, user: User) -> bool:
+    """True when ``user`` is the only active user holding the auditor role."""
+    return _holds(user, Role.AUDITOR) and all(
+        g.user_id == user.id for g in _live_grants(db, Role.AUDITOR))
+
+
+def _protect_auditor(actor: Actor, user: User, what: str) -> None:
+    if user.id != actor.user_id and not actor.is_system and _holds(user, Role.AUDITOR):
+        raise PermissionDenied(
+            f"An administrator may not {what} of an auditor; the auditor does it, or the platform "
+            "operator with the gongshu command.", code="auditor_protected")
 
 
 def grant_role(
@@ -490,12 +595,23 @@ def grant_role(
     require(actor, Perm.USER_MANAGE, org.path)
     if role_value == Role.ADMIN and not actor.is_system and not actor.can(Perm.ORG_MANAGE, org.path):
         raise PermissionDenied("Only an administrator of that scope may grant administration.")
+    # lock the user: two grants at once (admin here, auditor there) cannot both pass the check
+    db.scalars(select(User.id).where(User.id == user.id).with_for_update()).first()
+    db.refresh(user, ["grants"])
+    apart = _APART.get(role_value)
+    if apart is not None and _holds(user, apart):
+        raise Conflict(f"Separation of duties: {user.username} holds the {apart.value} role, "
+                       f"and no one holds both administration and auditing.",
+                       code="duties_conflict", role=role_value.value, held=apart.value)
     existing = db.scalars(select(RoleGrant).where(RoleGrant.user_id == user.id,
                                                   RoleGrant.role == role_value,
                                                   RoleGrant.org_id == org.id)).first()
     if existing is not None:
         if existing.subtree == subtree:
             raise Conflict("The user already has this role here.", code="grant_exists")
+        if not subtree and _orphans_admin(db, [existing], narrowed=True):
+            raise Conflict("This would leave organisations below without an administrator.",
+                           code="last_admin")
         existing.subtree = subtree
         grant = existing
     else:
@@ -509,16 +625,44 @@ def grant_role(
     return grant
 
 
-def revoke_grant(actor: Actor, db: Session, /, grant_id: uuid.UUID) -> None:
+def revoke_grant(actor: Actor, db: Session, /, grant_id: uuid.UUID, *, recovery: bool = False,
+                 reason: str = "") -> None:
+    """Take a role grant away. The last administrator of an organisation and the last auditor
+    stay; ``recovery`` (the platform operator only: ``gongshu user revoke --recovery``) takes
+    even those, with a reason, audited as a recovery."""
     grant = db.get(RoleGrant, grant_id)
     if grant is None:
         raise NotFound("No such role grant.", code="grant_not_found")
     require(actor, Perm.USER_MANAGE, grant.org.path)
-    audit.record(db, actor, "user.revoke", target_type="user", target_id=grant.user_id,
-                 org_id=grant.org_id, org_path=grant.org.path,
-                 details={"role": grant.role, "org": grant.org.name, "subtree": grant.subtree})
+    if recovery and not actor.is_system:
+        raise PermissionDenied("Only the platform operator recovers (gongshu user revoke "
+                               "--recovery).", code="recovery_cli_only")
+    if recovery and not reason.strip():
+        raise ValidationFailed.single("reason", "required", "A recovery says why.")
+    if not recovery:
+        if _orphans_admin(db, [grant]):
+            raise Conflict("This is the last administrator grant covering this organisation; "
+                           "grant administration to someone else first, or recover with "
+                           "gongshu user revoke --recovery.", code="last_admin")
+        if (grant.role == Role.AUDITOR and not actor.is_system
+                and all(g.id == grant.id for g in _live_grants(db, Role.AUDITOR))):
+            raise Conflict("This is the last auditor; an administrator may not remove it.",
+                           code="last_auditor")
+    details: dict[str, Any] = {"role": grant.role, "org": grant.org.name, "subtree": grant.subtree,
+                               "username": grant.user.username}
+    if recovery:
+        details.update(recovery=True, reason=reason.strip())
+    audit.record(db, actor, "user.recovery" if recovery else "user.revoke", target_type="user",
+                 target_id=grant.user_id, org_id=grant.org_id, org_path=grant.org.path,
+                 details=details)
     db.delete(grant)
     db.flush()
+
+
+def find_grant(db: Session, /, *, user_id: uuid.UUID, role: str, org_id: uuid.UUID) -> RoleGrant | None:
+    """A user's grant of ``role`` at ``org`` (no permission: ids only; the CLI resolves names)."""
+    return db.scalars(select(RoleGrant).where(RoleGrant.user_id == user_id, RoleGrant.role == role,
+                                              RoleGrant.org_id == org_id)).first()
 
 
 # ----------------------------------------------------------------------------- authentication
@@ -701,6 +845,7 @@ def create_token(actor: Actor, db: Session, /, *, name: str, days: int | None = 
     owner = _user(db, owner_id)
     if owner.id != actor.user_id:
         require(actor, Perm.USER_MANAGE, owner.org.path)
+        _protect_auditor(actor, owner, "make an API token")
     days = settings.token_default_days if days is None else days
     errors = Collector()
     if not name.strip() or len(name) > 100:
