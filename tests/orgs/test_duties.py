@@ -197,3 +197,61 @@ def test_province_wide_needs_the_whole_tree_or_the_provincial_bureau(
         member = make_user(f"u{i}", role, org, subtree=subtree)
         with runtime.db.transaction(write=False) as db:
             assert orgs.holds_province_wide(member.actor, db, Perm.GRADING_MANAGE) is expected
+
+
+def _race(*jobs: Any) -> list[BaseException | None]:
+    """Run each job in its own thread and transaction, started together; their outcomes."""
+    import threading
+
+    barrier = threading.Barrier(len(jobs))
+    outcomes: list[BaseException | None] = [None] * len(jobs)
+
+    def run(i: int) -> None:
+        try:
+            barrier.wait()
+            jobs[i]()
+        except BaseException as exc:
+            outcomes[i] = exc
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(len(jobs))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return outcomes
+
+
+def test_two_administrators_removing_each_other_at_once_leave_one(runtime: Any,
+                                                                  make_user: Any) -> None:
+    first = make_user("adm1", "admin", "province", subtree=True)
+    second = make_user("adm2", "admin", "province", subtree=True)
+    grants = [grant_of(runtime, first, "admin"), grant_of(runtime, second, "admin")]
+
+    def revoke(actor: Any, grant_id: Any) -> Any:
+        def job() -> None:
+            with runtime.db.transaction() as db:
+                orgs.revoke_grant(actor, db, grant_id)
+        return job
+
+    outcomes = _race(revoke(first.actor, grants[1]), revoke(second.actor, grants[0]))
+    assert sorted(type(o).__name__ for o in outcomes) == ["Conflict", "NoneType"], outcomes
+    with runtime.db.transaction(write=False) as db:
+        assert len(db.scalars(select(RoleGrant).where(RoleGrant.role == "admin")).all()) == 1
+
+
+def test_admin_and_auditor_granted_at_once_give_one(runtime: Any, tree: dict[str, Any],
+                                                    make_user: Any, system: Any) -> None:
+    member = make_user("target", None)
+
+    def grant(role: str) -> Any:
+        def job() -> None:
+            with runtime.db.transaction() as db:
+                orgs.grant_role(system, db, user_id=member.user.id, role=role,
+                                org_id=tree["province"].id)
+        return job
+
+    outcomes = _race(grant("admin"), grant("auditor"))
+    assert sorted(type(o).__name__ for o in outcomes) == ["Conflict", "NoneType"], outcomes
+    with runtime.db.transaction(write=False) as db:
+        assert len(db.scalars(select(RoleGrant).where(
+            RoleGrant.user_id == member.user.id)).all()) == 1
