@@ -193,3 +193,30 @@ def test_the_login_page_answers_a_locked_account_as_a_wrong_password(client: Any
     assert post("not-the-password").status_code == 401  # this failure locks the address
     throttled = post(member.password)
     assert throttled.status_code == 429 and "session" not in throttled.cookies
+
+
+def test_failures_from_one_address_at_once_are_all_counted(runtime: Any, make_user: Any) -> None:
+    import threading
+
+    make_user("busy", "catalog_editor")
+    barrier = threading.Barrier(4)
+    errors: list[BaseException] = []
+
+    def fail() -> None:
+        try:
+            barrier.wait()
+            result = attempt(runtime, "busy", "wrong-wrong-wrong", ip="192.0.2.77")
+            assert result.error is not None and result.error.code == "invalid_credentials"
+        except BaseException as exc:  # reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=fail) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors, errors
+    with runtime.db.transaction(write=False) as db:
+        assert db.get(LoginThrottle, "192.0.2.77").failures == 4
+        assert db.get(User, db.scalars(select(User.id).where(User.username == "busy")).one()
+                      ).failed_logins == 4
