@@ -690,7 +690,9 @@ def _anonymous(username: str) -> Actor:
 
 
 def _address_locked(db: Session, address: str, now: dt.datetime) -> dt.datetime | None:
-    row = db.get(LoginThrottle, address, with_for_update=True)
+    """Until when ``address`` may not try (a plain read: the logins of many people behind one
+    address must not wait on each other; only a failure locks the row to count)."""
+    row = db.get(LoginThrottle, address)
     return row.locked_until if row is not None and row.locked_until and row.locked_until > now \
         else None
 
