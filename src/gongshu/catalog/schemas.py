@@ -299,6 +299,21 @@ class DataElementCreate(_Model):
     standard: ShortText = Field(
         None, description="The standard that defines it, e.g. GB/T 2261.1-2003"
     )
+    owner_org_id: UUID | None = Field(
+        None, description="The organisation whose data element it is (a bureau manages the "
+        "elements under its scope); default: where the caller holds data_element.manage"
+    )
+
+
+class DataElementUpdate(_Model):
+    """Changes to a data element; its identifier and owner stay."""
+
+    name: str | None = Field(None, min_length=1, max_length=ITEM_NAME_MAX)
+    data_type: DataItemTypeCode | None = None
+    length: int | None = Field(None, gt=0, le=10**9)
+    value_domain: ReasonText = None
+    definition: ReasonText = None
+    standard: ShortText = None
 
 
 class DataElementPublic(DataElementCreate):
@@ -591,6 +606,7 @@ __all__ = [
     "Category",
     "DataElementCreate",
     "DataElementPublic",
+    "DataElementUpdate",
     "DataElementsPublic",
     "DataItemIn",
     "DataItemPublic",

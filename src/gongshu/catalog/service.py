@@ -44,6 +44,7 @@ from gongshu.catalog.schemas import (
     CatalogEntryPublic,
     CatalogEntryUpdate,
     DataElementCreate,
+    DataElementUpdate,
     ProviderRef,
     apply_update,
 )
@@ -54,6 +55,7 @@ from gongshu.core.errors import (
     FieldError,
     InvalidState,
     NotFound,
+    PermissionDenied,
     ValidationFailed,
 )
 from gongshu.core.permissions import Actor, Perm, require
@@ -585,19 +587,78 @@ def entry_items(db: Session, /, entry_id: uuid.UUID) -> list[DataItem]:
 # ---------------------------------------------------------------- data elements (Art. 47)
 
 
+def _default_owner(actor: Actor, db: Session) -> Organization | None:
+    """Where a new data element belongs when the caller names no owner: the first organisation
+    at which the caller holds ``data_element.manage``; for the platform operator the province's
+    data bureau (or the root)."""
+    if actor.is_system:
+        root = orgs.province_root(db)
+        return (orgs.same_level_bureau(db, root) or root) if root is not None else None
+    scopes = actor.scopes(Perm.DATA_ELEMENT_MANAGE)
+    return db.get(Organization, scopes[0].org_id) if scopes else None
+
+
+def may_manage_data_element(actor: Actor, db: Session, /, element: DataElement) -> bool:
+    """Art. 47's registry is kept by the bureaus, each for its own scope: an element belongs to
+    an organisation and is changed by those holding ``data_element.manage`` there, or for the
+    whole province; one without an owner is the province's."""
+    if not actor.can(Perm.DATA_ELEMENT_MANAGE):
+        return False
+    if element.owner_path is not None and actor.can(Perm.DATA_ELEMENT_MANAGE, element.owner_path):
+        return True
+    return orgs.holds_province_wide(actor, db, Perm.DATA_ELEMENT_MANAGE)
+
+
 def create_data_element(actor: Actor, db: Session, /, data: DataElementCreate) -> DataElement:
-    """Add a standard data element to the registry (Art. 47)."""
+    """Add a standard data element to the registry (Art. 47), owned by ``data.owner_org_id``
+    (default: see ``_default_owner``), where the caller must hold ``data_element.manage``."""
     require(actor, Perm.DATA_ELEMENT_MANAGE)
+    if data.owner_org_id is not None:
+        owner = db.get(Organization, data.owner_org_id)
+        if owner is None:
+            raise NotFound("No such organisation.", code="org_not_found")
+    else:
+        owner = _default_owner(actor, db)
+    if owner is not None:
+        require(actor, Perm.DATA_ELEMENT_MANAGE, owner.path)
     if db.scalar(sa.select(DataElement.id).where(DataElement.identifier == data.identifier)):
         raise ValidationFailed.single("identifier", "duplicate_identifier",
                                       "Another data element has this identifier.",
                                       value=data.identifier)
-    element = DataElement(**data.model_dump(), created_by=actor.username)
+    element = DataElement(**data.model_dump(exclude={"owner_org_id"}), created_by=actor.username,
+                          owner_org_id=owner.id if owner else None,
+                          owner_path=owner.path if owner else None)
     db.add(element)
     db.flush()
     audit.record(db, actor, "catalog.data_element", target_type="data_element",
-                 target_id=element.id, details={"identifier": element.identifier,
-                                                "name": element.name})
+                 target_id=element.id, org_id=element.owner_org_id,
+                 org_path=element.owner_path or "",
+                 details={"identifier": element.identifier, "name": element.name,
+                          "owner": owner.name if owner else None})
+    return element
+
+
+def update_data_element(actor: Actor, db: Session, /, element_id: uuid.UUID,
+                        data: DataElementUpdate) -> DataElement:
+    """Change a data element: only those who may manage it (``may_manage_data_element``)."""
+    require(actor, Perm.DATA_ELEMENT_MANAGE)
+    element = db.get(DataElement, element_id, with_for_update=True)
+    if element is None:
+        raise NotFound("No such data element.", code="data_element_not_found")
+    if not may_manage_data_element(actor, db, element):
+        raise PermissionDenied("This data element belongs to another organisation's scope.",
+                               code="permission_denied",
+                               permission=str(Perm.DATA_ELEMENT_MANAGE))
+    changes: dict[str, Any] = {}
+    for name, value in data.model_dump(exclude_unset=True).items():
+        if getattr(element, name) != value:
+            changes[name] = [getattr(element, name), value]
+            setattr(element, name, value)
+    if changes:
+        audit.record(db, actor, "catalog.data_element_update", target_type="data_element",
+                     target_id=element.id, org_id=element.owner_org_id,
+                     org_path=element.owner_path or "",
+                     details={"identifier": element.identifier, **changes})
     return element
 
 

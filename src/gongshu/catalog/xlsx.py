@@ -18,6 +18,10 @@ a part. The export writes the same sheets and columns, so an export is a filled 
 imports again. The CSV export has one row per data item with the entry's columns repeated
 (entries without items get one row), in the same column order, UTF-8 with a BOM so Excel
 opens it; :func:`parse_csv` imports it.
+
+No export carries a formula: every cell is written through ``core.exports`` (text that a
+spreadsheet would read as a formula gets a leading quote, XLSX cells are typed as text), and
+both imports undo that first, so an exported file imports back unchanged.
 """
 
 from __future__ import annotations
@@ -43,6 +47,7 @@ from gongshu.catalog import codes, rules
 from gongshu.catalog.schemas import CatalogEntryBase, CatalogEntryCreate
 from gongshu.catalog.vocab import ValueList, vocab
 from gongshu.core.errors import FieldError, ValidationFailed
+from gongshu.core.exports import restore_cell, write_csv, xlsx_append
 
 ENTRIES_SHEET = "信息资源"
 ITEMS_SHEET = "信息项"
@@ -478,6 +483,8 @@ def _rows(
     header is unusable (a required column missing, a column twice)."""
     header = next(raw_rows, None) or ()
     positions: dict[str, int] = {}
+    # an exported file imports back unchanged: undo the export's formula neutralising
+    # (core.exports) before a cell is read
     known = {c.header for c in columns}
     usable = True
     for index, value in enumerate(header):
@@ -495,7 +502,9 @@ def _rows(
         return None
     out: list[_Row] = []
     for number, values in enumerate(raw_rows, start=2):
-        cells = {h: values[i] if i < len(values) else None for h, i in positions.items()}
+        cells = {
+            h: restore_cell(values[i]) if i < len(values) else None for h, i in positions.items()
+        }
         if all(_text(v) is None for v in cells.values()):
             continue
         if len(out) >= max_rows:
@@ -731,9 +740,8 @@ def parse_csv(data: bytes, *, locale: str = "zh", max_rows: int = MAX_ROWS) -> I
         report.add("", None, "", "invalid_file", kind="CSV", detail=str(exc))
         return _finish([], report)
     columns = ENTRY_COLUMNS + ITEM_COLUMNS[1:]
-    rows = _rows(
-        CSV_SHEET, iter(csv.reader(io.StringIO(text, newline=""))), columns, report, max_rows
-    )
+    rows = _rows(CSV_SHEET, iter(csv.reader(io.StringIO(text, newline=""))), columns, report,
+                 max_rows)
     if rows is None:
         return _finish([], report)
     entry_headers = [c.header for c in ENTRY_COLUMNS]
@@ -820,7 +828,7 @@ _REQUIRED_FILL = PatternFill("solid", fgColor="FCE4D6")
 
 def _write_lists(sheet: Worksheet) -> dict[str, str]:
     """The 代码表 sheet; returns each list's dropdown range (``'代码表'!$C$2:$C$4``)."""
-    sheet.append(["代码表", "代码", "中文名称", "English", "上级", "来源", "依据标记"])
+    xlsx_append(sheet, ["代码表", "代码", "中文名称", "English", "上级", "来源", "依据标记"])
     ranges: dict[str, str] = {}
 
     def block(
@@ -828,8 +836,9 @@ def _write_lists(sheet: Worksheet) -> dict[str, str]:
     ) -> None:
         first = sheet.max_row + 1
         for t in terms:
-            sheet.append(
-                [title, t.code, t.zh, t.en, parent_label(t), t.source.document, t.source.marker]
+            xlsx_append(
+                sheet,
+                [title, t.code, t.zh, t.en, parent_label(t), t.source.document, t.source.marker],
             )
         ranges[name] = f"'{LISTS_SHEET}'!$C${first}:$C${sheet.max_row}"
 
@@ -853,7 +862,8 @@ def _write_lists(sheet: Worksheet) -> dict[str, str]:
     subjects = [(kind, t) for kind, lst in v.subjects.items() for t in lst]
     first = sheet.max_row + 1
     for kind, t in subjects:
-        sheet.append(
+        xlsx_append(
+            sheet,
             [
                 "项",
                 t.code,
@@ -874,7 +884,7 @@ def _write_lists(sheet: Worksheet) -> dict[str, str]:
 
 
 def _write_guide(sheet: Worksheet) -> None:
-    sheet.append(["公共数据目录导入模板 · 填写说明"])
+    xlsx_append(sheet, ["公共数据目录导入模板 · 填写说明"])
     sheet["A1"].font = Font(bold=True, size=14)
     for line in (
         "1. 在“信息资源”表每行填写一个信息资源，在“信息项”表每行填写一个信息项，用“资源序号”指向所属资源的序号（或资源名称）。",
@@ -883,9 +893,9 @@ def _write_guide(sheet: Worksheet) -> None:
         "4. 第十二条：有条件共享和不予共享的资源（或信息项）须说明理由并提供依据；不予共享的资源不能开放。",
         "5. 导出的文件与本模板格式相同，修改后可再次导入；“信息资源代码”由平台赋予，新资源留空。",
     ):
-        sheet.append([line])
-    sheet.append([])
-    sheet.append(["工作表", "列", "必填", "说明", "取值"])
+        xlsx_append(sheet, [line])
+    xlsx_append(sheet, [])
+    xlsx_append(sheet, ["工作表", "列", "必填", "说明", "取值"])
     header_row = sheet.max_row
     for sheet_name, columns in ((ENTRIES_SHEET, ENTRY_COLUMNS), (ITEMS_SHEET, ITEM_COLUMNS)):
         for c in columns:
@@ -894,7 +904,7 @@ def _write_guide(sheet: Worksheet) -> None:
                 if c.list_name
                 else ("项（按资源属性）" if c.kind == "subject" else "")
             )
-            sheet.append([sheet_name, c.header, "是" if c.required else "", c.note, values])
+            xlsx_append(sheet, [sheet_name, c.header, "是" if c.required else "", c.note, values])
     for cell in sheet[header_row]:
         cell.font, cell.fill = _HEADER_FONT, _HEADER_FILL
     for letter, width in zip("ABCDE", (12, 24, 6, 70, 20), strict=True):
@@ -907,7 +917,7 @@ def _write_table(
     rows: Iterable[list[Any]],
     ranges: Mapping[str, str],
 ) -> None:
-    sheet.append([c.header + ("*" if c.required else "") for c in columns])
+    xlsx_append(sheet, [c.header + ("*" if c.required else "") for c in columns])
     for index, (column, cell) in enumerate(zip(columns, sheet[1], strict=True), start=1):
         cell.font = _HEADER_FONT
         cell.fill = _REQUIRED_FILL if column.required else _HEADER_FILL
@@ -931,7 +941,7 @@ def _write_table(
             validation.add(f"{letter}2:{letter}1048576")
             sheet.add_data_validation(validation)
     for values in rows:
-        sheet.append(values)
+        xlsx_append(sheet, values)  # text as text, never a formula (core.exports)
         for column, cell in zip(columns, sheet[sheet.max_row], strict=True):
             if column.kind == "date" and cell.value is not None:
                 cell.number_format = "yyyy-mm-dd"
@@ -975,26 +985,19 @@ def export_xlsx(entries: Sequence[CatalogEntryBase]) -> bytes:
     return _to_bytes(_workbook(entries))
 
 
-def _csv_cell(value: Any) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, dt.date):
-        return value.isoformat()
-    return str(value)
-
-
 def export_csv(entries: Sequence[CatalogEntryBase]) -> bytes:
-    """Entries as one CSV table (one row per data item), UTF-8 with a BOM so Excel reads it."""
-    out = io.StringIO(newline="")
-    writer = csv.writer(out, lineterminator="\r\n")
-    writer.writerow([c.header for c in ENTRY_COLUMNS + ITEM_COLUMNS[1:]])
+    """Entries as one CSV table (one row per data item), UTF-8 with a BOM so Excel reads it;
+    cells that a spreadsheet would read as formulas are neutralised (core.exports)."""
     blank_items = [None] * (len(ITEM_COLUMNS) - 1)
-    for index, entry in enumerate(entries, 1):
-        head = _entry_cells(index, entry)
-        for item in entry.items or [None]:
-            tail = _item_cells(index, item)[1:] if item is not None else blank_items
-            writer.writerow([_csv_cell(v) for v in head + tail])
-    return ("\ufeff" + out.getvalue()).encode("utf-8")
+
+    def rows() -> Iterator[list[Any]]:
+        for index, entry in enumerate(entries, 1):
+            head = _entry_cells(index, entry)
+            for item in entry.items or [None]:
+                tail = _item_cells(index, item)[1:] if item is not None else blank_items
+                yield head + tail
+
+    return write_csv([c.header for c in ENTRY_COLUMNS + ITEM_COLUMNS[1:]], rows())
 
 
 __all__ = [

@@ -77,8 +77,29 @@ class Settings(BaseSettings):
     login_max_failures: int = Field(
         5, description="Failed logins in a row after which an account is locked for a while."
     )
-    login_lockout_minutes: int = Field(15, description="How long a locked account stays locked.")
+    login_lockout_minutes: int = Field(
+        15, description="How long a locked account, or a throttled source address, stays locked."
+    )
+    login_address_max_failures: int = Field(
+        20,
+        description="Failed logins from one source address within GONGSHU_LOGIN_ADDRESS_WINDOW_MINUTES "
+        "after which that address may not try again for GONGSHU_LOGIN_LOCKOUT_MINUTES (answer 429), "
+        "whichever accounts it tried.",
+    )
+    login_address_window_minutes: int = Field(
+        15, description="The window in which failed logins from one source address are counted."
+    )
     password_min_length: int = Field(10, description="Shortest password accepted for a user.")
+    password_min_distinct_chars: int = Field(
+        2,
+        description="Fewest different characters a password must have (2 refuses passwords of one "
+        "repeated character).",
+    )
+    password_reject_common: bool = Field(
+        True,
+        description="Refuse passwords on the list of common passwords shipped in the package "
+        "(gongshu/orgs/data/common_passwords.txt; case is ignored).",
+    )
     job_threads: int = Field(
         2,
         description="Worker threads for jobs inside `gongshu serve`; 0 leaves jobs to `gongshu worker` processes.",

@@ -145,7 +145,7 @@ def scheme_page(request: Request, actor: PageActor, db: Db) -> Response:
     overview = service.scheme_overview(actor, db)
     t = Translator(locale_of(request))
     return render(request, "grading/scheme.html", {
-        **overview, "can_manage": actor.can(Perm.GRADING_MANAGE), "t": t,
+        **overview, "can_manage": service.may_manage_scheme(actor, db), "t": t,
         "english": locale_of(request) == "en"})
 
 

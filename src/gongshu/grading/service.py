@@ -36,6 +36,7 @@ from gongshu.grading import schemes
 from gongshu.grading.detectors import ColumnDetections
 from gongshu.grading.models import GradingDecision, GradingScan, GradingScanColumn, GradingSetting
 from gongshu.grading.proposal import Scheme, propose
+from gongshu.orgs import service as orgs
 
 # the streaming scanner and level labels, for the library's ingest and the page layer
 from gongshu.grading.scan import SCAN_BATCH_ROWS, scan_batches  # noqa: F401  (re-exported)
@@ -66,8 +67,13 @@ def active_scheme_name(db: Session, /) -> str:
 
 def set_active_scheme(actor: Actor, db: Session, /, *, scheme: str) -> str:
     """Choose the grading scheme proposals use from now on (Art. 10; an administrator's or the
-    bureau's choice). Existing proposals stay as they were made; rescan to apply the new one."""
+    bureau's choice). Existing proposals stay as they were made; rescan to apply the new one.
+
+    The scheme (and with it the built-in rule packs it lists) applies province-wide, so only a
+    holder of ``grading.manage`` for the whole province chooses it (``orgs.service.
+    holds_province_wide``): a city bureau's reviewer does not."""
     require(actor, Perm.GRADING_MANAGE)
+    orgs.require_province_wide(actor, db, Perm.GRADING_MANAGE)
     if not schemes.scheme_exists(scheme, _data_dir(db)):
         raise ValidationFailed.single("scheme", "unknown_scheme", f"No grading scheme {scheme!r}.",
                                       scheme=scheme)
@@ -87,6 +93,12 @@ def set_active_scheme(actor: Actor, db: Session, /, *, scheme: str) -> str:
     audit.record(db, actor, "grading.scheme", target_type="grading_setting", target_id=SCHEME_KEY,
                  details={"scheme": scheme, "previous": previous})
     return scheme
+
+
+def may_manage_scheme(actor: Actor, db: Session, /) -> bool:
+    """True if ``actor`` may choose the scheme (the pages show the form only then)."""
+    return actor.can(Perm.GRADING_MANAGE) and orgs.holds_province_wide(actor, db,
+                                                                       Perm.GRADING_MANAGE)
 
 
 def classification_of(entry: CatalogEntry) -> str:

@@ -145,9 +145,46 @@ def user_grant(
         console.print(f"granted {role} at {target.name}{' and below' if subtree else ''} to {username}")
 
 
+@user_app.command("revoke")
+def user_revoke(
+    username: str,
+    role: str,
+    org: str = typer.Option(..., help="Organisation the role applies at"),
+    recovery: bool = typer.Option(
+        False, help="Recovery: take even the last administrator grant of an organisation "
+        "(or the last auditor); needs --reason; audited as user.recovery"),
+    reason: str = typer.Option("", help="Why (required with --recovery)"),
+) -> None:
+    """Take a role away from a user (see docs/operations.md, 'Separation of duties')."""
+    with runtime().db.transaction() as db:
+        user = _user(db, username)
+        target = resolve_org(db, org)
+        grant = service.find_grant(db, user_id=user.id, role=role, org_id=target.id)
+        if grant is None:
+            raise NotFound(f"{username} has no {role} role at {target.name}.",
+                           code="grant_not_found")
+        service.revoke_grant(system_actor(), db, grant.id, recovery=recovery, reason=reason)
+        console.print(f"revoked {role} at {target.name} from {username}"
+                      + (" (recovery, audited)" if recovery else ""))
+
+
+@user_app.command("deactivate")
+def user_deactivate(
+    username: str,
+    recovery: bool = typer.Option(
+        False, help="Recovery: deactivate even the last administrator of an organisation"),
+) -> None:
+    """Deactivate a user: ends their sessions and revokes their API tokens."""
+    with runtime().db.transaction() as db:
+        user = _user(db, username)
+        service.update_user(system_actor(), db, user.id, is_active=False, recovery=recovery)
+        console.print(f"deactivated {username}" + (" (recovery, audited)" if recovery else ""))
+
+
 @user_app.command("passwd")
 def user_passwd(username: str) -> None:
-    """Set a user's password (ends their sessions)."""
+    """Set a user's password (ends their sessions and revokes their API tokens). The way to
+    reset an auditor's password: an administrator may not."""
     password = typer.prompt("new password", hide_input=True, confirmation_prompt=True)
     with runtime().db.transaction() as db:
         user = _user(db, username)

@@ -122,3 +122,15 @@ class WebSession(IdMixin, CreatedMixin, Base):
     user_agent: Mapped[str] = mapped_column(String(256), default="")
 
     user: Mapped[User] = relationship()
+
+
+class LoginThrottle(Base):
+    """Failed logins from one source address (throttling per address as well as per account):
+    counted within a window; past the limit the address is locked for a while."""
+
+    __tablename__ = "login_throttle"
+
+    address: Mapped[str] = mapped_column(String(64), primary_key=True)
+    failures: Mapped[int] = mapped_column(Integer, default=0)
+    window_started_at: Mapped[dt.datetime]
+    locked_until: Mapped[dt.datetime | None]

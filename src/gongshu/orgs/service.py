@@ -15,6 +15,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from sqlalchemy import func, or_, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from gongshu.core import audit
@@ -25,6 +26,7 @@ from gongshu.core.errors import (
     InvalidState,
     NotFound,
     PermissionDenied,
+    TooManyRequests,
     Unauthenticated,
     ValidationFailed,
 )
@@ -40,9 +42,11 @@ from gongshu.core.security import (
     token_hash,
     verify_password,
 )
+from gongshu.orgs import passwords
 from gongshu.orgs.models import (
     GOVERNMENTAL_KINDS,
     ApiToken,
+    LoginThrottle,
     Organization,
     OrgKind,
     RoleGrant,
@@ -201,6 +205,37 @@ def same_level_bureau(db: Session, /, org: Organization) -> Organization | None:
     ).first()
 
 
+def province_root(db: Session, /) -> Organization | None:
+    """The root of the organisation tree: the province's people's government (Arts. 4-5)."""
+    return db.scalars(select(Organization).where(Organization.parent_id.is_(None))
+                      .order_by((Organization.kind != OrgKind.GOVERNMENT), Organization.created_at)
+                      .limit(1)).first()
+
+
+def holds_province_wide(actor: Actor, db: Session, /, perm: Perm | str) -> bool:
+    """True if ``actor`` holds ``perm`` for the whole province: through an assignment covering
+    the root's subtree, or at the province's own data bureau, which leads data work across the
+    province (Arts. 4-5). Province-level objects (the active grading scheme, data elements
+    without a narrower owner) are changed only so; a city bureau's reviewer holds ``perm`` for
+    its city only."""
+    if actor.is_system:
+        return True
+    root = province_root(db)
+    if root is None:
+        return False
+    bureau = same_level_bureau(db, root)
+    return any((g.subtree and root.path.startswith(g.org_path))
+               or (bureau is not None and g.org_id == bureau.id) for g in actor.scopes(perm))
+
+
+def require_province_wide(actor: Actor, db: Session, /, perm: Perm | str) -> None:
+    if not holds_province_wide(actor, db, perm):
+        raise PermissionDenied(
+            f"Only a holder of {perm} for the whole province (at the province with its subtree, "
+            "or at the provincial data bureau) may change this.", code="province_wide_only",
+            permission=str(perm))
+
+
 def _check_org_fields(
     errors: Collector,
     *,
@@ -332,12 +367,11 @@ def update_organization(
 # ------------------------------------------------------------------------------------- users
 
 
-def _check_password(errors: Collector, password: str, username: str, min_length: int) -> None:
-    if len(password) < min_length:
-        errors.add("password", "too_short", f"Password must have at least {min_length} characters.",
-                   min_length=min_length)
-    elif password.lower() == username.lower():
-        errors.add("password", "too_weak", "Password must differ from the username.")
+def _check_password(errors: Collector, password: str, username: str, settings: Any) -> None:
+    """The password policy (``orgs.passwords``; each rule a setting)."""
+    for code, message, params in passwords.problems(password, username=username,
+                                                    policy=passwords.Policy.from_settings(settings)):
+        errors.add("password", code, message, **params)
 
 
 def create_user(
@@ -364,7 +398,7 @@ def create_user(
         errors.add("display_name", "required", "Display name is required.")
     if email and not EMAIL.match(email):
         errors.add("email", "invalid_email", "Not a valid e-mail address.")
-    _check_password(errors, password, username, runtime_of(db).settings.password_min_length)
+    _check_password(errors, password, username, runtime_of(db).settings)
     errors.raise_if_any()
     if db.scalar(select(User.id).where(User.username == username)) is not None:
         raise ValidationFailed.single("username", "duplicate", "This username is taken.")
@@ -435,11 +469,22 @@ def update_user(
     email: str | None = None,
     is_active: bool | None = None,
     locale: str | None = None,
+    recovery: bool = False,
 ) -> User:
+    """Change a user. Deactivating keeps the last administrator of an organisation (unless the
+    platform operator recovers: ``gongshu user deactivate --recovery``) and, against an
+    administrator, the last auditor."""
     user = _user(db, user_id)
     is_self = user.id == actor.user_id
     if not is_self or is_active is not None:
         require(actor, Perm.USER_MANAGE, user.org.path)
+    if is_active is False and user.is_active:
+        if _orphans_admin(db, list(user.grants)) and not (actor.is_system and recovery):
+            raise Conflict("The user is the last administrator of an organisation; grant "
+                           "administration to someone else first.", code="last_admin")
+        if not actor.is_system and _last_auditor(db, user):
+            raise Conflict("The user is the last auditor; an administrator may not deactivate "
+                           "it.", code="last_auditor")
     if email and not EMAIL.match(email):
         raise ValidationFailed.single("email", "invalid_email", "Not a valid e-mail address.")
     if locale is not None and locale not in ("zh-CN", "en"):
@@ -451,7 +496,9 @@ def update_user(
             changes[attr] = [getattr(user, attr), value]
             setattr(user, attr, value)
     if is_active is False:
-        _end_sessions(db, user.id)
+        changes.update(_end_access(db, user.id))
+        if recovery and actor.is_system:
+            changes["recovery"] = True
     if changes:
         audit.record(db, actor, "user.update", target_type="user", target_id=user.id,
                      org_id=user.org_id, org_path=user.org.path, details=changes)
@@ -475,15 +522,77 @@ def set_password(
                                           "The current password is wrong.")
     else:
         require(actor, Perm.USER_MANAGE, user.org.path)
+        _protect_auditor(actor, user, "reset the password")
     errors = Collector()
-    _check_password(errors, new_password, user.username, runtime_of(db).settings.password_min_length)
+    _check_password(errors, new_password, user.username, runtime_of(db).settings)
     errors.raise_if_any()
     user.password_hash = hash_password(new_password)
     user.failed_logins = 0
     user.locked_until = None
-    _end_sessions(db, user.id)
+    ended = _end_access(db, user.id)
     audit.record(db, actor, "user.password", target_type="user", target_id=user.id,
-                 org_id=user.org_id, org_path=user.org.path)
+                 org_id=user.org_id, org_path=user.org.path,
+                 details={"reset": user.id != actor.user_id, **ended})
+
+
+# Separation of duties (Arts. 41-44 need an auditor the administrators cannot silence):
+# - no user holds administration and auditing at once;
+# - no one but the user and the platform operator (the CLI) sets an auditor's password or
+#   makes an API token for an auditor, and no administrator removes the last auditor;
+# - no organisation loses its last administrator (revoking or deactivating), except through the
+#   CLI's recovery (``gongshu user revoke … --recovery``, docs/operations.md), audited as such.
+_APART = {Role.ADMIN: Role.AUDITOR, Role.AUDITOR: Role.ADMIN}
+
+
+def _holds(user: User, role: Role) -> bool:
+    return any(g.role == role for g in user.grants)
+
+
+def _live_grants(db: Session, role: Role) -> list[RoleGrant]:
+    """The grants of ``role`` held by active users, locked until the transaction ends, so that
+    two removals at once cannot both leave the other as the last (PostgreSQL)."""
+    return list(db.scalars(
+        select(RoleGrant).join(User, RoleGrant.user_id == User.id)
+        .where(RoleGrant.role == role, User.is_active.is_(True))
+        .order_by(RoleGrant.id).with_for_update(of=RoleGrant)))
+
+
+def _covers_all(other: tuple[str, bool], removed: tuple[str, bool]) -> bool:
+    """A scope ``(org path, subtree)`` covers every organisation another one covered."""
+    (path, subtree), (gone_path, gone_subtree) = other, removed
+    if subtree:
+        return gone_path.startswith(path)
+    return not gone_subtree and path == gone_path
+
+
+def _orphans_admin(db: Session, removed: Sequence[RoleGrant], *,
+                   narrowed: bool = False) -> bool:
+    """True when taking the admin grants of ``removed`` away (or, with ``narrowed``, taking
+    their subtree away) would leave an organisation they covered without any administrator."""
+    gone = [g for g in removed if g.role == Role.ADMIN]
+    if not gone:
+        return False
+    gone_ids = {g.id for g in gone}
+    others = [(g.org.path, g.subtree) for g in _live_grants(db, Role.ADMIN)
+              if g.id not in gone_ids]
+    for grant in gone:
+        rest = others + ([(grant.org.path, False)] if narrowed else [])
+        if not any(_covers_all(o, (grant.org.path, grant.subtree)) for o in rest):
+            return True
+    return False
+
+
+def _last_auditor(db: Session, user: User) -> bool:
+    """True when ``user`` is the only active user holding the auditor role."""
+    return _holds(user, Role.AUDITOR) and all(
+        g.user_id == user.id for g in _live_grants(db, Role.AUDITOR))
+
+
+def _protect_auditor(actor: Actor, user: User, what: str) -> None:
+    if user.id != actor.user_id and not actor.is_system and _holds(user, Role.AUDITOR):
+        raise PermissionDenied(
+            f"An administrator may not {what} of an auditor; the auditor does it, or the platform "
+            "operator with the gongshu command.", code="auditor_protected")
 
 
 def grant_role(
@@ -508,12 +617,23 @@ def grant_role(
     require(actor, Perm.USER_MANAGE, org.path)
     if role_value == Role.ADMIN and not actor.is_system and not actor.can(Perm.ORG_MANAGE, org.path):
         raise PermissionDenied("Only an administrator of that scope may grant administration.")
+    # lock the user: two grants at once (admin here, auditor there) cannot both pass the check
+    db.scalars(select(User.id).where(User.id == user.id).with_for_update()).first()
+    db.refresh(user, ["grants"])
+    apart = _APART.get(role_value)
+    if apart is not None and _holds(user, apart):
+        raise Conflict(f"Separation of duties: {user.username} holds the {apart.value} role, "
+                       f"and no one holds both administration and auditing.",
+                       code="duties_conflict", role=role_value.value, held=apart.value)
     existing = db.scalars(select(RoleGrant).where(RoleGrant.user_id == user.id,
                                                   RoleGrant.role == role_value,
                                                   RoleGrant.org_id == org.id)).first()
     if existing is not None:
         if existing.subtree == subtree:
             raise Conflict("The user already has this role here.", code="grant_exists")
+        if not subtree and _orphans_admin(db, [existing], narrowed=True):
+            raise Conflict("This would leave organisations below without an administrator.",
+                           code="last_admin")
         existing.subtree = subtree
         grant = existing
     else:
@@ -527,16 +647,44 @@ def grant_role(
     return grant
 
 
-def revoke_grant(actor: Actor, db: Session, /, grant_id: uuid.UUID) -> None:
+def revoke_grant(actor: Actor, db: Session, /, grant_id: uuid.UUID, *, recovery: bool = False,
+                 reason: str = "") -> None:
+    """Take a role grant away. The last administrator of an organisation and the last auditor
+    stay; ``recovery`` (the platform operator only: ``gongshu user revoke --recovery``) takes
+    even those, with a reason, audited as a recovery."""
     grant = db.get(RoleGrant, grant_id)
     if grant is None:
         raise NotFound("No such role grant.", code="grant_not_found")
     require(actor, Perm.USER_MANAGE, grant.org.path)
-    audit.record(db, actor, "user.revoke", target_type="user", target_id=grant.user_id,
-                 org_id=grant.org_id, org_path=grant.org.path,
-                 details={"role": grant.role, "org": grant.org.name, "subtree": grant.subtree})
+    if recovery and not actor.is_system:
+        raise PermissionDenied("Only the platform operator recovers (gongshu user revoke "
+                               "--recovery).", code="recovery_cli_only")
+    if recovery and not reason.strip():
+        raise ValidationFailed.single("reason", "required", "A recovery says why.")
+    if not recovery:
+        if _orphans_admin(db, [grant]):
+            raise Conflict("This is the last administrator grant covering this organisation; "
+                           "grant administration to someone else first, or recover with "
+                           "gongshu user revoke --recovery.", code="last_admin")
+        if (grant.role == Role.AUDITOR and not actor.is_system
+                and all(g.id == grant.id for g in _live_grants(db, Role.AUDITOR))):
+            raise Conflict("This is the last auditor; an administrator may not remove it.",
+                           code="last_auditor")
+    details: dict[str, Any] = {"role": grant.role, "org": grant.org.name, "subtree": grant.subtree,
+                               "username": grant.user.username}
+    if recovery:
+        details.update(recovery=True, reason=reason.strip())
+    audit.record(db, actor, "user.recovery" if recovery else "user.revoke", target_type="user",
+                 target_id=grant.user_id, org_id=grant.org_id, org_path=grant.org.path,
+                 details=details)
     db.delete(grant)
     db.flush()
+
+
+def find_grant(db: Session, /, *, user_id: uuid.UUID, role: str, org_id: uuid.UUID) -> RoleGrant | None:
+    """A user's grant of ``role`` at ``org`` (no permission: ids only; the CLI resolves names)."""
+    return db.scalars(select(RoleGrant).where(RoleGrant.user_id == user_id, RoleGrant.role == role,
+                                              RoleGrant.org_id == org_id)).first()
 
 
 # ----------------------------------------------------------------------------- authentication
@@ -556,40 +704,104 @@ class LoginResult:
     user: User | None = None
     session: WebSession | None = None
     token: str | None = None
-    error: Unauthenticated | None = None
+    error: Unauthenticated | TooManyRequests | None = None
 
 
 def _anonymous(username: str) -> Actor:
     return Actor(username=username[:64] or "-", via="web")
 
 
+def _address_locked(db: Session, address: str, now: dt.datetime) -> dt.datetime | None:
+    """Until when ``address`` may not try (a plain read: the logins of many people behind one
+    address must not wait on each other; only a failure locks the row to count)."""
+    row = db.get(LoginThrottle, address)
+    return row.locked_until if row is not None and row.locked_until and row.locked_until > now \
+        else None
+
+
+def _count_address_failure(db: Session, address: str, now: dt.datetime,
+                           settings: Any) -> dt.datetime | None:
+    """Count a failed login from ``address``; returns when the address is locked until, if this
+    failure locked it. The row is locked while it changes (PostgreSQL), and a first failure
+    from two requests at once inserts it once (the loser counts on the winner's row)."""
+    window = dt.timedelta(minutes=settings.login_address_window_minutes)
+    row = db.get(LoginThrottle, address, with_for_update=True)
+    if row is None:
+        try:
+            with db.begin_nested():
+                row = LoginThrottle(address=address, failures=0, window_started_at=now)
+                db.add(row)
+                db.flush()
+        except IntegrityError:
+            row = db.get(LoginThrottle, address, with_for_update=True, populate_existing=True)
+            assert row is not None
+    if now - row.window_started_at > window:
+        row.failures, row.window_started_at = 0, now
+    row.failures += 1
+    if row.failures >= settings.login_address_max_failures:
+        row.locked_until = now + dt.timedelta(minutes=settings.login_lockout_minutes)
+        row.failures, row.window_started_at = 0, now
+        return row.locked_until
+    return None
+
+
+_WRONG = "Wrong username or password."
+
+
 def login(db: Session, /, *, username: str, password: str, ip: str = "",
           user_agent: str = "") -> LoginResult:
-    """Check a password; on success open a web session (the cookie gets ``token``)."""
+    """Check a password; on success open a web session (the cookie gets ``token``).
+
+    Throttled per account (``login_max_failures`` in a row lock it) and per source address
+    (``login_address_max_failures`` within a window lock the address: 429). A locked account
+    answers exactly as a wrong password does, after the same work, so that an attacker learns
+    nothing from it. Every attempt is audited, also one on a locked account or address."""
     settings = runtime_of(db).settings
     now = utcnow()
-    user = find_user(db, username)
+    address = (ip or "-")[:64]
+    details: dict[str, object] = {"username": username[:64], "ip": ip}
+    address_until = _address_locked(db, address, now)
+    if address_until is not None:
+        audit.record(db, _anonymous(username), "auth.login_failed",
+                     details={**details, "reason": "address throttled",
+                              "address_locked_until": address_until.isoformat()})
+        return LoginResult(error=TooManyRequests(
+            "Too many failed sign-ins from this address; try again later.",
+            code="login_throttled"))
+    user = db.scalars(select(User).where(User.username == username.strip().lower())
+                      .with_for_update(of=User)).first()
     if user is None or not user.is_active:
         verify_password(DUMMY_PASSWORD_HASH, password)  # same cost as a real check
-        audit.record(db, _anonymous(username), "auth.login_failed",
-                     details={"username": username[:64], "reason": "unknown or inactive", "ip": ip})
-        return LoginResult(error=Unauthenticated("Wrong username or password.",
-                                                 code="invalid_credentials"))
-    if user.locked_until is not None and user.locked_until > now:
-        return LoginResult(error=Unauthenticated(
-            "Too many failed logins; the account is locked for a while.", code="account_locked",
-            until=user.locked_until.isoformat()))
-    if not verify_password(user.password_hash, password):
+        details["reason"] = "unknown or inactive"
+        target: dict[str, Any] = {}
+    elif user.locked_until is not None and user.locked_until > now:
+        verify_password(DUMMY_PASSWORD_HASH, password)  # same cost, same answer as a wrong one
+        details.update(username=user.username, reason="account locked",
+                       locked_until=user.locked_until.isoformat())
+        target = {"target_type": "user", "target_id": user.id, "org_id": user.org_id,
+                  "org_path": user.org.path}
+    elif not verify_password(user.password_hash, password):
         user.failed_logins += 1
-        details: dict[str, object] = {"username": user.username, "reason": "wrong password", "ip": ip}
+        details.update(username=user.username, reason="wrong password")
         if user.failed_logins >= settings.login_max_failures:
             user.locked_until = now + dt.timedelta(minutes=settings.login_lockout_minutes)
             user.failed_logins = 0
             details["locked_until"] = user.locked_until.isoformat()
-        audit.record(db, _anonymous(user.username), "auth.login_failed", target_type="user",
-                     target_id=user.id, org_id=user.org_id, org_path=user.org.path, details=details)
-        return LoginResult(error=Unauthenticated("Wrong username or password.",
-                                                 code="invalid_credentials"))
+        target = {"target_type": "user", "target_id": user.id, "org_id": user.org_id,
+                  "org_path": user.org.path}
+    else:
+        return _open_session(db, user, now=now, password=password, ip=ip,
+                             user_agent=user_agent, settings=settings)
+    locked = _count_address_failure(db, address, now, settings)
+    if locked is not None:
+        details["address_locked_until"] = locked.isoformat()
+    audit.record(db, _anonymous(user.username if user is not None else username),
+                 "auth.login_failed", details=details, **target)
+    return LoginResult(error=Unauthenticated(_WRONG, code="invalid_credentials"))
+
+
+def _open_session(db: Session, user: User, *, now: dt.datetime, password: str, ip: str,
+                  user_agent: str, settings: Any) -> LoginResult:
     if password_needs_rehash(user.password_hash):
         user.password_hash = hash_password(password)
     user.failed_logins = 0
@@ -627,9 +839,19 @@ def logout(db: Session, /, raw_token: str) -> None:
     db.delete(session)
 
 
-def _end_sessions(db: Session, user_id: uuid.UUID) -> None:
-    for s in db.scalars(select(WebSession).where(WebSession.user_id == user_id)):
+def _end_access(db: Session, user_id: uuid.UUID) -> dict[str, int]:
+    """End every way in of a user: delete the web sessions and revoke the live API tokens
+    (a password reset or a deactivation must not leave a door open). Counts for the audit."""
+    now = utcnow()
+    sessions = list(db.scalars(select(WebSession).where(WebSession.user_id == user_id)))
+    for s in sessions:
         db.delete(s)
+    tokens = list(db.scalars(select(ApiToken).where(ApiToken.user_id == user_id,
+                                                    ApiToken.revoked_at.is_(None),
+                                                    ApiToken.expires_at > now)))
+    for t in tokens:
+        t.revoked_at = now
+    return {"sessions_ended": len(sessions), "tokens_revoked": len(tokens)}
 
 
 def create_token(actor: Actor, db: Session, /, *, name: str, days: int | None = None,
@@ -647,6 +869,7 @@ def create_token(actor: Actor, db: Session, /, *, name: str, days: int | None = 
     owner = _user(db, owner_id)
     if owner.id != actor.user_id:
         require(actor, Perm.USER_MANAGE, owner.org.path)
+        _protect_auditor(actor, owner, "make an API token")
     days = settings.token_default_days if days is None else days
     errors = Collector()
     if not name.strip() or len(name) > 100:

@@ -78,7 +78,7 @@ def login(
                                               "username": username,
                                               "error": t(f"errors.{result.error.code}",
                                                          default=result.error.detail)},
-                      status_code=401)
+                      status_code=result.error.status)
     response = RedirectResponse(_safe_next(next), status_code=303)
     assert result.token is not None
     _set_cookie(request, response, SESSION_COOKIE, result.token,
