@@ -684,20 +684,34 @@ class CheckpointStore:
                         {"kind": "checkpoint", "seq": current.seq, "hash": current.hash,
                          "signed_at": current.signed_at, "from": self.path.name}, prev)
             since = base if base is not None else (0, GENESIS_HASH)
-            found = self._continues(since, (seq, hash_)) if self._continues else None
+            if (
+                tail is not None and current is not None and current.logged
+                and current.seq > since[0]
+            ):
+                found: tuple[int, str] | None = (
+                    since[0] + 1,
+                    f"the checkpoint log ends at event {since[0]} but the checkpoint file was "
+                    f"signed at event {current.seq}: the log's end was cut off",
+                )
+            else:
+                found = self._continues(since, (seq, hash_)) if self._continues else None
             if found is not None:
-                bad_seq, reason = found
-                log.error(
-                    "audit chain break: refusing to sign event %s: %s (last signed checkpoint: "
-                    "event %s)", seq, reason, since[0])
-                self._append_entry(
-                    {"kind": "break", "seq": since[0], "hash": since[1], "head_seq": seq,
-                     "head_hash": hash_, "bad_seq": bad_seq, "reason": reason,
-                     "signed_at": _iso(utcnow())}, prev)
-                with self._lock:
-                    self._written_seq = max(self._written_seq, seq)
+                self._record_break(since, (seq, hash_), found, prev)
                 return
             self._sign(seq, hash_, prev, {"kind": "checkpoint"})
+
+    def _record_break(self, since: tuple[int, str], head: tuple[int, str],
+                      found: tuple[int, str], prev: str) -> None:
+        bad_seq, reason = found
+        log.error(
+            "audit chain break: refusing to sign event %s: %s (last signed checkpoint: event %s)",
+            head[0], reason, since[0])
+        self._append_entry(
+            {"kind": "break", "seq": since[0], "hash": since[1], "head_seq": head[0],
+             "head_hash": head[1], "bad_seq": bad_seq, "reason": reason,
+             "signed_at": _iso(utcnow())}, prev)
+        with self._lock:
+            self._written_seq = max(self._written_seq, head[0])
 
     def acknowledge(self, seq: int, hash_: str, *, reason: str, by: str, evidence: str,
                     event_seq: int) -> None:
@@ -770,14 +784,12 @@ class CheckpointStore:
 
 
 def _newest(current: Checkpoint | None, tail: dict[str, Any] | None) -> tuple[int, str] | None:
-    """The last signed (seq, hash): the checkpoint file's, or the log's last entry's when the
-    file is behind it (the signer writes the log first)."""
-    best = (current.seq, current.hash) if current is not None else None
-    if tail is not None and isinstance(tail.get("seq"), int) and (
-        best is None or tail["seq"] > best[0]
-    ):
-        best = (tail["seq"], str(tail.get("hash")))
-    return best
+    """The last signed (seq, hash): the log's last entry's when there is one (the log is the
+    authority: a checkpoint file re-signed over a rewritten chain must not become the base),
+    else the checkpoint file's (a log not started yet)."""
+    if tail is not None and isinstance(tail.get("seq"), int):
+        return tail["seq"], str(tail.get("hash"))
+    return (current.seq, current.hash) if current is not None else None
 
 
 # --------------------------------------------------------------------------------- verification
