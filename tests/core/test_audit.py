@@ -844,14 +844,18 @@ def test_a_verification_does_not_sign_a_rewritten_chain(runtime: Runtime) -> Non
     assert not audit.verify(runtime).ok
 
 
-def test_events_edited_after_the_last_checkpoint_are_not_signed_either(runtime: Runtime) -> None:
+def test_events_edited_after_the_last_checkpoint_are_not_signed_either(
+    runtime: Runtime, monkeypatch: pytest.MonkeyPatch
+) -> None:
     write_events(runtime, 4)
     store = runtime.audit_checkpoints
-    store.interval = 3600  # the next commits wait for the signer
-    for i in range(3):
-        with runtime.db.transaction() as db:
-            audit.record(db, ACTOR, "test.pending", target_id=str(i))
+    with monkeypatch.context() as m:
+        m.setattr(store, "advance", lambda *head: None)  # the next commits wait for the signer
+        for i in range(3):
+            with runtime.db.transaction() as db:
+                audit.record(db, ACTOR, "test.pending", target_id=str(i))
     sql(runtime, "UPDATE audit_event SET action = 'x' WHERE seq = 6")
+    store.advance(*head(runtime))
     store.flush()
     assert signed_head(runtime)[0] == 4
     assert logged(runtime)[-1]["kind"] == "break" and logged(runtime)[-1]["bad_seq"] == 6
@@ -961,14 +965,17 @@ def test_acknowledging_needs_a_break_a_reason_and_the_permission(
     assert not audit.verify(runtime).ok  # nothing was acknowledged
 
 
-def test_verification_writes_nothing(runtime: Runtime) -> None:
+def test_verification_writes_nothing(runtime: Runtime, monkeypatch: pytest.MonkeyPatch) -> None:
     """Not a checkpoint, not a log line, not an event: a verdict first."""
     from gongshu.audit import service
 
     write_events(runtime, 5)
-    runtime.audit_checkpoints.interval = 3600
-    with runtime.db.transaction() as db:  # a commit still waiting for its checkpoint
-        audit.record(db, ACTOR, "test.pending")
+    store = runtime.audit_checkpoints
+    with monkeypatch.context() as m:
+        m.setattr(store, "advance", lambda *head: None)
+        with runtime.db.transaction() as db:  # a commit still waiting for its checkpoint
+            audit.record(db, ACTOR, "test.pending")
+    store._pending = head(runtime)  # what the signer would sign next
     sql(runtime, "UPDATE audit_event SET action = 'x' WHERE seq = 6")
     files = [runtime.settings.audit_checkpoint_path, runtime.settings.audit_checkpoint_log_path]
     before = [f.read_bytes() for f in files], event_count(runtime)
@@ -1108,3 +1115,21 @@ def test_several_processes_append_and_sign_one_chain(settings: Settings) -> None
     finally:
         for rt in runtimes:
             rt.close()
+
+
+def test_a_damaged_log_moved_aside_is_acknowledged_and_a_new_log_starts(runtime: Runtime) -> None:
+    for _ in range(3):
+        write_events(runtime, 1)
+    _rewrite_log(_edit_line)(runtime)
+    report = audit.verify(runtime)
+    assert not report.ok and "line 2 of the checkpoint log" in report.reason
+    log_path = runtime.settings.audit_checkpoint_log_path
+    log_path.rename(log_path.with_suffix(".damaged"))  # kept as evidence
+    assert "is missing" in audit.verify(runtime).reason
+    _acknowledge(runtime)
+    assert [e["kind"] for e in logged(runtime)] == ["acknowledge"]
+    report = audit.verify(runtime)
+    assert report.ok and "is missing" in report.acknowledged[0]
+    write_events(runtime, 1)
+    assert [e["kind"] for e in logged(runtime)] == ["acknowledge", "checkpoint"]
+    assert audit.verify(runtime).ok

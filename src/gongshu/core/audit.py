@@ -7,13 +7,18 @@ How it holds together
   events, chains them, inserts them and moves the head — all inside the same commit. So an event
   exists exactly when its change does, and concurrent writers append in commit order. Events
   recorded inside a SAVEPOINT that rolls back are dropped with it; the others stay.
-- After the commit, a signed checkpoint (seq, hash, Ed25519 signature) is written to the data
-  directory, outside the database. Rewriting the chain needs the signing key, and cutting off the
-  newest events leaves the checkpoint pointing past the end. Signing and replacing the file cost
-  more than an audited commit, so the commit only hands its head to a signer thread, which signs
-  the newest head at most once per ``CheckpointStore.interval`` (default 50 ms); ``flush()``,
-  ``close()`` and interpreter exit write what is still pending. ``interval=0`` signs every
-  commit synchronously.
+- After the commit, a signed checkpoint (seq, hash, Ed25519 signature) is appended to the
+  checkpoint log (``core.audit_log``, ``GONGSHU_AUDIT_CHECKPOINT_DIR``) and written to
+  ``audit-head.json`` in the data directory, outside the database. Cutting off the newest events
+  leaves the checkpoints pointing past the end. Signing and writing cost more than an audited
+  commit, so the commit only hands its head to a signer thread, which signs the newest head at
+  most once per ``CheckpointStore.interval`` (default 50 ms); ``flush()``, ``close()`` and
+  interpreter exit write what is still pending. ``interval=0`` signs every commit synchronously.
+- The signer signs only a head that continues the last signed checkpoint: the events after it
+  must re-derive from its hash (``continuation_problem``, which reads only those events). A
+  chain rewritten in the database (even consistently, head included) is never signed: the
+  signer appends a ``break`` to the log and signs nothing more until an operator acknowledges
+  it (``acknowledge_break``, an audited event; its head starts a new signed segment).
 - ``verify_chain`` re-derives every hash in seq order and names the first bad event: an edited
   row (hash mismatch), a deleted or inserted row (seq gap or prev_hash mismatch), reordered rows
   (prev_hash mismatch), a truncated tail (checkpoint beyond the end), a rewritten chain (the
@@ -41,6 +46,9 @@ first release, had dashed UUIDs and ``…THH:MM:SS.ffffffZ``; such chains must b
 What the chain cannot show: an event appended directly in the database *after* the newest
 signed checkpoint is internally consistent and unsigned; ``verify_chain`` counts such events as
 ``unattested`` instead of failing (a commit whose checkpoint is still pending looks the same).
+Someone holding the audit key can re-sign ``audit-head.json``; only the checkpoint log's earlier
+lines (kept where they cannot be rewritten) then show the rewrite (docs/operations.md, "What
+the chain shows, and what it cannot").
 
 Art. 41-44 (security) rely on this log; Art. 12 requires every use of shared data to be audited.
 """
