@@ -844,9 +844,12 @@ def test_a_verification_does_not_sign_a_rewritten_chain(runtime: Runtime) -> Non
     assert not audit.verify(runtime).ok
 
 
-def test_events_edited_after_the_last_checkpoint_are_not_signed_either(
+def test_an_event_edited_before_its_checkpoint_is_signed_over_its_hash_and_found(
     runtime: Runtime, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """An event edited (not re-chained) while its checkpoint waits keeps its stored hash: the
+    signer signs that hash, which the edited content no longer matches, so every verification
+    names the event."""
     write_events(runtime, 4)
     store = runtime.audit_checkpoints
     with monkeypatch.context() as m:
@@ -857,10 +860,27 @@ def test_events_edited_after_the_last_checkpoint_are_not_signed_either(
     sql(runtime, "UPDATE audit_event SET action = 'x' WHERE seq = 6")
     store.advance(*head(runtime))
     store.flush()
-    assert signed_head(runtime)[0] == 4
-    assert logged(runtime)[-1]["kind"] == "break" and logged(runtime)[-1]["bad_seq"] == 6
+    assert signed_head(runtime) == head(runtime)
     report = audit.verify(runtime)
     assert (report.ok, report.bad_seq) == (False, 6) and "edited" in report.reason
+
+
+def test_events_re_chained_before_their_checkpoint_are_not_signed(
+    runtime: Runtime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    write_events(runtime, 4)
+    store = runtime.audit_checkpoints
+    with monkeypatch.context() as m:
+        m.setattr(store, "advance", lambda *head: None)
+        for i in range(3):
+            with runtime.db.transaction() as db:
+                audit.record(db, ACTOR, "test.pending", target_id=str(i))
+    sql(runtime, "UPDATE audit_event SET action = 'x' WHERE seq = 3")
+    recompute_from(runtime, 3)
+    store.advance(*head(runtime))
+    store.flush()
+    assert signed_head(runtime)[0] == 4
+    assert logged(runtime)[-1]["kind"] == "break" and logged(runtime)[-1]["bad_seq"] == 4
 
 
 def test_rewriting_the_database_and_the_checkpoint_file_together_is_caught_by_the_log(
@@ -986,8 +1006,8 @@ def test_verification_writes_nothing(runtime: Runtime, monkeypatch: pytest.Monke
 
 
 def test_continuation_reads_only_what_follows_the_checkpoint(runtime: Runtime) -> None:
-    """The signer's check costs what was appended since the last checkpoint: damage before it
-    is the full verification's business."""
+    """The signer's check costs what was appended since the last checkpoint: damage that
+    leaves the signed hash in place is the full verification's business."""
     write_events(runtime, 8)
     with runtime.db.transaction(write=False) as db:
         h5 = db.scalar(select(AuditEvent.hash).where(AuditEvent.seq == 5))
@@ -998,12 +1018,21 @@ def test_continuation_reads_only_what_follows_the_checkpoint(runtime: Runtime) -
             5, "event 5 differs from the signed checkpoint: the chain was rewritten at or "
             "before it")
         assert audit.continuation_problem(db, (1, "f" * 64), (8, "e" * 64))[0] == 1  # type: ignore[index]
-        bad = audit.continuation_problem(db, (0, audit.GENESIS_HASH), head(runtime))
-    assert bad is not None and bad[0] == 2 and "edited" in bad[1]
+        assert audit.continuation_problem(db, (8, head(runtime)[1]), head(runtime)) is None
+        assert audit.continuation_problem(db, (5, h5), (8, "e" * 64)) == (
+            8, "event 8 has another hash than the head being signed")
+    recompute_from(runtime, 2)  # re-chained: the hash at the checkpoint changes
+    with runtime.db.transaction(write=False) as db:
+        assert audit.continuation_problem(db, (5, h5), head(runtime))[0] == 5  # type: ignore[index]
+        h5 = db.scalar(select(AuditEvent.hash).where(AuditEvent.seq == 5))
     sql(runtime, "DELETE FROM audit_event WHERE seq = 7")
     with runtime.db.transaction(write=False) as db:
         assert audit.continuation_problem(db, (5, h5), head(runtime)) == (
             7, "event 7 is missing (next is 8)")
+    sql(runtime, "UPDATE audit_event SET prev_hash = :h WHERE seq = 6", h="d" * 64)
+    with runtime.db.transaction(write=False) as db:
+        assert audit.continuation_problem(db, (5, h5), head(runtime)) == (
+            6, "event 6: prev_hash does not match the previous event's hash")
 
 
 # --------------------------------------------------------------------------- the checkpoint log

@@ -14,11 +14,12 @@ How it holds together
   commit, so the commit only hands its head to a signer thread, which signs the newest head at
   most once per ``CheckpointStore.interval`` (default 50 ms); ``flush()``, ``close()`` and
   interpreter exit write what is still pending. ``interval=0`` signs every commit synchronously.
-- The signer signs only a head that continues the last signed checkpoint: the events after it
-  must re-derive from its hash (``continuation_problem``, which reads only those events). A
-  chain rewritten in the database (even consistently, head included) is never signed: the
-  signer appends a ``break`` to the log and signs nothing more until an operator acknowledges
-  it (``acknowledge_break``, an audited event; its head starts a new signed segment).
+- The signer signs only a head that continues the last signed checkpoint: the event at its seq
+  still has the signed hash and the events after it chain from it (``continuation_problem``,
+  which reads only those events). A chain rewritten in the database (even consistently, head
+  included) is never signed: the signer appends a ``break`` to the log and signs nothing more
+  until an operator acknowledges it (``acknowledge_break``, an audited event; its head starts a
+  new signed segment).
 - ``verify_chain`` re-derives every hash in seq order and names the first bad event: an edited
   row (hash mismatch), a deleted or inserted row (seq gap or prev_hash mismatch), reordered rows
   (prev_hash mismatch), a truncated tail (checkpoint beyond the end), a rewritten chain (the
@@ -1145,17 +1146,56 @@ def _exact_scan(
 
 
 def continuation_problem(
-    session: Session, since: tuple[int, str], head: tuple[int, str], *, batch: int = 2000
+    session: Session, since: tuple[int, str], head: tuple[int, str], *, batch: int = 5000
 ) -> tuple[int, str] | None:
-    """Whether the events after the signed checkpoint ``since`` = (seq, hash) chain to
-    ``head`` = (seq, hash): None if so, else (the first bad event's seq, what is wrong). Only
-    the events from ``since`` on are read, so it costs what was appended since."""
-    scan = _exact_scan(session, batch=batch, progress=None, start=since, until=head[0])
-    if scan.bad_seq is not None:
-        return scan.bad_seq, scan.reason
-    if scan.last_seq < head[0]:
-        return scan.last_seq + 1, f"event {scan.last_seq + 1} is missing"
-    if scan.last_hash != head[1]:
+    """Whether the chain still runs from the signed checkpoint ``since`` = (seq, hash) to
+    ``head`` = (seq, hash): None if so, else (the first bad event's seq, what is wrong).
+
+    The event at the checkpoint's seq must still have the signed hash, and every event after it
+    must follow without a gap, its prev_hash the stored hash before it, up to the head. Only the
+    events from the checkpoint on are read, and nothing is hashed: the signer's check costs a
+    range scan of what was appended since (the audited commit path is benchmarked). Re-hashing
+    their contents would add nothing here: a signature covers the stored hash, and
+    ``verify_chain`` re-derives every event's content against it. A rewrite of anything signed
+    (an edit before the checkpoint, even re-chained consistently up to the head) changes the
+    stored hash at the checkpoint's seq, or breaks a link after it, and is refused."""
+    since_seq, since_hash = since
+    first = since_seq if since_seq > 0 else 1
+    prev: str | None = None if since_seq > 0 else GENESIS_HASH
+    expected = first
+    last_hash = since_hash
+    rows = session.execute(
+        select(AuditEvent.seq, AuditEvent.prev_hash, AuditEvent.hash)
+        .where(AuditEvent.seq >= first, AuditEvent.seq <= head[0])
+        .order_by(AuditEvent.seq)
+        .execution_options(yield_per=batch)
+    )
+    for seq, prev_hash, stored in rows:
+        if not isinstance(seq, int):
+            return expected, f"an event's seq is not a number ({seq!r})"
+        if seq != expected:
+            if seq < expected:
+                return seq, f"event {seq} appears out of order"
+            if expected == since_seq:
+                return expected, f"event {expected}, the last signed checkpoint's, is missing"
+            return expected, f"event {expected} is missing (next is {seq})"
+        if not isinstance(stored, str) or not isinstance(prev_hash, str):
+            return seq, f"event {seq} does not read: its hashes are not text"
+        if prev is None:  # the checkpoint's own event
+            if stored != since_hash:
+                return seq, (
+                    f"event {seq} differs from the signed checkpoint: the chain was rewritten "
+                    f"at or before it"
+                )
+        elif prev_hash != prev:
+            return seq, f"event {seq}: prev_hash does not match the previous event's hash"
+        prev = last_hash = stored
+        expected += 1
+    if expected <= head[0]:
+        if expected == since_seq:
+            return expected, f"event {expected}, the last signed checkpoint's, is missing"
+        return expected, f"event {expected} is missing"
+    if last_hash != head[1]:
         return head[0], f"event {head[0]} has another hash than the head being signed"
     return None
 
