@@ -991,11 +991,11 @@ def test_verification_writes_nothing(runtime: Runtime, monkeypatch: pytest.Monke
 
     write_events(runtime, 5)
     store = runtime.audit_checkpoints
-    with monkeypatch.context() as m:
-        m.setattr(store, "advance", lambda *head: None)
-        with runtime.db.transaction() as db:  # a commit still waiting for its checkpoint
-            audit.record(db, ACTOR, "test.pending")
-    store._pending = head(runtime)  # what the signer would sign next
+    flushed: list[int] = []
+    monkeypatch.setattr(store, "advance", lambda *head: None)  # commits wait for the signer
+    monkeypatch.setattr(store, "flush", lambda: flushed.append(1))
+    with runtime.db.transaction() as db:
+        audit.record(db, ACTOR, "test.pending")
     sql(runtime, "UPDATE audit_event SET action = 'x' WHERE seq = 6")
     files = [runtime.settings.audit_checkpoint_path, runtime.settings.audit_checkpoint_log_path]
     before = [f.read_bytes() for f in files], event_count(runtime)
@@ -1003,6 +1003,7 @@ def test_verification_writes_nothing(runtime: Runtime, monkeypatch: pytest.Monke
         report = service.verify(Actor.system("test", via="system"), db)
     assert (report.ok, report.bad_seq) == (False, 6)
     assert ([f.read_bytes() for f in files], event_count(runtime)) == before
+    assert flushed == []  # the checkpoint still waiting was not written first
 
 
 def test_continuation_reads_only_what_follows_the_checkpoint(runtime: Runtime) -> None:

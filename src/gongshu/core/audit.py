@@ -84,7 +84,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from sqlalchemy import BigInteger, Index, Integer, String, Text, event, func, select
-from sqlalchemy.engine import Dialect
+from sqlalchemy.engine import Connection, Dialect
 from sqlalchemy.orm import Mapped, Session, SessionTransaction, mapped_column
 
 from gongshu.core.audit_log import CheckpointLog, append_line, read_log, sign_entry, tail_of
@@ -545,6 +545,8 @@ class CheckpointStore:
         self.log_path = log_path
         self._continues = continues
         self._break_logged = False  # this process said once that signing waits for an ack
+        #: the log's last entry as this process last saw it: (file key, entry, next prev)
+        self._tail_cache: tuple[tuple[int, ...], dict[str, Any] | None, str] | None = None
         self._key_factory = key
         self._key: Ed25519PrivateKey | None = None
         self._lock = threading.Lock()  # guards the fields below
@@ -743,9 +745,17 @@ class CheckpointStore:
             yield
 
     def _tail(self) -> tuple[dict[str, Any] | None, str]:
+        """The log's last entry and the next line's ``prev``; read again only when the file
+        changed since this process last read or wrote it (another process appended)."""
         if self.log_path is None:
             return None, GENESIS_HASH
-        return tail_of(self.log_path)
+        key = _file_key(self.log_path)
+        cached = self._tail_cache
+        if cached is not None and key is not None and cached[0] == key:
+            return cached[1], cached[2]
+        entry, prev = tail_of(self.log_path)
+        self._tail_cache = (key, entry, prev) if key is not None else None
+        return entry, prev
 
     def _log_was_lost(self, current: Checkpoint | None) -> bool:
         """The log is missing or empty (or its last line unreadable) though the checkpoint file
@@ -773,7 +783,10 @@ class CheckpointStore:
             return prev
         line = sign_entry({**entry, "prev": prev}, self._signing_key())
         append_line(self.log_path, line)
-        return sm3_hex(line)
+        following = sm3_hex(line)
+        key = _file_key(self.log_path)
+        self._tail_cache = (key, json.loads(line), following) if key is not None else None
+        return following
 
     def _sign(self, seq: int, hash_: str, prev: str, entry: dict[str, Any]) -> None:
         """Sign (seq, hash): first into the log, then into the checkpoint file."""
@@ -790,6 +803,15 @@ class CheckpointStore:
         os.replace(tmp, self.path)
         with self._lock:
             self._written_seq = max(self._written_seq, seq)
+
+
+def _file_key(path: Path) -> tuple[int, ...] | None:
+    """What changes whenever a file is written or replaced (None: no file)."""
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        return None
+    return st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns
 
 
 def _newest(current: Checkpoint | None, tail: dict[str, Any] | None) -> tuple[int, str] | None:
@@ -1146,7 +1168,11 @@ def _exact_scan(
 
 
 def continuation_problem(
-    session: Session, since: tuple[int, str], head: tuple[int, str], *, batch: int = 5000
+    session: Session | Connection,
+    since: tuple[int, str],
+    head: tuple[int, str],
+    *,
+    batch: int = 5000,
 ) -> tuple[int, str] | None:
     """Whether the chain still runs from the signed checkpoint ``since`` = (seq, hash) to
     ``head`` = (seq, hash): None if so, else (the first bad event's seq, what is wrong).
@@ -1164,11 +1190,13 @@ def continuation_problem(
     prev: str | None = None if since_seq > 0 else GENESIS_HASH
     expected = first
     last_hash = since_hash
-    rows = session.execute(
-        select(AuditEvent.seq, AuditEvent.prev_hash, AuditEvent.hash)
-        .where(AuditEvent.seq >= first, AuditEvent.seq <= head[0])
-        .order_by(AuditEvent.seq)
-        .execution_options(yield_per=batch)
+    conn = session.connection() if isinstance(session, Session) else session
+    p = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+    rows = conn.exec_driver_sql(
+        f"SELECT seq, prev_hash, hash FROM audit_event WHERE seq >= {p} AND seq <= {p} "
+        "ORDER BY seq",
+        (first, head[0]),
+        execution_options={"yield_per": batch},
     )
     for seq, prev_hash, stored in rows:
         if not isinstance(seq, int):
