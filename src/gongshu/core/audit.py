@@ -1134,19 +1134,28 @@ def _exact_scan(
                 else:
                     scan.bad_seq, scan.reason = seq, f"event {seq} appears out of order"
                 break
-            wrong = _wrong_type(row)
-            if wrong is not None:
-                scan.bad_seq, scan.reason = seq, f"event {seq} does not read: {wrong}"
-                break
             if prev is not None and prev_hash != prev:
+                wrong = _wrong_type(row)
                 scan.bad_seq = seq
-                scan.reason = "prev_hash does not match the previous event's hash"
+                scan.reason = (
+                    f"event {seq} does not read: {wrong}" if wrong
+                    else "prev_hash does not match the previous event's hash"
+                )
                 break
             h = base.copy()
-            h.update(dumps(row[:13]))
-            if h.hexdigest() != stored and _rederived_hash(session, seq) != stored:
-                scan.bad_seq, scan.reason = seq, "content does not match its hash (edited)"
-                break
+            try:
+                h.update(dumps(row[:13]))
+                same = h.hexdigest() == stored
+            except TypeError:  # a field orjson cannot encode (a BLOB)
+                same = False
+            if not same:  # the types first (a reason that says more), then the ORM's reading
+                wrong = _wrong_type(row)
+                if wrong is not None:
+                    scan.bad_seq, scan.reason = seq, f"event {seq} does not read: {wrong}"
+                    break
+                if _rederived_hash(session, seq) != stored:
+                    scan.bad_seq, scan.reason = seq, "content does not match its hash (edited)"
+                    break
             if seq == start_seq and stored != start_hash:
                 scan.bad_seq = seq
                 scan.reason = (
