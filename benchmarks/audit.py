@@ -11,7 +11,8 @@ Prints ONE JSON object. For each backend (SQLite always; PostgreSQL when a URL i
 
   - ``audited``: the row and ``audit.record`` for it, so the commit chains the event (head
     locked and moved, hash computed) and inserts it; the signed checkpoint is flushed inside
-    the timed section.
+    the timed section (its check that the chain continues the last checkpoint, and its line
+    in the checkpoint log, included).
   - ``plain_same_rows_unchained``: the same rows without the chain: the business row and the
     event row ``audit.record`` builds, inserted with the append's own statement, numbered by
     the benchmark, with no head and no hashing (prev_hash and hash hold 64 zeros).

@@ -13,6 +13,7 @@ import threading
 import uuid
 from collections.abc import Callable, Generator
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -20,6 +21,7 @@ from sqlalchemy import func, select, text
 
 from gongshu.core import audit
 from gongshu.core.audit import AuditEvent, AuditHead, Checkpoint
+from gongshu.core.config import Settings
 from gongshu.core.db import new_id
 from gongshu.core.permissions import Actor
 from gongshu.core.runtime import Runtime
@@ -73,6 +75,18 @@ def head(runtime: Runtime) -> tuple[int, str]:
 def event_id(runtime: Runtime, seq: int) -> str:
     with runtime.db.transaction(write=False) as db:
         return str(db.scalar(select(AuditEvent.id).where(AuditEvent.seq == seq)))
+
+
+def logged(runtime: Runtime) -> list[dict]:
+    """The entries of the checkpoint log (checked: it must read)."""
+    found = runtime.audit_checkpoints.read_log(runtime.keys.verify_key("audit"))
+    assert found is not None and found.problem is None, found
+    return found.entries
+
+
+def first_signed(runtime: Runtime, seq: int) -> int:
+    """The first event at or after ``seq`` whose head was signed (the signer thread decides)."""
+    return min(e["seq"] for e in logged(runtime) if e["kind"] == "checkpoint" and e["seq"] >= seq)
 
 
 def new_org(name: str) -> Organization:
@@ -317,7 +331,7 @@ def test_an_idle_signer_ends_and_the_next_commit_starts_another(
 class Tamper:
     name: str
     apply: Callable[[Runtime], None]
-    bad_seq: int
+    bad_seq: int | None | Callable[[Runtime], int]
     reason: str
     names_event: bool = True  # the report carries the id of the event found at bad_seq
 
@@ -487,9 +501,8 @@ TAMPERING = [
     Tamper(
         "recompute all hashes after an edit",
         _edit_and_rechain,
-        10,
+        lambda rt: first_signed(rt, 4),
         "differs from the signed checkpoint",
-        names_event=False,
     ),
     Tamper(
         "forged checkpoint signature",
@@ -515,8 +528,8 @@ TAMPERING = [
     Tamper(
         "checkpoint deleted",
         lambda rt: rt.settings.audit_checkpoint_path.unlink(),
-        1,
-        "checkpoint is missing",
+        None,
+        "checkpoint (audit-head.json) is missing, though the checkpoint log has one at event 10",
         names_event=False,
     ),
 ]
@@ -528,13 +541,14 @@ def test_tampering_is_detected_and_names_the_first_bad_event(
 ) -> None:
     write_events(runtime, 10)
     assert audit.verify(runtime).ok
+    bad_seq = case.bad_seq(runtime) if callable(case.bad_seq) else case.bad_seq
     case.apply(runtime)
     report = audit.verify(runtime)
     assert not report.ok
-    assert report.bad_seq == case.bad_seq, report
+    assert report.bad_seq == bad_seq, report
     assert case.reason in report.reason, report
     if case.names_event:
-        assert report.bad_event_id == event_id(runtime, case.bad_seq)
+        assert report.bad_event_id == event_id(runtime, bad_seq)
 
 
 def test_events_after_the_checkpoint_are_reported_unattested(runtime: Runtime) -> None:
@@ -587,6 +601,7 @@ def test_the_fast_verifier_encodes_awkward_text_exactly_like_the_writer(
                 org_path=text_,
                 details={text_: text_, "nested": [text_, {"k": text_}]},
             )
+    runtime.audit_checkpoints.flush()
     exact = _count_exact_scans(monkeypatch)
     report = audit.verify(runtime)
     assert report.ok and report.events_checked == len(AWKWARD)
@@ -737,6 +752,7 @@ def test_concurrent_writers_keep_one_contiguous_chain(runtime: Runtime) -> None:
         orgs = db.scalar(select(func.count()).select_from(Organization))
     assert seqs == list(range(1, expected + 1))
     assert orgs == threads * per_thread
+    runtime.audit_checkpoints.flush()
     report = audit.verify(runtime)
     assert report.ok and report.events_checked == expected and report.unattested == 0
 
@@ -760,3 +776,390 @@ def test_verify_while_writers_run_sees_a_consistent_snapshot(runtime: Runtime) -
         stop.set()
         th.join()
     assert failures == []
+
+
+# ------------------------------------------------- breaks: a rewritten chain is never signed
+
+
+def signed_head(runtime: Runtime) -> tuple[int, str]:
+    cp = runtime.audit_checkpoints.read()
+    assert cp is not None
+    return cp.seq, cp.hash
+
+
+def audited_action(runtime: Runtime, action: str = "test.after") -> None:
+    """What anyone does next: an audited commit, its checkpoint written at once."""
+    with runtime.db.transaction() as db:
+        audit.record(db, ACTOR, action)
+    runtime.audit_checkpoints.flush()
+
+
+def resign_checkpoint_file(runtime: Runtime) -> None:
+    """What an intruder holding the audit key does after rewriting the chain: sign its head."""
+    seq, h = head(runtime)
+    unsigned = Checkpoint(seq, h, "2030-01-01T00:00:00.000000Z", "")
+    signature = runtime.keys.signing_key("audit").sign(unsigned.message())
+    runtime.settings.audit_checkpoint_path.write_text(json.dumps(
+        {"seq": seq, "hash": h, "signed_at": unsigned.signed_at,
+         "signature": base64.b64encode(signature).decode(), "logged": True}))
+
+
+def test_a_rewritten_chain_is_not_signed_by_the_next_audited_action(runtime: Runtime) -> None:
+    """Item 1's forgery: edit an event, re-chain every later event and the head, then let the
+    platform go on. The signer refuses the forged head, the break stays in the log, and every
+    verification names the first event that differs from what was signed."""
+    write_events(runtime, 10)
+    signed = signed_head(runtime)
+    first_bad = first_signed(runtime, 4)
+    _edit_and_rechain(runtime)
+    for _ in range(3):  # the platform goes on: each commit asks to sign the forged head
+        audited_action(runtime)
+    assert signed_head(runtime) == signed  # nothing signed over the forged head
+    entries = logged(runtime)
+    breaks = [e for e in entries if e["kind"] == "break"]
+    assert len(breaks) == 1 and entries[-1] == breaks[0]  # recorded once, nothing signed since
+    assert breaks[0]["seq"] == 10 and breaks[0]["head_seq"] == 11
+    assert "event 10 differs from the signed checkpoint" in breaks[0]["reason"]
+    for _ in range(2):  # and it stays reported
+        report = audit.verify(runtime)
+        assert not report.ok and report.bad_seq == first_bad
+        assert "differs from the signed checkpoint" in report.reason
+        assert report.bad_event_id == event_id(runtime, first_bad)
+
+
+def test_a_verification_does_not_sign_a_rewritten_chain(runtime: Runtime) -> None:
+    """`audit verify` records itself after its verdict: that commit must not sign the forgery."""
+    from gongshu.audit import service
+
+    write_events(runtime, 10)
+    signed = signed_head(runtime)
+    _edit_and_rechain(runtime)
+    system = Actor.system("test", via="system")
+    with runtime.db.transaction(write=False) as db:
+        report = service.verify(system, db)
+    with runtime.db.transaction() as db:
+        service.record_verification(system, db, report)
+    runtime.audit_checkpoints.flush()
+    assert not report.ok and signed_head(runtime) == signed
+    assert not audit.verify(runtime).ok
+
+
+def test_an_event_edited_before_its_checkpoint_is_signed_over_its_hash_and_found(
+    runtime: Runtime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An event edited (not re-chained) while its checkpoint waits keeps its stored hash: the
+    signer signs that hash, which the edited content no longer matches, so every verification
+    names the event."""
+    write_events(runtime, 4)
+    store = runtime.audit_checkpoints
+    with monkeypatch.context() as m:
+        m.setattr(store, "advance", lambda *head: None)  # the next commits wait for the signer
+        for i in range(3):
+            with runtime.db.transaction() as db:
+                audit.record(db, ACTOR, "test.pending", target_id=str(i))
+    sql(runtime, "UPDATE audit_event SET action = 'x' WHERE seq = 6")
+    store.advance(*head(runtime))
+    store.flush()
+    assert signed_head(runtime) == head(runtime)
+    report = audit.verify(runtime)
+    assert (report.ok, report.bad_seq) == (False, 6) and "edited" in report.reason
+
+
+def test_events_re_chained_before_their_checkpoint_are_not_signed(
+    runtime: Runtime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    write_events(runtime, 4)
+    store = runtime.audit_checkpoints
+    with monkeypatch.context() as m:
+        m.setattr(store, "advance", lambda *head: None)
+        for i in range(3):
+            with runtime.db.transaction() as db:
+                audit.record(db, ACTOR, "test.pending", target_id=str(i))
+    sql(runtime, "UPDATE audit_event SET action = 'x' WHERE seq = 3")
+    recompute_from(runtime, 3)
+    store.advance(*head(runtime))
+    store.flush()
+    assert signed_head(runtime)[0] == 4
+    assert logged(runtime)[-1]["kind"] == "break" and logged(runtime)[-1]["bad_seq"] == 4
+
+
+def test_rewriting_the_database_and_the_checkpoint_file_together_is_caught_by_the_log(
+    settings: Settings, tmp_path: Path
+) -> None:
+    """An intruder with the database, the data directory and the audit key rewrites the chain
+    and re-signs audit-head.json; the checkpoint log, kept in another directory, still holds
+    the checkpoints signed before."""
+    elsewhere = tmp_path / "worm"
+    rt = Runtime(settings.model_copy(update={"audit_checkpoint_dir": elsewhere}))
+    try:
+        write_events(rt, 10)
+        assert (elsewhere / "audit-checkpoints.jsonl").exists()
+        assert not (rt.settings.resolved_data_dir / "audit-checkpoints.jsonl").exists()
+        first_bad = first_signed(rt, 4)
+        _edit_and_rechain(rt)
+        resign_checkpoint_file(rt)
+        cp = rt.audit_checkpoints.read()
+        assert cp is not None and audit.checkpoint_signature_ok(cp, rt.keys.verify_key("audit"))
+        report = audit.verify(rt)
+        assert not report.ok and report.bad_seq == first_bad
+        assert "audit-checkpoints.jsonl" in report.reason
+        audited_action(rt)  # the signer continues the log, not the re-signed file
+        assert logged(rt)[-1]["kind"] == "break"
+        assert not audit.verify(rt).ok
+    finally:
+        rt.close()
+
+
+def _acknowledge(runtime: Runtime, reason: str = "restored nothing: the edit is kept as "
+                 "evidence, case 2030-17") -> audit.VerifyReport:
+    from gongshu.audit import service
+
+    system = Actor.system("security.officer", via="cli")
+    with runtime.db.transaction(write=False) as db:
+        report = service.verify(system, db)
+    with runtime.db.transaction() as db:
+        service.acknowledge_break(system, db, reason=reason, report=report)
+    return report
+
+
+def test_acknowledging_a_break_starts_a_new_segment_and_keeps_the_evidence(
+    runtime: Runtime,
+) -> None:
+    write_events(runtime, 10)
+    _edit_and_rechain(runtime)
+    audited_action(runtime)  # refused: the break is logged
+    found = _acknowledge(runtime)
+    with runtime.db.transaction(write=False) as db:
+        ack = db.scalars(select(AuditEvent).order_by(AuditEvent.seq.desc())).first()
+    assert ack is not None and ack.action == "audit.break_acknowledged"
+    assert ack.details_dict == {"reason": "restored nothing: the edit is kept as evidence, "
+                                          "case 2030-17", "evidence": found.verdict()}
+    entries = logged(runtime)
+    kinds = [e["kind"] for e in entries]
+    assert kinds[-2:] == ["break", "acknowledge"] and kinds.count("checkpoint") >= 1
+    assert (entries[-1]["seq"], entries[-1]["event_seq"]) == (ack.seq, ack.seq)
+    assert signed_head(runtime) == (ack.seq, ack.hash)
+    report = audit.verify(runtime)
+    assert report.ok, report
+    assert len(report.acknowledged) == 1 and "case 2030-17" in report.acknowledged[0]
+    audited_action(runtime)  # checkpoints are signed again
+    assert signed_head(runtime) == head(runtime) and logged(runtime)[-1]["kind"] == "checkpoint"
+    assert audit.verify(runtime).ok
+    sql(runtime, "UPDATE audit_event SET action = 'x' WHERE seq = :s", s=ack.seq + 1)
+    report = audit.verify(runtime)  # a new edit in the new segment is found as ever
+    assert (report.ok, report.bad_seq) == (False, ack.seq + 1)
+
+
+def test_damage_acknowledged_stays_reported_as_such(runtime: Runtime) -> None:
+    """An edit that was not re-chained stays in the chain; once acknowledged, the new segment
+    is checked from its signed start and the old damage is listed, not hidden."""
+    write_events(runtime, 6)
+    sql(runtime, "UPDATE audit_event SET action = 'x' WHERE seq = 2")
+    assert audit.verify(runtime).bad_seq == 2
+    _acknowledge(runtime)
+    report = audit.verify(runtime)
+    assert report.ok, report
+    assert any("event 2: content does not match its hash" in a for a in report.acknowledged)
+    write_events(runtime, 2)
+    assert audit.verify(runtime).ok
+
+
+def test_acknowledging_needs_a_break_a_reason_and_the_permission(
+    runtime: Runtime, make_user: Callable[..., object]
+) -> None:
+    from gongshu.audit import service
+    from gongshu.core.errors import InvalidState, PermissionDenied, ValidationFailed
+
+    write_events(runtime, 3)
+    with pytest.raises(InvalidState, match="no break"):
+        _acknowledge(runtime)
+    sql(runtime, "UPDATE audit_event SET action = 'x' WHERE seq = 2")
+    with pytest.raises(ValidationFailed):
+        _acknowledge(runtime, reason=" short ")
+    auditor = make_user("shen.ji", "auditor", "province", subtree=True)
+    with runtime.db.transaction(write=False) as db:
+        report = service.verify(auditor.actor, db)  # type: ignore[attr-defined]
+    with pytest.raises(PermissionDenied), runtime.db.transaction() as db:
+        service.acknowledge_break(auditor.actor, db, reason="a long enough reason",  # type: ignore[attr-defined]
+                                  report=report)
+    assert not audit.verify(runtime).ok  # nothing was acknowledged
+
+
+def test_verification_writes_nothing(runtime: Runtime, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Not a checkpoint, not a log line, not an event: a verdict first."""
+    from gongshu.audit import service
+
+    write_events(runtime, 5)
+    store = runtime.audit_checkpoints
+    flushed: list[int] = []
+    monkeypatch.setattr(store, "advance", lambda *head: None)  # commits wait for the signer
+    monkeypatch.setattr(store, "flush", lambda: flushed.append(1))
+    with runtime.db.transaction() as db:
+        audit.record(db, ACTOR, "test.pending")
+    sql(runtime, "UPDATE audit_event SET action = 'x' WHERE seq = 6")
+    files = [runtime.settings.audit_checkpoint_path, runtime.settings.audit_checkpoint_log_path]
+    before = [f.read_bytes() for f in files], event_count(runtime)
+    with runtime.db.transaction(write=False) as db:
+        report = service.verify(Actor.system("test", via="system"), db)
+    assert (report.ok, report.bad_seq) == (False, 6)
+    assert ([f.read_bytes() for f in files], event_count(runtime)) == before
+    assert flushed == []  # the checkpoint still waiting was not written first
+
+
+def test_continuation_reads_only_what_follows_the_checkpoint(runtime: Runtime) -> None:
+    """The signer's check costs what was appended since the last checkpoint: damage that
+    leaves the signed hash in place is the full verification's business."""
+    write_events(runtime, 8)
+    with runtime.db.transaction(write=False) as db:
+        h5 = db.scalar(select(AuditEvent.hash).where(AuditEvent.seq == 5))
+    sql(runtime, "UPDATE audit_event SET action = 'x' WHERE seq = 2")
+    with runtime.db.transaction(write=False) as db:
+        assert audit.continuation_problem(db, (5, h5), head(runtime)) is None
+        assert audit.continuation_problem(db, (5, "f" * 64), head(runtime)) == (
+            5, "event 5 differs from the signed checkpoint: the chain was rewritten at or "
+            "before it")
+        assert audit.continuation_problem(db, (1, "f" * 64), (8, "e" * 64))[0] == 1  # type: ignore[index]
+        assert audit.continuation_problem(db, (8, head(runtime)[1]), head(runtime)) is None
+        assert audit.continuation_problem(db, (5, h5), (8, "e" * 64)) == (
+            8, "event 8 has another hash than the head being signed")
+    recompute_from(runtime, 2)  # re-chained: the hash at the checkpoint changes
+    with runtime.db.transaction(write=False) as db:
+        assert audit.continuation_problem(db, (5, h5), head(runtime))[0] == 5  # type: ignore[index]
+        h5 = db.scalar(select(AuditEvent.hash).where(AuditEvent.seq == 5))
+    sql(runtime, "DELETE FROM audit_event WHERE seq = 7")
+    with runtime.db.transaction(write=False) as db:
+        assert audit.continuation_problem(db, (5, h5), head(runtime)) == (
+            7, "event 7 is missing (next is 8)")
+    sql(runtime, "UPDATE audit_event SET prev_hash = :h WHERE seq = 6", h="d" * 64)
+    with runtime.db.transaction(write=False) as db:
+        assert audit.continuation_problem(db, (5, h5), head(runtime)) == (
+            6, "event 6: prev_hash does not match the previous event's hash")
+
+
+# --------------------------------------------------------------------------- the checkpoint log
+
+
+def _log_lines(rt: Runtime) -> list[bytes]:
+    return rt.settings.audit_checkpoint_log_path.read_bytes().splitlines(keepends=True)
+
+
+def _rewrite_log(change: Callable[[list[bytes]], list[bytes]]) -> Callable[[Runtime], None]:
+    def apply(rt: Runtime) -> None:
+        rt.settings.audit_checkpoint_log_path.write_bytes(b"".join(change(_log_lines(rt))))
+
+    return apply
+
+
+def _edit_line(lines: list[bytes]) -> list[bytes]:
+    entry = json.loads(lines[1])
+    entry["hash"] = "a" * 64
+    return [lines[0], json.dumps(entry).encode() + b"\n", *lines[2:]]
+
+
+def _forge_line_with_another_key(lines: list[bytes]) -> list[bytes]:
+    from gongshu.core import audit_log
+
+    entry = json.loads(lines[-1])
+    entry.pop("signature")
+    entry.update(seq=entry["seq"] + 1, prev=audit_log._sm3(lines[-1]))
+    return [*lines, audit_log.sign_entry(entry, Ed25519PrivateKey.generate())]
+
+
+LOG_TAMPERING = [
+    ("a line removed from the middle", _rewrite_log(lambda ls: ls[:1] + ls[2:]),
+     "line 2 of the checkpoint log", "does not follow the line before it"),
+    ("a line edited", _rewrite_log(_edit_line), "line 2 of the checkpoint log",
+     "no valid signature"),
+    ("a line not JSON", _rewrite_log(lambda ls: [ls[0], b"{oops\n", *ls[2:]]),
+     "line 2 of the checkpoint log", "not valid JSON"),
+    ("a line signed with another key", _rewrite_log(_forge_line_with_another_key),
+     "line 11 of the checkpoint log", "no valid signature"),
+    ("the newest lines cut off", _rewrite_log(lambda ls: ls[:-2]),
+     "the checkpoint log lacks the signed checkpoint at event 10", "its end was cut off"),
+    ("the log deleted", lambda rt: rt.settings.audit_checkpoint_log_path.unlink(),
+     "the checkpoint log", "is missing, though the signed checkpoint says it was kept"),
+]
+
+
+@pytest.mark.parametrize("case", LOG_TAMPERING, ids=[c[0] for c in LOG_TAMPERING])
+def test_tampering_with_the_checkpoint_log_is_detected(
+    runtime: Runtime, case: tuple[str, Callable[[Runtime], None], str, str]
+) -> None:
+    _, apply, where, what = case
+    for _ in range(10):
+        write_events(runtime, 1)  # one checkpoint each
+    assert len(_log_lines(runtime)) == 10 and audit.verify(runtime).ok
+    apply(runtime)
+    report = audit.verify(runtime)
+    assert not report.ok and where in report.reason and what in report.reason, report
+    before = signed_head(runtime)
+    audited_action(runtime)  # the signer does not sign over a log it cannot continue
+    if "removed" in case[0] or "edited" in case[0] or "JSON" in case[0]:
+        return  # the tail reads: the signer continues it; verification still fails
+    assert signed_head(runtime) == before
+    assert not audit.verify(runtime).ok
+
+
+def test_a_checkpoint_from_before_the_log_starts_it(runtime: Runtime) -> None:
+    """An installation upgraded with audit-head.json and no log yet: the first signature
+    starts the log with that checkpoint, then continues it."""
+    write_events(runtime, 3)
+    runtime.settings.audit_checkpoint_log_path.unlink()
+    data = json.loads(runtime.settings.audit_checkpoint_path.read_text())
+    data.pop("logged")
+    runtime.settings.audit_checkpoint_path.write_text(json.dumps(data))
+    assert audit.verify(runtime).ok  # nothing to compare yet: not a failure
+    store = audit.CheckpointStore(
+        runtime.settings.audit_checkpoint_path, lambda: runtime.keys.signing_key("audit"),
+        log_path=runtime.settings.audit_checkpoint_log_path,
+        continues=runtime._chain_continues, interval=0)
+    runtime.audit_checkpoints.close()
+    runtime.audit_checkpoints = store
+    write_events(runtime, 1)
+    assert [(e["kind"], e["seq"]) for e in logged(runtime)] == [("checkpoint", 3), ("checkpoint", 4)]
+    assert logged(runtime)[0]["from"] == "audit-head.json"
+    assert audit.verify(runtime).ok
+
+
+def test_several_processes_append_and_sign_one_chain(settings: Settings) -> None:
+    """Each runtime stands for a process with its own signer; they share the checkpoint file
+    and log through the lock, and every checkpoint continues the one before."""
+    runtimes = [Runtime(settings) for _ in range(3)]
+    try:
+        errors: list[BaseException] = []
+        threads = [threading.Thread(target=lambda r=r: errors.extend(_hammer(r, 2, 15)))
+                   for r in runtimes]
+        for th in threads:
+            th.start()
+        for th in threads:
+            th.join()
+        assert errors == []
+        for rt in runtimes:
+            rt.audit_checkpoints.flush()
+        entries = logged(runtimes[0])
+        assert [e["kind"] for e in entries] == ["checkpoint"] * len(entries)
+        seqs = [e["seq"] for e in entries]
+        assert seqs == sorted(set(seqs)) and seqs[-1] == head(runtimes[0])[0]
+        report = audit.verify(runtimes[0])
+        assert report.ok and report.unattested == 0 and report.checkpoints_checked >= len(seqs)
+    finally:
+        for rt in runtimes:
+            rt.close()
+
+
+def test_a_damaged_log_moved_aside_is_acknowledged_and_a_new_log_starts(runtime: Runtime) -> None:
+    for _ in range(3):
+        write_events(runtime, 1)
+    _rewrite_log(_edit_line)(runtime)
+    report = audit.verify(runtime)
+    assert not report.ok and "line 2 of the checkpoint log" in report.reason
+    log_path = runtime.settings.audit_checkpoint_log_path
+    log_path.rename(log_path.with_suffix(".damaged"))  # kept as evidence
+    assert "is missing" in audit.verify(runtime).reason
+    _acknowledge(runtime)
+    assert [e["kind"] for e in logged(runtime)] == ["acknowledge"]
+    report = audit.verify(runtime)
+    assert report.ok and "is missing" in report.acknowledged[0]
+    write_events(runtime, 1)
+    assert [e["kind"] for e in logged(runtime)] == ["acknowledge", "checkpoint"]
+    assert audit.verify(runtime).ok

@@ -1,14 +1,17 @@
-"""`gongshu audit …`: verify the chain, read the log."""
+"""`gongshu audit …`: verify the chain, acknowledge a break, read the log."""
 
 from __future__ import annotations
 
 import typer
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
 from gongshu.audit import service
 from gongshu.audit.schemas import event_public
 from gongshu.cli.main import console, err_console, print_json, runtime, system_actor
+from gongshu.core.audit import VerifyReport
+from gongshu.core.errors import GongshuError
 
 audit_app = typer.Typer(help="The audit chain (Arts. 12, 41-44).", no_args_is_help=True)
 
@@ -17,28 +20,72 @@ def register(app: typer.Typer) -> None:
     app.add_typer(audit_app, name="audit")
 
 
-@audit_app.command("verify")
-def verify(json_output: bool = typer.Option(False, "--json")) -> None:
-    """Re-derive every hash and check the signed checkpoint; exit 1 naming the first bad event."""
-    rt = runtime()
-    with Progress(TextColumn("verifying"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-                  console=err_console, transient=True, disable=json_output) as bar:
-        task = bar.add_task("verify", total=None)
-        with rt.db.transaction(write=False) as db:
-            report = service.verify(system_actor(), db,
-                                    progress=lambda done, total: bar.update(task, completed=done, total=total))
-    with rt.db.transaction() as db:
-        service.record_verification(system_actor(), db, report)
+def _print_verdict(report: VerifyReport, json_output: bool) -> None:
     if json_output:
         print_json(report.as_dict())
-    elif report.ok:
-        console.print(f"[green]ok[/green]: {report.events_checked} events, head at {report.head_seq}"
-                      f", checkpoint at {report.checkpoint_seq}")
+        return
+    if report.ok:
+        console.print(f"[green]ok[/green]{escape(report.verdict()[2:])}")
     else:
-        err_console.print(f"[red]TAMPERED[/red] at event {report.bad_seq}"
-                          f"{f' (id {report.bad_event_id})' if report.bad_event_id else ''}: {report.reason}")
+        err_console.print(f"[red]TAMPERED[/red]{escape(report.verdict()[8:])}")
+    for note in report.acknowledged:
+        console.print(f"[yellow]acknowledged[/yellow]: {escape(note)}")
+
+
+@audit_app.command("verify")
+def verify(json_output: bool = typer.Option(False, "--json")) -> None:
+    """Re-derive every hash, compare the signed checkpoints; exit 1 naming the first bad event.
+
+    The verdict is printed before anything is written; then the verification is audited."""
+    rt = runtime()
+    try:
+        with Progress(TextColumn("verifying"), BarColumn(), MofNCompleteColumn(),
+                      TimeRemainingColumn(), console=err_console, transient=True,
+                      disable=json_output) as bar:
+            task = bar.add_task("verify", total=None)
+            with rt.db.transaction(write=False) as db:
+                report = service.verify(
+                    system_actor(), db,
+                    progress=lambda done, total: bar.update(task, completed=done, total=total))
+    except GongshuError:
+        raise
+    except Exception as exc:  # the database failed while reading the chain: still a verdict
+        err_console.print(f"[red]NOT VERIFIED[/red]: the chain could not be read "
+                          f"({escape(type(exc).__name__)}: {escape(str(exc).splitlines()[0] if str(exc) else '')})")
+        raise typer.Exit(1) from None
+    _print_verdict(report, json_output)
+    try:
+        with rt.db.transaction() as db:
+            service.record_verification(system_actor(), db, report)
+    except Exception as exc:  # the verdict stands; say why it is not in the chain
+        message = exc.detail if isinstance(exc, GongshuError) else type(exc).__name__
+        err_console.print(f"[yellow]the verification could not be recorded in the audit chain"
+                          f"[/yellow]: {escape(message)}")
+        raise typer.Exit(1) from None
     if not report.ok:
         raise typer.Exit(1)
+
+
+@audit_app.command("acknowledge-break")
+def acknowledge_break(
+    reason: str = typer.Option(..., "--reason",
+                               help="What was found, and what was done about it (kept in the "
+                                    "audit event and the checkpoint log)."),
+) -> None:
+    """Acknowledge a break of the chain after investigating it (an audited act).
+
+    Verifies first and refuses when the chain verifies. The verdict is kept as evidence with the
+    reason; the chain's head then starts a new signed segment, and checkpoints are signed again.
+    Everything logged before (checkpoints, the break) stays in the checkpoint log."""
+    rt = runtime()
+    with rt.db.transaction(write=False) as db:
+        report = service.verify(system_actor(), db)
+    _print_verdict(report, False)
+    with rt.db.transaction() as db:
+        service.acknowledge_break(system_actor(), db, reason=reason, report=report)
+    checkpoint = rt.audit_checkpoints.read()
+    console.print(f"acknowledged: a new signed segment starts at event "
+                  f"{checkpoint.seq if checkpoint else '?'}")
 
 
 @audit_app.command("list")

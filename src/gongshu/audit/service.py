@@ -13,10 +13,11 @@ from dataclasses import dataclass
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
+from gongshu.audit.permissions import AUDIT_ACKNOWLEDGE
 from gongshu.core import audit, jobs
 from gongshu.core.audit import AuditEvent, VerifyReport
 from gongshu.core.db import runtime_of
-from gongshu.core.errors import NotFound
+from gongshu.core.errors import InvalidState, NotFound, ValidationFailed
 from gongshu.core.permissions import Actor, Perm, require
 
 
@@ -91,20 +92,24 @@ def get_event(actor: Actor, db: Session, /, seq: int) -> AuditEvent:
 
 def verify(actor: Actor, db: Session, /, *,
            progress: Callable[[int, int], None] | None = None) -> VerifyReport:
-    """Re-derive the whole chain against the signed checkpoint (a read; may take a while).
+    """Re-derive the whole chain against the signed checkpoint and the checkpoint log (a read;
+    may take a while). Writes nothing: the verdict comes first.
 
     Run it in a read transaction and then ``record_verification`` in a short write one: a
     long write transaction would hold SQLite's lock against everyone, progress reports included.
     """
     require(actor, Perm.AUDIT_VERIFY)
-    runtime = runtime_of(db)
-    runtime.audit_checkpoints.flush()  # this process's own commits are attested first
+    store = runtime_of(db).audit_checkpoints
+    public_key = runtime_of(db).keys.verify_key("audit")
+    # read before the chain: never ahead of what the chain shows
+    checkpoint, checkpoint_log = store.read_signed(public_key)
     return audit.verify_chain(
         db,
-        checkpoint=runtime.audit_checkpoints.read(),
-        public_key=runtime.keys.verify_key("audit"),
+        checkpoint=checkpoint,
+        public_key=public_key,
         progress=progress,
         require_checkpoint=True,
+        checkpoint_log=checkpoint_log,
     )
 
 
@@ -112,6 +117,23 @@ def record_verification(actor: Actor, db: Session, /, report: VerifyReport) -> N
     audit.record(db, actor, "audit.verify", target_type="audit_chain",
                  details={"ok": report.ok, "events": report.events_checked,
                           "bad_seq": report.bad_seq, "reason": report.reason})
+
+
+def acknowledge_break(actor: Actor, db: Session, /, *, reason: str, report: VerifyReport) -> None:
+    """Acknowledge what ``report`` (a verification just made) found: an audited act, with its
+    reason and the verdict as evidence. When the transaction commits, the chain's head starts
+    a new signed segment; the checkpoints and breaks logged before stay in the log."""
+    require(actor, AUDIT_ACKNOWLEDGE)
+    reason = reason.strip()
+    if len(reason) < 10:
+        raise ValidationFailed.single(
+            "reason", "reason_too_short",
+            "Give the reason: what was found and what was done about it (10 characters at "
+            "least).", min_length=10)
+    if report.ok:
+        raise InvalidState("The audit chain verifies: there is no break to acknowledge.",
+                           code="audit_no_break")
+    audit.acknowledge_break(db, actor, reason=reason, evidence=report.verdict())
 
 
 def submit_verify(actor: Actor, db: Session, /) -> jobs.Job:

@@ -140,6 +140,13 @@ class Settings(BaseSettings):
         description="An upload whose ingest was rejected is kept this many hours, so that it can "
         "be ingested again with a column mapping without sending it again; 0 keeps none.",
     )
+    audit_checkpoint_dir: Path | None = Field(
+        None,
+        description="Directory of the audit checkpoint log audit-checkpoints.jsonl, to which "
+        "every signed audit checkpoint is appended; default: the data directory. Put it on "
+        "storage the database's administrators cannot rewrite (another disk or machine, an "
+        "append-only mount).",
+    )
     page_size: int = Field(50, description="Default page size of lists in the API and the web UI.")
     log_level: str = Field("INFO", description="Logging level (DEBUG, INFO, WARNING, ERROR).")
 
@@ -170,6 +177,12 @@ class Settings(BaseSettings):
     @property
     def audit_checkpoint_path(self) -> Path:
         return self.resolved_data_dir / "audit-head.json"
+
+    @property
+    def audit_checkpoint_log_path(self) -> Path:
+        directory = self.audit_checkpoint_dir
+        base = directory.expanduser().resolve() if directory else self.resolved_data_dir
+        return base / "audit-checkpoints.jsonl"
 
     @property
     def effective_database_url(self) -> str:

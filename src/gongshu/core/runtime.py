@@ -11,7 +11,7 @@ import logging
 from functools import cached_property
 from typing import TYPE_CHECKING
 
-from gongshu.core.audit import CheckpointStore
+from gongshu.core.audit import CheckpointStore, continuation_problem
 from gongshu.core.config import Settings
 from gongshu.core.db import Database
 from gongshu.core.security import KeyStore
@@ -28,10 +28,23 @@ class Runtime:
         data_dir = self.settings.resolved_data_dir
         data_dir.mkdir(parents=True, exist_ok=True)
         self.keys = KeyStore(self.settings.keys_dir)
+        log_path = self.settings.audit_checkpoint_log_path
+        log_path.parent.mkdir(parents=True, exist_ok=True)
         self.audit_checkpoints = CheckpointStore(
-            self.settings.audit_checkpoint_path, lambda: self.keys.signing_key("audit")
+            self.settings.audit_checkpoint_path,
+            lambda: self.keys.signing_key("audit"),
+            log_path=log_path,
+            continues=self._chain_continues,
         )
         self.db = Database(self.settings.effective_database_url, runtime=self)
+
+    def _chain_continues(
+        self, since: tuple[int, str], head: tuple[int, str]
+    ) -> tuple[int, str] | None:
+        """What the checkpoint signer asks before it signs ``head``: do the events after the
+        last signed checkpoint ``since`` still chain to it (``audit.continuation_problem``)?"""
+        with self.db.engine.connect() as conn:  # a read, without a Session's bookkeeping
+            return continuation_problem(conn, since, head)
 
     @cached_property
     def data_engine(self) -> Engine:
