@@ -82,9 +82,12 @@ def _hook(ctx: JobContext) -> dict[str, Any] | None:
 
 
 @pytest.fixture(autouse=True)
-def _clean_handlers_state() -> Iterator[None]:
+def _clean_handlers_state(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     calls.clear()
     hooks.clear()
+    # these actors are drawn by paths only: no user rows to resolve them against (the actor
+    # re-check against the database is tested in tests/orgs/test_jobs.py)
+    monkeypatch.setattr(jobs, "_actor_resolver", None)
     yield
     hooks.clear()
 

@@ -6,9 +6,10 @@ from typing import Any
 
 from gongshu.audit import service
 from gongshu.core.jobs import JobContext, handler
+from gongshu.core.permissions import Perm
 
 
-@handler("audit.verify")
+@handler("audit.verify", perm=Perm.AUDIT_VERIFY, anywhere=True)
 def verify_chain(ctx: JobContext) -> dict[str, Any]:
     with ctx.runtime.db.transaction(write=False) as db:
         report = service.verify(ctx.actor, db, progress=lambda done, total: ctx.progress(done, total))
