@@ -557,8 +557,9 @@ def sync_schedules(db: Session, /, *, now: dt.datetime | None = None) -> int:
             .values(name=sched.name, kind=sched.kind, params=sched.params,
                     period_seconds=period, next_run_at=now)
             .on_conflict_do_nothing(index_elements=["name"])
-        )
-        if added.rowcount:
+            .returning(JobSchedule.name)
+        ).scalar_one_or_none()
+        if added is not None:
             changed += 1
             continue
         row = db.get(JobSchedule, sched.name, with_for_update=True, populate_existing=True)
@@ -772,9 +773,9 @@ class Worker:
                 submitted.append(job.id)
         return submitted
 
-    def sync_schedules(self) -> None:
+    def sync_schedules(self, *, now: dt.datetime | None = None) -> None:
         with self.runtime.db.transaction() as db:
-            sync_schedules(db)
+            sync_schedules(db, now=now)
 
     def run_pending(self) -> int:
         """Run queued jobs until none is left; returns how many ran."""
