@@ -566,11 +566,11 @@ def test_a_limit_of_zero_pauses_a_queue(runtime: Runtime, bulk_limit: None) -> N
 
 
 @pytest.fixture
-def tick_schedule() -> Iterator[jobs.Schedule]:
-    sched = jobs.schedule("test.count", every=dt.timedelta(minutes=15), params={"n": 1},
-                          name="test.tick")
-    yield sched
-    jobs.SCHEDULES.pop("test.tick", None)
+def tick_schedule(monkeypatch: pytest.MonkeyPatch) -> jobs.Schedule:
+    """The only declared schedule during the test (the modules' own are set aside)."""
+    monkeypatch.setattr(jobs, "SCHEDULES", {})
+    return jobs.schedule("test.count", every=dt.timedelta(minutes=15), params={"n": 1},
+                         name="test.tick")
 
 
 def _scheduled_jobs(runtime: Runtime) -> list[Job]:
@@ -607,6 +607,9 @@ def test_a_schedule_runs_once_per_period_with_three_concurrent_workers(
                 for now in periods:
                     barrier.wait()
                     worker.run_schedules(now=now)
+                    barrier.wait()
+                    if i == 0:  # the period's job runs before the next period
+                        worker.run_pending()
             except BaseException as exc:  # pragma: no cover - reported below
                 errors.append(exc)
 
@@ -625,7 +628,6 @@ def test_a_schedule_runs_once_per_period_with_three_concurrent_workers(
             assert row is not None
             assert row.next_run_at == t0 + dt.timedelta(minutes=45)
             assert row.last_job_id == made[-1].id and row.period_seconds == 900
-        assert Worker(runtimes[0]).run_pending() == 3
         assert all(load(runtimes[0], j.id).status == JobStatus.SUCCEEDED for j in made)
     finally:
         for rt in runtimes:
@@ -638,6 +640,7 @@ def test_a_changed_declaration_updates_its_schedule(runtime: Runtime,
     with runtime.db.transaction() as db:
         assert jobs.sync_schedules(db, now=t0) >= 1
     assert len(Worker(runtime).run_schedules(now=t0)) == 1
+    assert Worker(runtime).run_pending() == 1
     with runtime.db.transaction() as db:
         assert jobs.sync_schedules(db, now=t0) == 0  # nothing changed
     jobs.schedule("test.count", every=dt.timedelta(minutes=5), params={"n": 2}, name="test.tick")
@@ -655,3 +658,16 @@ def test_the_library_sweeps_kept_uploads_on_a_schedule() -> None:
 
     sched = jobs.SCHEDULES["library.sweep_uploads"]
     assert sched.kind in jobs.HANDLERS and sched.every <= dt.timedelta(hours=1)
+
+
+def test_a_period_whose_previous_job_still_waits_submits_none(runtime: Runtime,
+                                                              tick_schedule: jobs.Schedule) -> None:
+    t0 = utcnow()
+    worker = Worker(runtime)
+    worker.sync_schedules(now=t0)
+    first = worker.run_schedules(now=t0)
+    assert len(first) == 1
+    assert worker.run_schedules(now=t0 + dt.timedelta(minutes=15)) == []  # first still queued
+    assert worker.run_pending() == 1
+    assert len(worker.run_schedules(now=t0 + dt.timedelta(minutes=30))) == 1
+    assert len(_scheduled_jobs(runtime)) == 2

@@ -745,7 +745,9 @@ class Worker:
 
         Each schedule is claimed by a compare-and-set of its ``next_run_at`` (a worker whose
         update finds the row moved on by another worker submits nothing), in the transaction
-        that submits the job: one job per period, however many workers look."""
+        that submits the job: one job per period, however many workers look. A period whose
+        previous job still waits in its queue submits none (jobs do not pile up behind a
+        paused or busy queue)."""
         now = now or utcnow()
         names = [n for n, s in SCHEDULES.items() if s.kind in HANDLERS]
         if not names:
@@ -764,6 +766,10 @@ class Worker:
                     .values(next_run_at=_next_after(at, period, now), last_run_at=now)
                 )
                 if moved.rowcount != 1:  # another worker took this period
+                    continue
+                last = db.scalar(select(JobSchedule.last_job_id).where(JobSchedule.name == name))
+                if last is not None and db.scalar(
+                        select(Job.status).where(Job.id == last)) == JobStatus.QUEUED:
                     continue
                 sched = SCHEDULES[name]
                 job = submit(SCHEDULER, db, kind=sched.kind, params=dict(sched.params),
