@@ -671,3 +671,17 @@ def test_a_period_whose_previous_job_still_waits_submits_none(runtime: Runtime,
     assert worker.run_pending() == 1
     assert len(worker.run_schedules(now=t0 + dt.timedelta(minutes=30))) == 1
     assert len(_scheduled_jobs(runtime)) == 2
+
+
+def test_a_crashing_actor_resolver_fails_the_job_instead_of_sticking_it(
+        runtime: Runtime, monkeypatch: pytest.MonkeyPatch) -> None:
+    def broken(db: Any, actor: Actor) -> Actor:
+        raise RuntimeError("resolver bug")
+
+    monkeypatch.setattr(jobs, "_actor_resolver", broken)
+    stuck, other = submit(runtime, n=1), submit(runtime, SYSTEM, n=1)
+    assert Worker(runtime).run_pending() == 2
+    assert (load(runtime, stuck).status, load(runtime, stuck).error_code) == (
+        JobStatus.FAILED, "internal_error")
+    assert load(runtime, other).status == JobStatus.SUCCEEDED  # the system is not resolved
+    assert [job_id for _, job_id in calls] == [other]

@@ -486,19 +486,22 @@ def _claim(db: Session, worker_name: str, limits: dict[str, int] | None = None) 
         return job
 
 
-def _refuse(db: Session, job: Job, gone: ActorGone) -> None:
+def _refuse(db: Session, job: Job, gone: ActorGone, code: str = ACTOR_NO_LONGER_PERMITTED
+            ) -> None:
     """Fail a claimed job whose actor may no longer act, without running it."""
     job.status = JobStatus.FAILED
     job.finished_at = utcnow()
     job.error = f"the job's actor may no longer do this work ({gone.reason}): {gone.message}"[:2000]
-    job.error_code = ACTOR_NO_LONGER_PERMITTED
+    if code != ACTOR_NO_LONGER_PERMITTED:
+        job.error = f"the job's actor could not be checked: {gone.message}"[:2000]
+    job.error_code = code
     audit.record(
         db,
         Actor.system("job-worker", via="system"),
         "job.failed",
         target_type="job",
         target_id=job.id,
-        details={"kind": job.kind, "error": ACTOR_NO_LONGER_PERMITTED, "reason": gone.reason,
+        details={"kind": job.kind, "error": code, "reason": gone.reason,
                  "actor": job.actor.get("username", "")},
     )
 
@@ -627,6 +630,11 @@ class Worker:
             except ActorGone as gone:
                 log.info("job %s (%s) refused: its actor %s", job_id, kind, gone.reason)
                 _refuse(db, job, gone)
+                return job_id
+            except Exception as exc:  # a bug in a resolver must not stick the job at the head
+                log.exception("job %s (%s): its actor could not be checked", job_id, kind)
+                _refuse(db, job, ActorGone("resolve_failed", f"internal error: {exc}"),
+                        code="internal_error")
                 return job_id
         with self._lock:
             self._running.add(job_id)
