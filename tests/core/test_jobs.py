@@ -685,3 +685,19 @@ def test_a_crashing_actor_resolver_fails_the_job_instead_of_sticking_it(
         JobStatus.FAILED, "internal_error")
     assert load(runtime, other).status == JobStatus.SUCCEEDED  # the system is not resolved
     assert [job_id for _, job_id in calls] == [other]
+
+
+def test_a_worker_that_read_a_schedule_before_another_took_it_submits_nothing(
+        runtime: Runtime, tick_schedule: jobs.Schedule) -> None:
+    """The compare-and-set: B read the period as due, A took it and its job already ran; B's
+    late claim with what it read must not run the period again."""
+    t0 = utcnow()
+    a, b = Worker(runtime, name="a"), Worker(runtime, name="b")
+    a.sync_schedules(now=t0)
+    with runtime.db.transaction(write=False) as db:
+        row = db.get(jobs.JobSchedule, "test.tick")
+        assert row is not None
+        stale = (row.name, row.next_run_at, row.period_seconds)
+    assert len(a.run_schedules(now=t0)) == 1 and a.run_pending() == 1
+    assert b._take_period(*stale, now=t0) is None
+    assert len(_scheduled_jobs(runtime)) == 1

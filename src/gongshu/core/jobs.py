@@ -767,25 +767,34 @@ class Worker:
             ).all()
         submitted = []
         for name, at, period in due:
-            with self.runtime.db.transaction() as db:
-                moved = db.execute(
-                    update(JobSchedule)
-                    .where(JobSchedule.name == name, JobSchedule.next_run_at == at)
-                    .values(next_run_at=_next_after(at, period, now), last_run_at=now)
-                )
-                if moved.rowcount != 1:  # another worker took this period
-                    continue
-                last = db.scalar(select(JobSchedule.last_job_id).where(JobSchedule.name == name))
-                if last is not None and db.scalar(
-                        select(Job.status).where(Job.id == last)) == JobStatus.QUEUED:
-                    continue
-                sched = SCHEDULES[name]
-                job = submit(SCHEDULER, db, kind=sched.kind, params=dict(sched.params),
-                             title=sched.title or sched.name, org_path="")
-                db.execute(update(JobSchedule).where(JobSchedule.name == name)
-                           .values(last_job_id=job.id))
-                submitted.append(job.id)
+            job_id = self._take_period(name, at, period, now)
+            if job_id is not None:
+                submitted.append(job_id)
         return submitted
+
+    def _take_period(self, name: str, at: dt.datetime, period: int,
+                     now: dt.datetime) -> uuid.UUID | None:
+        """Move the schedule ``name`` on from ``at`` (as this worker read it) and submit its
+        job; None if another worker moved it first, or its previous job still waits."""
+        with self.runtime.db.transaction() as db:
+            moved = db.execute(
+                update(JobSchedule)
+                .where(JobSchedule.name == name, JobSchedule.next_run_at == at)
+                .values(next_run_at=_next_after(at, period, now), last_run_at=now)
+                .returning(JobSchedule.last_job_id)
+            ).one_or_none()
+            if moved is None:  # another worker took this period
+                return None
+            last = moved[0]
+            if last is not None and db.scalar(
+                    select(Job.status).where(Job.id == last)) == JobStatus.QUEUED:
+                return None
+            sched = SCHEDULES[name]
+            job = submit(SCHEDULER, db, kind=sched.kind, params=dict(sched.params),
+                         title=sched.title or sched.name, org_path="")
+            db.execute(update(JobSchedule).where(JobSchedule.name == name)
+                       .values(last_job_id=job.id))
+            return job.id
 
     def sync_schedules(self, *, now: dt.datetime | None = None) -> None:
         with self.runtime.db.transaction() as db:
