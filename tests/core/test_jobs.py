@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 
 from gongshu.core import jobs
 from gongshu.core.audit import AuditEvent
@@ -82,9 +82,12 @@ def _hook(ctx: JobContext) -> dict[str, Any] | None:
 
 
 @pytest.fixture(autouse=True)
-def _clean_handlers_state() -> Iterator[None]:
+def _clean_handlers_state(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     calls.clear()
     hooks.clear()
+    # these actors are drawn by paths only: no user rows to resolve them against (the actor
+    # re-check against the database is tested in tests/orgs/test_jobs.py)
+    monkeypatch.setattr(jobs, "_actor_resolver", None)
     yield
     hooks.clear()
 
@@ -430,3 +433,271 @@ def test_concurrent_workers_never_run_a_job_twice(runtime: Runtime) -> None:
         workers = set(db.scalars(select(Job.worker)))
     assert statuses == {JobStatus.SUCCEEDED}
     assert workers <= {f"w{i}" for i in range(n_workers)}
+
+
+# ------------------------------------------------------------------ queues, priorities, delays
+
+release = threading.Event()
+started: list[uuid.UUID] = []
+
+
+@jobs.handler("test.long", queue="bulk")
+def _long(ctx: JobContext) -> dict[str, Any]:
+    with calls_lock:
+        started.append(ctx.job_id)
+    assert release.wait(20), "the test never released the long job"
+    with calls_lock:
+        calls.append(("test.long", ctx.job_id))
+    return {}
+
+
+@jobs.handler("test.urgent", priority=5)
+def _urgent(ctx: JobContext) -> dict[str, Any]:
+    with calls_lock:
+        calls.append(("test.urgent", ctx.job_id))
+    return {}
+
+
+@pytest.fixture
+def bulk_limit(runtime: Runtime) -> Iterator[None]:
+    release.clear()
+    started.clear()
+    runtime.settings.job_queue_limits = {"bulk": 1}
+    yield
+    release.set()
+
+
+def test_handlers_place_their_jobs_in_their_queue_with_their_priority(runtime: Runtime) -> None:
+    job = load(runtime, submit(runtime, kind="test.urgent"))
+    assert (job.queue, job.priority) == ("default", 5)
+    job = load(runtime, submit(runtime, kind="test.long"))
+    assert (job.queue, job.priority) == ("bulk", 0)
+    assert (load(runtime, submit(runtime)).queue, jobs.spec_of("library.nothing").queue) == (
+        "default", "default")
+
+
+def test_higher_priority_runs_first_then_oldest_and_delayed_jobs_wait(runtime: Runtime) -> None:
+    low = submit(runtime, n=1)
+    urgent = submit(runtime, kind="test.urgent")
+    with runtime.db.transaction() as db:
+        higher = jobs.submit(STEWARD, db, kind="test.count", params={"n": 1}, priority=9).id
+        later = jobs.submit(STEWARD, db, kind="test.urgent", priority=99,
+                            run_after=utcnow() + dt.timedelta(hours=1)).id
+    low2 = submit(runtime, n=1)
+    assert Worker(runtime).run_pending() == 4
+    assert [job_id for _, job_id in calls] == [higher, urgent, low, low2]
+    assert load(runtime, later).status == JobStatus.QUEUED  # not before its time
+    with runtime.db.transaction() as db:
+        db.execute(update(Job).where(Job.id == later).values(run_after=utcnow()))
+    assert Worker(runtime).run_pending() == 1
+    assert calls[-1] == ("test.urgent", later)
+
+
+def test_a_queue_at_its_limit_does_not_hold_up_other_queues(runtime: Runtime,
+                                                            bulk_limit: None) -> None:
+    """Two long jobs of a queue limited to one, then a short one: with two worker threads the
+    short job runs while the first long one still runs, and the second long one waits."""
+    first, second = submit(runtime, kind="test.long"), submit(runtime, kind="test.long")
+    short = submit(runtime, n=1)
+    worker = Worker(runtime, threads=2)
+    worker.start()
+    try:
+        deadline = time.monotonic() + 15
+        while load(runtime, short).status != JobStatus.SUCCEEDED:
+            assert time.monotonic() < deadline, "the short job waited behind the long ones"
+            time.sleep(0.02)
+        assert started == [first]
+        assert load(runtime, second).status == JobStatus.QUEUED
+        release.set()
+        while load(runtime, second).status != JobStatus.SUCCEEDED:
+            assert time.monotonic() < deadline, "the second long job never ran"
+            time.sleep(0.02)
+        assert started == [first, second]
+    finally:
+        release.set()
+        worker.stop()
+
+
+def test_the_queue_limit_holds_across_concurrent_workers(runtime: Runtime,
+                                                         bulk_limit: None) -> None:
+    """Three workers claim at once from a queue limited to one: one job runs, two wait (on
+    PostgreSQL the count and the claim are serialised per queue)."""
+    ids = [submit(runtime, kind="test.long") for _ in range(3)]
+    barrier = threading.Barrier(3)
+    claimed: list[uuid.UUID | None] = []
+
+    def work(i: int) -> None:
+        barrier.wait()
+        claimed.append(Worker(runtime, name=f"w{i}").run_one())
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(3)]
+    for th in threads:
+        th.start()
+    deadline = time.monotonic() + 10
+    while sum(1 for c in claimed if c is None) < 2 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    with runtime.db.transaction(write=False) as db:
+        running = db.scalar(select(func.count()).select_from(Job)
+                            .where(Job.status == JobStatus.RUNNING))
+    release.set()
+    for th in threads:
+        th.join()
+    assert running == 1
+    assert len(started) == 1 and started[0] in ids
+    assert sorted(c for c in claimed if c is not None) == started
+
+
+def test_a_limit_of_zero_pauses_a_queue(runtime: Runtime, bulk_limit: None) -> None:
+    runtime.settings.job_queue_limits = {"bulk": 0}
+    paused = submit(runtime, kind="test.long")
+    other = submit(runtime, n=1)
+    assert Worker(runtime).run_pending() == 1
+    assert load(runtime, other).status == JobStatus.SUCCEEDED
+    assert load(runtime, paused).status == JobStatus.QUEUED
+    with runtime.db.transaction(write=False) as db:
+        states = {s.queue: s for s in jobs.queue_states(SYSTEM, db, limits={"bulk": 0})}
+        with pytest.raises(PermissionDenied):
+            jobs.queue_states(STEWARD, db, limits={})
+    assert (states["bulk"].limit, states["bulk"].queued, states["bulk"].running) == (0, 1, 0)
+    assert states["default"].limit is None
+
+
+# ------------------------------------------------------------------------------- schedules
+
+
+@pytest.fixture
+def tick_schedule(monkeypatch: pytest.MonkeyPatch) -> jobs.Schedule:
+    """The only declared schedule during the test (the modules' own are set aside)."""
+    monkeypatch.setattr(jobs, "SCHEDULES", {})
+    return jobs.schedule("test.count", every=dt.timedelta(minutes=15), params={"n": 1},
+                         name="test.tick")
+
+
+def _scheduled_jobs(runtime: Runtime) -> list[Job]:
+    with runtime.db.transaction(write=False) as db:
+        return list(db.scalars(select(Job).where(Job.title == "test.tick")
+                               .order_by(Job.created_at)))
+
+
+@pytest.mark.parametrize(("minutes_late", "next_in"), [(0, 15), (1, 14), (15, 15), (44, 1),
+                                                       (45, 15)])
+def test_a_missed_period_runs_once_and_keeps_the_grid(minutes_late: int, next_in: int) -> None:
+    due = dt.datetime(2026, 1, 1, 8, 0, tzinfo=dt.UTC)
+    now = due + dt.timedelta(minutes=minutes_late)
+    assert jobs._next_after(due, 15 * 60, now) == now + dt.timedelta(minutes=next_in)
+
+
+def test_a_schedule_runs_once_per_period_with_three_concurrent_workers(
+        settings: Any, tick_schedule: jobs.Schedule) -> None:
+    """Three workers (each with its own runtime and connections, as separate processes) start
+    together and look for due schedules together, period after period: one job per period."""
+    runtimes = [Runtime(settings) for _ in range(3)]
+    try:
+        barrier = threading.Barrier(3)
+        errors: list[BaseException] = []
+        t0 = utcnow()
+        periods = [t0, t0 + dt.timedelta(minutes=5), t0 + dt.timedelta(minutes=15),
+                   t0 + dt.timedelta(minutes=16), t0 + dt.timedelta(minutes=31)]
+
+        def work(rt: Runtime, i: int) -> None:
+            try:
+                worker = Worker(rt, name=f"w{i}")
+                barrier.wait()
+                worker.sync_schedules(now=t0)
+                for now in periods:
+                    barrier.wait()
+                    worker.run_schedules(now=now)
+                    barrier.wait()
+                    if i == 0:  # the period's job runs before the next period
+                        worker.run_pending()
+            except BaseException as exc:  # pragma: no cover - reported below
+                errors.append(exc)
+
+        threads = [threading.Thread(target=work, args=(rt, i)) for i, rt in enumerate(runtimes)]
+        for th in threads:
+            th.start()
+        for th in threads:
+            th.join()
+        assert errors == []
+        made = _scheduled_jobs(runtimes[0])
+        # t0 (new: due at once), t0+15 min and t0+31 min (the grid: t0+30); not 5 or 16 min
+        assert len(made) == 3
+        assert {j.actor["username"] for j in made} == {"scheduler"} and made[0].org_path == ""
+        with runtimes[0].db.transaction(write=False) as db:
+            row = db.get(jobs.JobSchedule, "test.tick")
+            assert row is not None
+            assert row.next_run_at == t0 + dt.timedelta(minutes=45)
+            assert row.last_job_id == made[-1].id and row.period_seconds == 900
+        assert all(load(runtimes[0], j.id).status == JobStatus.SUCCEEDED for j in made)
+    finally:
+        for rt in runtimes:
+            rt.close()
+
+
+def test_a_changed_declaration_updates_its_schedule(runtime: Runtime,
+                                                    tick_schedule: jobs.Schedule) -> None:
+    t0 = utcnow()
+    with runtime.db.transaction() as db:
+        assert jobs.sync_schedules(db, now=t0) >= 1
+    assert len(Worker(runtime).run_schedules(now=t0)) == 1
+    assert Worker(runtime).run_pending() == 1
+    with runtime.db.transaction() as db:
+        assert jobs.sync_schedules(db, now=t0) == 0  # nothing changed
+    jobs.schedule("test.count", every=dt.timedelta(minutes=5), params={"n": 2}, name="test.tick")
+    with runtime.db.transaction() as db:
+        assert jobs.sync_schedules(db, now=t0) == 1
+        row = db.get(jobs.JobSchedule, "test.tick")
+        assert row is not None and row.params == {"n": 2}
+        assert row.next_run_at == t0 + dt.timedelta(minutes=5)  # brought forward
+    assert Worker(runtime).run_schedules(now=t0 + dt.timedelta(minutes=4)) == []
+    assert len(Worker(runtime).run_schedules(now=t0 + dt.timedelta(minutes=5))) == 1
+
+
+def test_the_library_sweeps_kept_uploads_on_a_schedule() -> None:
+    import gongshu.library.jobs  # noqa: F401  (declares it)
+
+    sched = jobs.SCHEDULES["library.sweep_uploads"]
+    assert sched.kind in jobs.HANDLERS and sched.every <= dt.timedelta(hours=1)
+
+
+def test_a_period_whose_previous_job_still_waits_submits_none(runtime: Runtime,
+                                                              tick_schedule: jobs.Schedule) -> None:
+    t0 = utcnow()
+    worker = Worker(runtime)
+    worker.sync_schedules(now=t0)
+    first = worker.run_schedules(now=t0)
+    assert len(first) == 1
+    assert worker.run_schedules(now=t0 + dt.timedelta(minutes=15)) == []  # first still queued
+    assert worker.run_pending() == 1
+    assert len(worker.run_schedules(now=t0 + dt.timedelta(minutes=30))) == 1
+    assert len(_scheduled_jobs(runtime)) == 2
+
+
+def test_a_crashing_actor_resolver_fails_the_job_instead_of_sticking_it(
+        runtime: Runtime, monkeypatch: pytest.MonkeyPatch) -> None:
+    def broken(db: Any, actor: Actor) -> Actor:
+        raise RuntimeError("resolver bug")
+
+    monkeypatch.setattr(jobs, "_actor_resolver", broken)
+    stuck, other = submit(runtime, n=1), submit(runtime, SYSTEM, n=1)
+    assert Worker(runtime).run_pending() == 2
+    assert (load(runtime, stuck).status, load(runtime, stuck).error_code) == (
+        JobStatus.FAILED, "internal_error")
+    assert load(runtime, other).status == JobStatus.SUCCEEDED  # the system is not resolved
+    assert [job_id for _, job_id in calls] == [other]
+
+
+def test_a_worker_that_read_a_schedule_before_another_took_it_submits_nothing(
+        runtime: Runtime, tick_schedule: jobs.Schedule) -> None:
+    """The compare-and-set: B read the period as due, A took it and its job already ran; B's
+    late claim with what it read must not run the period again."""
+    t0 = utcnow()
+    a, b = Worker(runtime, name="a"), Worker(runtime, name="b")
+    a.sync_schedules(now=t0)
+    with runtime.db.transaction(write=False) as db:
+        row = db.get(jobs.JobSchedule, "test.tick")
+        assert row is not None
+        stale = (row.name, row.next_run_at, row.period_seconds)
+    assert len(a.run_schedules(now=t0)) == 1 and a.run_pending() == 1
+    assert b._take_period(*stale, now=t0) is None
+    assert len(_scheduled_jobs(runtime)) == 1

@@ -158,7 +158,7 @@ def test_a_rejected_upload_is_ingested_again_through_the_api(
     assert done["status"] == "succeeded", done["report"]
     assert not list((runtime.settings.resolved_data_dir / "uploads").rglob("*.csv"))
 
-    # a kept file whose time is up is refused, and the next ingest job sweeps it away
+    # a kept file whose time is up is refused, and the scheduled sweep removes it
     third = upload(client, steward, entry,
                    write_file(tmp_path / "again.csv", register_rows(5), header=header)).json()
     Worker(runtime).run_pending()
@@ -175,7 +175,13 @@ def test_a_rejected_upload_is_ingested_again_through_the_api(
     import datetime as dt
 
     later = dt.datetime.now(dt.UTC) + dt.timedelta(hours=25)
-    assert service.sweep_kept_uploads(uploads, now=later) == 1
+    worker = Worker(runtime)
+    worker.sync_schedules()
+    assert len(worker.run_schedules()) == 1 and worker.run_pending() == 1
+    assert len(list(uploads.rglob("*.csv"))) == 1  # its time is not up yet
+    for marker in uploads.glob(f"*/{service.KEPT_MARKER}"):
+        marker.write_text("2000-01-01T00:00:00+00:00", encoding="utf-8")
+    assert len(worker.run_schedules(now=later)) == 1 and worker.run_pending() == 1
     assert not list(uploads.rglob("*.csv"))
 
 

@@ -137,3 +137,18 @@ def test_security_headers(client: Any) -> None:
     response = client.get("/login")
     assert response.headers["x-frame-options"] == "DENY"
     assert "default-src 'self'" in response.headers["content-security-policy"]
+
+
+def test_the_jobs_page_shows_the_queues_to_those_who_see_all_jobs(client: Any, make_user: Any,
+                                                                 runtime: Any) -> None:
+    runtime.settings.job_queue_limits = {"ingest": 3}
+    auditor = make_user("aud.queues", "auditor", "province", subtree=True)
+    web_login(client, auditor.username, auditor.password)
+    page = client.get("/jobs")
+    assert page.status_code == 200 and 'id="job-queues"' in page.text
+    row = page.text.split("<td>ingest</td>")[1].split("</tr>")[0]
+    assert row.startswith("<td>3</td>")
+    requester = make_user("req.queues", "requester")
+    client.cookies.clear()
+    web_login(client, requester.username, requester.password)
+    assert 'id="job-queues"' not in client.get("/jobs").text

@@ -7,11 +7,12 @@ from typing import Any
 
 from gongshu.audit import service
 from gongshu.core.jobs import JobContext, handler
+from gongshu.core.permissions import Perm
 
 log = logging.getLogger("gongshu.audit")
 
 
-@handler("audit.verify")
+@handler("audit.verify", perm=Perm.AUDIT_VERIFY, anywhere=True)
 def verify_chain(ctx: JobContext) -> dict[str, Any]:
     """The verdict is the job's result; recording the verification in the chain comes after
     it and cannot take the verdict away (a broken chain may refuse the event)."""

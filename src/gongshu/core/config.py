@@ -108,6 +108,13 @@ class Settings(BaseSettings):
         120,
         description="A running job whose worker has not sent a heartbeat for this long is marked failed.",
     )
+    job_queue_limits: dict[str, int] = Field(
+        {"ingest": 1, "scan": 1},
+        description="Most jobs of a queue running at once, across all worker processes, as JSON "
+        '(e.g. {"ingest": 2, "scan": 1, "sandbox": 4}); a queue not named is limited only by the '
+        "worker threads, and 0 pauses a queue. Queues: ingest (library ingests), scan (rescans, "
+        "quality evaluations), default (everything else).",
+    )
     duckdb_memory_limit: str = Field("4GB", description="Memory limit of each DuckDB connection.")
     duckdb_threads: int = Field(2, description="Threads of each DuckDB connection.")
     # Limits (issue 8 §4): what a request or a job may take, as settings rather than constants.

@@ -14,6 +14,22 @@
 - Who sees a job: its submitter, and holders of ``job.read_all`` whose scope covers the job's
   organisation. A job without an organisation (submitted by the system) is platform-wide: only
   a province-wide grant (a subtree grant at a root organisation) covers it.
+- Queues and priorities: a handler declares its queue (``ingest``, ``scan``, ``default``, …) and
+  a default priority. A worker claims the queued job of highest priority, oldest first, among the
+  queues below their limit of running jobs (``job_queue_limits``, counted across every worker
+  process): a long ingest does not hold up a short job of another queue. On PostgreSQL the count
+  and the claim are serialised per limited queue by a transaction-level advisory lock; on SQLite
+  the claiming transaction holds the database lock. ``run_after`` delays a job.
+- A job re-checks its actor when it is claimed: the actor is resolved again from the database
+  (through the hook the ``orgs`` module registers with ``set_actor_resolver``: user still active,
+  role assignments as they are now, the token still valid), and a job whose actor may no longer
+  do what the handler declares (``perm``) fails with the code ``actor_no_longer_permitted``
+  without running.
+- Scheduled jobs: a module declares ``schedule(kind, every=…)`` beside its handler; workers
+  write the declarations into ``job_schedule`` at start, and any worker's housekeeping submits a
+  due schedule's job after moving its ``next_run_at`` on by a compare-and-set update, so however
+  many workers run, a period runs once. Missed periods (no worker running) are run once, not
+  caught up one by one.
 """
 
 from __future__ import annotations
@@ -32,7 +48,21 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import BigInteger, Boolean, String, Text, false, func, or_, select, update
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Integer,
+    String,
+    Text,
+    false,
+    func,
+    literal,
+    or_,
+    select,
+    update,
+)
+from sqlalchemy.dialects import postgresql as pg_dialect
+from sqlalchemy.dialects import sqlite as sqlite_dialect
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from gongshu.core import audit
@@ -55,6 +85,9 @@ class JobStatus(StrEnum):
 
 
 FINISHED = frozenset({JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELLED})
+DEFAULT_QUEUE = "default"
+#: the error code of a job whose actor may no longer do what its handler needs
+ACTOR_NO_LONGER_PERMITTED = "actor_no_longer_permitted"
 
 
 class Job(IdMixin, CreatedMixin, Base):
@@ -84,12 +117,34 @@ class Job(IdMixin, CreatedMixin, Base):
     heartbeat_at: Mapped[dt.datetime | None]
     worker: Mapped[str] = mapped_column(String(128), default="")
     cancel_requested: Mapped[bool] = mapped_column(Boolean, default=False)
+    #: the queue the job waits in (its handler's); running jobs per queue are limited
+    queue: Mapped[str] = mapped_column(String(32), index=True, default=DEFAULT_QUEUE,
+                                       server_default=DEFAULT_QUEUE)
+    #: higher runs first; among equals, the oldest first
+    priority: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    #: not claimed before this time (a delay); None: at once
+    run_after: Mapped[dt.datetime | None]
 
     @property
     def fraction(self) -> float | None:
         if not self.progress_total:
             return None
         return min(1.0, self.progress_done / self.progress_total)
+
+
+class JobSchedule(Base):
+    """A job submitted once per period (declared in code with ``schedule``; see module doc)."""
+
+    __tablename__ = "job_schedule"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(64))
+    params: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    period_seconds: Mapped[int] = mapped_column(Integer)
+    #: when the next period's job is due; moved on by the worker that submits it
+    next_run_at: Mapped[dt.datetime]
+    last_run_at: Mapped[dt.datetime | None]
+    last_job_id: Mapped[uuid.UUID | None]
 
 
 # ----------------------------------------------------------------------------------- handlers
@@ -123,14 +178,45 @@ Handler = Callable[[JobContext], dict[str, Any] | None]
 HANDLERS: dict[str, Handler] = {}
 
 
-def handler(kind: str) -> Callable[[Handler], Handler]:
-    """Register the function that runs jobs of ``kind``."""
+@dataclass(frozen=True, slots=True)
+class HandlerSpec:
+    """What a handler declares besides its function: where its jobs wait and what they need."""
+
+    kind: str
+    queue: str = DEFAULT_QUEUE
+    priority: int = 0
+    #: the actor must still hold one of these when the job is claimed (empty: no permission)
+    perms: tuple[str, ...] = ()
+    #: check ``perms`` anywhere rather than at the job's organisation
+    anywhere: bool = False
+
+
+SPECS: dict[str, HandlerSpec] = {}
+
+
+def handler(kind: str, *, queue: str = DEFAULT_QUEUE, priority: int = 0,
+            perm: str | tuple[str, ...] | None = None,
+            anywhere: bool = False) -> Callable[[Handler], Handler]:
+    """Register the function that runs jobs of ``kind``.
+
+    ``queue`` and ``priority`` place its jobs; ``perm`` (one permission, or a tuple of which
+    any one will do) is what the job's actor must still hold, at the job's organisation (or
+    ``anywhere``), when a worker claims the job: the submitting service has checked it once,
+    the worker checks it again against the actor as it is by then."""
+    if len(queue) > 32 or not queue:
+        raise ValueError(f"queue name {queue!r}: 1 to 32 characters")
+    perms = () if perm is None else (perm,) if isinstance(perm, str) else tuple(perm)
 
     def register(fn: Handler) -> Handler:
         HANDLERS[kind] = fn
+        SPECS[kind] = HandlerSpec(kind, queue, priority, tuple(str(p) for p in perms), anywhere)
         return fn
 
     return register
+
+
+def spec_of(kind: str) -> HandlerSpec:
+    return SPECS.get(kind) or HandlerSpec(kind)
 
 
 def actor_snapshot(actor: Actor) -> dict[str, Any]:
@@ -142,6 +228,8 @@ def actor_snapshot(actor: Actor) -> dict[str, Any]:
         "org_path": actor.org_path,
         "is_system": actor.is_system,
         "grants": [[g.role.value, str(g.org_id), g.org_path, g.subtree] for g in actor.grants],
+        "token_id": str(actor.token_id) if actor.token_id else None,
+        "token_perms": sorted(actor.token_perms) if actor.token_perms is not None else None,
     }
 
 
@@ -157,7 +245,53 @@ def actor_from_snapshot(data: dict[str, Any]) -> Actor:
         ),
         via="job",
         is_system=bool(data.get("is_system")),
+        token_id=uuid.UUID(data["token_id"]) if data.get("token_id") else None,
+        token_perms=frozenset(data["token_perms"]) if data.get("token_perms") is not None
+        else None,
     )
+
+
+# ------------------------------------------------------------------------- the actor, re-checked
+
+
+class ActorGone(Exception):
+    """Raised by the actor resolver: the job's actor can no longer act at all (``reason``:
+    ``user_missing``, ``user_inactive``, ``token_revoked``, ``token_expired``, ``token_invalid``)."""
+
+    def __init__(self, reason: str, message: str = "") -> None:
+        super().__init__(message or reason)
+        self.reason = reason
+        self.message = message or reason
+
+
+#: (db, actor as snapshotted) -> the actor as it is now (same ``via``), or raises ``ActorGone``
+ActorResolver = Callable[[Session, Actor], Actor]
+_actor_resolver: ActorResolver | None = None
+
+
+def set_actor_resolver(fn: ActorResolver | None) -> None:
+    """Register how a job's actor is resolved again when the job runs (the ``orgs`` module does,
+    at import: core knows no users). Without one, the snapshot taken at submit is used."""
+    global _actor_resolver
+    _actor_resolver = fn
+
+
+def actor_resolver() -> ActorResolver | None:
+    return _actor_resolver
+
+
+def recheck_actor(db: Session, actor: Actor, kind: str, org_path: str) -> Actor:
+    """The actor a job of ``kind`` at ``org_path`` runs with now; raises ``ActorGone`` when the
+    actor may no longer act or no longer holds the permission the handler declares."""
+    if not actor.is_system and actor.user_id is not None and _actor_resolver is not None:
+        actor = _actor_resolver(db, actor)
+    spec = spec_of(kind)
+    if spec.perms:
+        where = None if spec.anywhere else (org_path or None)
+        if not any(actor.can(p, where) for p in spec.perms):
+            raise ActorGone("permission_lost",
+                            f"{actor.username} no longer holds {' or '.join(spec.perms)} here")
+    return actor
 
 
 # ---------------------------------------------------------------------------- service functions
@@ -172,10 +306,16 @@ def submit(
     params: dict[str, Any] | None = None,
     title: str = "",
     org_path: str | None = None,
+    priority: int | None = None,
+    run_after: dt.datetime | None = None,
 ) -> Job:
-    """Queue a job of ``kind``. The caller has checked the permission for the work itself."""
+    """Queue a job of ``kind``. The caller has checked the permission for the work itself.
+
+    The job waits in its handler's queue with its handler's priority (or ``priority``), and is
+    not claimed before ``run_after`` when that is given."""
     if kind not in HANDLERS:
         raise NotFound(f"No job handler for {kind!r}.", code="job_kind_unknown", kind=kind)
+    spec = spec_of(kind)
     job = Job(
         kind=kind,
         title=title or kind,
@@ -183,6 +323,9 @@ def submit(
         actor=actor_snapshot(actor),
         created_by_id=actor.user_id,
         org_path=org_path if org_path is not None else (actor.org_path or ""),
+        queue=spec.queue,
+        priority=spec.priority if priority is None else priority,
+        run_after=run_after,
     )
     db.add(job)
     db.flush()
@@ -297,21 +440,173 @@ def _wake(runtime: Runtime) -> None:
         ev.set()
 
 
-def _claim(db: Session, worker_name: str) -> Job | None:
-    stmt = (
-        select(Job).where(Job.status == JobStatus.QUEUED).order_by(Job.created_at, Job.id).limit(1)
-    )
-    if db.get_bind().dialect.name == "postgresql":
-        stmt = stmt.with_for_update(skip_locked=True)
-    job = db.scalars(stmt).first()
-    if job is None:
-        return None
+def _queue_lock(db: Session, queue: str) -> bool:
+    """Take the claiming lock of a limited queue for this transaction (PostgreSQL), without
+    waiting: False if another worker is claiming from the queue right now."""
+    key = func.hashtext(literal(f"gongshu.job_queue:{queue}"))
+    return bool(db.scalar(select(func.pg_try_advisory_xact_lock(key))))
+
+
+def _running(db: Session, queue: str | None = None) -> dict[str, int]:
+    stmt = select(Job.queue, func.count()).where(Job.status == JobStatus.RUNNING)
+    if queue is not None:
+        stmt = stmt.where(Job.queue == queue)
+    return {q: int(n) for q, n in db.execute(stmt.group_by(Job.queue)).all()}
+
+
+def _claim(db: Session, worker_name: str, limits: dict[str, int] | None = None) -> Job | None:
+    """Mark running the next job to run: highest priority, then oldest, among the due jobs of
+    the queues below their limit of running jobs (``limits``; a queue not named is unlimited,
+    a limit of 0 pauses the queue)."""
+    limits = limits or {}
     now = utcnow()
-    job.status = JobStatus.RUNNING
-    job.started_at = now
-    job.heartbeat_at = now
-    job.worker = worker_name
-    return job
+    postgres = db.get_bind().dialect.name == "postgresql"
+    running = _running(db) if limits else {}
+    full = {q for q, n in limits.items() if running.get(q, 0) >= n}
+    locked: set[str] = set()
+    while True:
+        stmt = select(Job).where(
+            Job.status == JobStatus.QUEUED, or_(Job.run_after.is_(None), Job.run_after <= now)
+        )
+        if full:
+            stmt = stmt.where(Job.queue.not_in(sorted(full)))
+        stmt = stmt.order_by(Job.priority.desc(), Job.created_at, Job.id).limit(1)
+        if postgres:
+            stmt = stmt.with_for_update(skip_locked=True)
+        job = db.scalars(stmt).first()
+        if job is None:
+            return None
+        limit = limits.get(job.queue)
+        if postgres and limit is not None and job.queue not in locked:
+            # Count again under the queue's lock: the count above may predate another worker's
+            # claim, which commits before it releases the lock (READ COMMITTED sees it then).
+            if not _queue_lock(db, job.queue) or _running(db, job.queue).get(job.queue, 0) >= limit:
+                full.add(job.queue)
+                continue
+            locked.add(job.queue)
+        job.status = JobStatus.RUNNING
+        job.started_at = now
+        job.heartbeat_at = now
+        job.worker = worker_name
+        return job
+
+
+def _refuse(db: Session, job: Job, gone: ActorGone, code: str = ACTOR_NO_LONGER_PERMITTED
+            ) -> None:
+    """Fail a claimed job whose actor may no longer act, without running it."""
+    job.status = JobStatus.FAILED
+    job.finished_at = utcnow()
+    job.error = f"the job's actor may no longer do this work ({gone.reason}): {gone.message}"[:2000]
+    if code != ACTOR_NO_LONGER_PERMITTED:
+        job.error = f"the job's actor could not be checked: {gone.message}"[:2000]
+    job.error_code = code
+    audit.record(
+        db,
+        Actor.system("job-worker", via="system"),
+        "job.failed",
+        target_type="job",
+        target_id=job.id,
+        details={"kind": job.kind, "error": code, "reason": gone.reason,
+                 "actor": job.actor.get("username", "")},
+    )
+
+
+# ----------------------------------------------------------------------------------- schedules
+
+
+@dataclass(frozen=True, slots=True)
+class Schedule:
+    name: str
+    kind: str
+    every: dt.timedelta
+    params: dict[str, Any] = field(default_factory=dict)
+    title: str = ""
+
+
+SCHEDULES: dict[str, Schedule] = {}
+#: the actor of scheduled jobs
+SCHEDULER = Actor.system("scheduler", via="system")
+
+
+def schedule(kind: str, *, every: dt.timedelta, params: dict[str, Any] | None = None,
+             name: str | None = None, title: str = "") -> Schedule:
+    """Declare that a job of ``kind`` runs once every ``every`` (at import, beside the handler):
+    ``jobs.schedule("sharing.sweep", every=timedelta(minutes=15))``. The job is submitted by
+    the system (a platform job); its handler finds the work itself."""
+    if every < dt.timedelta(seconds=1):
+        raise ValueError("a schedule's period is at least a second")
+    found = Schedule(name or kind, kind, every, dict(params or {}), title)
+    if len(found.name) > 64:
+        raise ValueError(f"schedule name {found.name!r}: at most 64 characters")
+    SCHEDULES[found.name] = found
+    return found
+
+
+def _next_after(due: dt.datetime, period: int, now: dt.datetime) -> dt.datetime:
+    """The first time after ``now`` on the grid ``due + k·period`` (missed periods run once)."""
+    step = dt.timedelta(seconds=period)
+    missed = max(0, int((now - due) // step))
+    following = due + step * (missed + 1)
+    return following if following > now else following + step
+
+
+def sync_schedules(db: Session, /, *, now: dt.datetime | None = None) -> int:
+    """Write the declared schedules into ``job_schedule`` (new ones are due at once; a changed
+    one keeps its time, brought forward to at most a period away). Safe with several workers
+    starting together. Returns how many rows were added or changed."""
+    now = now or utcnow()
+    changed = 0
+    insert = (pg_dialect.insert if db.get_bind().dialect.name == "postgresql"
+              else sqlite_dialect.insert)
+    for sched in SCHEDULES.values():
+        period = max(1, int(sched.every.total_seconds()))
+        added = db.execute(
+            insert(JobSchedule)
+            .values(name=sched.name, kind=sched.kind, params=sched.params,
+                    period_seconds=period, next_run_at=now)
+            .on_conflict_do_nothing(index_elements=["name"])
+            .returning(JobSchedule.name)
+        ).scalar_one_or_none()
+        if added is not None:
+            changed += 1
+            continue
+        row = db.get(JobSchedule, sched.name, with_for_update=True, populate_existing=True)
+        assert row is not None
+        if (row.kind, row.params, row.period_seconds) != (sched.kind, sched.params, period):
+            row.kind, row.params, row.period_seconds = sched.kind, dict(sched.params), period
+            row.next_run_at = min(row.next_run_at, now + sched.every)
+            changed += 1
+    return changed
+
+
+def list_schedules(db: Session, /) -> list[JobSchedule]:
+    return list(db.scalars(select(JobSchedule).order_by(JobSchedule.name)))
+
+
+@dataclass(frozen=True, slots=True)
+class QueueState:
+    queue: str
+    limit: int | None
+    queued: int
+    running: int
+
+
+def queue_states(actor: Actor, db: Session, /, *, limits: dict[str, int]) -> list[QueueState]:
+    """Per queue: its limit, and how many jobs wait and run (for ``job.read_all`` holders)."""
+    if not actor.is_system and not actor.scopes(Perm.JOB_READ_ALL):
+        raise PermissionDenied("You may not see the job queues.", code="permission_denied",
+                               permission=Perm.JOB_READ_ALL.value)
+    counts: dict[str, dict[str, int]] = {}
+    rows = db.execute(
+        select(Job.queue, Job.status, func.count())
+        .where(Job.status.in_([JobStatus.QUEUED, JobStatus.RUNNING]))
+        .group_by(Job.queue, Job.status)
+    ).all()
+    for queue, status, n in rows:
+        counts.setdefault(queue, {})[status] = int(n)
+    names = sorted(set(counts) | set(limits) | {s.queue for s in SPECS.values()})
+    return [QueueState(q, limits.get(q), counts.get(q, {}).get(JobStatus.QUEUED, 0),
+                       counts.get(q, {}).get(JobStatus.RUNNING, 0)) for q in names]
 
 
 class Worker:
@@ -331,11 +626,21 @@ class Worker:
     def run_one(self) -> uuid.UUID | None:
         """Claim the oldest queued job and run it to the end. Returns its id, or None."""
         with self.runtime.db.transaction() as db:
-            job = _claim(db, self.name)
+            job = _claim(db, self.name, self.runtime.settings.job_queue_limits)
             if job is None:
                 return None
             job_id, kind, params = job.id, job.kind, dict(job.params)
-            actor = actor_from_snapshot(job.actor)
+            try:
+                actor = recheck_actor(db, actor_from_snapshot(job.actor), kind, job.org_path)
+            except ActorGone as gone:
+                log.info("job %s (%s) refused: its actor %s", job_id, kind, gone.reason)
+                _refuse(db, job, gone)
+                return job_id
+            except Exception as exc:  # a bug in a resolver must not stick the job at the head
+                log.exception("job %s (%s): its actor could not be checked", job_id, kind)
+                _refuse(db, job, ActorGone("resolve_failed", f"internal error: {exc}"),
+                        code="internal_error")
+                return job_id
         with self._lock:
             self._running.add(job_id)
         try:
@@ -448,6 +753,58 @@ class Worker:
             stop.set()
             thread.join()
 
+    def run_schedules(self, *, now: dt.datetime | None = None) -> list[uuid.UUID]:
+        """Submit the job of every declared schedule that is due; returns the new jobs' ids.
+
+        Each schedule is claimed by a compare-and-set of its ``next_run_at`` (a worker whose
+        update finds the row moved on by another worker submits nothing), in the transaction
+        that submits the job: one job per period, however many workers look. A period whose
+        previous job still waits in its queue submits none (jobs do not pile up behind a
+        paused or busy queue)."""
+        now = now or utcnow()
+        names = [n for n, s in SCHEDULES.items() if s.kind in HANDLERS]
+        if not names:
+            return []
+        with self.runtime.db.transaction(write=False) as db:
+            due = db.execute(
+                select(JobSchedule.name, JobSchedule.next_run_at, JobSchedule.period_seconds)
+                .where(JobSchedule.name.in_(names), JobSchedule.next_run_at <= now)
+            ).all()
+        submitted = []
+        for name, at, period in due:
+            job_id = self._take_period(name, at, period, now)
+            if job_id is not None:
+                submitted.append(job_id)
+        return submitted
+
+    def _take_period(self, name: str, at: dt.datetime, period: int,
+                     now: dt.datetime) -> uuid.UUID | None:
+        """Move the schedule ``name`` on from ``at`` (as this worker read it) and submit its
+        job; None if another worker moved it first, or its previous job still waits."""
+        with self.runtime.db.transaction() as db:
+            moved = db.execute(
+                update(JobSchedule)
+                .where(JobSchedule.name == name, JobSchedule.next_run_at == at)
+                .values(next_run_at=_next_after(at, period, now), last_run_at=now)
+                .returning(JobSchedule.last_job_id)
+            ).one_or_none()
+            if moved is None:  # another worker took this period
+                return None
+            last = moved[0]
+            if last is not None and db.scalar(
+                    select(Job.status).where(Job.id == last)) == JobStatus.QUEUED:
+                return None
+            sched = SCHEDULES[name]
+            job = submit(SCHEDULER, db, kind=sched.kind, params=dict(sched.params),
+                         title=sched.title or sched.name, org_path="")
+            db.execute(update(JobSchedule).where(JobSchedule.name == name)
+                       .values(last_job_id=job.id))
+            return job.id
+
+    def sync_schedules(self, *, now: dt.datetime | None = None) -> None:
+        with self.runtime.db.transaction() as db:
+            sync_schedules(db, now=now)
+
     def run_pending(self) -> int:
         """Run queued jobs until none is left; returns how many ran."""
         n = 0
@@ -508,11 +865,17 @@ class Worker:
             try:
                 self.heartbeat()
                 self.reap_stale()
+                self.run_schedules()
             except Exception:
                 log.exception("worker housekeeping error")
 
     def start(self) -> None:
         self.reap_stale()
+        try:
+            self.sync_schedules()
+            self.run_schedules()
+        except Exception:  # a schedule must not keep the worker from running jobs
+            log.exception("could not bring the job schedules up to date")
         for i in range(self.threads):
             t = threading.Thread(target=self._loop, name=f"gongshu-job-{i}", daemon=True)
             t.start()
@@ -547,7 +910,13 @@ def run_inline(
         job.started_at = job.heartbeat_at = utcnow()
         job.worker = worker.name
         job_id = job.id
-    worker._execute(job_id, kind, params or {}, actor, observer=on_progress)
+        try:
+            current: Actor | None = recheck_actor(db, actor, kind, job.org_path)
+        except ActorGone as gone:
+            _refuse(db, job, gone)
+            current = None
+    if current is not None:
+        worker._execute(job_id, kind, params or {}, current, observer=on_progress)
     with runtime.db.transaction(write=False) as db:
         done = db.get(Job, job_id)
         assert done is not None

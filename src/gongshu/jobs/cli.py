@@ -38,3 +38,38 @@ def list_jobs(status: str | None = None, limit: int = 30,
 def show(job_id: uuid.UUID) -> None:
     with runtime().db.transaction(write=False) as db:
         print_json(job_public(jobs.get_job(system_actor(), db, job_id)).model_dump(mode="json"))
+
+
+@job_app.command("queues")
+def queues(json_output: bool = typer.Option(False, "--json")) -> None:
+    """Each queue's limit of running jobs (GONGSHU_JOB_QUEUE_LIMITS), waiting and running jobs."""
+    rt = runtime()
+    with rt.db.transaction(write=False) as db:
+        states = jobs.queue_states(system_actor(), db, limits=rt.settings.job_queue_limits)
+    if json_output:
+        print_json([{"queue": s.queue, "limit": s.limit, "queued": s.queued,
+                     "running": s.running} for s in states])
+        return
+    table = Table("queue", "limit", "queued", "running")
+    for s in states:
+        table.add_row(s.queue, "-" if s.limit is None else str(s.limit), str(s.queued),
+                      str(s.running))
+    console.print(table)
+
+
+@job_app.command("schedules")
+def schedules(json_output: bool = typer.Option(False, "--json")) -> None:
+    """The scheduled jobs: their period, when each runs next and its last job."""
+    with runtime().db.transaction() as db:
+        jobs.sync_schedules(db)  # the declarations of this version, even before a worker ran
+        rows = [(s.name, s.kind, s.period_seconds, s.next_run_at, s.last_run_at, s.last_job_id)
+                for s in jobs.list_schedules(db)]
+    if json_output:
+        print_json([{"name": n, "kind": k, "period_seconds": p, "next_run_at": nx.isoformat(),
+                     "last_run_at": lr.isoformat() if lr else None,
+                     "last_job_id": str(j) if j else None} for n, k, p, nx, lr, j in rows])
+        return
+    table = Table("name", "kind", "every (s)", "next run (UTC)", "last job")
+    for n, k, p, nx, _lr, j in rows:
+        table.add_row(n, k, str(p), f"{nx:%Y-%m-%d %H:%M:%S}", str(j) if j else "")
+    console.print(table)

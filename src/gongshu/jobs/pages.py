@@ -9,6 +9,7 @@ from fastapi.responses import RedirectResponse, Response
 
 from gongshu.core import jobs
 from gongshu.core.jobs import FINISHED
+from gongshu.core.permissions import Perm
 from gongshu.web.deps import Db, PageActor
 from gongshu.web.nav import NavItem
 from gongshu.web.templating import render
@@ -20,11 +21,16 @@ NAV = [NavItem("nav.jobs", "/jobs", None, 96)]
 @router.get("/jobs")
 def job_index(request: Request, actor: PageActor, db: Db, status: str | None = None,
               offset: int = 0) -> Response:
-    limit = request.app.state.runtime.settings.page_size
+    settings = request.app.state.runtime.settings
+    limit = settings.page_size
     rows, total = jobs.list_jobs(actor, db, status=status or None, limit=limit, offset=offset)
+    # the queues, for those who see everyone's jobs (administrators, auditors)
+    queues = (jobs.queue_states(actor, db, limits=settings.job_queue_limits)
+              if actor.scopes(Perm.JOB_READ_ALL) else [])
     return render(request, "jobs/index.html", {"jobs": rows, "total": total, "offset": offset,
                                                "limit": limit, "status": status or "",
-                                               "statuses": list(jobs.JobStatus)})
+                                               "statuses": list(jobs.JobStatus),
+                                               "queues": queues})
 
 
 @router.get("/jobs/{job_id}")

@@ -16,6 +16,8 @@ class JobPublic(BaseModel):
     kind: str
     title: str
     status: str
+    queue: str = Field("default", description="The queue the job waits in")
+    priority: int = Field(0, description="Higher runs first")
     progress_done: int
     progress_total: int | None
     fraction: float | None
@@ -41,6 +43,7 @@ class JobsPublic(BaseModel):
 def job_public(job: Job) -> JobPublic:
     return JobPublic(
         id=job.id, kind=job.kind, title=job.title, status=job.status,
+        queue=job.queue or "default", priority=job.priority or 0,
         progress_done=job.progress_done, progress_total=job.progress_total,
         fraction=job.fraction, message=job.message, message_key=job.message_key or "",
         message_params=dict(job.message_params or {}), result=job.result, error=job.error,

@@ -14,11 +14,15 @@ transaction while it works or reports progress (SQLite would wait on its own loc
 
 If step 5 fails (or the process dies before it), the metadata store still names the previous
 version as current, so readers never see the new one; the storage pointer is set back too.
+
+``library.sweep_uploads`` runs once an hour (a scheduled job) and removes the kept uploads whose
+time is up (``GONGSHU_UPLOAD_KEEP_HOURS``).
 """
 
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import logging
 import time
 import uuid
@@ -31,7 +35,8 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from gongshu.core.errors import GongshuError, ValidationFailed
-from gongshu.core.jobs import JobCancelled, JobContext, handler
+from gongshu.core.jobs import JobCancelled, JobContext, handler, schedule
+from gongshu.core.permissions import Perm
 from gongshu.engine import DatasetStore, Engine
 from gongshu.engine.duckdb import DuckDBEngine
 from gongshu.engine.readers import SourceReader, open_source
@@ -100,14 +105,26 @@ def _source_info(reader: SourceReader, plan: service.IngestPlan) -> dict[str, An
             "delimiter": getattr(reader, "delimiter", None), "name": plan.source_name}
 
 
-@handler("library.ingest")
+#: how often the kept uploads whose time is up are removed
+SWEEP_UPLOADS_EVERY = dt.timedelta(hours=1)
+
+
+@handler("library.sweep_uploads")
+def sweep_uploads(ctx: JobContext) -> dict[str, Any]:
+    """Remove the kept uploads whose time is up (a scheduled job, see ``schedule`` below)."""
+    uploads = ctx.runtime.settings.resolved_data_dir / "uploads"
+    return {"removed": service.sweep_kept_uploads(uploads) if uploads.is_dir() else 0}
+
+
+schedule("library.sweep_uploads", every=SWEEP_UPLOADS_EVERY)
+
+
+@handler("library.ingest", queue="ingest", perm=Perm.LIBRARY_INGEST)
 def ingest(ctx: JobContext) -> dict[str, Any]:
     ingest_id = uuid.UUID(ctx.params["ingest_id"])
     runtime = ctx.runtime
     source = service.job_source(runtime.keys, ctx.params)
     uploads = runtime.settings.resolved_data_dir / "uploads"
-    if uploads.is_dir():
-        service.sweep_kept_uploads(uploads)
     try:
         return _ingest(ctx, ingest_id, source)
     finally:
@@ -272,7 +289,7 @@ def _quality(ctx: JobContext, plan: service.IngestPlan,
                 update_cycle=plan.update_cycle, engine=engine)
 
 
-@handler("library.quality")
+@handler("library.quality", queue="scan", perm=Perm.QUALITY_MANAGE)
 def evaluate(ctx: JobContext) -> dict[str, Any]:
     """Evaluate a dataset's quality rules over its current version and keep the report.
 
