@@ -154,3 +154,81 @@ def test_keys_are_stored_and_rekeyed(catalog_ops: Any, people: Any) -> None:
         assert service.rekey_items(db) == 0
     with ops.runtime.db.transaction(write=False) as db:
         assert dict(db.execute(sa.select(DataItem.name, DataItem.name_key)).all()) == keys
+
+
+# ------------------------------------------------------------------------ API and pages
+
+
+def test_api_check_and_entry_warnings(client: Any, catalog_ops: Any, people: Any,
+                                      token_for: Any, health: Any,
+                                      valid_entry: dict[str, Any]) -> None:
+    ops, p = catalog_ops, people
+    city = ops.publish(p.city_editor.actor, p.city_reviewer.actor, "taiyuan.hr",
+                       name="太原市人口信息")
+    ops.publish(health.actor, p.reviewer.actor, "province.health", name="涉密人口信息",
+                secrecy="classified")
+    headers = token_for(p.editor)
+    answer = client.post("/api/v1/catalog/duplicates/check", headers=headers,
+                         json={"items": PLANNED})
+    assert answer.status_code == 200, answer.text
+    body = answer.json()
+    assert body["need"] == 2 and body["rationale"]
+    [match] = body["matches"]  # the classified entry is not named to this editor
+    assert match["entry_id"] == str(city) and match["strong"] and match["share"] == 0.75
+    assert match["url"] == f"/catalog/{city}" and match["request_url"] is None
+    assert [i["matched_name"] for i in match["items"]] == ["公民身份号码", "姓名", "出生日期"]
+    # the body's own entries are not named: the city editor's organisation is excluded
+    mine = client.post("/api/v1/catalog/duplicates/check", headers=token_for(p.city_editor),
+                       json={"items": PLANNED})
+    assert mine.json()["matches"] == []
+    bad = client.post("/api/v1/catalog/duplicates/check", headers=headers,
+                      json={"items": [{"name": "姓名", "data_type": "Q"}]})
+    assert bad.status_code == 422
+    # a draft's answers carry the warnings; the published entry's do not
+    created = client.post("/api/v1/catalog/entries", headers=headers,
+                          json={**valid_entry, "provider": {
+                              "org_id": str(ops.tree["province.hr"].id), "name": "x",
+                              "code": "SXRST"}})
+    assert created.status_code == 201, created.text
+    assert [w["entry_id"] for w in created.json()["duplicate_warnings"]] == [str(city)]
+    shown = client.get(f"/api/v1/catalog/entries/{created.json()['id']}", headers=headers)
+    assert [w["resource_code"] for w in shown.json()["duplicate_warnings"]] == [
+        match["resource_code"]]
+    published = client.get(f"/api/v1/catalog/entries/{city}", headers=headers)
+    assert published.json()["duplicate_warnings"] is None
+
+
+def test_form_panel_and_review_page(client: Any, catalog_ops: Any, people: Any) -> None:
+    from support import csrf_of, web_login
+
+    ops, p = catalog_ops, people
+    city = ops.publish(p.city_editor.actor, p.city_reviewer.actor, "taiyuan.hr",
+                       name="太原市人口信息")
+    draft = ops.create(p.editor.actor, "province.hr", name="本厅采集的人口信息")
+    client.cookies.clear()
+    web_login(client, p.editor.username, p.editor.password)
+    edit = client.get(f"/catalog/{draft}/edit")
+    assert edit.status_code == 200 and "可通过共享获取" in edit.text
+    assert f'href="/catalog/{city}"' in edit.text
+    token = csrf_of(edit.text)
+    # as you type: the panel follows the items in the form
+    panel = client.post("/catalog/form/duplicates", headers={"HX-Request": "true"}, data={
+        "csrf_token": token, "provider.org_id": str(ops.tree["province.hr"].id),
+        "items.0.name": "身份证号", "items.0.data_type": "C",
+        "items.1.name": "姓名", "items.1.data_type": "C", "items.1.code": "XM"})
+    assert panel.status_code == 200 and "太原市人口信息" in panel.text
+    assert "覆盖 2 项（100%）" in panel.text
+    none = client.post("/catalog/form/duplicates", data={
+        "csrf_token": token, "provider.org_id": str(ops.tree["province.hr"].id),
+        "items.0.name": "车牌号", "items.0.data_type": "C"})
+    assert none.status_code == 200 and "可通过共享获取" not in none.text
+    # the reviewing bureau sees the same warning on the submission's page
+    ops.run(flows.submit, p.editor.actor, draft)
+    client.cookies.clear()
+    web_login(client, p.reviewer.username, p.reviewer.password)
+    review = client.get(f"/catalog/{draft}")
+    assert review.status_code == 200 and "核实是否重复采集" in review.text
+    assert "太原市人口信息" in review.text
+    # in English too
+    english = client.get(f"/catalog/{draft}", headers={"Accept-Language": "en"})
+    assert "Available through sharing" in english.text

@@ -44,6 +44,8 @@ from gongshu.catalog.schemas import (
     CatalogEntryPublic,
     CatalogEntryUpdate,
     DataElementCreate,
+    DuplicateItemMatchPublic,
+    DuplicateMatchPublic,
     ProviderRef,
     apply_update,
 )
@@ -624,6 +626,13 @@ def duplicate_candidates(
     bound of what they cover; a second reads their matching items, which
     ``duplicates.match`` scores exactly."""
     require(actor, Perm.CATALOG_READ)
+    return _duplicates(actor, db, items=items, exclude_provider_path=exclude_provider_path,
+                       exclude_entry_id=exclude_entry_id, limit=limit, include_weak=include_weak)
+
+
+def _duplicates(actor: Actor, db: Session, /, *, items: Sequence[Any],
+                exclude_provider_path: str | None, exclude_entry_id: uuid.UUID | None,
+                limit: int = 10, include_weak: bool = False) -> DuplicateReport:
     rules_ = duplicates.rules()
     planned = duplicates.coerce_items(items)[:DUPLICATE_ITEMS_MAX]
     targets = duplicates.distinct(planned)
@@ -700,13 +709,50 @@ def entry_duplicates(actor: Actor, db: Session, /, entry_id: uuid.UUID, *,
     """The duplicate-collection warnings (Art. 12) of the version of an entry the actor sees,
     when that is a working version (a draft or a submission: its body compiles it, its bureau
     reviews it); None for a published version."""
-    entry = get_entry(actor, db, entry_id)
+    entry = get_entry(actor, db, entry_id)  # requires catalog.read
     version = shown_version(actor, entry)
     if version.published_at is not None or version.id != entry.working_version_id:
         return None
     return duplicate_candidates(actor, db, items=list(version.items),
                                 exclude_provider_path=entry.provider_path,
                                 exclude_entry_id=entry.id, limit=limit)
+
+
+#: the sharing module's page to request an entry (Art. 12), when it is installed
+SHARING_REQUEST_PAGE = "/sharing/requests/new"
+
+
+def check_duplicates(actor: Actor, db: Session, /, *, items: Sequence[Any],
+                     provider_org_id: uuid.UUID | None = None, limit: int = 10,
+                     include_weak: bool = False) -> DuplicateReport:
+    """:func:`duplicate_candidates` for the items a body plans to collect (the API, a project's
+    declaration): the body is ``provider_org_id``, else the actor's organisation; its own
+    entries are not named."""
+    path = actor.org_path
+    if provider_org_id is not None:
+        org = db.get(Organization, provider_org_id)
+        if org is None:
+            raise ValidationFailed.single("provider_org_id", "provider_not_found",
+                                          "No organisation on the platform is this provider.")
+        path = org.path
+    return duplicate_candidates(actor, db, items=items, exclude_provider_path=path or None,
+                                limit=limit, include_weak=include_weak)
+
+
+def duplicate_public(report: DuplicateReport, *,
+                     request_page: bool = False) -> list[DuplicateMatchPublic]:
+    """The candidates of a report in their API shape, with the entry's page and, when the
+    sharing module's request page exists (``request_page``), where to request it."""
+    return [DuplicateMatchPublic(
+        entry_id=c.entry_id, resource_code=c.info["resource_code"], name=c.info["name"],
+        provider=c.info["provider_name"], provider_org_id=c.info["provider_org_id"],
+        sharing_type=c.info["sharing_type"], share=round(c.share, 4), strong=c.strong,
+        items=[DuplicateItemMatchPublic(name=m.name, matched_name=m.matched_name,
+                                        matched_code=m.matched_code, via=m.via)
+               for m in c.matches],
+        url=f"/catalog/{c.entry_id}",
+        request_url=f"{SHARING_REQUEST_PAGE}?entry={c.entry_id}" if request_page else None)
+        for c in report.candidates]
 
 
 def duplicate_details(report: DuplicateReport) -> list[dict[str, Any]]:
@@ -724,9 +770,8 @@ def record_duplicate_warning(actor: Actor, db: Session, /, entry: CatalogEntry,
                              version: CatalogVersion) -> DuplicateReport:
     """When a version goes to review with strong duplicate matches (Art. 12), say so in the
     audit trail (``catalog.duplicate_warning``), so the reviewing bureau's trail shows them."""
-    report = duplicate_candidates(actor, db, items=list(version.items),
-                                  exclude_provider_path=entry.provider_path,
-                                  exclude_entry_id=entry.id)
+    report = _duplicates(actor, db, items=list(version.items),
+                         exclude_provider_path=entry.provider_path, exclude_entry_id=entry.id)
     if report.strong:
         _record(db, actor, "duplicate_warning", entry, {
             "version": version.number,
