@@ -281,6 +281,77 @@ def match(items: Sequence[PlannedItem], found: Iterable[PublishedItem]) -> list[
     return out
 
 
+# ------------------------------------------------------------- declared items (CLI, files)
+
+#: headers of a declaration file's columns (a project's planned items), first match wins
+NAME_HEADERS = ("信息项名称", "信息项", "数据项名称", "数据项", "字段名称", "字段名", "名称",
+                "name", "item", "item_name", "field")
+TYPE_HEADERS = ("数据类型", "类型", "字段类型", "data_type", "type")
+CODE_HEADERS = ("信息项编码", "编码", "字段编码", "code")
+
+
+def type_code(value: Any, types: Mapping[str, str]) -> str | None:
+    """A data type code from a code (C), a label (字符型, Character) or nothing; raises
+    ValueError for anything else. ``types``: code, label and English label → code."""
+    text = _clean(str(value or ""))
+    if not text:
+        return None
+    for key, code in types.items():
+        if _clean(key) == text:
+            return code
+    raise ValueError(str(value))
+
+
+def parse_items_text(text: str, types: Mapping[str, str]) -> tuple[list[PlannedItem], list[str]]:
+    """``name:type,name:type`` (``，``/``;`` separate too, ``：`` too; the type may be left
+    out): the items and the problems (one line each)."""
+    items: list[PlannedItem] = []
+    problems: list[str] = []
+    for n, part in enumerate(p.strip() for p in text.replace("，", ",").replace(";", ",")
+                             .replace("；", ",").split(",")):
+        if not part:
+            continue
+        name, _sep, kind = part.replace("：", ":").partition(":")
+        try:
+            items.append(PlannedItem(name=name.strip(), data_type=type_code(kind, types)))
+        except ValueError:
+            problems.append(f"item {n + 1} ({name.strip()}): unknown data type {kind.strip()!r}")
+    return [i for i in items if i.key], problems
+
+
+def planned_from_rows(columns: Sequence[str], rows: Iterable[Sequence[Any]],
+                      types: Mapping[str, str]) -> tuple[list[PlannedItem], list[str]]:
+    """The planned items of a table (a CSV or workbook a project declares): the item name
+    column (``NAME_HEADERS``, else the first column), the data type and code columns if there
+    are any. Returns the items and the problems (row numbers count the header as row 1)."""
+    cleaned = [_clean(str(c or "")) for c in columns]
+
+    def find(headers: Sequence[str]) -> int | None:
+        for header in headers:
+            if _clean(header) in cleaned:
+                return cleaned.index(_clean(header))
+        return None
+
+    name_at = find(NAME_HEADERS)
+    name_at = 0 if name_at is None else name_at
+    type_at, code_at = find(TYPE_HEADERS), find(CODE_HEADERS)
+    items: list[PlannedItem] = []
+    problems: list[str] = []
+    for n, row in enumerate(rows, start=2):
+        name = str(row[name_at] or "").strip() if name_at < len(row) else ""
+        if not name:
+            continue
+        try:
+            kind = type_code(row[type_at], types) if type_at is not None else None
+        except ValueError:
+            problems.append(f"row {n}, column {columns[type_at or 0]}: unknown data type "
+                            f"{row[type_at or 0]!r}")
+            continue
+        code = str(row[code_at]).strip() if code_at is not None and row[code_at] else None
+        items.append(PlannedItem(name=name, data_type=kind, code=code))
+    return items, problems
+
+
 __all__ = [
     "Candidate",
     "ItemMatch",
@@ -292,6 +363,9 @@ __all__ = [
     "match",
     "name_key",
     "needed",
+    "parse_items_text",
+    "planned_from_rows",
     "rules",
+    "type_code",
     "types_compatible",
 ]
