@@ -27,7 +27,7 @@ import unicodedata
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from functools import cache
+from functools import cache, cached_property
 from importlib import resources
 from typing import Any
 
@@ -150,7 +150,7 @@ class PlannedItem:
     data_element_id: uuid.UUID | None = None
     code: str | None = None
 
-    @property
+    @cached_property
     def key(self) -> str:
         return name_key(self.name)
 

@@ -621,10 +621,13 @@ def duplicate_candidates(
     count (not ``not_shared``), and drafts never do. Strong matches only, unless
     ``include_weak``.
 
-    One statement finds the candidates through the indexed item keys (and data elements) and
-    keeps the best ``DUPLICATE_POOL_MAX`` by the number of distinct matching keys, an upper
-    bound of what they cover; a second reads their matching items, which
-    ``duplicates.match`` scores exactly."""
+    One statement finds the candidates through the indexed item keys (and data elements): it
+    counts the matching items per version from the ``(name_key, version_id)`` index, an upper
+    bound of what the version covers, joins the versions with enough of them to their entries
+    (published, shared, visible, another body's) and keeps the best ``DUPLICATE_POOL_MAX``; a
+    second reads their matching items, which ``duplicates.match`` scores exactly. The work
+    grows with the number of items that match, not with the catalog
+    (``benchmarks/duplicates.py``)."""
     require(actor, Perm.CATALOG_READ)
     return _duplicates(actor, db, items=items, exclude_provider_path=exclude_provider_path,
                        exclude_entry_id=exclude_entry_id, limit=limit, include_weak=include_weak)
@@ -650,11 +653,11 @@ def _duplicates(actor: Actor, db: Session, /, *, items: Sequence[Any],
         matched.append(item.name_key.in_(keys))
     if elements:
         matched.append(item.data_element_id.in_(elements))
+    # the published version of an entry of another body that the actor may see, and that
+    # shares something (Art. 12; a not-shared entry has no shared item, rules.py)
     conds: list[Any] = [
-        sa.or_(*matched),
         entry.published_version_id == version.id,
-        version.status == "published",
-        sharing != duplicates.NOT_SHARED,
+        version.sharing_type != duplicates.NOT_SHARED,
         sa.or_(version.secrecy != access.CLASSIFIED,
                access.classified_clause(actor, entry.provider_path, entry.bureau_path)),
     ]
@@ -662,27 +665,36 @@ def _duplicates(actor: Actor, db: Session, /, *, items: Sequence[Any],
         conds.append(entry.provider_path != exclude_provider_path)
     if exclude_entry_id is not None:
         conds.append(entry.id != exclude_entry_id)
-    joined = (sa.select().select_from(item).join(version, version.id == item.version_id)
-              .join(entry, entry.id == version.entry_id).where(*conds))
-    key_hits = (sa.func.count(sa.distinct(sa.case((item.name_key.in_(keys), item.name_key))))
-                if keys else sa.literal(0))
-    element_hits = (sa.func.count(sa.distinct(sa.case((item.data_element_id.in_(elements),
-                                                       item.data_element_id))))
+    # matching rows per version: each covered item of the draft needs one (an item of another
+    # name key, or of another element), so this bounds what the version covers from above
+    key_hits = (sa.func.count(sa.case((item.name_key.in_(keys), 1))) if keys
+                else sa.literal(0))
+    element_hits = (sa.func.count(sa.case((item.data_element_id.in_(elements), 1)))
                     if elements else sa.literal(0))
     hits = key_hits + element_hits
     # a target matched by element only shares its element with no other target, except when
     # the draft names one element under two names: those may be covered by one row
     slack = len(element_list) - len(elements)
     floor = 1 if include_weak else max(1, report.need - slack)
-    top = (joined.add_columns(entry.id, hits.label("hits")).group_by(entry.id)
-           .having(hits >= floor).order_by(sa.desc("hits"), entry.id)
+    # matching keys per version from the (name_key, version_id) index alone (an upper bound:
+    # an item its entry does not share still counts here), then only the versions with enough
+    # of them are joined to their entry
+    grouped = (sa.select(item.version_id, hits.label("hits")).where(sa.or_(*matched))
+               .group_by(item.version_id).having(hits >= floor).subquery("matched"))
+    top = (sa.select(entry.id).select_from(grouped)
+           .join(version, version.id == grouped.c.version_id)
+           .join(entry, entry.id == version.entry_id).where(*conds)
+           .order_by(grouped.c.hits.desc(), entry.id)
            .limit(min(DUPLICATE_POOL_MAX, max(limit * 5, 50))))
-    pool = [row[0] for row in db.execute(top)]
+    pool = list(db.scalars(top))
     if not pool:
         return report
-    rows = db.execute(joined.add_columns(
-        entry.id, item.name, item.name_key, item.code, item.data_type, item.data_element_id,
-        sharing).where(entry.id.in_(pool)).order_by(item.position)).all()
+    rows = db.execute(
+        sa.select(entry.id, item.name, item.name_key, item.code, item.data_type,
+                  item.data_element_id, sharing)
+        .select_from(entry).join(version, version.id == entry.published_version_id)
+        .join(item, item.version_id == version.id)
+        .where(entry.id.in_(pool), sa.or_(*matched)).order_by(item.position)).all()
     found = [duplicates.PublishedItem(entry_id=r[0], name=r[1], name_key=r[2], code=r[3],
                                       data_type=r[4], data_element_id=r[5], sharing_type=r[6])
              for r in rows]
