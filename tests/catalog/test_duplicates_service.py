@@ -232,3 +232,9 @@ def test_form_panel_and_review_page(client: Any, catalog_ops: Any, people: Any) 
     # in English too
     english = client.get(f"/catalog/{draft}", headers={"Accept-Language": "en"})
     assert "Available through sharing" in english.text
+    assert "/sharing/requests/new" not in review.text  # no sharing pages: no request link
+    # once the sharing module's request page is there, each match links to it
+    client.app.add_api_route("/sharing/requests/new", lambda: {}, methods=["GET"])
+    linked = client.get(f"/catalog/{draft}")
+    assert f'href="/sharing/requests/new?entry={city}"' in linked.text
+    assert "申请共享" in linked.text
