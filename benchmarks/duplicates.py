@@ -18,7 +18,8 @@ bodies of every region (``benchmarks/catalog_search.py`` builds them), each with
 third of the item names written another way (身份证号码 for 公民身份号码, 出生时间 for 出生日期
 …). Entries, versions and items are written in bulk; the keys are the real ``name_key``.
 
-    python benchmarks/duplicates.py [--entries 100000] [--runs 5] [--pg URL | --no-pg]
+    python benchmarks/duplicates.py [--entries 100000] [--runs 5] [--baseline-runs 1]
+                                    [--pg URL | --no-pg]
 """
 
 from __future__ import annotations
@@ -175,7 +176,7 @@ def _percentiles(samples: list[float]) -> dict[str, float]:
 
 
 def run_backend(name: str, make: Callable[[], AbstractContextManager[Runtime]], entries: int,
-                runs: int, limit: int) -> dict[str, Any]:
+                runs: int, limit: int, baseline_runs: int) -> dict[str, Any]:
     with make() as runtime:
         bodies = cs.build_orgs(runtime)
         rows = generate(bodies, entries, seed=12)
@@ -201,9 +202,9 @@ def run_backend(name: str, make: Callable[[], AbstractContextManager[Runtime]], 
                 with runtime.db.transaction(write=False) as db:
                     return baseline(editor, db, planned, body.path, limit, keys)
 
-            candidates(), scan()  # warm-up
+            candidates()  # warm-up (the scan warms itself: it reads everything)
             a = [timed(candidates) for _ in range(runs)]
-            b = [timed(scan) for _ in range(runs)]
+            b = [timed(scan) for _ in range(baseline_runs)]
             ours += [t for t, _ in a]
             theirs += [t for t, _ in b]
             strong_ours = {c.entry_id for c in a[-1][1].strong}
@@ -227,15 +228,19 @@ def main() -> None:
     parser.add_argument("--entries", type=int, default=100_000)
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--limit", type=int, default=10)
+    parser.add_argument("--baseline-runs", type=int, default=1,
+                        help="timed scans per draft (each reads every published item)")
     parser.add_argument("--pg", default=os.environ.get("GONGSHU_BENCH_DATABASE_URL")
                         or os.environ.get("GONGSHU_TEST_DATABASE_URL"))
     parser.add_argument("--no-pg", action="store_true")
+    parser.add_argument("--no-sqlite", action="store_true")
     args = parser.parse_args()
     import_models()
-    results = [run_backend("sqlite", cs.sqlite_runtime, args.entries, args.runs, args.limit)]
+    results = [] if args.no_sqlite else [run_backend(
+        "sqlite", cs.sqlite_runtime, args.entries, args.runs, args.limit, args.baseline_runs)]
     if args.pg and not args.no_pg:
         results.append(run_backend("postgresql", lambda: cs.pg_runtime(args.pg), args.entries,
-                                   args.runs, args.limit))
+                                   args.runs, args.limit, args.baseline_runs))
     print(json.dumps({"benchmark": "duplicates", "python": platform.python_version(),
                       "results": results}, ensure_ascii=False, indent=2))
 
