@@ -126,6 +126,12 @@ def test_submitting_with_strong_matches_leaves_an_audit_event(
                                           "catalog.duplicate_warning"]
     [match] = events[-1].details_dict["matches"]
     assert match["name"] == "太原市人口信息" and match["items"] == ["公民身份号码", "姓名", "出生日期"]
+    # and in the review trail the body and the bureau read
+    trail = ops.read(service.review_records, p.reviewer.actor, draft)
+    assert [r.action for r in trail] == ["submit", "duplicates"]
+    assert trail[-1].comment == f"{match['resource_code']} 太原市人口信息 (3/3)"
+    assert [r.action for r in ops.read(service.review_records, p.outsider.actor, city)] == [
+        "publish"]
     # the published entry itself has no warning panel (only working versions do)
     assert ops.read(service.entry_duplicates, p.outsider.actor, city) is None
 
@@ -228,6 +234,7 @@ def test_form_panel_and_review_page(client: Any, catalog_ops: Any, people: Any) 
     web_login(client, p.reviewer.username, p.reviewer.password)
     review = client.get(f"/catalog/{draft}")
     assert review.status_code == 200 and "核实是否重复采集" in review.text
+    assert "可通过共享获取（重复采集提示）" in review.text  # the step in the review trail
     assert "太原市人口信息" in review.text
     # in English too
     english = client.get(f"/catalog/{draft}", headers={"Accept-Language": "en"})

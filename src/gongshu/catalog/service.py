@@ -780,11 +780,20 @@ def duplicate_details(report: DuplicateReport) -> list[dict[str, Any]]:
 
 def record_duplicate_warning(actor: Actor, db: Session, /, entry: CatalogEntry,
                              version: CatalogVersion) -> DuplicateReport:
-    """When a version goes to review with strong duplicate matches (Art. 12), say so in the
-    audit trail (``catalog.duplicate_warning``), so the reviewing bureau's trail shows them."""
+    """When a version goes to review with strong duplicate matches (Art. 12), say so in its
+    review trail (a ``duplicates`` step naming the entries) and in the audit log
+    (``catalog.duplicate_warning``), so the reviewing bureau sees them."""
     report = _duplicates(actor, db, items=list(version.items),
                          exclude_provider_path=entry.provider_path, exclude_entry_id=entry.id)
     if report.strong:
+        # in the entry's review trail too (its body and reviewers see it), in no one language
+        total = len(duplicates.distinct(report.items))
+        db.add(ReviewRecord(
+            entry_id=entry.id, version_id=version.id, version_number=version.number,
+            action="duplicates", actor_id=actor.user_id,
+            actor_name=actor.display_name or actor.username,
+            comment="; ".join(f"{c.info.get('resource_code')} {c.info.get('name')} "
+                              f"({c.covered}/{total})" for c in report.strong)[:4000]))
         _record(db, actor, "duplicate_warning", entry, {
             "version": version.number,
             "matches": [{k: d[k] for k in ("resource_code", "name", "provider", "share")}
