@@ -30,6 +30,8 @@ from gongshu.catalog.schemas import (
     DataElementsPublic,
     DataElementUpdate,
     DiffPublic,
+    DuplicateCheckIn,
+    DuplicateReportPublic,
     FacetValuePublic,
     FieldErrorPublic,
     GradeIn,
@@ -58,6 +60,24 @@ router = APIRouter(prefix="/api/v1/catalog", tags=["catalog"])
 
 def _public(actor: Actor, entry: CatalogEntry) -> CatalogEntryPublic:
     return service.entry_public(entry, service.shown_version(actor, entry))
+
+
+def _has_request_page(request: Request) -> bool:
+    """Whether the sharing module's request page is installed (its link is then offered)."""
+    return any(getattr(r, "path", None) == service.SHARING_REQUEST_PAGE
+               for r in request.app.routes)
+
+
+def _detailed(request: Request, actor: Actor, db: Any, entry: CatalogEntry) -> CatalogEntryPublic:
+    """The entry with the duplicate-collection warnings of its working version (Art. 12)."""
+    public = _public(actor, entry)
+    if not actor.can(Perm.CATALOG_READ):  # a token for editing only names no other entry
+        return public
+    report = service.entry_duplicates(actor, db, entry.id)
+    if report is not None:
+        public.duplicate_warnings = service.duplicate_public(
+            report, request_page=_has_request_page(request))
+    return public
 
 
 def _page(actor: Actor, rows: list[CatalogEntry], count: int) -> CatalogEntriesPublic:
@@ -91,10 +111,13 @@ def list_entries(
 
 @router.post("/entries", response_model=CatalogEntryPublic, status_code=201,
              **guard(Perm.CATALOG_EDIT))
-def create_entry(actor: ApiActor, db: Db, body: CatalogEntryCreate) -> CatalogEntryPublic:
+def create_entry(request: Request, actor: ApiActor, db: Db,
+                 body: CatalogEntryCreate) -> CatalogEntryPublic:
     """Compile a new entry as a draft of its provider (``provider.org_id``, else the provider
-    code or name). The resource code is given by the platform; every problem is listed."""
-    return _public(actor, service.create_entry(actor, db, body))
+    code or name). The resource code is given by the platform; every problem is listed.
+    ``duplicate_warnings`` names other bodies' published entries that could provide its items
+    through sharing (Art. 12)."""
+    return _detailed(request, actor, db, service.create_entry(actor, db, body))
 
 
 @router.post("/entries/validate", response_model=ValidationReport, **guard(Perm.CATALOG_EDIT))
@@ -111,6 +134,23 @@ def validate_entry(request: Request, actor: ApiActor, db: Db,
         for e in errors])
 
 
+@router.post("/duplicates/check", response_model=DuplicateReportPublic,
+             **guard(Perm.CATALOG_READ))
+def check_duplicates(request: Request, actor: ApiActor, db: Db,
+                     body: DuplicateCheckIn) -> DuplicateReportPublic:
+    """Duplicate collection (Art. 12: what sharing provides is not collected again): the
+    published entries of other bodies (not ``provider_org_id``, by default your organisation)
+    that could provide the items you plan to collect, strong matches first. Items match by
+    data element, else by name (variants and synonyms made one) and a compatible type; only
+    entries you may see are named."""
+    report = service.check_duplicates(
+        actor, db, items=body.items, provider_org_id=body.provider_org_id, limit=body.limit,
+        include_weak=body.include_weak)
+    return DuplicateReportPublic(need=report.need, rationale=report.rationale,
+                                 matches=service.duplicate_public(
+                                     report, request_page=_has_request_page(request)))
+
+
 @router.get("/entries/by-code", response_model=CatalogEntryPublic, **guard(Perm.CATALOG_READ))
 def entry_by_code(actor: ApiActor, db: Db,
                   code: str = Query(description="Resource code 前段码/后段码")) -> CatalogEntryPublic:
@@ -118,25 +158,26 @@ def entry_by_code(actor: ApiActor, db: Db,
 
 
 @router.get("/entries/{entry_id}", response_model=CatalogEntryPublic, **guard(Perm.CATALOG_READ))
-def get_entry(actor: ApiActor, db: Db, entry_id: uuid.UUID) -> CatalogEntryPublic:
+def get_entry(request: Request, actor: ApiActor, db: Db,
+              entry_id: uuid.UUID) -> CatalogEntryPublic:
     """The entry as you see it: its working version if you are of its body or review it, else
-    its published version."""
-    return _public(actor, service.get_entry(actor, db, entry_id))
+    its published version. A working version comes with its ``duplicate_warnings`` (Art. 12)."""
+    return _detailed(request, actor, db, service.get_entry(actor, db, entry_id))
 
 
 @router.put("/entries/{entry_id}", response_model=CatalogEntryPublic, **guard(Perm.CATALOG_EDIT))
-def replace_entry(actor: ApiActor, db: Db, entry_id: uuid.UUID,
+def replace_entry(request: Request, actor: ApiActor, db: Db, entry_id: uuid.UUID,
                   body: CatalogEntryCreate) -> CatalogEntryPublic:
     """Replace the content of the working version (a draft or a returned version)."""
-    return _public(actor, service.update_entry(actor, db, entry_id, body))
+    return _detailed(request, actor, db, service.update_entry(actor, db, entry_id, body))
 
 
 @router.patch("/entries/{entry_id}", response_model=CatalogEntryPublic,
               **guard(Perm.CATALOG_EDIT))
-def update_entry(actor: ApiActor, db: Db, entry_id: uuid.UUID,
+def update_entry(request: Request, actor: ApiActor, db: Db, entry_id: uuid.UUID,
                  body: CatalogEntryUpdate) -> CatalogEntryPublic:
     """Change some fields of the working version; each field given replaces the whole field."""
-    return _public(actor, service.update_entry(actor, db, entry_id, body))
+    return _detailed(request, actor, db, service.update_entry(actor, db, entry_id, body))
 
 
 @router.delete("/entries/{entry_id}/draft", status_code=204, **guard(Perm.CATALOG_EDIT))

@@ -12,6 +12,14 @@ The commands are a contract other systems and checks rely on; keep them stable:
   ones), the DCAT formats the published entries.
 - ``gongshu catalog search TEXT [--json]``: with ``--json`` a list of hits, each with
   ``resource_code``, ``name``, ``provider``, ``score`` (higher is better), and more.
+- ``gongshu catalog duplicates [FILE] [--items 'name:type,…'] [--provider ORG] [--json]``: the
+  published entries of other bodies that could provide, through sharing, the items a body or a
+  project plans to collect (Art. 12, duplicate collection). FILE is a CSV or workbook with an
+  item name column (信息项名称 / name …, else the first) and optionally a data type column
+  (数据类型 / type: C or 字符型 …). With ``--json``: ``{"items", "need", "rationale",
+  "matches": [{"entry_id", "resource_code", "name", "provider", "sharing_type", "share",
+  "strong", "items": [{"name", "matched_name", "matched_code", "via"}]}]}``. Exit 0 whether or
+  not something matched; 2 for unreadable input.
 
 The CLI acts as the platform operator (the system actor), who sees every entry, drafts too.
 """
@@ -19,12 +27,14 @@ The CLI acts as the platform operator (the system actor), who sees every entry, 
 from __future__ import annotations
 
 import sys
+import uuid
 from pathlib import Path
 
 import typer
 from rich.table import Table
 
-from gongshu.catalog import search, service, xlsx
+from gongshu.catalog import duplicates, search, service, xlsx
+from gongshu.catalog.vocab import vocab
 from gongshu.cli.main import console, print_json, runtime, system_actor
 from gongshu.core.errors import FieldError, ValidationFailed
 
@@ -147,8 +157,87 @@ def template(output: Path = typer.Option(..., "--output", "-o", dir_okay=False))
 
 @catalog_app.command("reindex")
 def reindex() -> None:
-    """Rebuild the search index (after editing the synonyms or the domain dictionary)."""
+    """Rebuild the search index (after editing the synonyms or the domain dictionary) and key
+    the data items again (after editing the duplicate-collection rules, Art. 12)."""
     with runtime().db.transaction() as db:
+        rekeyed = service.rekey_items(db)
         count = search.reindex(db, progress=lambda done, total: sys.stderr.write(
             f"\r{done}/{total}"))
-    typer.echo(f"indexed {count} entries")
+    typer.echo(f"indexed {count} entries, {rekeyed} item keys changed")
+
+
+def _type_names() -> dict[str, str]:
+    """Data type code, Chinese and English label → code (data_item_types.yaml)."""
+    out: dict[str, str] = {}
+    for term in vocab().get("data_item_types"):
+        out.update({term.code: term.code, term.label("zh"): term.code,
+                    term.label("en"): term.code})
+    return out
+
+
+def _planned_from_file(path: Path) -> tuple[list[duplicates.PlannedItem], list[str]]:
+    from gongshu.engine.readers import open_source
+
+    with open_source(path) as reader:
+        columns = list(reader.schema.names)
+        rows = (tuple(row.get(c) for c in columns)
+                for batch in reader.batches() for row in batch.to_pylist())
+        return duplicates.planned_from_rows(columns, rows, _type_names())
+
+
+@catalog_app.command("duplicates")
+def duplicates_check(
+    file: Path | None = typer.Argument(None, exists=True, dir_okay=False, readable=True,
+                                       help="CSV or workbook of planned items (name, type)"),
+    items: str = typer.Option("", "--items", help="Planned items: 'name:type,name:type'"),
+    provider: str = typer.Option("", "--provider",
+                                 help="The collecting body (id, code or name): its own "
+                                      "entries are not named"),
+    weak: bool = typer.Option(False, "--weak", help="Also entries below the strong threshold"),
+    limit: int = typer.Option(10, min=1, max=50, help="At most this many entries"),
+    json_output: bool = typer.Option(False, "--json", help="Print the matches as JSON"),
+) -> None:
+    """Duplicate collection (Art. 12): which published entries of other bodies could provide
+    the items you plan to collect through sharing."""
+    planned: list[duplicates.PlannedItem] = []
+    problems: list[str] = []
+    if file is not None:
+        found, bad = _planned_from_file(file)
+        planned += found
+        problems += bad
+    if items:
+        found, bad = duplicates.parse_items_text(items, _type_names())
+        planned += found
+        problems += bad
+    if not planned and not problems:
+        problems.append("give a FILE or --items with at least one item name")
+    if problems:
+        for line in problems:
+            typer.echo(f"error: {line}", err=True)
+        raise typer.Exit(2)
+    with runtime().db.transaction(write=False) as db:
+        org_id = None
+        if provider:
+            try:
+                org = service.resolve_provider(db, org_id=uuid.UUID(provider))
+            except ValueError:
+                org = service.resolve_provider(db, code=provider, name=provider)
+            if org is None:
+                typer.echo(f"error: no organisation {provider!r}", err=True)
+                raise typer.Exit(2)
+            org_id = org.id
+        report = service.check_duplicates(system_actor(), db, items=planned,
+                                          provider_org_id=org_id, limit=limit,
+                                          include_weak=weak)
+    matches = service.duplicate_details(report)
+    if json_output:
+        print_json({"items": len(report.items), "need": report.need,
+                    "rationale": report.rationale, "matches": matches})
+        return
+    table = Table("resource code", "name", "provider", "sharing", "covers", "items",
+                  title=f"{len(matches)} entries could provide {len(report.items)} planned items")
+    for m in matches:
+        table.add_row(str(m["resource_code"]), str(m["name"]), str(m["provider"]),
+                      str(m["sharing_type"]), f"{m['share']:.0%}" + ("" if m["strong"] else " (weak)"),
+                      "、".join(f"{i['name']}={i['matched_name']}" for i in m["items"]))
+    console.print(table)

@@ -17,7 +17,9 @@ Rules kept here, each in one place:
 - the body (``catalog.edit`` at the provider) submits, recalls, revises; the body or the
   bureau withdraws; a return and a withdrawal say why;
 - each step leaves a ``ReviewRecord`` and an audit event (``catalog.submit`` …) in the same
-  transaction, and brings the search index along.
+  transaction, and brings the search index along;
+- a submission whose items other bodies' published entries could provide through sharing
+  (Art. 12, duplicate collection) also leaves ``catalog.duplicate_warning`` naming them.
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ from gongshu.catalog.service import (
     _set_pointers,
     _valid,
     may_review,
+    record_duplicate_warning,
     sync_status,
     today_local,
     version_entry,
@@ -126,7 +129,10 @@ def submit(actor: Actor, db: Session, /, entry_id: uuid.UUID, *,
     working.submitted_at = utcnow()
     working.submitted_by_id = actor.user_id
     working.submitted_by = actor.username
-    return _step(db, actor, entry, working, "submit", comment, bureau=bureau.name)
+    _step(db, actor, entry, working, "submit", comment, bureau=bureau.name)
+    # Art. 12: items other bodies' published entries could provide are in the bureau's trail
+    record_duplicate_warning(actor, db, entry, working)
+    return entry
 
 
 def recall(actor: Actor, db: Session, /, entry_id: uuid.UUID) -> CatalogEntry:

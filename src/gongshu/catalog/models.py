@@ -152,6 +152,8 @@ class DataItem(IdMixin, Base):
     """信息项: one field of a version's resource."""
 
     __tablename__ = "catalog_data_item"
+    #: Art. 12 (duplicate collection): published items of other bodies are found by name key
+    __table_args__ = (Index("ix_catalog_data_item_name_key", "name_key", "version_id"),)
 
     version_id: Mapped[uuid.UUID] = mapped_column(
         ForeignKey("catalog_version.id", ondelete="CASCADE"), index=True)
@@ -166,6 +168,8 @@ class DataItem(IdMixin, Base):
     sharing_condition: Mapped[str | None] = mapped_column(Text)
     legal_basis: Mapped[str | None] = mapped_column(Text)
     opening_type: Mapped[str | None] = mapped_column(String(16))
+    #: the name as ``duplicates.name_key`` keys it (NFKC, variants and synonyms made one)
+    name_key: Mapped[str] = mapped_column(String(128), default="", server_default="")
 
     version: Mapped[CatalogVersion] = relationship(back_populates="items")
 

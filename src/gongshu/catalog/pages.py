@@ -210,6 +210,7 @@ def _form(request: Request, actor: Actor, db: Session, *, values: dict[str, Any]
     elements = _element_choices(db, values, rows)
     providers = service.provider_choices(actor, db)
     return render(request, "catalog/form.html", {
+        **_duplicate_context(request, actor, db, values, entry),
         "values": values, "errors": errors, "entry": entry, "rows": rows,
         "providers": [(str(o.id), o.name) for o in providers],
         "lists": {name: _options(name, lang) for name in (
@@ -347,6 +348,49 @@ async def entry_validate(request: Request, actor: Editor, db: Db) -> Response:
                      for e in errors],
         "field_label": field_label,
     })
+
+
+def _duplicate_context(request: Request, actor: Actor, db: Session, values: Mapping[str, Any],
+                       entry: CatalogEntry | None) -> dict[str, Any]:
+    """The duplicate-collection panel of the form (Art. 12): other bodies' published entries
+    that could provide the items as they are now."""
+    lang = _lang(request)
+    context: dict[str, Any] = {
+        "dupes": [], "dupes_reviewer": False,
+        "sharing_label": lambda code: vocab().get("sharing_types").label(code, lang)}
+    if not actor.can(Perm.CATALOG_READ):
+        return context
+    provider = (db.get(Organization, entry.provider_org_id) if entry is not None
+                else _provider_of(db, actor, values.get("provider.org_id")))
+    items = form_data(values, provider)["items"]
+    if not items:
+        return context
+    report = service.duplicate_candidates(
+        actor, db, items=items, exclude_provider_path=provider.path if provider else actor.org_path,
+        exclude_entry_id=entry.id if entry is not None else None)
+    context["dupes"] = service.duplicate_public(report, request_page=_has_request_page(request))
+    return context
+
+
+def _has_request_page(request: Request) -> bool:
+    """Whether the sharing module's request page is installed (its link is then offered)."""
+    return any(getattr(r, "path", None) == service.SHARING_REQUEST_PAGE
+               for r in request.app.routes)
+
+
+@router.post("/catalog/form/duplicates")
+async def form_duplicates(request: Request, actor: Editor, db: Db) -> Response:
+    """Duplicate collection as you type (htmx, Art. 12): other bodies' published entries that
+    could provide the form's items through sharing, nothing saved."""
+    values = await _posted(request)
+    entry = None
+    if values.get("entry_id"):
+        try:
+            entry = service.get_entry(actor, db, uuid.UUID(values["entry_id"]))
+        except ValueError:
+            entry = None
+    return render(request, "catalog/_duplicates.html",
+                  _duplicate_context(request, actor, db, values, entry))
 
 
 @router.get("/catalog/form/subjects")
@@ -636,6 +680,10 @@ def _detail(request: Request, actor: Actor, db: Session, entry: CatalogEntry, *,
             field, value, lang, resource_kind=content.category.resource_kind),
         "label": lambda lst, code: vocab().get(lst).label(code, lang),
         "elements": _element_names(db, content),
+        "dupes": (service.duplicate_public(report, request_page=_has_request_page(request))
+                  if number is None and (report := service.entry_duplicates(actor, db, entry.id))
+                  else []),
+        "sharing_label": lambda code: vocab().get("sharing_types").label(code, lang),
     }, status_code=status)
 
 

@@ -257,6 +257,61 @@ def apply_update(entry: CatalogEntryBase, update: CatalogEntryUpdate) -> Catalog
     return CatalogEntryCreate.model_validate(data)
 
 
+# ------------------------------------------------------- duplicate collection (Art. 12)
+
+
+class PlannedItemIn(_Model):
+    """An item a body is about to collect: a draft's, or one a project declares."""
+
+    name: str = Field(min_length=1, max_length=ITEM_NAME_MAX, description="信息项名称")
+    data_type: DataItemTypeCode | None = None
+    data_element_id: UUID | None = Field(None, description="数据元 it follows (Art. 47)")
+    code: str | None = Field(None, max_length=64)
+
+
+class DuplicateCheckIn(_Model):
+    """Planned items to match against other bodies' published entries (Art. 12)."""
+
+    items: list[PlannedItemIn] = Field(min_length=1, max_length=500)
+    provider_org_id: UUID | None = Field(
+        None, description="The body that will collect them (its own entries are not named); "
+        "default: your organisation")
+    include_weak: bool = Field(False, description="Also entries that cover less than the "
+                               "strong threshold")
+    limit: int = Field(10, ge=1, le=50)
+
+
+class DuplicateItemMatchPublic(BaseModel):
+    name: str = Field(description="The planned item")
+    matched_name: str = Field(description="The published entry's item")
+    matched_code: str | None = None
+    via: Literal["element", "name"] = Field(
+        description="element: the same data element; name: the same name key, compatible type")
+
+
+class DuplicateMatchPublic(BaseModel):
+    """A published entry of another body that could provide planned items through sharing."""
+
+    entry_id: UUID
+    resource_code: str
+    name: str
+    provider: str
+    provider_org_id: UUID
+    sharing_type: ShareType
+    share: float = Field(description="Share of the planned items it covers")
+    strong: bool
+    items: list[DuplicateItemMatchPublic]
+    url: str = Field(description="The entry's page")
+    request_url: str | None = Field(
+        None, description="Where to request it through sharing (when sharing is installed)")
+
+
+class DuplicateReportPublic(BaseModel):
+    need: int = Field(description="Covered items that make a match strong")
+    rationale: str
+    matches: list[DuplicateMatchPublic]
+
+
 class CatalogEntryPublic(CatalogEntryBase):
     """An entry version as the API returns it."""
 
@@ -276,6 +331,9 @@ class CatalogEntryPublic(CatalogEntryBase):
         None, description="A draft or a revision in review, seen by its body and reviewers")
     region_code: str | None = Field(None, description="The provider's region (GB/T 2260)")
     grade_reasons: list[str] = Field(default_factory=list, description="Why the grade (Art. 10)")
+    duplicate_warnings: list[DuplicateMatchPublic] | None = Field(
+        None, description="A working version's items other bodies' published entries could "
+        "provide through sharing (Art. 12); given on the detail, create and edit answers")
 
 
 class CatalogEntriesPublic(BaseModel):

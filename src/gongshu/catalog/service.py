@@ -27,7 +27,7 @@ import sqlalchemy as sa
 from pydantic import ValidationError
 from sqlalchemy.orm import Session
 
-from gongshu.catalog import access, codes, dcat, rules, search, xlsx
+from gongshu.catalog import access, codes, dcat, duplicates, rules, search, xlsx
 from gongshu.catalog.diff import Change, diff_entries
 from gongshu.catalog.models import (
     EDITABLE,
@@ -45,6 +45,8 @@ from gongshu.catalog.schemas import (
     CatalogEntryUpdate,
     DataElementCreate,
     DataElementUpdate,
+    DuplicateItemMatchPublic,
+    DuplicateMatchPublic,
     ProviderRef,
     apply_update,
 )
@@ -349,7 +351,8 @@ def _fill_version(version: CatalogVersion, entry: CatalogEntryCreate, actor: Act
         DataItem(position=i, name=item.name, code=item.code, data_type=item.data_type,
                  length=item.length, data_element_id=item.data_element_id,
                  sharing_type=item.sharing_type, sharing_condition=item.sharing_condition,
-                 legal_basis=item.legal_basis, opening_type=item.opening_type)
+                 legal_basis=item.legal_basis, opening_type=item.opening_type,
+                 name_key=duplicates.name_key(item.name))
         for i, item in enumerate(entry.items)
     ]
 
@@ -582,6 +585,241 @@ def entry_items(db: Session, /, entry_id: uuid.UUID) -> list[DataItem]:
     entry = _entry(db, entry_id)
     version = entry.current_version
     return list(version.items) if version is not None else []
+
+
+# ------------------------------------------------------- duplicate collection (Art. 12)
+
+#: at most this many planned items are matched in one call
+DUPLICATE_ITEMS_MAX = 500
+#: at most this many candidate entries (best by matching items) are scored exactly
+DUPLICATE_POOL_MAX = 200
+
+
+@dataclass
+class DuplicateReport:
+    """What sharing could provide of a set of planned items (Art. 12): the candidate entries,
+    strong ones first, each with the items it covers and ``info`` (resource code, name,
+    provider, sharing type)."""
+
+    items: list[duplicates.PlannedItem]
+    candidates: list[duplicates.Candidate]
+    need: int
+    rationale: str
+
+    @property
+    def strong(self) -> list[duplicates.Candidate]:
+        return [c for c in self.candidates if c.strong]
+
+
+def duplicate_candidates(
+    actor: Actor,
+    db: Session,
+    /,
+    *,
+    items: Sequence[Any],
+    exclude_provider_path: str | None = None,
+    exclude_entry_id: uuid.UUID | None = None,
+    limit: int = 10,
+    include_weak: bool = False,
+) -> DuplicateReport:
+    """Published entries of *other* bodies (not ``exclude_provider_path``) that could provide
+    the planned ``items`` through sharing (Art. 12: what sharing provides is not collected
+    again). Only entries the actor may see are named (``access.py``: a classified entry only
+    to its body, its reviewers and administrators covering it), only items sharing can provide
+    count (not ``not_shared``), and drafts never do. Strong matches only, unless
+    ``include_weak``.
+
+    One statement finds the candidates through the indexed item keys (and data elements): it
+    counts the matching items per version from the ``(name_key, version_id)`` index, an upper
+    bound of what the version covers, joins the versions with enough of them to their entries
+    (published, shared, visible, another body's) and keeps the best ``DUPLICATE_POOL_MAX``; a
+    second reads their matching items, which ``duplicates.match`` scores exactly. The work
+    grows with the number of items that match, not with the catalog
+    (``benchmarks/duplicates.py``)."""
+    require(actor, Perm.CATALOG_READ)
+    return _duplicates(actor, db, items=items, exclude_provider_path=exclude_provider_path,
+                       exclude_entry_id=exclude_entry_id, limit=limit, include_weak=include_weak)
+
+
+def _duplicates(actor: Actor, db: Session, /, *, items: Sequence[Any],
+                exclude_provider_path: str | None, exclude_entry_id: uuid.UUID | None,
+                limit: int = 10, include_weak: bool = False) -> DuplicateReport:
+    rules_ = duplicates.rules()
+    planned = duplicates.coerce_items(items)[:DUPLICATE_ITEMS_MAX]
+    targets = duplicates.distinct(planned)
+    report = DuplicateReport(items=planned, candidates=[], need=duplicates.needed(len(targets)),
+                             rationale=rules_.rationale)
+    keys = sorted({p.key for _, p in targets if p.key})
+    element_list = [p.data_element_id for _, p in targets if p.data_element_id is not None]
+    elements = sorted(set(element_list), key=str)
+    if not targets or limit <= 0:
+        return report
+    item, version, entry = DataItem, CatalogVersion, CatalogEntry
+    sharing = sa.func.coalesce(item.sharing_type, version.sharing_type)
+    matched: list[Any] = []
+    if keys:
+        matched.append(item.name_key.in_(keys))
+    if elements:
+        matched.append(item.data_element_id.in_(elements))
+    # the published version of an entry of another body that the actor may see, and that
+    # shares something (Art. 12; a not-shared entry has no shared item, rules.py)
+    conds: list[Any] = [
+        entry.published_version_id == version.id,
+        version.sharing_type != duplicates.NOT_SHARED,
+        sa.or_(version.secrecy != access.CLASSIFIED,
+               access.classified_clause(actor, entry.provider_path, entry.bureau_path)),
+    ]
+    if exclude_provider_path:
+        conds.append(entry.provider_path != exclude_provider_path)
+    if exclude_entry_id is not None:
+        conds.append(entry.id != exclude_entry_id)
+    # matching rows per version: each covered item of the draft needs one (an item of another
+    # name key, or of another element), so this bounds what the version covers from above
+    key_hits = (sa.func.count(sa.case((item.name_key.in_(keys), 1))) if keys
+                else sa.literal(0))
+    element_hits = (sa.func.count(sa.case((item.data_element_id.in_(elements), 1)))
+                    if elements else sa.literal(0))
+    hits = key_hits + element_hits
+    # a target matched by element only shares its element with no other target, except when
+    # the draft names one element under two names: those may be covered by one row
+    slack = len(element_list) - len(elements)
+    floor = 1 if include_weak else max(1, report.need - slack)
+    # matching keys per version from the (name_key, version_id) index alone (an upper bound:
+    # an item its entry does not share still counts here), then only the versions with enough
+    # of them are joined to their entry
+    grouped = (sa.select(item.version_id, hits.label("hits")).where(sa.or_(*matched))
+               .group_by(item.version_id).having(hits >= floor).subquery("matched"))
+    top = (sa.select(entry.id).select_from(grouped)
+           .join(version, version.id == grouped.c.version_id)
+           .join(entry, entry.id == version.entry_id).where(*conds)
+           .order_by(grouped.c.hits.desc(), entry.id)
+           .limit(min(DUPLICATE_POOL_MAX, max(limit * 5, 50))))
+    pool = list(db.scalars(top))
+    if not pool:
+        return report
+    rows = db.execute(
+        sa.select(entry.id, item.name, item.name_key, item.code, item.data_type,
+                  item.data_element_id, sharing)
+        .select_from(entry).join(version, version.id == entry.published_version_id)
+        .join(item, item.version_id == version.id)
+        .where(entry.id.in_(pool), sa.or_(*matched)).order_by(item.position)).all()
+    found = [duplicates.PublishedItem(entry_id=r[0], name=r[1], name_key=r[2], code=r[3],
+                                      data_type=r[4], data_element_id=r[5], sharing_type=r[6])
+             for r in rows]
+    candidates = [c for c in duplicates.match(planned, found) if c.strong or include_weak]
+    candidates = candidates[:limit]
+    if candidates:
+        info = db.execute(
+            sa.select(entry.id, entry.resource_code, entry.provider_org_id, version.name,
+                      version.sharing_type, version.content)
+            .join(version, version.id == entry.published_version_id)
+            .where(entry.id.in_([c.entry_id for c in candidates]))).all()
+        by_id = {r[0]: r for r in info}
+        for c in candidates:
+            r = by_id[c.entry_id]
+            c.info = {"resource_code": r[1], "provider_org_id": r[2], "name": r[3],
+                      "sharing_type": r[4],
+                      "provider_name": str((r[5] or {}).get("provider", {}).get("name", ""))}
+    report.candidates = candidates
+    return report
+
+
+def entry_duplicates(actor: Actor, db: Session, /, entry_id: uuid.UUID, *,
+                     limit: int = 10) -> DuplicateReport | None:
+    """The duplicate-collection warnings (Art. 12) of the version of an entry the actor sees,
+    when that is a working version (a draft or a submission: its body compiles it, its bureau
+    reviews it); None for a published version."""
+    entry = get_entry(actor, db, entry_id)  # requires catalog.read
+    version = shown_version(actor, entry)
+    if version.published_at is not None or version.id != entry.working_version_id:
+        return None
+    return duplicate_candidates(actor, db, items=list(version.items),
+                                exclude_provider_path=entry.provider_path,
+                                exclude_entry_id=entry.id, limit=limit)
+
+
+#: the sharing module's page to request an entry (Art. 12), when it is installed
+SHARING_REQUEST_PAGE = "/sharing/requests/new"
+
+
+def check_duplicates(actor: Actor, db: Session, /, *, items: Sequence[Any],
+                     provider_org_id: uuid.UUID | None = None, limit: int = 10,
+                     include_weak: bool = False) -> DuplicateReport:
+    """:func:`duplicate_candidates` for the items a body plans to collect (the API, a project's
+    declaration): the body is ``provider_org_id``, else the actor's organisation; its own
+    entries are not named."""
+    path = actor.org_path
+    if provider_org_id is not None:
+        org = db.get(Organization, provider_org_id)
+        if org is None:
+            raise ValidationFailed.single("provider_org_id", "provider_not_found",
+                                          "No organisation on the platform is this provider.")
+        path = org.path
+    return duplicate_candidates(actor, db, items=items, exclude_provider_path=path or None,
+                                limit=limit, include_weak=include_weak)
+
+
+def duplicate_public(report: DuplicateReport, *,
+                     request_page: bool = False) -> list[DuplicateMatchPublic]:
+    """The candidates of a report in their API shape, with the entry's page and, when the
+    sharing module's request page exists (``request_page``), where to request it."""
+    return [DuplicateMatchPublic(
+        entry_id=c.entry_id, resource_code=c.info["resource_code"], name=c.info["name"],
+        provider=c.info["provider_name"], provider_org_id=c.info["provider_org_id"],
+        sharing_type=c.info["sharing_type"], share=round(c.share, 4), strong=c.strong,
+        items=[DuplicateItemMatchPublic(name=m.name, matched_name=m.matched_name,
+                                        matched_code=m.matched_code, via=m.via)
+               for m in c.matches],
+        url=f"/catalog/{c.entry_id}",
+        request_url=f"{SHARING_REQUEST_PAGE}?entry={c.entry_id}" if request_page else None)
+        for c in report.candidates]
+
+
+def duplicate_details(report: DuplicateReport) -> list[dict[str, Any]]:
+    """The strong matches of a report as plain data (the audit event, the CLI's JSON)."""
+    return [{"entry_id": str(c.entry_id), "resource_code": c.info.get("resource_code"),
+             "name": c.info.get("name"), "provider": c.info.get("provider_name"),
+             "sharing_type": c.info.get("sharing_type"), "share": round(c.share, 4),
+             "strong": c.strong,
+             "items": [{"name": m.name, "matched_name": m.matched_name,
+                        "matched_code": m.matched_code, "via": m.via} for m in c.matches]}
+            for c in report.candidates]
+
+
+def record_duplicate_warning(actor: Actor, db: Session, /, entry: CatalogEntry,
+                             version: CatalogVersion) -> DuplicateReport:
+    """When a version goes to review with strong duplicate matches (Art. 12), say so in its
+    review trail (a ``duplicates`` step naming the entries) and in the audit log
+    (``catalog.duplicate_warning``), so the reviewing bureau sees them."""
+    report = _duplicates(actor, db, items=list(version.items),
+                         exclude_provider_path=entry.provider_path, exclude_entry_id=entry.id)
+    if report.strong:
+        # in the entry's review trail too (its body and reviewers see it), in no one language
+        total = len(duplicates.distinct(report.items))
+        db.add(ReviewRecord(
+            entry_id=entry.id, version_id=version.id, version_number=version.number,
+            action="duplicates", actor_id=actor.user_id,
+            actor_name=actor.display_name or actor.username,
+            comment="; ".join(f"{c.info.get('resource_code')} {c.info.get('name')} "
+                              f"({c.covered}/{total})" for c in report.strong)[:4000]))
+        _record(db, actor, "duplicate_warning", entry, {
+            "version": version.number,
+            "matches": [{k: d[k] for k in ("resource_code", "name", "provider", "share")}
+                        | {"items": [i["name"] for i in d["items"]]}
+                        for d in duplicate_details(report) if d["strong"]]})
+    return report
+
+
+def rekey_items(db: Session, /) -> int:
+    """Key every data item again (after ``data/duplicates.yaml`` changed); returns how many
+    keys changed. One pass per distinct name, not per item."""
+    changed = 0
+    for name, key in db.execute(sa.select(DataItem.name, DataItem.name_key).distinct()).all():
+        new = duplicates.name_key(name)
+        if new != key:
+            changed += db.execute(sa.update(DataItem).where(
+                DataItem.name == name, DataItem.name_key == key).values(name_key=new)).rowcount
+    return changed
 
 
 # ---------------------------------------------------------------- data elements (Art. 47)
