@@ -21,6 +21,7 @@ OPEN_ITEMS = [
     {"name": "是否在职", "code": "SFZZ", "data_type": "L"},
     {"name": "联系电话", "code": "LXDH", "data_type": "C", "length": 20},
     {"name": "备注", "code": "BZ", "data_type": "C", "length": 200},
+    {"name": "办公电话", "code": "BGDH", "data_type": "C", "length": 20},
 ]
 
 
@@ -28,7 +29,7 @@ OPEN_ITEMS = [
 def publish(runtime: Any, tree: dict[str, Any], people: Any, run_ingest: Any,  # noqa: F811
             tmp_path: Path) -> Callable[..., Any]:
     """publish(name, opening=…, grade=…, secrecy=…, rows=…) -> a published entry (with data
-    when ``rows`` are given: lists of YSR, SFZZ, LXDH, BZ)."""
+    when ``rows`` are given: lists of YSR, SFZZ, LXDH, BZ, BGDH)."""
     counter = iter(range(1000))
 
     def make(name: str, *, opening: str = "open", grade: str | None = "general-1",
