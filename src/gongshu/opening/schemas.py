@@ -78,7 +78,7 @@ class ApplicationCreate(BaseModel):
     purpose: str = Field(max_length=4000)
     safeguards: str = Field(max_length=4000)
     items: list[str] = Field(default_factory=list, description="data item codes; empty: all open")
-    days: int = Field(365, ge=1, le=730)
+    days: int = Field(365, description="term in days, 1 to 730")
 
 
 class ApplicationPublic(BaseModel):
