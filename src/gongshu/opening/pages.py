@@ -18,6 +18,7 @@ from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import RedirectResponse, Response
 
 from gongshu.catalog import search as catalog_search
+from gongshu.catalog.vocab import vocab
 from gongshu.core.errors import GongshuError, NotFound, ValidationFailed
 from gongshu.core.i18n import Translator
 from gongshu.core.permissions import Actor
@@ -103,7 +104,9 @@ def portal_dataset(request: Request, db: Db, actor: MaybeActor, entry_id: uuid.U
         preview = service.preview(db, dataset)
     except NotFound:
         preview = None
+    lang = _lang(request)
     return render(request, "opening/dataset.html", {
+        "label": lambda lst, code: vocab().get(lst).label(code, lang),
         "d": dataset, "entry": service.entry_public(dataset), "preview": preview,
         "usage": service.usage(db, dataset.entry.id), "formats": list(service.FORMATS)})
 
