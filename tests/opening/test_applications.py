@@ -167,3 +167,42 @@ def test_the_service_refuses_unknown_steps(runtime: Any, client: Any, conditiona
         flows.decide(people.steward.actor, db, uuid.uuid4(), step="provider", approve=True)
     with runtime.db.transaction() as db, pytest.raises(InvalidState):
         flows.decide(people.reviewer.actor, db, uuid.UUID(app_id), step="bureau", approve=True)
+
+
+def test_the_portal_form_applies_with_a_key(client: Any, conditional: Any,
+                                            developer_key: str) -> None:
+    form = client.get(f"/portal/datasets/{conditional.id}/apply")
+    assert form.status_code == 200
+    token = csrf_of(form.text)
+    data = {"csrf_token": token, "api_key": developer_key,
+            "purpose": "研究就业与收入的关系，发布汇总统计。",
+            "safeguards": "数据存放在内网服务器，仅两名研究人员可访问。", "days": "60",
+            "items": ["SFZZ"]}
+    forged = client.post(f"/portal/datasets/{conditional.id}/apply",
+                         data={**data, "csrf_token": "forged"})
+    assert forged.status_code == 403
+    short = client.post(f"/portal/datasets/{conditional.id}/apply", data={**data, "purpose": "短"})
+    assert short.status_code == 422 and 'id="purpose"' in short.text
+    bad_key = client.post(f"/portal/datasets/{conditional.id}/apply",
+                          data={**data, "api_key": "gso_00000000_x"})
+    assert bad_key.status_code == 401
+    done = client.post(f"/portal/datasets/{conditional.id}/apply", data=data)
+    assert done.status_code == 200 and 'id="applied"' in done.text
+    mine = client.get("/api/v1/portal/applications", headers={"X-API-Key": developer_key}).json()
+    assert [(a["items"], a["days"]) for a in mine] == [(["SFZZ"], 60)]
+
+
+def test_the_portal_sign_up_page_shows_the_key_once(client: Any, runtime: Any) -> None:
+    from gongshu.opening import service
+
+    form = client.get("/portal/developers")
+    token = csrf_of(form.text)
+    done = client.post("/portal/developers", data={"csrf_token": token, "name": "王五",
+                                                   "email": "wang@example.cn"})
+    assert done.status_code == 200
+    key = done.text.split('id="api-key">')[1].split("<")[0]
+    with runtime.db.transaction() as db:
+        assert service.authenticate_key(db, key)[0].email == "wang@example.cn"
+    dup = client.post("/portal/developers", data={"csrf_token": token, "name": "王五",
+                                                  "email": "wang@example.cn"})
+    assert dup.status_code == 409 and key not in dup.text

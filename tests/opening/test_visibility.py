@@ -13,6 +13,7 @@ import pytest
 from gongshu.catalog import access, search
 from gongshu.catalog import service as catalog
 from gongshu.core.errors import NotFound
+from support import web_login
 
 OPEN = {"开放数据甲", "有条件开放数据乙"}
 HIDDEN = {"不予开放数据丙", "三级数据丁", "未定级数据戊", "涉密数据己", "未发布数据庚"}
@@ -112,6 +113,14 @@ def test_the_api_and_pages_of_the_catalog_for_an_operator(
     for name, entry in entries.items():
         status = client.get(f"/api/v1/catalog/entries/{entry.id}", headers=headers).status_code
         assert status == (200 if name in OPEN else 404), name
+    member = make_user("oppage", "operator", "operator")
+    web_login(client, member.username, member.password)
+    page = client.get("/catalog", params={"q": "数据"}).text
+    assert all(n in page for n in OPEN) and not any(n in page for n in HIDDEN)
+    for name, entry in entries.items():
+        assert client.get(f"/catalog/{entry.id}").status_code == (
+            200 if name in OPEN else 404), name
+    client.cookies.clear()
     export = client.get("/api/v1/catalog/export?format=csv", headers=headers)
     assert export.status_code == 200
     assert not any(n in export.content.decode("utf-8-sig") for n in HIDDEN)

@@ -61,6 +61,8 @@ from gongshu.orgs import service as orgs
 from gongshu.orgs.models import Organization, OrgKind
 
 TARGET = "catalog_entry"
+#: the anonymous visitor of the open-data portal: sees only what is open (``access.py``)
+ANONYMOUS = access.ANONYMOUS
 
 # ---------------------------------------------------------------------------------- access
 

@@ -136,7 +136,7 @@ def rows(request: Request, response: Response, db: Db, dev: DeveloperKey, entry_
     return RowsPublic(resource_code=found.dataset.entry.resource_code,
                       columns=[column_public(c) for c in found.columns], offset=found.offset,
                       limit=found.limit,
-                      rows=[{k: service._json_value(v) for k, v in r.items()} for r in found.rows])
+                      rows=[{k: service.json_value(v) for k, v in r.items()} for r in found.rows])
 
 
 @router.post("/api/v1/portal/applications", response_model=ApplicationPublic, status_code=201,

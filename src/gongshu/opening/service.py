@@ -37,7 +37,6 @@ import pyarrow.parquet as pq
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from gongshu.catalog import access
 from gongshu.catalog import search as catalog_search
 from gongshu.catalog import service as catalog
 from gongshu.catalog.models import CatalogEntry, CatalogVersion
@@ -59,7 +58,7 @@ from gongshu.library import service as library
 from gongshu.opening.models import ApiKey, Channel, Developer, RateWindow, UsageDay
 from gongshu.opening.permissions import OPENING_MANAGE, OPENING_REPORT
 
-ANONYMOUS = access.ANONYMOUS
+ANONYMOUS = catalog.ANONYMOUS
 KEY_KIND = "gso"  # gso_<prefix>_<secret>: a portal developer's key (not a platform token)
 FORMATS: dict[str, tuple[str, str]] = {
     "csv": ("text/csv; charset=utf-8", "csv"),
@@ -262,7 +261,7 @@ def _text(value: Any) -> str:
     return str(value)
 
 
-def _json_value(value: Any) -> Any:
+def json_value(value: Any) -> Any:
     if value is None or isinstance(value, (bool, int, float, str)):
         return value
     return str(value)
@@ -302,7 +301,7 @@ def render_file(found: Rows, fmt: str) -> tuple[bytes, str, str]:
                "name": found.dataset.version.name,
                "columns": [{"code": c.code, "name": c.name, "masked": list(c.masked)}
                            for c in found.columns],
-               "offset": found.offset, "rows": [{c: _json_value(r[c]) for c in codes}
+               "offset": found.offset, "rows": [{c: json_value(r[c]) for c in codes}
                                                 for r in found.rows]}
         body = json.dumps(doc, ensure_ascii=False).encode("utf-8")
     else:
