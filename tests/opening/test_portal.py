@@ -129,3 +129,23 @@ def test_developer_keys_and_rate_limit(client: Any, runtime: Any, opened: Any,
     assert client.get(url, headers={"X-API-Key": other}).status_code == 200
     with runtime.db.transaction(write=False) as db:
         assert service.usage(db, opened.id).totals["api"] >= 4
+
+
+def test_a_suspended_developer_is_refused(client: Any, opened: Any, people: Any,
+                                          token_for: Any) -> None:
+    key = _register(client, "bad@example.cn")
+    url = f"/api/v1/portal/datasets/{opened.id}/rows"
+    assert client.get(url, headers={"X-API-Key": key}).status_code == 200
+    reviewer = token_for(people.reviewer)
+    assert client.get("/api/v1/opening/developers", headers=token_for(people.steward)
+                      ).status_code == 403
+    listed = client.get("/api/v1/opening/developers", headers=reviewer).json()
+    developer = next(d for d in listed if d["email"] == "bad@example.cn")
+    status_url = f"/api/v1/opening/developers/{developer['id']}/status"
+    assert client.post(status_url, json={"active": False}, headers=reviewer).status_code == 422
+    done = client.post(status_url, json={"active": False, "reason": "转售数据"}, headers=reviewer)
+    assert done.status_code == 200 and done.json()["status"] == "suspended"
+    refused = client.get(url, headers={"X-API-Key": key})
+    assert refused.status_code == 403 and refused.json()["code"] == "developer_suspended"
+    client.post(status_url, json={"active": True}, headers=reviewer)
+    assert client.get(url, headers={"X-API-Key": key}).status_code == 200

@@ -18,13 +18,15 @@ from gongshu.catalog import search as catalog_search
 from gongshu.core.errors import Unauthenticated
 from gongshu.opening import flows, service
 from gongshu.opening.models import ApiKey, Developer
-from gongshu.opening.permissions import OPENING_REPORT
+from gongshu.opening.permissions import OPENING_MANAGE, OPENING_REPORT
 from gongshu.opening.schemas import (
     ApplicationCreate,
     ApplicationPublic,
     Decision,
     DeveloperCreate,
     DeveloperCreated,
+    DeveloperPublic,
+    DeveloperStatus,
     OpenDatasetPublic,
     OpenDatasetsPublic,
     OpenDatasetSummary,
@@ -33,6 +35,7 @@ from gongshu.opening.schemas import (
     UsageDayPublic,
     application_public,
     column_public,
+    developer_public,
 )
 from gongshu.web.deps import ApiActor, Db, guard, locale_of, public, write_intent
 
@@ -179,3 +182,19 @@ def provider_usage(actor: ApiActor, db: Db, days: int = Query(30, ge=1, le=366)
                                 name=e.published_version.name if e.published_version else "",
                                 **totals)
             for e, totals in service.provider_usage(actor, db, days=days)]
+
+
+@router.get("/api/v1/opening/developers", response_model=list[DeveloperPublic],
+            **guard(OPENING_MANAGE))  # type: ignore[arg-type]
+def list_developers(actor: ApiActor, db: Db, limit: int = Query(100, ge=1, le=1000),
+                    offset: int = Query(0, ge=0)) -> list[DeveloperPublic]:
+    return [developer_public(d) for d in service.list_developers(actor, db, limit=limit,
+                                                                 offset=offset)]
+
+
+@router.post("/api/v1/opening/developers/{developer_id}/status", response_model=DeveloperPublic,
+             **guard(OPENING_MANAGE))  # type: ignore[arg-type]
+def developer_status(actor: ApiActor, db: Db, developer_id: uuid.UUID,
+                     body: DeveloperStatus) -> DeveloperPublic:
+    return developer_public(service.set_developer_status(actor, db, developer_id,
+                                                         active=body.active, reason=body.reason))

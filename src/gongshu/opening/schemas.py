@@ -122,3 +122,22 @@ def application_public(a: Any) -> ApplicationPublic:
 
 def column_public(c: Any) -> OpenColumnPublic:
     return OpenColumnPublic(code=c.code, name=c.name, data_type=c.data_type, masked=list(c.masked))
+
+
+class DeveloperPublic(BaseModel):
+    id: uuid.UUID
+    name: str
+    email: str
+    organisation: str
+    status: str
+    created_at: dt.datetime
+
+
+class DeveloperStatus(BaseModel):
+    active: bool
+    reason: str = Field("", max_length=1000)
+
+
+def developer_public(d: Any) -> DeveloperPublic:
+    return DeveloperPublic(id=d.id, name=d.name, email=d.email, organisation=d.organisation,
+                           status=d.status, created_at=d.created_at)

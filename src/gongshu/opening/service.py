@@ -507,6 +507,26 @@ def list_developers(actor: Actor, db: Session, /, *, limit: int = 100,
                            .limit(limit).offset(offset)))
 
 
+def set_developer_status(actor: Actor, db: Session, /, developer_id: uuid.UUID, *,
+                         active: bool, reason: str = "") -> Developer:
+    """Suspend a developer (its keys stop working at once) or reinstate it: the data bureau or
+    an administrator (``opening.manage``), e.g. after a breach of the terms of use."""
+    require(actor, OPENING_MANAGE)
+    developer = db.scalar(sa.select(Developer).where(Developer.id == developer_id)
+                          .with_for_update())
+    if developer is None:
+        raise NotFound("No such developer.", code="developer_not_found")
+    if not active and not (reason or "").strip():
+        raise ValidationFailed.single("reason", "required", "Say why the developer is suspended.")
+    status = "active" if active else "suspended"
+    if developer.status != status:
+        developer.status = status
+        audit.record(db, actor, "opening.developer_status", target_type="opening_developer",
+                     target_id=developer.id, details={"email": developer.email, "status": status,
+                                                      "reason": (reason or "").strip()})
+    return developer
+
+
 def authenticate_key(db: Session, /, raw: str) -> tuple[Developer, ApiKey]:
     """The developer and key of ``gso_<prefix>_<secret>``; 401 for anything else."""
     parts = (raw or "").strip().split("_", 2)
