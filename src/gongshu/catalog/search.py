@@ -4,7 +4,9 @@ The index is ``catalog_search_doc``: one row per entry and scope. The ``publishe
 every signed-in user finds; the ``working`` row (a draft, or a revision in review) is what the
 entry's body and its reviewers find instead, so each searcher sees each entry once and only
 what they may see (``access.py``: drafts to the body and reviewers, classified entries also to
-administrators covering the provider, nothing of either to anyone else). Rows are rewritten
+administrators covering the provider, nothing of either to anyone else; the public, operators
+included, only the published rows of entries open to it, Art. 13, a condition on the opening
+type and grade of each row's facet combination). Rows are rewritten
 by :func:`refresh` whenever the service changes an entry (create, edit, submit, review,
 publish, revise, withdraw, grade), in the same transaction.
 
