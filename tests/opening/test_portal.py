@@ -45,6 +45,7 @@ def test_download_formats_and_formula_neutralising(client: Any, opened: Any) -> 
     got = client.get(f"/portal/datasets/{opened.id}/download.csv")
     assert got.status_code == 200, got.text
     assert got.headers["content-type"].startswith("text/csv")
+    assert got.headers["x-gongshu-truncated"] == "false"
     rows = list(csv.reader(io.StringIO(got.content.decode("utf-8-sig"))))
     header, body = rows[0], rows[1:]
     assert header == ["是否在职", "备注", "办公电话"] and len(body) == 12
@@ -112,7 +113,9 @@ def test_developer_keys_and_rate_limit(client: Any, runtime: Any, opened: Any,
         "api_key_invalid"
     got = client.get(url, headers={"X-API-Key": key}, params={"limit": 5})
     assert got.status_code == 200, got.text
-    assert len(got.json()["rows"]) == 5
+    assert len(got.json()["rows"]) == 5 and got.json()["more"] is True
+    last = client.get(url, headers={"X-API-Key": key}, params={"offset": 10, "limit": 5}).json()
+    assert len(last["rows"]) == 2 and last["more"] is False
     by_bearer = client.get(url, headers={"Authorization": f"Bearer {key}"}, params={"limit": 1})
     assert by_bearer.status_code == 200
     cond = client.get(f"/api/v1/portal/datasets/{conditional.id}/rows", headers={"X-API-Key": key})
@@ -149,3 +152,11 @@ def test_a_suspended_developer_is_refused(client: Any, opened: Any, people: Any,
     assert refused.status_code == 403 and refused.json()["code"] == "developer_suspended"
     client.post(status_url, json={"active": True}, headers=reviewer)
     assert client.get(url, headers={"X-API-Key": key}).status_code == 200
+
+
+def test_a_download_holds_at_most_the_setting_and_says_so(client: Any, runtime: Any,
+                                                          opened: Any) -> None:
+    runtime.settings.opening_download_max_rows = 5
+    got = client.get(f"/portal/datasets/{opened.id}/download.json")
+    assert len(got.json()["rows"]) == 5 and got.headers["x-gongshu-truncated"] == "true"
+    assert "5 行" in client.get(f"/portal/datasets/{opened.id}").text

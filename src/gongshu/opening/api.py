@@ -116,10 +116,11 @@ def get_dataset(db: Db, entry_id: uuid.UUID) -> OpenDatasetPublic:
             responses={200: {"content": {m: {} for m, _e in service.FORMATS.values()}}})
 def download(db: Db, entry_id: uuid.UUID,
              format: str = Query("csv", pattern="^(csv|xlsx|json|parquet)$")) -> Response:
-    body, media_type, ext, dataset = service.download(db, entry_id, fmt=format)
+    body, media_type, ext, dataset, more = service.download(db, entry_id, fmt=format)
     name = dataset.entry.resource_code.replace("/", "-")
-    return Response(body, media_type=media_type,
-                    headers={"Content-Disposition": f'attachment; filename="{name}.{ext}"'})
+    return Response(body, media_type=media_type, headers={
+        "Content-Disposition": f'attachment; filename="{name}.{ext}"',
+        "X-Gongshu-Truncated": "true" if more else "false"})
 
 
 @router.post("/api/v1/portal/developers", response_model=DeveloperCreated, status_code=201,
@@ -138,7 +139,7 @@ def rows(request: Request, response: Response, db: Db, dev: DeveloperKey, entry_
     response.headers["X-RateLimit-Remaining"] = str(request.state.rate_left)
     return RowsPublic(resource_code=found.dataset.entry.resource_code,
                       columns=[column_public(c) for c in found.columns], offset=found.offset,
-                      limit=found.limit,
+                      limit=found.limit, more=found.more,
                       rows=[{k: service.json_value(v) for k, v in r.items()} for r in found.rows])
 
 

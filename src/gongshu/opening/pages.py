@@ -108,15 +108,22 @@ def portal_dataset(request: Request, db: Db, actor: MaybeActor, entry_id: uuid.U
     return render(request, "opening/dataset.html", {
         "label": lambda lst, code: vocab().get(lst).label(code, lang),
         "d": dataset, "entry": service.entry_public(dataset), "preview": preview,
-        "usage": service.usage(db, dataset.entry.id), "formats": list(service.FORMATS)})
+        "usage": service.usage(db, dataset.entry.id), "formats": list(service.FORMATS),
+        "max_rows": request.app.state.runtime.settings.opening_download_max_rows})
 
 
 @router.get("/portal/datasets/{entry_id}/download.{fmt}", dependencies=[Depends(write_intent)])
 def portal_download(db: Db, entry_id: uuid.UUID, fmt: str) -> Response:
-    body, media_type, ext, dataset = service.download(db, entry_id, fmt=fmt)
+    return _file(db, entry_id, fmt)
+
+
+def _file(db: Db, entry_id: uuid.UUID, fmt: str) -> Response:
+    body, media_type, ext, dataset, more = service.download(db, entry_id, fmt=fmt)
     name = dataset.entry.resource_code.replace("/", "-")
-    return Response(body, media_type=media_type,
-                    headers={"Content-Disposition": f'attachment; filename="{name}.{ext}"'})
+    return Response(body, media_type=media_type, headers={
+        "Content-Disposition": f'attachment; filename="{name}.{ext}"',
+        # the file holds the first opening_download_max_rows rows; the API pages through all
+        "X-Gongshu-Truncated": "true" if more else "false"})
 
 
 @router.get("/portal/dcat.jsonld")

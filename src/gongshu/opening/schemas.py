@@ -57,6 +57,7 @@ class RowsPublic(BaseModel):
     columns: list[OpenColumnPublic]
     offset: int
     limit: int
+    more: bool = Field(description="more rows follow: ask again from offset + limit")
     rows: list[dict[str, Any]]
 
 

@@ -188,6 +188,8 @@ class Rows:
     limit: int
     #: the dataset's stored version the rows come from
     version: int | None = None
+    #: more rows follow (read them from ``offset + limit``)
+    more: bool = False
 
 
 def read_rows(actor: Actor, db: Session, /, dataset: OpenDataset, *, offset: int = 0,
@@ -206,7 +208,7 @@ def read_rows(actor: Actor, db: Session, /, dataset: OpenDataset, *, offset: int
         stream = library.read_columns(_reader(actor, dataset.entry.id, via), db,
                                       entry_id=dataset.entry.id,
                                       columns=[c.code for c in columns], mask=mask,
-                                      offset=offset, limit=limit)
+                                      offset=offset, limit=limit + 1)
     except NotFound as exc:
         if exc.code in ("dataset_not_found", "dataset_no_version"):
             raise NotFound("This open dataset has no data on the platform yet.",
@@ -219,7 +221,9 @@ def read_rows(actor: Actor, db: Session, /, dataset: OpenDataset, *, offset: int
         table = stream.batches.read_all()
     finally:
         stream.close()
-    return Rows(dataset, columns, table.to_pylist(), offset, limit, stream.version.number)
+    rows = table.slice(0, limit).to_pylist()
+    return Rows(dataset, columns, rows, offset, limit, stream.version.number,
+                more=table.num_rows > limit)
 
 
 def has_data(actor: Actor, db: Session, /, dataset: OpenDataset) -> bool:
@@ -313,9 +317,11 @@ def render_file(found: Rows, fmt: str) -> tuple[bytes, str, str]:
     return body, media_type, ext
 
 
-def download(db: Session, /, ref: str | uuid.UUID, *, fmt: str) -> tuple[bytes, str, str, OpenDataset]:
-    """An open dataset as a file for anyone (Art. 13): ``open`` entries only. Counted and
-    audited."""
+def download(db: Session, /, ref: str | uuid.UUID, *,
+             fmt: str) -> tuple[bytes, str, str, OpenDataset, bool]:
+    """An open dataset as a file for anyone (Art. 13): ``open`` entries only; at most
+    ``opening_download_max_rows`` rows (the last value says more follow: the API pages through
+    them). Counted and audited."""
     dataset = get_dataset(db, ref)
     if not dataset.downloadable:
         raise PermissionDenied("This dataset is opened on application only.",
@@ -327,7 +333,7 @@ def download(db: Session, /, ref: str | uuid.UUID, *, fmt: str) -> tuple[bytes, 
     body, media_type, ext = render_file(found, fmt)
     record_usage(db, dataset.entry.id, Channel.DOWNLOAD)
     _audit_out(db, ANONYMOUS, "opening.download", dataset, found, fmt=fmt)
-    return body, media_type, ext, dataset
+    return body, media_type, ext, dataset, found.more
 
 
 def _audit_out(db: Session, actor: Actor, action: str, dataset: OpenDataset, found: Rows,
