@@ -61,7 +61,7 @@ def test_the_two_steps_end_in_an_opening_grant(client: Any, runtime: Any, condit
     assert client.post(url, json={"step": "provider", "approve": True},
                        headers=reviewer).status_code == 403
     listed = client.get("/api/v1/opening/applications", headers=steward).json()
-    assert [a["id"] for a in listed] == [app_id]
+    assert [(a["id"], a["developer_name"]) for a in listed] == [(app_id, "开发者乙")]
     ok = client.post(url, json={"step": "provider", "approve": True, "comment": "同意"},
                      headers=steward)
     assert ok.status_code == 200 and ok.json()["status"] == "bureau_review"
@@ -148,7 +148,7 @@ def test_the_staff_page_decides(client: Any, conditional: Any, developer_key: st
     index = client.get("/opening")
     assert index.status_code == 200 and app_id in index.text
     page = client.get(f"/opening/applications/{app_id}")
-    assert 'value="provider"' in page.text
+    assert 'value="provider"' in page.text and "b@example.cn" in page.text
     done = client.post(f"/opening/applications/{app_id}/decide",
                        data={"csrf_token": csrf_of(page.text), "step": "provider",
                              "decision": "approve", "comment": "同意"})

@@ -22,7 +22,7 @@ from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import BigInteger, Date, ForeignKey, Integer, String, Text, UniqueConstraint
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from gongshu.core.db import Base, CreatedMixin, IdMixin
 
@@ -96,6 +96,9 @@ class Application(IdMixin, CreatedMixin, Base):
     agreement: Mapped[str] = mapped_column(Text, default="")
     decided_at: Mapped[dt.datetime | None] = mapped_column()
     version: Mapped[int] = mapped_column(Integer, default=1)
+
+    #: who applies (reviewers see its name, e-mail and organisation)
+    developer: Mapped[Developer] = relationship()
 
 
 class ApplicationStep(IdMixin, CreatedMixin, Base):

@@ -84,6 +84,9 @@ class ApplicationCreate(BaseModel):
 
 class ApplicationPublic(BaseModel):
     id: uuid.UUID
+    developer_name: str
+    developer_email: str
+    developer_organisation: str
     entry_id: uuid.UUID
     resource_code: str
     entry_name: str
@@ -115,7 +118,8 @@ class ProviderUsagePublic(BaseModel):
 
 def application_public(a: Any) -> ApplicationPublic:
     return ApplicationPublic(
-        id=a.id, entry_id=a.entry_id, resource_code=a.resource_code, entry_name=a.entry_name,
+        id=a.id, developer_name=a.developer.name, developer_email=a.developer.email,
+        developer_organisation=a.developer.organisation, entry_id=a.entry_id, resource_code=a.resource_code, entry_name=a.entry_name,
         purpose=a.purpose, safeguards=a.safeguards, items=list(a.items), days=a.days,
         status=a.status, grant_id=a.grant_id, agreement=a.agreement, created_at=a.created_at,
         decided_at=a.decided_at)
