@@ -132,6 +132,11 @@ def test_the_portal_and_its_feed_list_only_open_entries(client: Any,
     assert all(n in page for n in OPEN) and not any(n in page for n in HIDDEN)
     searched = client.get("/portal", params={"q": "数据"}).text
     assert all(n in searched for n in OPEN) and not any(n in searched for n in HIDDEN)
+    only_open = client.get("/portal", params={"q": "数据", "opening_type": "open"}).text
+    assert "开放数据甲" in only_open and "有条件开放数据乙" not in only_open
+    assert 'id="clear-filters"' in only_open
+    hidden = client.get("/portal", params={"opening_type": "not_open"})
+    assert hidden.status_code == 200 and not any(n in hidden.text for n in OPEN | HIDDEN)
     api = client.get("/api/v1/portal/datasets", params={"q": "数据"}).json()
     assert {i["name"] for i in api["items"]} == OPEN and api["total"] == 2
     for path in ("/portal/dcat.jsonld", "/portal/dcat.ttl"):

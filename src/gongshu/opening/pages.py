@@ -66,29 +66,35 @@ def _check_csrf(request: Request, sent: str) -> bool:
 # ------------------------------------------------------------------------------- the portal
 
 
+#: the facets a visitor narrows the portal's list by (search filters of the catalog)
+PORTAL_FACETS = ("opening_type", "provider", "resource_kind", "update_cycle")
+
+
 @router.get("/portal")
 def portal_index(request: Request, db: Db, actor: MaybeActor, q: str = "",
-                 opening_type: str = "", provider: str = "", offset: int = 0) -> Response:
+                 opening_type: str = "", provider: str = "", resource_kind: str = "",
+                 update_cycle: str = "", offset: int = 0) -> Response:
     try:
         provider_id = uuid.UUID(provider) if provider else None
     except ValueError:
         provider_id = None
     filters = catalog_search.SearchFilters(
-        opening_type=opening_type if opening_type in ("open", "conditional_open") else None,
-        provider=provider_id)
+        opening_type=opening_type[:32] or None, provider=provider_id, resource_kind=resource_kind[:16] or None,
+        update_cycle=update_cycle[:16] or None)
     offset = max(0, min(offset, 100_000))
     result = service.search(db, q=q, filters=filters, limit=PAGE, offset=offset,
                             locale=_lang(request))
-    params = {"q": q, "opening_type": filters.opening_type or "",
-              "provider": str(provider_id or "")}
+    chosen = {k: v for k, v in filters.active().items() if k in PORTAL_FACETS}
+    params = {"q": q, **chosen}
 
     def link(**change: Any) -> str:
-        merged = {**params, **{k: str(v) for k, v in change.items()}}
+        merged = {**params, **{k: str(v) if v is not None else "" for k, v in change.items()}}
         return "/portal?" + urlencode({k: v for k, v in merged.items() if v})
 
     return render(request, "opening/portal.html", {
         "result": result, "q": q, "filters": filters, "offset": offset, "limit": PAGE,
-        "link": link})
+        "link": link, "chosen": chosen, "facet_names": PORTAL_FACETS,
+        "query": urlencode({k: v for k, v in params.items() if v})})
 
 
 @router.get("/portal/code/{code:path}")
