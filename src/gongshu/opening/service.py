@@ -26,6 +26,7 @@ import csv
 import datetime as dt
 import io
 import json
+import re
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -59,7 +60,8 @@ from gongshu.opening.models import ApiKey, Channel, Developer, RateWindow, Usage
 from gongshu.opening.permissions import OPENING_MANAGE, OPENING_REPORT
 
 ANONYMOUS = catalog.ANONYMOUS
-KEY_KIND = "gso"  # gso_<prefix>_<secret>: a portal developer's key (not a platform token)
+KEY_KIND = "gso"
+_PREFIX = re.compile(r"[0-9a-f]{8}")  # gso_<prefix>_<secret>: a portal developer's key (not a platform token)
 FORMATS: dict[str, tuple[str, str]] = {
     "csv": ("text/csv; charset=utf-8", "csv"),
     "xlsx": ("application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", "xlsx"),
@@ -536,7 +538,9 @@ def set_developer_status(actor: Actor, db: Session, /, developer_id: uuid.UUID, 
 def authenticate_key(db: Session, /, raw: str) -> tuple[Developer, ApiKey]:
     """The developer and key of ``gso_<prefix>_<secret>``; 401 for anything else."""
     parts = (raw or "").strip().split("_", 2)
-    if len(parts) != 3 or parts[0] != KEY_KIND or len(parts[1]) != 8:
+    # the prefix is 8 hex digits (``new_token``): anything else is never looked up (a NUL
+    # byte, for one, is no text PostgreSQL accepts)
+    if len(parts) != 3 or parts[0] != KEY_KIND or not _PREFIX.fullmatch(parts[1]):
         raise Unauthenticated("Send your portal API key as 'X-API-Key: gso_…'.",
                               code="api_key_invalid")
     key = db.scalar(sa.select(ApiKey).where(ApiKey.prefix == parts[1]))
