@@ -160,3 +160,11 @@ def test_a_download_holds_at_most_the_setting_and_says_so(client: Any, runtime: 
     got = client.get(f"/portal/datasets/{opened.id}/download.json")
     assert len(got.json()["rows"]) == 5 and got.headers["x-gongshu-truncated"] == "true"
     assert "5 行" in client.get(f"/portal/datasets/{opened.id}").text
+
+
+def test_nul_characters_in_a_sign_up_are_dropped(client: Any) -> None:
+    made = client.post("/api/v1/portal/developers",
+                       json={"name": "赵\x00六", "email": "zhao@exa\x00mple.cn",
+                             "organisation": "\x00"})
+    assert made.status_code == 201, made.text
+    assert (made.json()["name"], made.json()["email"]) == ("赵六", "zhao@example.cn")

@@ -58,9 +58,9 @@ def apply(db: Session, /, *, developer: Developer, ref: str | uuid.UUID, purpose
     if not dataset.conditional:
         raise InvalidState("Only a conditionally open dataset is applied for; an open one is "
                            "downloaded.", code="opening_not_conditional")
-    purpose, safeguards = (purpose or "").strip(), (safeguards or "").strip()
+    purpose, safeguards = service.text_in(purpose), service.text_in(safeguards)
     open_codes = [c.code for c in dataset.columns]
-    chosen = list(dict.fromkeys(items)) or open_codes
+    chosen = list(dict.fromkeys(service.text_in(i) for i in items)) or open_codes
     errors = Collector()
     if len(purpose) < MIN_TEXT:
         errors.add("purpose", "opening_text_too_short", f"Describe the purpose ({MIN_TEXT} characters or more).",
@@ -183,7 +183,7 @@ def decide(actor: Actor, db: Session, /, application_id: uuid.UUID, *, step: Ste
         perm = OPENING_ANSWER if step == Step.PROVIDER else OPENING_COORDINATE
         raise PermissionDenied("You may not decide this step.", code="permission_denied",
                                permission=str(perm))
-    comment = (comment or "").strip()
+    comment = service.text_in(comment)
     if not approve and not comment:
         errors = Collector()
         errors.add("comment", "required", "Say why the application is refused.")

@@ -441,14 +441,19 @@ def developer_actor(developer: Developer) -> Actor:
     return _developer_actor(developer)
 
 
+def text_in(value: str | None) -> str:
+    """Text as typed, trimmed, without NUL characters (no database stores them as text)."""
+    return (value or "").replace("\x00", "").strip()
+
+
 def _clean_email(email: str) -> str:
-    return (email or "").strip().lower()
+    return text_in(email).lower()
 
 
 def register_developer(db: Session, /, *, name: str, email: str, organisation: str = "",
                        key_name: str = "default") -> tuple[Developer, str]:
     """Sign up on the portal (anyone): the developer and its first API key (shown once)."""
-    name, email, organisation = (name or "").strip(), _clean_email(email), (organisation or "").strip()
+    name, email, organisation = text_in(name), _clean_email(email), text_in(organisation)
     errors = []
     if not 1 <= len(name) <= 100:
         errors.append(("name", "developer_name", "Give your name (at most 100 characters)."))
@@ -524,14 +529,15 @@ def set_developer_status(actor: Actor, db: Session, /, developer_id: uuid.UUID, 
                           .with_for_update())
     if developer is None:
         raise NotFound("No such developer.", code="developer_not_found")
-    if not active and not (reason or "").strip():
+    reason = text_in(reason)
+    if not active and not reason:
         raise ValidationFailed.single("reason", "required", "Say why the developer is suspended.")
     status = "active" if active else "suspended"
     if developer.status != status:
         developer.status = status
         audit.record(db, actor, "opening.developer_status", target_type="opening_developer",
                      target_id=developer.id, details={"email": developer.email, "status": status,
-                                                      "reason": (reason or "").strip()})
+                                                      "reason": reason})
     return developer
 
 
