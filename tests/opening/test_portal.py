@@ -168,3 +168,10 @@ def test_nul_characters_in_a_sign_up_are_dropped(client: Any) -> None:
                              "organisation": "\x00"})
     assert made.status_code == 201, made.text
     assert (made.json()["name"], made.json()["email"]) == ("赵六", "zhao@example.cn")
+
+
+@pytest.mark.parametrize("q", ["\x00", "a\x00b", "数据\x00", "' OR 1=1 --", "信息" * 100])
+def test_odd_queries_never_fail(client: Any, q: str) -> None:
+    assert client.get("/portal", params={"q": q}).status_code == 200
+    assert client.get("/api/v1/portal/datasets", params={"q": q[:200]}).status_code == 200
+    assert client.get("/portal/code/%00").status_code == 404
