@@ -19,6 +19,7 @@ MODULES: tuple[str, ...] = (
     "grading",
     "library",
     "sharing",
+    "opening",
 )
 
 

@@ -4,7 +4,9 @@ The index is ``catalog_search_doc``: one row per entry and scope. The ``publishe
 every signed-in user finds; the ``working`` row (a draft, or a revision in review) is what the
 entry's body and its reviewers find instead, so each searcher sees each entry once and only
 what they may see (``access.py``: drafts to the body and reviewers, classified entries also to
-administrators covering the provider, nothing of either to anyone else). Rows are rewritten
+administrators covering the provider, nothing of either to anyone else; the public, operators
+included, only the published rows of entries open to it, Art. 13, a condition on the opening
+type and grade of each row's facet combination). Rows are rewritten
 by :func:`refresh` whenever the service changes an entry (create, edit, submit, review,
 publish, revise, withdraw, grade), in the same transaction.
 
@@ -84,7 +86,7 @@ from gongshu.catalog.models import (
 )
 from gongshu.catalog.vocab import vocab
 from gongshu.core.db import runtime_of
-from gongshu.core.permissions import Actor, Perm, require
+from gongshu.core.permissions import Actor
 
 DOC = SearchDoc.__table__
 TERMS = SearchTerms.__table__
@@ -139,9 +141,14 @@ privileged_clause = access.privileged_clause
 # ------------------------------------------------------------------------------- visibility
 
 
-def _visible(actor: Actor, t: Any = DOC) -> Any:
+def _visible(actor: Actor, db: Session, t: Any = DOC) -> Any:
     """SQL over the search rows ``t`` (``catalog_search_doc`` or a sample of it): each entry
-    once, as the actor may see it (``access.py``)."""
+    once, as the actor may see it (``access.py``); the public only the published rows of
+    entries open to it (Art. 13)."""
+    if access.is_public(actor, db):
+        return sa.and_(t.c.scope == "published", t.c.status == "published",
+                       access.open_clause(db, opening_type=t.c.opening_type, grade=t.c.grade,
+                                          secrecy=t.c.secrecy))
     privileged = access.privileged_clause(actor, t.c.provider_path, t.c.bureau_path)
     classified_ok = access.classified_clause(actor, t.c.provider_path, t.c.bureau_path)
     return sa.or_(
@@ -487,6 +494,15 @@ class _SqliteSearch:
         def bits(mask: int, value: int) -> Any:
             return _lit(f"(d.vis & {mask})") == _lit(str(value))
 
+        if access.is_public(actor, self.db):  # Art. 13: published, unclassified and open
+            c = self.COMBO.c
+            return sa.and_(
+                bits(VIS_PUBLISHED | VIS_CLASSIFIED, VIS_PUBLISHED),
+                _lit("d.combo").in_(sa.select(c.id).where(
+                    c.status == "published",
+                    access.open_clause(self.db, opening_type=c.opening_type, grade=c.grade,
+                                       secrecy=sa.null()))))
+
         if actor.is_system:  # each entry once: its working row if it has one
             return sa.or_(bits(VIS_PUBLISHED | VIS_HAS_WORKING, VIS_PUBLISHED),
                           bits(VIS_PUBLISHED, 0))
@@ -674,7 +690,7 @@ class _PostgresSearch:
         self.filters = filters
 
     def _conds(self, t: Any) -> list[Any]:
-        return [_visible(self.actor, t), *self.filters.clauses(t)]
+        return [_visible(self.actor, self.db, t), *self.filters.clauses(t)]
 
     @staticmethod
     def _tsquery(terms: list[str]) -> Any:
@@ -860,7 +876,7 @@ def search(
     """Entries the actor may see that match ``q`` (every term; else the known ones, see the
     module doc) and the filters, best first, with facet counts. An empty ``q`` lists them,
     newest first. A broad query is estimated unless ``exact`` (module doc)."""
-    require(actor, Perm.CATALOG_READ)
+    access.require_read(actor, db)
     filters = filters or SearchFilters()
     terms = _text_for(db).query_terms(q) if q and q.strip() else []
     backend = (_SqliteSearch if _is_sqlite(db) else _PostgresSearch)(db, actor, filters)

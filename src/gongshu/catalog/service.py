@@ -25,7 +25,7 @@ from typing import Any
 
 import sqlalchemy as sa
 from pydantic import ValidationError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, object_session
 
 from gongshu.catalog import access, codes, dcat, duplicates, rules, search, xlsx
 from gongshu.catalog.diff import Change, diff_entries
@@ -65,6 +65,8 @@ from gongshu.orgs import service as orgs
 from gongshu.orgs.service import Organization, OrgKind
 
 TARGET = "catalog_entry"
+#: the anonymous visitor of the open-data portal: sees only what is open (``access.py``)
+ANONYMOUS = access.ANONYMOUS
 
 # ---------------------------------------------------------------------------------- access
 
@@ -83,10 +85,16 @@ def may_see_working(actor: Actor, entry: CatalogEntry) -> bool:
     return access.may_see_working(actor, entry.provider_path, entry.bureau_path)
 
 
-def may_see(actor: Actor, entry: CatalogEntry) -> bool:
+def may_see(actor: Actor, entry: CatalogEntry, db: Session | None = None) -> bool:
     """Whether the actor may know of the entry at all (``access.py``): a working-only entry
-    its body and reviewers, a classified published one also administrators covering it."""
+    its body and reviewers, a classified published one also administrators covering it, and
+    the public (operators, anonymous visitors) only an entry open to it (Art. 13)."""
     published = entry.published_version
+    db = db or object_session(entry)
+    if db is not None and access.is_public(actor, db):
+        return published is not None and access.may_see_open(
+            db, published=published.status == "published", secrecy=published.secrecy,
+            opening_type=published.opening_type, grade=entry.grade)
     if published is None:
         return may_see_working(actor, entry)
     if published.secrecy == access.CLASSIFIED:
@@ -98,9 +106,15 @@ def may_edit(actor: Actor, entry: CatalogEntry) -> bool:
     return actor.can(Perm.CATALOG_EDIT, entry.provider_path)
 
 
-def visible_clause(actor: Actor) -> Any:
+def visible_clause(actor: Actor, db: Session) -> Any:
     """SQL twin of :func:`may_see` over ``CatalogEntry`` (lists, exports)."""
     entry = CatalogEntry
+    if access.is_public(actor, db):
+        return sa.exists().where(
+            CatalogVersion.id == entry.published_version_id,
+            CatalogVersion.status == "published",
+            access.open_clause(db, opening_type=CatalogVersion.opening_type, grade=entry.grade,
+                               secrecy=CatalogVersion.secrecy))
     privileged = access.privileged_clause(actor, entry.provider_path, entry.bureau_path)
     classified = sa.exists().where(CatalogVersion.id == entry.published_version_id,
                                    CatalogVersion.secrecy == access.CLASSIFIED)
@@ -119,9 +133,9 @@ def _entry(db: Session, entry_id: uuid.UUID) -> CatalogEntry:
     return entry
 
 
-def _visible(actor: Actor, entry: CatalogEntry) -> CatalogEntry:
-    require(actor, Perm.CATALOG_READ)
-    if not may_see(actor, entry):
+def _visible(actor: Actor, db: Session, entry: CatalogEntry) -> CatalogEntry:
+    access.require_read(actor, db)
+    if not may_see(actor, entry, db):
         raise NotFound("No such catalog entry.", code="catalog_entry_not_found")
     return entry
 
@@ -134,7 +148,7 @@ def entry_by_id(db: Session, /, entry_id: uuid.UUID) -> CatalogEntry | None:
 
 def get_entry(actor: Actor, db: Session, /, entry_id: uuid.UUID) -> CatalogEntry:
     """An entry the actor may see (``may_see``)."""
-    return _visible(actor, _entry(db, entry_id))
+    return _visible(actor, db, _entry(db, entry_id))
 
 
 def get_entry_by_code(actor: Actor, db: Session, /, resource_code: str) -> CatalogEntry:
@@ -146,7 +160,7 @@ def get_entry_by_code(actor: Actor, db: Session, /, resource_code: str) -> Catal
     entry = db.scalars(sa.select(CatalogEntry).where(CatalogEntry.resource_code == code)).first()
     if entry is None:
         raise NotFound("No such catalog entry.", code="catalog_entry_not_found")
-    return _visible(actor, entry)
+    return _visible(actor, db, entry)
 
 
 def shown_version(actor: Actor, entry: CatalogEntry) -> CatalogVersion:
@@ -202,8 +216,8 @@ def list_entries(
 ) -> tuple[list[CatalogEntry], int]:
     """Entries the actor may see, newest change first. ``mine``: only those of bodies the
     actor works for; ``status``: the entry's status (of its newest version)."""
-    require(actor, Perm.CATALOG_READ)
-    conds: list[Any] = [visible_clause(actor)]
+    access.require_read(actor, db)
+    conds: list[Any] = [visible_clause(actor, db)]
     if mine:
         body = access.body_grants(actor)
         conds.append(sa.or_(*access.covering(CatalogEntry.provider_path, body))
@@ -522,6 +536,8 @@ def list_versions(actor: Actor, db: Session, /, entry_id: uuid.UUID) -> list[Cat
     entry = get_entry(actor, db, entry_id)
     if may_see_working(actor, entry):
         return list(entry.versions)
+    if access.is_public(actor, db):  # Art. 13: the open version, not how it was before
+        return [entry.published_version] if entry.published_version is not None else []
     return [v for v in entry.versions if v.published_at is not None]
 
 
@@ -1090,8 +1106,8 @@ def exportable(actor: Actor, db: Session, /, *, include_working: bool = False,
                provider_org_id: uuid.UUID | None = None) -> list[CatalogEntryPublic]:
     """Published entries (and, with ``include_working``, the working versions the actor may
     see instead), in resource-code order."""
-    require(actor, Perm.CATALOG_READ)
-    shown = sa.and_(CatalogEntry.published_version_id.is_not(None), visible_clause(actor))
+    access.require_read(actor, db)
+    shown = sa.and_(CatalogEntry.published_version_id.is_not(None), visible_clause(actor, db))
     if include_working:
         shown = sa.or_(shown, access.privileged_clause(actor, CatalogEntry.provider_path,
                                                        CatalogEntry.bureau_path))
@@ -1108,9 +1124,11 @@ def exportable(actor: Actor, db: Session, /, *, include_working: bool = False,
 
 
 def export_entries(actor: Actor, db: Session, /, *, fmt: str, include_working: bool = False,
-                   provider_org_id: uuid.UUID | None = None) -> tuple[bytes, str, str]:
+                   provider_org_id: uuid.UUID | None = None,
+                   page_url: str | None = None) -> tuple[bytes, str, str]:
     """The catalog as a file: (bytes, media type, file extension). DCAT exports carry only
-    published entries (they go to other portals)."""
+    published entries (they go to other portals); ``page_url`` (with ``{code}``) is where a
+    dataset's landing page is (the catalog page by default, the portal's for the public)."""
     if fmt not in EXPORT_FORMATS:
         raise ValidationFailed.single("format", "not_in_list", f"Unknown export format {fmt!r}.",
                                       value=fmt, list=", ".join(EXPORT_FORMATS))
@@ -1124,7 +1142,8 @@ def export_entries(actor: Actor, db: Session, /, *, fmt: str, include_working: b
         body = xlsx.export_csv(entries)
     else:
         base = runtime_of(db).settings.base_url.rstrip("/")
-        options = {"base_uri": f"{base}/catalog/", "page_url": f"{base}/catalog/code/{{code}}"}
+        options = {"base_uri": f"{base}/catalog/",
+                   "page_url": page_url or f"{base}/catalog/code/{{code}}"}
         text = (dcat.to_jsonld(entries, **options) if fmt == "dcat-jsonld"
                 else dcat.to_turtle(entries, **options))
         body = text.encode("utf-8")

@@ -154,6 +154,19 @@ class Settings(BaseSettings):
         "storage the database's administrators cannot rewrite (another disk or machine, an "
         "append-only mount).",
     )
+    opening_api_rate_limit: int = Field(
+        60,
+        description="Requests a developer's API key may make on the portal API per window "
+        "(GONGSHU_OPENING_API_RATE_WINDOW); beyond, the API answers 429 with Retry-After.",
+    )
+    opening_api_rate_window: int = Field(
+        60, description="Length of the rate-limit window of portal API keys, in seconds.",
+    )
+    opening_download_max_rows: int = Field(
+        100_000,
+        description="Most rows one download or API read of an open dataset returns; larger "
+        "datasets are read in pages (offset, limit).",
+    )
     page_size: int = Field(50, description="Default page size of lists in the API and the web UI.")
     log_level: str = Field("INFO", description="Logging level (DEBUG, INFO, WARNING, ERROR).")
 

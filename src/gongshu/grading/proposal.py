@@ -47,6 +47,20 @@ class Level:
     en: str
     meaning: str = ""
     source: str = ""
+    #: Art. 13: may data of this level be opened to society, and how: "clear", "masked" or ""
+    openable: str = ""
+
+
+def _openable(value: Any, origin: str, level: str) -> str:
+    """A level's ``openable``: ``clear`` / ``masked`` (``true`` is ``masked``, the cautious
+    reading), absent or ``false``: not opened."""
+    if value is None or value is False or value == "":
+        return ""
+    if value is True:
+        return "masked"
+    if value in ("clear", "masked"):
+        return str(value)
+    raise ValueError(f"{origin}: level {level!r} has openable {value!r} (clear, masked or false)")
 
 
 @dataclass(frozen=True)
@@ -169,7 +183,8 @@ def scheme_from_data(data: Mapping[str, Any], packs: Iterable[Mapping[str, Any]]
     levels = tuple(
         Level(id=str(v["id"]), tier=str(v.get("tier", v["id"])), rank=int(v["rank"]),
               zh=str(v.get("zh", v["id"])), en=str(v.get("en", v["id"])),
-              meaning=str(v.get("meaning", "")), source=str(v.get("source", "")))
+              meaning=str(v.get("meaning", "")), source=str(v.get("source", "")),
+              openable=_openable(v.get("openable"), origin, str(v["id"])))
         for v in data["levels"]
     )
     if len({lv.rank for lv in levels}) != len(levels):

@@ -124,6 +124,13 @@ def scheme_for(db: Session, /, entry: CatalogEntry | None = None) -> Scheme:
                                 data_dir=_data_dir(db))
 
 
+def openable_levels(db: Session, /) -> dict[str, str]:
+    """Art. 13: the levels of the active scheme whose data may be opened to society, each with
+    how (``clear`` or ``masked``; the scheme's ``openable``). An entry of another level, or an
+    ungraded one, is not opened. Public knowledge: no permission check."""
+    return {lv.id: lv.openable for lv in scheme_for(db).levels if lv.openable}
+
+
 def scheme_overview(actor: Actor, db: Session, /) -> dict[str, Any]:
     """The active scheme, every available scheme and rule pack (for the scheme page and API).
     The rules of grading are no secret: every member may read them."""

@@ -77,11 +77,16 @@ def _render_error_page(request: Request, status: int, title: str, detail: str,
 def _respond(request: Request, status: int, code: str, detail: str,
              params: dict[str, Any] | None = None, extra: dict[str, Any] | None = None) -> Response:
     body = problem_body(request, status=status, code=code, detail=detail, params=params, extra=extra)
+    headers = {"WWW-Authenticate": 'Bearer realm="gongshu"'} if status == 401 else {}
+    if status == 429 and params and params.get("retry_after") is not None:
+        # RFC 9110 §10.2.3: when to try again (a rate limit names its window's end)
+        headers["Retry-After"] = str(int(params["retry_after"]))
     if wants_html(request):
-        return _render_error_page(request, status, body["title"], body["detail"],
-                                  (extra or {}).get("errors"))
-    headers = {"WWW-Authenticate": 'Bearer realm="gongshu"'} if status == 401 else None
-    return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
+        response = _render_error_page(request, status, body["title"], body["detail"],
+                                      (extra or {}).get("errors"))
+        response.headers.update(headers)
+        return response
+    return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers or None)
 
 
 def install(app: FastAPI) -> None:

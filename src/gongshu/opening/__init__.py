@@ -1,0 +1,2 @@
+"""Opening to society (Art. 13): the open-data portal, developers and their API keys,
+conditional-opening applications, and download statistics."""
