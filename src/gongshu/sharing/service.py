@@ -13,6 +13,7 @@ a holder's rights come from the grant alone.
 from __future__ import annotations
 
 import datetime as dt
+import statistics
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -39,6 +40,7 @@ from gongshu.sharing import calendar as cal
 from gongshu.sharing.models import (
     CalendarDay,
     GrantKind,
+    GrantPull,
     GrantStatus,
     RequestStatus,
     Scenario,
@@ -175,36 +177,54 @@ def revoke_grant(actor: Actor, db: Session, /, grant_id: uuid.UUID, *, reason: s
     return grant
 
 
-def list_grants(actor: Actor, db: Session, /, *, entry_id: uuid.UUID | None = None,
-                resource_code: str | None = None, status: str | None = None,
-                limit: int = 200, offset: int = 0) -> list[ShareGrant]:
-    """Grants the actor may see: held by its body, given by a body it answers for, or covered
-    by its bureau; the system actor sees all."""
-    stmt = sa.select(ShareGrant)
-    if not actor.is_system:
-        clauses: list[Any] = []
-        if actor.org_id is not None:
-            clauses.append(ShareGrant.holder_org_id == actor.org_id)
-        if actor.user_id is not None:
-            clauses.append(ShareGrant.holder_user_id == actor.user_id)
-        for perm in (SHARE_ANSWER, SHARE_COORDINATE):
-            for g in actor.scopes(perm):
-                prefix = g.org_path if g.subtree else None
-                clauses.append(ShareGrant.provider_path.startswith(prefix, autoescape=True)
-                               if prefix else ShareGrant.provider_path == g.org_path)
-        for g in actor.scopes(SHARE_COORDINATE):
+def _grant_clause(actor: Actor) -> Any:
+    """SQL twin of :func:`may_see` (plus reporters covering either side)."""
+    clauses: list[Any] = []
+    if actor.org_id is not None:
+        clauses.append(ShareGrant.holder_org_id == actor.org_id)
+    if actor.user_id is not None:
+        clauses.append(ShareGrant.holder_user_id == actor.user_id)
+    for perm in (SHARE_ANSWER, SHARE_COORDINATE, SHARE_REPORT):
+        for g in actor.scopes(perm):
+            clauses.append(ShareGrant.provider_path.startswith(g.org_path, autoescape=True)
+                           if g.subtree else ShareGrant.provider_path == g.org_path)
+    for perm in (SHARE_COORDINATE, SHARE_REPORT):
+        for g in actor.scopes(perm):
             clauses.append(ShareGrant.holder_path.startswith(g.org_path, autoescape=True)
                            if g.subtree else ShareGrant.holder_path == g.org_path)
-        if not clauses:
-            return []
-        stmt = stmt.where(sa.or_(*clauses))
+            if perm == SHARE_COORDINATE:
+                clauses.append(ShareGrant.bureau_path == g.org_path)
+    return sa.or_(*clauses) if clauses else sa.false()
+
+
+def list_grants(actor: Actor, db: Session, /, *, entry_id: uuid.UUID | None = None,
+                resource_code: str | None = None, status: str | None = None,
+                held: bool = False, holder_org_id: uuid.UUID | None = None,
+                limit: int = 200, offset: int = 0) -> list[ShareGrant]:
+    """Grants the actor may see: held by its body, given by a body it answers for, or covered
+    by its bureau or its reports; the system actor sees all. ``held``: only its body's.
+    ``status`` is the effective one (an active grant past its expiry is ``expired``)."""
+    stmt = sa.select(ShareGrant)
+    if not actor.is_system:
+        stmt = stmt.where(_grant_clause(actor))
+    if held:
+        stmt = stmt.where(ShareGrant.holder_org_id == actor.org_id) if actor.org_id else \
+            stmt.where(sa.false())
+    if holder_org_id is not None:
+        stmt = stmt.where(ShareGrant.holder_org_id == holder_org_id)
     if entry_id is not None:
         stmt = stmt.where(ShareGrant.entry_id == entry_id)
     if resource_code is not None:
         stmt = stmt.where(ShareGrant.resource_code == resource_code)
-    if status is not None:
+    now = utcnow()
+    if status == GrantStatus.EXPIRED.value:
+        stmt = stmt.where(sa.or_(ShareGrant.status == status, sa.and_(
+            ShareGrant.status == GrantStatus.ACTIVE.value, ShareGrant.expires_at <= now)))
+    elif status == GrantStatus.ACTIVE.value:
+        stmt = stmt.where(ShareGrant.status == status, ShareGrant.expires_at > now)
+    elif status is not None:
         stmt = stmt.where(ShareGrant.status == status)
-    stmt = stmt.order_by(ShareGrant.created_at.desc()).limit(limit).offset(offset)
+    stmt = stmt.order_by(ShareGrant.created_at.desc(), ShareGrant.id).limit(limit).offset(offset)
     return list(db.scalars(stmt))
 
 
@@ -541,3 +561,168 @@ def expire_grants(actor: Actor, db: Session, /, *, now: dt.datetime | None = Non
                      details={"resource_code": grant.resource_code, "holder": grant.holder_path,
                               "expires_at": grant.expires_at.isoformat()})
     return rows
+
+
+# -------------------------------------------------------------------------------- reports
+
+
+@dataclass
+class GrantUsage:
+    grant: ShareGrant
+    status: str
+    pulls: int
+    rows: int
+    last_pull: dt.datetime | None
+
+    @property
+    def unused(self) -> bool:
+        return self.pulls == 0
+
+
+def usage_by_grant(actor: Actor, db: Session, /, *, entry_id: uuid.UUID | None = None,
+                   holder_org_id: uuid.UUID | None = None, held: bool = False,
+                   limit: int = 1000) -> list[GrantUsage]:
+    """Per grant the actor may see: pulls, rows delivered and the last use (``GrantPull``)."""
+    grants = list_grants(actor, db, entry_id=entry_id, holder_org_id=holder_org_id, held=held,
+                         limit=limit)
+    if not grants:
+        return []
+    ids = [g.id for g in grants]
+    stats = {row[0]: row[1:] for row in db.execute(
+        sa.select(GrantPull.grant_id, sa.func.count(), sa.func.coalesce(sa.func.sum(GrantPull.rows), 0),
+                  sa.func.max(GrantPull.created_at))
+        .where(GrantPull.grant_id.in_(ids)).group_by(GrantPull.grant_id))}
+    now = utcnow()
+    out = []
+    for g in grants:
+        pulls, rows, last = stats.get(g.id, (0, 0, None))
+        out.append(GrantUsage(g, effective_status(g, now), int(pulls), int(rows), last))
+    return out
+
+
+@dataclass
+class BodyUsage:
+    org_id: uuid.UUID
+    name: str
+    grants: int
+    active: int
+    unused: int
+    pulls: int
+    rows: int
+    last_pull: dt.datetime | None
+
+
+def usage_by_body(actor: Actor, db: Session, /, *, entry_id: uuid.UUID | None = None) -> list[BodyUsage]:
+    """Per holding body: its grants, how many are active and unused, pulls, rows, last use."""
+    by: dict[uuid.UUID, list[GrantUsage]] = {}
+    for u in usage_by_grant(actor, db, entry_id=entry_id):
+        if u.grant.holder_org_id is not None:
+            by.setdefault(u.grant.holder_org_id, []).append(u)
+    names = org_names(db, by)
+    out = []
+    for org_id, uses in by.items():
+        lasts = [u.last_pull for u in uses if u.last_pull]
+        out.append(BodyUsage(org_id, names.get(org_id, ""), len(uses),
+                             sum(u.status == "active" for u in uses),
+                             sum(u.unused and u.status == "active" for u in uses),
+                             sum(u.pulls for u in uses), sum(u.rows for u in uses),
+                             max(lasts) if lasts else None))
+    return sorted(out, key=lambda b: (-b.rows, b.name))
+
+
+@dataclass
+class EntryUsage:
+    entry_id: uuid.UUID
+    resource_code: str
+    holders: int
+    active: int
+    pulls: int
+    rows: int
+
+
+def usage_by_entry(actor: Actor, db: Session, /) -> list[EntryUsage]:
+    """Per catalog entry: how many bodies hold grants on it and how much was pulled."""
+    by: dict[uuid.UUID, list[GrantUsage]] = {}
+    for u in usage_by_grant(actor, db, limit=5000):
+        by.setdefault(u.grant.entry_id, []).append(u)
+    out = [EntryUsage(entry_id, uses[0].grant.resource_code,
+                      len({u.grant.holder_org_id for u in uses}),
+                      sum(u.status == "active" for u in uses), sum(u.pulls for u in uses),
+                      sum(u.rows for u in uses)) for entry_id, uses in by.items()]
+    return sorted(out, key=lambda e: (-e.active, e.resource_code))
+
+
+def daily_pulls(actor: Actor, db: Session, /, *, days: int = 30,
+                entry_id: uuid.UUID | None = None, holder_org_id: uuid.UUID | None = None,
+                grant_id: uuid.UUID | None = None) -> list[tuple[dt.date, int, int]]:
+    """(day, pulls, rows) for the last ``days`` days over the grants the actor may see."""
+    if grant_id is not None:
+        ids = [get_grant(actor, db, grant_id).id]
+    else:
+        ids = [g.id for g in list_grants(actor, db, entry_id=entry_id,
+                                         holder_org_id=holder_org_id, limit=5000)]
+    today = calendar(db).local_day(utcnow())
+    first = today - dt.timedelta(days=days - 1)
+    found = {row[0]: (int(row[1]), int(row[2])) for row in db.execute(
+        sa.select(GrantPull.day, sa.func.count(), sa.func.coalesce(sa.func.sum(GrantPull.rows), 0))
+        .where(GrantPull.grant_id.in_(ids), GrantPull.day >= first)
+        .group_by(GrantPull.day))} if ids else {}
+    return [(first + dt.timedelta(days=i), *found.get(first + dt.timedelta(days=i), (0, 0)))
+            for i in range(days)]
+
+
+@dataclass
+class BureauReport:
+    by_status: dict[str, int]
+    overdue: dict[str, int]
+    escalated: int
+    median_hours: float | None  # from submission to the final answer
+    answered: int
+    by_type: dict[str, int]
+
+
+def bureau_report(actor: Actor, db: Session, /) -> BureauReport:
+    """The requests the actor may see (its queue, inbox, own, or reports): by state, overdue per
+    step, escalated, the median time from submission to the final answer."""
+    rows, _ = list_requests(actor, db, box="all", limit=100_000)
+    now = utcnow()
+    by_status: dict[str, int] = {}
+    by_type: dict[str, int] = {}
+    overdue: dict[str, int] = {}
+    hours = []
+    escalated = 0
+    for r in rows:
+        by_status[r.status] = by_status.get(r.status, 0) + 1
+        by_type[r.share_type] = by_type.get(r.share_type, 0) + 1
+        if is_overdue(r, now):
+            overdue[r.status] = overdue.get(r.status, 0) + 1
+        if r.escalation_level:
+            escalated += 1
+        if r.decided_at is not None and r.status in (RequestStatus.GRANTED, RequestStatus.REFUSED):
+            hours.append((r.decided_at - r.created_at).total_seconds() / 3600)
+    median = statistics.median(hours) if hours else None
+    return BureauReport(by_status, overdue, escalated, median, len(hours), by_type)
+
+
+def record_demo_pulls(actor: Actor, db: Session, /, grant_id: uuid.UUID, *,
+                      pulls: Sequence[tuple[dt.date, int]]) -> int:
+    """Usage history for the demo: pulls on past days under a grant, recorded as such in the
+    audit log (``sharing.demo_usage``). Only the local operator (the demo builder) may."""
+    if not actor.is_system:
+        raise PermissionDenied("Only the demo builder records usage history.",
+                               code="permission_denied")
+    grant = _grant(db, grant_id)
+    tz = calendar(db).tz
+    last = None
+    for day, rows in pulls:
+        at = dt.datetime.combine(day, dt.time(10, 0), tzinfo=tz).astimezone(dt.UTC)
+        db.add(GrantPull(grant_id=grant.id, day=day, rows=rows, bytes=rows * 120, format="json",
+                         actor="demo", via="demo", holder_org_id=grant.holder_org_id,
+                         created_at=at))
+        last = max(last, at) if last else at
+    if last is not None:
+        grant.last_pulled_at = max(grant.last_pulled_at or last, last)
+    audit.record(db, actor, "sharing.demo_usage", target_type=TARGET, target_id=grant.id,
+                 org_id=grant.provider_org_id, org_path=grant.provider_path,
+                 details={"pulls": len(pulls), "rows": sum(r for _, r in pulls), "demo": True})
+    return len(pulls)
