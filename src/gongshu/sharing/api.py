@@ -41,9 +41,8 @@ from gongshu.sharing.schemas import (
     ShareRequestCreate,
     ShareRequestPublic,
     ShareRequestsPublic,
-    grant_public,
-    request_public,
 )
+from gongshu.sharing.views import grants_out, request_out
 from gongshu.web.deps import ApiActor, Db, guard
 
 router = APIRouter(prefix="/api/v1", tags=["sharing"])
@@ -69,28 +68,6 @@ def guard_any(*perms: Any) -> dict[str, Any]:
 SEES_REQUESTS = (SHARE_REQUEST, SHARE_ANSWER, SHARE_COORDINATE, SHARE_REPORT)
 SEES_GRANTS = (SHARE_REQUEST, SHARE_PULL, SHARE_ANSWER, SHARE_COORDINATE, SHARE_REPORT)
 SEES_REPORTS = (SHARE_REPORT, SHARE_ANSWER, SHARE_COORDINATE)
-
-
-def request_out(db: Any, req: Any, *, steps: list[Any] | None = None) -> ShareRequestPublic:
-    names = service.org_names(db, [req.requester_org_id, req.provider_org_id])
-    escalated = service.org_of_path(db, req.escalated_to_path) if req.escalated_to_path else None
-    return request_public(req, names=names, scenario=service.get_scenario(db, req.scenario_id),
-                          overdue=service.is_overdue(req),
-                          warning=service.deadline_warning(db, req),
-                          escalated_to=escalated.name if escalated else "", steps=steps)
-
-
-def grants_out(db: Any, uses: list[service.GrantUsage]) -> list[GrantPublic]:
-    names = service.org_names(db, [u.grant.holder_org_id for u in uses]
-                              + [u.grant.provider_org_id for u in uses])
-    scenarios: dict[Any, str] = {}
-    for u in uses:
-        if u.grant.scenario_id and u.grant.scenario_id not in scenarios:
-            found = service.get_scenario(db, u.grant.scenario_id)
-            scenarios[u.grant.scenario_id] = found.name if found else ""
-    return [grant_public(u.grant, status=u.status, names=names,
-                         scenario=scenarios.get(u.grant.scenario_id, ""), pulls=u.pulls,
-                         rows=u.rows, last_pull=u.last_pull) for u in uses]
 
 
 def _entry_id(actor: Actor, db: Any, ref: str) -> uuid.UUID:
