@@ -70,15 +70,12 @@ def test_bound_token_actor_holds_only_its_object(runtime: Any, stored: Any, peop
 
 def test_revoke_needs_provider_or_bureau_and_reason(runtime: Any, stored: Any, people: Any) -> None:
     grant = _issue(runtime, stored, people.outsider)
-    with runtime.db.transaction() as db:
-        with pytest.raises(NotFound):
-            sharing.revoke_grant(people.other_steward.actor, db, grant.id, reason="x")
-    with runtime.db.transaction() as db:
-        with pytest.raises(ValidationFailed):
-            sharing.revoke_grant(people.steward.actor, db, grant.id, reason=" ")
+    with runtime.db.transaction() as db, pytest.raises(NotFound):
+        sharing.revoke_grant(people.other_steward.actor, db, grant.id, reason="x")
+    with runtime.db.transaction() as db, pytest.raises(ValidationFailed):
+        sharing.revoke_grant(people.steward.actor, db, grant.id, reason=" ")
     with runtime.db.transaction() as db:
         assert sharing.revoke_grant(people.steward.actor, db, grant.id,
                                     reason="scenario ended").status == "revoked"
-    with runtime.db.transaction() as db:
-        with pytest.raises(InvalidState):
-            sharing.revoke_grant(people.steward.actor, db, grant.id, reason="again")
+    with runtime.db.transaction() as db, pytest.raises(InvalidState):
+        sharing.revoke_grant(people.steward.actor, db, grant.id, reason="again")
