@@ -324,3 +324,27 @@ def test_grant_terms_narrow_the_request(runtime: Any, publish: Any, cast: Any) -
         assert grant.items == ["XM"] and grant.daily_row_limit == 1000
         assert grant.row_filter == [{"item": "YSR", "op": ">", "value": 0}]
     assert uuid.UUID(str(done.grant_id))
+
+
+def test_the_sweep_job_runs(runtime: Any, publish: Any, cast: Any) -> None:
+    from gongshu.core.jobs import run_inline
+    from gongshu.sharing import jobs  # noqa: F401 - registers the handler
+
+    ask(runtime, cast.requester, publish("conditional"))
+    job = run_inline(runtime, SYSTEM, kind="sharing.sweep")
+    assert job.status == "succeeded", job.error
+    assert job.result == {"escalated": 0, "expired": 0}
+
+
+def test_demo_backdating_makes_a_step_overdue(runtime: Any, publish: Any, cast: Any) -> None:
+    req = ask(runtime, cast.requester, publish("conditional"))
+    with runtime.db.transaction() as db, pytest.raises(PermissionDenied):
+        flows.demo_backdate(cast.bureau.actor, db, req.id, days=10)
+    with runtime.db.transaction() as db:
+        flows.demo_backdate(SYSTEM, db, req.id, days=10)
+    got = load(runtime, req)
+    assert service.is_overdue(got)
+    with runtime.db.transaction(write=False) as db:
+        c = service.calendar(db)
+        assert c.working_days_between(c.local_day(got.step_started_at),
+                                      c.local_day(got.step_due_at)) == 2

@@ -34,7 +34,8 @@ def world(runtime: Any, publish: Any, cast: Any) -> Any:
     ("provider", ["/", "/sharing/inbox", "/sharing/inbox?overdue=1", "/sharing/reports",
                   "/sharing/requests/{pending}", "/sharing/grants/{grant}"]),
     ("bureau", ["/", "/sharing/queue", "/sharing/reports", "/sharing/requests/{granted}"]),
-    ("reporter", ["/", "/sharing/reports", "/sharing/grants"]),
+    ("reporter", ["/", "/sharing/reports", "/sharing/grants", "/sharing/grants/{grant}",
+                  "/sharing/requests/{granted}"]),
     ("admin", ["/", "/sharing/calendar"]),
 ])
 def test_pages_render_for_each_role(client: Any, cast: Any, world: Any, who: str,

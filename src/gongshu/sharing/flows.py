@@ -525,3 +525,46 @@ def sweep(actor: Actor, db: Session, /, *, now: dt.datetime | None = None) -> di
     escalated = escalate_overdue(actor, db, now=now)
     expired = service.expire_grants(actor, db, now=now)
     return {"escalated": len(escalated), "expired": len(expired)}
+
+
+# ------------------------------------------------------------------------------------ demo
+
+
+def step_period(db: Session, req: ShareRequest) -> int | None:
+    """The working days of the request's current step (None once settled)."""
+    if req.status == S.BUREAU_CHECK:
+        return _period("bureau_check")
+    if req.status == S.PROVIDER_REVIEW:
+        return _period("provider_review_on_platform" if on_platform(db, req.entry_id)
+                       else "provider_review_not_on_platform")
+    if req.status == S.COORDINATION:
+        return _period("coordination")
+    return None
+
+
+def demo_backdate(actor: Actor, db: Session, /, request_id: uuid.UUID, *, days: float) -> ShareRequest:
+    """Move everything that happened to a request (and its grant) ``days`` into the past, and
+    count the current step's deadline again from its shifted start: the demo's history and its
+    overdue requests. Only the local operator (the demo builder) may; audited as demo."""
+    if not actor.is_system:
+        raise PermissionDenied("Only the demo builder rewrites history.", code="permission_denied")
+    shift = dt.timedelta(days=days)
+    req = service._request(db, request_id, lock=True)
+    for name in ("created_at", "step_started_at", "updated_at", "decided_at", "escalated_at"):
+        value = getattr(req, name)
+        if value is not None:
+            setattr(req, name, value - shift)
+    working_days = step_period(db, req)
+    if working_days is not None:
+        req.step_due_at = service.deadline(db, req.step_started_at, working_days).due_at
+    for step in db.scalars(sa.select(ShareRequestStep).where(ShareRequestStep.request_id == req.id)):
+        step.created_at -= shift
+        if step.due_at is not None:
+            step.due_at -= shift
+    if req.grant_id is not None:
+        grant = service._grant(db, req.grant_id)
+        grant.created_at -= shift
+        grant.starts_at -= shift
+    audit.record(db, actor, "sharing.demo_backdate", target_type=service.REQUEST, target_id=req.id,
+                 details={"number": req.number, "days": days, "demo": True})
+    return req

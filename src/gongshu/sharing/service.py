@@ -89,7 +89,10 @@ def may_manage(actor: Actor, grant: ShareGrant) -> bool:
 
 
 def may_see(actor: Actor, grant: ShareGrant) -> bool:
-    return is_holder(actor, grant) or may_manage(actor, grant)
+    """The holder, who may manage it, and reporters covering either side (read only)."""
+    return (is_holder(actor, grant) or may_manage(actor, grant)
+            or actor.can(SHARE_REPORT, grant.provider_path)
+            or (bool(grant.holder_path) and actor.can(SHARE_REPORT, grant.holder_path)))
 
 
 def get_grant(actor: Actor, db: Session, /, grant_id: uuid.UUID) -> ShareGrant:
