@@ -110,3 +110,26 @@ def test_ask_from_the_entry_page_and_answer_through_forms(client: Any, cast: Any
     r = client.post(f"/sharing/requests/{request_id}/approve",
                     data={"csrf_token": csrf_of(page), "comment": "again"})
     assert r.status_code == 409
+
+
+def test_revoke_and_calendar_forms(client: Any, cast: Any, world: Any) -> None:
+    grant_id = world["granted"].grant_id
+    login(client, cast.requester)
+    assert 'id="revoke"' not in client.get(f"/sharing/grants/{grant_id}").text  # the holder
+    login(client, cast.provider)
+    page = client.get(f"/sharing/grants/{grant_id}").text
+    assert 'id="revoke"' in page and 'id="grant-delivery"' in page
+    r = client.post(f"/sharing/grants/{grant_id}/revoke", data={"csrf_token": csrf_of(page),
+                                                                 "reason": " "})
+    assert r.status_code == 422
+    r = client.post(f"/sharing/grants/{grant_id}/revoke", data={"csrf_token": csrf_of(page),
+                                                                 "reason": "场景结束"})
+    assert r.status_code == 200 and "已撤销" in r.text
+    login(client, cast.admin)
+    page = client.get("/sharing/calendar").text
+    assert "2026" in page and "2025" in page
+    r = client.post("/sharing/calendar", data={"csrf_token": csrf_of(page), "day": "bad"})
+    assert r.status_code == 422
+    r = client.post("/sharing/calendar", data={"csrf_token": csrf_of(page), "day": "2027-01-01",
+                                               "kind": "holiday", "note": "元旦"})
+    assert r.status_code == 200 and "2027-01-01" in r.text

@@ -296,9 +296,13 @@ def grants(request: Request, actor: PageActor, db: Db, held: str | None = None,
 
 
 @router.get("/sharing/grants/{grant_id}")
-def grant_detail(request: Request, actor: PageActor, db: Db, grant_id: uuid.UUID,
-                 errors: dict[str, str] | None = None) -> Response:
+def grant_detail(request: Request, actor: PageActor, db: Db, grant_id: uuid.UUID) -> Response:
     _any(actor, *SEES)
+    return _grant_page(request, actor, db, grant_id)
+
+
+def _grant_page(request: Request, actor: Actor, db: Session, grant_id: uuid.UUID, *,
+                errors: dict[str, str] | None = None, status: int = 200) -> Response:
     grant = service.get_grant(actor, db, grant_id)
     uses = [u for u in service.usage_by_grant(actor, db, entry_id=grant.entry_id)
             if u.grant.id == grant.id]
@@ -310,7 +314,7 @@ def grant_detail(request: Request, actor: PageActor, db: Db, grant_id: uuid.UUID
         "grant": view, "row": grant, "chart": json.dumps(chart),
         "is_holder": service.is_holder(actor, grant) and not actor.is_system,
         "may_revoke": service.may_manage(actor, grant) and view.status == "active",
-        "errors": errors or {}})
+        "errors": errors or {}}, status_code=status)
 
 
 @router.post("/sharing/grants/{grant_id}/revoke")
@@ -320,7 +324,8 @@ def revoke(request: Request, actor: PageActor, db: Db, grant_id: uuid.UUID,
         with db.begin_nested():
             service.revoke_grant(actor, db, grant_id, reason=reason)
     except ValidationFailed as exc:
-        return grant_detail(request, actor, db, grant_id, errors=error_map(request, exc))
+        return _grant_page(request, actor, db, grant_id, errors=error_map(request, exc),
+                           status=422)
     return _back(f"/sharing/grants/{grant_id}", "grant_revoked")
 
 
@@ -360,8 +365,12 @@ def _entry_name(db: Session, entry_id: uuid.UUID) -> str:
 
 
 @router.get("/sharing/calendar")
-def calendar_page(request: Request, actor: PageActor, db: Db,
-                  errors: dict[str, str] | None = None, status_code: int = 200) -> Response:
+def calendar_page(request: Request, actor: PageActor, db: Db) -> Response:
+    return _calendar(request, actor, db)
+
+
+def _calendar(request: Request, actor: Actor, db: Session, *,
+              errors: dict[str, str] | None = None, status_code: int = 200) -> Response:
     _any(actor, CALENDAR_MANAGE)
     return render(request, "sharing/calendar.html", {
         "years": service.calendar_years(db), "days": service.list_calendar_days(actor, db),
@@ -380,7 +389,7 @@ def calendar_set(request: Request, actor: PageActor, db: Db, day: Annotated[str,
             service.set_calendar_day(actor, db, day=parsed, is_working=kind == "working",
                                      note=note)
     except ValidationFailed as exc:
-        return calendar_page(request, actor, db, errors=error_map(request, exc), status_code=422)
+        return _calendar(request, actor, db, errors=error_map(request, exc), status_code=422)
     return _back("/sharing/calendar", "calendar_saved")
 
 
