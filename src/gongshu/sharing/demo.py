@@ -190,7 +190,7 @@ def populate(ctx: DemoContext) -> None:
         story = Story(ctx, actor, MANY[0], MANY[1], "准入", items=MANY_ITEMS)
         if not story.ok:
             break
-        story.ago(rng.randint(35, 80)).do("check", decision="conform").ago(rng.randint(20, 30))
+        story.ago(rng.uniform(.2, 2.5)).do("check", decision="conform").ago(rng.randint(30, 75))
         if n % 7 != 6:  # a few are granted and never used
             story.used(rng, 30, rng.choice([40, 120, 300, 800]))
         granted += 1

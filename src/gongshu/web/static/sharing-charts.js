@@ -24,8 +24,8 @@
     "daily": function (all) {
       var d = all.daily;
       return {
-        grid: { left: 60, right: 40, top: 30, bottom: 30 },
-        legend: { data: [d.rows_label, d.pulls_label] },
+        grid: { left: 60, right: 40, top: 40, bottom: 30 },
+        legend: { top: 0, data: [d.rows_label, d.pulls_label] },
         tooltip: { trigger: "axis" },
         xAxis: { type: "category", data: d.days },
         yAxis: [{ type: "value" }, { type: "value", minInterval: 1 }],
