@@ -6,6 +6,8 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from gongshu.sharing import calendar as cal
 from gongshu.sharing import service
@@ -117,3 +119,15 @@ def test_shipped_files_match_the_notices() -> None:
     assert len(years[2026].workdays) == 6
     for y in years.values():
         assert all(d.weekday() >= 5 for d in y.workdays)
+
+
+@given(start=st.dates(min_value=D(2024, 12, 1), max_value=D(2027, 1, 31)),
+       n=st.integers(min_value=0, max_value=40))
+def test_adding_working_days_round_trips(start: dt.date, n: int) -> None:
+    c = cal.Calendar(service.year_files())
+    due, _missing = c.add_working_days(start, n)
+    assert c.working_days_between(start, due) == n
+    if n:
+        assert c.is_working(due)
+        # the day before the due day is at most n-1 working days away
+        assert c.working_days_between(start, due - dt.timedelta(days=1)) == n - 1
