@@ -349,3 +349,30 @@ def test_demo_backdating_makes_a_step_overdue(runtime: Any, publish: Any, cast: 
         c = service.calendar(db)
         assert c.working_days_between(c.local_day(got.step_started_at),
                                       c.local_day(got.step_due_at)) == 2
+
+
+def test_an_overdue_provider_step_escalates_and_the_bureau_takes_it_over(
+        runtime: Any, publish: Any, cast: Any) -> None:
+    req = act(runtime, flows.check, cast.ty_bureau,
+              ask(runtime, cast.stranger, publish("conditional")), decision="conform")
+    assert req.status == "provider_review"
+    with pytest.raises(InvalidState):  # not overdue yet
+        act(runtime, flows.take_over, cast.ty_bureau, req, comment="催办")
+    with runtime.db.transaction() as db:
+        flows.demo_backdate(SYSTEM, db, req.id, days=20)
+    with runtime.db.transaction() as db:
+        assert [r.id for r in flows.escalate_overdue(SYSTEM, db)] == [req.id]
+    got = load(runtime, req)
+    # first to the requester's bureau (Taiyuan), which sees it flagged in its queue
+    assert got.escalation_level == 1 and got.escalated_to_path == got.bureau_path
+    with runtime.db.transaction(write=False) as db:
+        rows, _ = service.list_requests(cast.ty_bureau.actor, db, box="queue", overdue=True)
+        assert [r.id for r in rows] == [req.id]
+    with pytest.raises(ValidationFailed):  # taking over says why
+        act(runtime, flows.take_over, cast.ty_bureau, req, comment="")
+    got = act(runtime, flows.take_over, cast.ty_bureau, req, comment="提供方超期未答复")
+    assert got.status == "coordination" and got.escalation_level == 0
+    got = act(runtime, flows.coordinate, cast.ty_bureau, got, approve=True, comment="协调同意")
+    assert got.status == "granted"
+    assert steps(runtime, req) == ["submit", "conform", "escalate", "take_over",
+                                   "coordinate_grant"]
