@@ -45,7 +45,8 @@ from gongshu.sharing.schemas import (
 from gongshu.sharing.views import grants_out, request_out
 from gongshu.web.deps import ApiActor, Db, guard
 
-router = APIRouter(prefix="/api/v1", tags=["sharing"])
+#: no prefix: every path is written out, so that the included delivery routes keep theirs
+router = APIRouter(tags=["sharing"])
 
 
 class _NeedsAny:
@@ -88,7 +89,7 @@ def _terms(terms: GrantTermsIn | None) -> flows.GrantTerms | None:
 # ------------------------------------------------------------------------------- requests
 
 
-@router.get("/sharing/requests", response_model=ShareRequestsPublic, **guard_any(*SEES_REQUESTS))
+@router.get("/api/v1/sharing/requests", response_model=ShareRequestsPublic, **guard_any(*SEES_REQUESTS))
 def list_requests(
     actor: ApiActor, db: Db,
     box: str = Query("all", description="all, mine (your body asked), inbox (your body "
@@ -105,7 +106,7 @@ def list_requests(
     return ShareRequestsPublic(items=[request_out(db, r) for r in rows], total=total)
 
 
-@router.post("/sharing/requests", response_model=ShareRequestPublic, status_code=201,
+@router.post("/api/v1/sharing/requests", response_model=ShareRequestPublic, status_code=201,
              **guard(SHARE_REQUEST))
 def create_request(actor: ApiActor, db: Db, body: ShareRequestCreate) -> ShareRequestPublic:
     """Ask for data items of a published catalog entry for your own body, under a scenario."""
@@ -116,7 +117,7 @@ def create_request(actor: ApiActor, db: Db, body: ShareRequestCreate) -> ShareRe
     return request_out(db, req, steps=service.request_steps(actor, db, req.id))
 
 
-@router.get("/sharing/requests/{request_id}", response_model=ShareRequestPublic,
+@router.get("/api/v1/sharing/requests/{request_id}", response_model=ShareRequestPublic,
             **guard_any(*SEES_REQUESTS))
 def get_request(actor: ApiActor, db: Db, request_id: uuid.UUID) -> ShareRequestPublic:
     """A request with its timeline (``steps``) and the deadline of its current step."""
@@ -128,7 +129,7 @@ def _decided(actor: Actor, db: Any, req: Any) -> ShareRequestPublic:
     return request_out(db, req, steps=service.request_steps(actor, db, req.id))
 
 
-@router.post("/sharing/requests/{request_id}/check", response_model=ShareRequestPublic,
+@router.post("/api/v1/sharing/requests/{request_id}/check", response_model=ShareRequestPublic,
              **guard(SHARE_COORDINATE))
 def check(actor: ApiActor, db: Db, request_id: uuid.UUID, body: CheckIn) -> ShareRequestPublic:
     """The requester's data bureau checks conformity (2 working days)."""
@@ -137,7 +138,7 @@ def check(actor: ApiActor, db: Db, request_id: uuid.UUID, body: CheckIn) -> Shar
     return _decided(actor, db, req)
 
 
-@router.post("/sharing/requests/{request_id}/answer", response_model=ShareRequestPublic,
+@router.post("/api/v1/sharing/requests/{request_id}/answer", response_model=ShareRequestPublic,
              **guard(SHARE_ANSWER))
 def answer(actor: ApiActor, db: Db, request_id: uuid.UUID, body: DecisionIn) -> ShareRequestPublic:
     """The provider grants a conditional request or refuses it with reasons."""
@@ -146,7 +147,7 @@ def answer(actor: ApiActor, db: Db, request_id: uuid.UUID, body: DecisionIn) -> 
     return _decided(actor, db, req)
 
 
-@router.post("/sharing/requests/{request_id}/coordinate", response_model=ShareRequestPublic,
+@router.post("/api/v1/sharing/requests/{request_id}/coordinate", response_model=ShareRequestPublic,
              **guard(SHARE_COORDINATE))
 def coordinate(actor: ApiActor, db: Db, request_id: uuid.UUID,
                body: DecisionIn) -> ShareRequestPublic:
@@ -156,7 +157,7 @@ def coordinate(actor: ApiActor, db: Db, request_id: uuid.UUID,
     return _decided(actor, db, req)
 
 
-@router.post("/sharing/requests/{request_id}/take-over", response_model=ShareRequestPublic,
+@router.post("/api/v1/sharing/requests/{request_id}/take-over", response_model=ShareRequestPublic,
              **guard(SHARE_COORDINATE))
 def take_over(actor: ApiActor, db: Db, request_id: uuid.UUID,
               body: CommentIn) -> ShareRequestPublic:
@@ -166,7 +167,7 @@ def take_over(actor: ApiActor, db: Db, request_id: uuid.UUID,
     return _decided(actor, db, req)
 
 
-@router.post("/sharing/requests/{request_id}/dispute", response_model=ShareRequestPublic,
+@router.post("/api/v1/sharing/requests/{request_id}/dispute", response_model=ShareRequestPublic,
              **guard(SHARE_REQUEST))
 def dispute(actor: ApiActor, db: Db, request_id: uuid.UUID, body: DisputeIn) -> ShareRequestPublic:
     """The requester disputes a refusal (once); the bureau coordinates."""
@@ -174,7 +175,7 @@ def dispute(actor: ApiActor, db: Db, request_id: uuid.UUID, body: DisputeIn) -> 
     return _decided(actor, db, req)
 
 
-@router.post("/sharing/requests/{request_id}/withdraw", response_model=ShareRequestPublic,
+@router.post("/api/v1/sharing/requests/{request_id}/withdraw", response_model=ShareRequestPublic,
              **guard(SHARE_REQUEST))
 def withdraw(actor: ApiActor, db: Db, request_id: uuid.UUID,
              body: CommentIn) -> ShareRequestPublic:
@@ -183,7 +184,7 @@ def withdraw(actor: ApiActor, db: Db, request_id: uuid.UUID,
     return _decided(actor, db, req)
 
 
-@router.get("/sharing/scenarios", response_model=list[ScenarioPublic], **guard(SHARE_REQUEST))
+@router.get("/api/v1/sharing/scenarios", response_model=list[ScenarioPublic], **guard(SHARE_REQUEST))
 def list_scenarios(actor: ApiActor, db: Db) -> list[ScenarioPublic]:
     """Your body's scenarios, to reuse in a new request."""
     return [ScenarioPublic.model_validate(s) for s in service.list_scenarios(actor, db)]
@@ -192,7 +193,7 @@ def list_scenarios(actor: ApiActor, db: Db) -> list[ScenarioPublic]:
 # --------------------------------------------------------------------------------- grants
 
 
-@router.get("/grants", response_model=list[GrantPublic], **guard_any(*SEES_GRANTS))
+@router.get("/api/v1/grants", response_model=list[GrantPublic], **guard_any(*SEES_GRANTS))
 def list_grants(
     actor: ApiActor, db: Db,
     entry: str | None = Query(None, description="Entry id or resource code"),
@@ -207,7 +208,7 @@ def list_grants(
     return grants_out(db, uses)
 
 
-@router.get("/grants/{grant_id}", response_model=GrantPublic, **guard_any(*SEES_GRANTS))
+@router.get("/api/v1/grants/{grant_id}", response_model=GrantPublic, **guard_any(*SEES_GRANTS))
 def get_grant(actor: ApiActor, db: Db, grant_id: uuid.UUID) -> GrantPublic:
     grant = service.get_grant(actor, db, grant_id)
     uses = [u for u in service.usage_by_grant(actor, db, entry_id=grant.entry_id)
@@ -215,7 +216,7 @@ def get_grant(actor: ApiActor, db: Db, grant_id: uuid.UUID) -> GrantPublic:
     return grants_out(db, uses)[0]
 
 
-@router.post("/grants/{grant_id}/revoke", response_model=GrantPublic,
+@router.post("/api/v1/grants/{grant_id}/revoke", response_model=GrantPublic,
              **guard_any(SHARE_ANSWER, SHARE_COORDINATE))
 def revoke_grant(actor: ApiActor, db: Db, grant_id: uuid.UUID, body: RevokeIn) -> GrantPublic:
     """The provider or the bureau ends a grant; its next pull is refused."""
@@ -226,7 +227,7 @@ def revoke_grant(actor: ApiActor, db: Db, grant_id: uuid.UUID, body: RevokeIn) -
 # -------------------------------------------------------------------------------- reports
 
 
-@router.get("/sharing/reports/bodies", response_model=list[BodyUsagePublic],
+@router.get("/api/v1/sharing/reports/bodies", response_model=list[BodyUsagePublic],
             **guard_any(*SEES_REPORTS))
 def report_bodies(actor: ApiActor, db: Db, entry: str | None = Query(None)) -> list[BodyUsagePublic]:
     """Per holding body: grants, active and unused ones, pulls, rows, last use."""
@@ -235,14 +236,14 @@ def report_bodies(actor: ApiActor, db: Db, entry: str | None = Query(None)) -> l
             for b in service.usage_by_body(actor, db, entry_id=entry_id)]
 
 
-@router.get("/sharing/reports/entries", response_model=list[EntryUsagePublic],
+@router.get("/api/v1/sharing/reports/entries", response_model=list[EntryUsagePublic],
             **guard_any(*SEES_REPORTS))
 def report_entries(actor: ApiActor, db: Db) -> list[EntryUsagePublic]:
     """Per catalog entry: how many bodies hold grants, pulls, rows."""
     return [EntryUsagePublic.model_validate(e) for e in service.usage_by_entry(actor, db)]
 
 
-@router.get("/sharing/reports/daily", response_model=list[DayUsage], **guard_any(*SEES_REPORTS))
+@router.get("/api/v1/sharing/reports/daily", response_model=list[DayUsage], **guard_any(*SEES_REPORTS))
 def report_daily(actor: ApiActor, db: Db, days: int = Query(30, ge=1, le=366),
                  entry: str | None = Query(None)) -> list[DayUsage]:
     entry_id = _entry_id(actor, db, entry) if entry else None
@@ -250,7 +251,7 @@ def report_daily(actor: ApiActor, db: Db, days: int = Query(30, ge=1, le=366),
             for d, p, r in service.daily_pulls(actor, db, days=days, entry_id=entry_id)]
 
 
-@router.get("/sharing/reports/requests", response_model=BureauReportPublic,
+@router.get("/api/v1/sharing/reports/requests", response_model=BureauReportPublic,
             **guard_any(*SEES_REPORTS))
 def report_requests(actor: ApiActor, db: Db) -> BureauReportPublic:
     """Requests by state and sharing type, overdue per step, escalated, the median time to
@@ -268,7 +269,7 @@ def _day(text: str) -> dt.date:
         raise ValidationFailed.single("day", "invalid", "A date like 2027-01-01.") from None
 
 
-@router.get("/sharing/calendar/deadline", response_model=DeadlinePublic, **guard())
+@router.get("/api/v1/sharing/calendar/deadline", response_model=DeadlinePublic, **guard())
 def deadline(db: Db, days: int = Query(..., ge=0, le=365),
              start: dt.datetime | None = Query(None)) -> DeadlinePublic:
     """When a step of ``days`` working days starting at ``start`` (now) is due; warns about
@@ -281,7 +282,7 @@ def deadline(db: Db, days: int = Query(..., ge=0, le=365),
                           due_at=found.due_at, missing_years=list(found.missing_years))
 
 
-@router.get("/sharing/calendar", response_model=list[CalendarDayPublic],
+@router.get("/api/v1/sharing/calendar", response_model=list[CalendarDayPublic],
             **guard(CALENDAR_MANAGE))
 def calendar_days(actor: ApiActor, db: Db, year: int | None = Query(None)) -> list[CalendarDayPublic]:
     """The days administrators entered (they override the yearly files)."""
@@ -289,7 +290,7 @@ def calendar_days(actor: ApiActor, db: Db, year: int | None = Query(None)) -> li
             for d in service.list_calendar_days(actor, db, year=year)]
 
 
-@router.put("/sharing/calendar/{day}", response_model=CalendarDayPublic,
+@router.put("/api/v1/sharing/calendar/{day}", response_model=CalendarDayPublic,
             **guard(CALENDAR_MANAGE))
 def set_calendar_day(actor: ApiActor, db: Db, day: str, body: CalendarDayIn) -> CalendarDayPublic:
     found = service.set_calendar_day(actor, db, day=_day(day), is_working=body.is_working,
@@ -297,12 +298,13 @@ def set_calendar_day(actor: ApiActor, db: Db, day: str, body: CalendarDayIn) -> 
     return CalendarDayPublic.model_validate(found)
 
 
-@router.delete("/sharing/calendar/{day}", status_code=204, **guard(CALENDAR_MANAGE))
+@router.delete("/api/v1/sharing/calendar/{day}", status_code=204, **guard(CALENDAR_MANAGE))
 def delete_calendar_day(actor: ApiActor, db: Db, day: str) -> Response:
     service.delete_calendar_day(actor, db, day=_day(day))
     return Response(status_code=204)
 
 
+# the grant data API (delivery.py), with its own full paths (/api/v1/grants/{id}/data)
 from gongshu.sharing import delivery_api  # noqa: E402  (the grant data API, delivery.py)
 
 router.include_router(delivery_api.router)
