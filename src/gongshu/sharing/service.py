@@ -272,11 +272,20 @@ def year_files() -> tuple[cal.YearData, ...]:
     return tuple(out)
 
 
+CALENDAR_KEY = "sharing.calendar"
+
+
 def calendar(db: Session, /) -> cal.Calendar:
-    """The calendar now: the year files plus the administrators' days (``CalendarDay``)."""
+    """The calendar now: the year files plus the administrators' days (``CalendarDay``), read
+    once per session (a change of days in the session drops it)."""
+    cached = db.info.get(CALENDAR_KEY)
+    if cached is not None:
+        return cached
     overrides = {d.day: d.is_working for d in db.scalars(sa.select(CalendarDay))}
     tz = runtime_of(db).settings.display_timezone if db.info.get("runtime") else "Asia/Shanghai"
-    return cal.Calendar(year_files(), overrides, tz=tz)
+    found = cal.Calendar(year_files(), overrides, tz=tz)
+    db.info[CALENDAR_KEY] = found
+    return found
 
 
 def calendar_years(db: Session, /) -> list[int]:
@@ -324,6 +333,7 @@ def set_calendar_day(actor: Actor, db: Session, /, *, day: dt.date, is_working: 
     else:
         found.is_working, found.note = is_working, note.strip()
     db.flush()
+    db.info.pop(CALENDAR_KEY, None)
     audit.record(db, actor, "sharing.calendar_set", target_type="share_calendar_day",
                  target_id=found.id, details={"day": day.isoformat(), "is_working": is_working,
                                               "note": note.strip()})
@@ -336,6 +346,7 @@ def delete_calendar_day(actor: Actor, db: Session, /, *, day: dt.date) -> None:
     if found is None:
         raise NotFound("No such calendar day.", code="calendar_day_not_found")
     db.delete(found)
+    db.info.pop(CALENDAR_KEY, None)
     audit.record(db, actor, "sharing.calendar_delete", target_type="share_calendar_day",
                  target_id=found.id, details={"day": day.isoformat()})
 
@@ -528,12 +539,16 @@ def list_requests(actor: Actor, db: Session, /, *, box: str = "all", status: str
 
 
 def org_names(db: Session, /, ids: Iterable[uuid.UUID | None]) -> dict[uuid.UUID, str]:
+    """Names of organisations (remembered for the session: a page names the same few often)."""
+    known: dict[uuid.UUID, str] = db.info.setdefault("sharing.org_names", {})
     out: dict[uuid.UUID, str] = {}
     for org_id in {i for i in ids if i is not None}:
-        try:
-            out[org_id] = orgs.get_organization(LOOKUP, db, org_id).name
-        except NotFound:
-            out[org_id] = str(org_id)
+        if org_id not in known:
+            try:
+                known[org_id] = orgs.get_organization(LOOKUP, db, org_id).name
+            except NotFound:
+                known[org_id] = str(org_id)
+        out[org_id] = known[org_id]
     return out
 
 
