@@ -101,6 +101,8 @@ class ShareRequest(IdMixin, CreatedMixin, Base):
     #: 0 while on time; 1, 2 … each time an overdue step was escalated to the next level
     escalation_level: Mapped[int] = mapped_column(Integer, default=0)
     escalated_at: Mapped[dt.datetime | None]
+    #: the data bureau an overdue step was escalated to (it sees the request in its queue)
+    escalated_to_path: Mapped[str] = mapped_column(String(1024), default="", index=True)
     decided_at: Mapped[dt.datetime | None]
     refusal_reason: Mapped[str] = mapped_column(Text, default="")
     grant_id: Mapped[uuid.UUID | None]

@@ -114,6 +114,7 @@ def upgrade() -> None:
     sa.Column('step_started_at', gongshu.core.db.UTCDateTime(timezone=True), nullable=False),
     sa.Column('escalation_level', sa.Integer(), nullable=False),
     sa.Column('escalated_at', gongshu.core.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('escalated_to_path', sa.String(length=1024), nullable=False),
     sa.Column('decided_at', gongshu.core.db.UTCDateTime(timezone=True), nullable=True),
     sa.Column('refusal_reason', sa.Text(), nullable=False),
     sa.Column('grant_id', sa.Uuid(), nullable=True),
@@ -131,6 +132,7 @@ def upgrade() -> None:
     )
     op.create_index(op.f('ix_share_request_bureau_path'), 'share_request', ['bureau_path'], unique=False)
     op.create_index(op.f('ix_share_request_entry_id'), 'share_request', ['entry_id'], unique=False)
+    op.create_index(op.f('ix_share_request_escalated_to_path'), 'share_request', ['escalated_to_path'], unique=False)
     op.create_index(op.f('ix_share_request_provider_org_id'), 'share_request', ['provider_org_id'], unique=False)
     op.create_index(op.f('ix_share_request_provider_path'), 'share_request', ['provider_path'], unique=False)
     op.create_index(op.f('ix_share_request_requester_org_id'), 'share_request', ['requester_org_id'], unique=False)
@@ -190,6 +192,7 @@ def downgrade() -> None:
     op.drop_index(op.f('ix_share_request_provider_path'), table_name='share_request')
     op.drop_index(op.f('ix_share_request_provider_org_id'), table_name='share_request')
     op.drop_index(op.f('ix_share_request_entry_id'), table_name='share_request')
+    op.drop_index(op.f('ix_share_request_escalated_to_path'), table_name='share_request')
     op.drop_index(op.f('ix_share_request_bureau_path'), table_name='share_request')
     op.drop_table('share_request')
     op.drop_index(op.f('ix_share_grant_status'), table_name='share_grant')
