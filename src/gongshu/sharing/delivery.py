@@ -241,13 +241,28 @@ def _arrow_kind(arrow_type: str) -> str:
     return "other"
 
 
-def plan_for(db: Session, grant: ShareGrant, stored: Sequence[dict[str, Any]]) -> Plan:
+def mask_sql_for(grant: ShareGrant, graded: dict[str, Any]) -> dict[str, str]:
+    """The mask of each granted item not granted in clear, by the types the latest grading
+    scan found in it (``deid.masks``)."""
+    clear = set(grant.clear_items)
+    out = {}
+    for code in grant.items:
+        g = graded.get(code)
+        sql = None if code in clear or g is None else masks.column_mask(
+            masks.mask_types(g.detections))
+        if sql is not None:
+            out[code] = sql
+    return out
+
+
+def plan_for(db: Session, grant: ShareGrant, stored: Sequence[dict[str, Any]],
+             graded: dict[str, Any] | None = None) -> Plan:
     """The delivery plan of a grant over a version's stored columns (``stored``: the columns'
     metadata, each with ``code`` and ``arrow_type``)."""
     by_code = {c["code"]: c for c in stored}
     columns = tuple(c for c in grant.items if c in by_code)
-    graded = grading.column_grades(db, grant.entry_id)
-    clear = set(grant.clear_items)
+    if graded is None:
+        graded = grading.column_grades(db, grant.entry_id)
     fixed: dict[str, tuple[Any, ...]] = {}
     bounds: dict[str, dict[str, float]] = {}
     where = []
@@ -264,20 +279,44 @@ def plan_for(db: Session, grant: ShareGrant, stored: Sequence[dict[str, Any]]) -
             side = "low" if op.startswith(">") else "high"
             margin = 1.0 if side == "low" else -1.0
             bounds.setdefault(f["item"], {})[side] = float(value) + margin
-    mask_sql: dict[str, str] = {}
+    mask_sql = mask_sql_for(grant, graded)
     fp_columns = []
     for code in columns:
         g = graded.get(code)
         types = masks.mask_types(g.detections) if g else ()
-        sql = None if code in clear else masks.column_mask(types)
-        if sql is not None:
-            mask_sql[code] = sql
+        sql = mask_sql.get(code)
         arrow = "string" if sql is not None else _arrow_kind(str(by_code[code].get("arrow_type")))
         kind = fingerprint.kind_for(types, arrow == "string")
         fp_columns.append(fingerprint.Column(code, kind, arrow, masked=sql is not None,
                                              fixed=fixed.get(code, ()),
                                              **bounds.get(code, {})))
     return Plan(grant.id, grant.entry_id, columns, mask_sql, tuple(where), tuple(fp_columns))
+
+
+_TOTALS: OrderedDict[tuple[Any, ...], int] = OrderedDict()
+
+
+def _total(reader: Actor, db: Session, grant: ShareGrant, version: Any,
+           where: list[tuple[str, str, Any]]) -> int:
+    """The data rows a grant delivers from a version: the version's row count without a row
+    filter, else counted once per (version, filter) (versions never change)."""
+    if not where:
+        return int(version.rows)
+    key = (version.id, repr(where))
+    with _CACHE_LOCK:
+        if key in _TOTALS:
+            return _TOTALS[key]
+    probe = library.read_columns(reader, db, entry_id=grant.entry_id, columns=[where[0][0]],
+                                 version=version.number, where=where)
+    try:
+        total = sum(b.num_rows for b in probe.batches)
+    finally:
+        probe.close()
+    with _CACHE_LOCK:
+        _TOTALS[key] = total
+        while len(_TOTALS) > 4096:
+            _TOTALS.popitem(last=False)
+    return total
 
 
 def reader_actor(actor: Actor, grant: ShareGrant) -> Actor:
@@ -525,26 +564,23 @@ def prepare_pull(actor: Actor, db: Session, /, grant_id: uuid.UUID, *, format: s
             raise _limit_reached(grant, used)
         limit = left if limit is None else min(limit, left)
     reader = reader_actor(actor, grant)
+    graded = grading.column_grades(db, grant.entry_id)
+    masks_sql = mask_sql_for(grant, graded)
     where = [(f["item"], f.get("op", "="), f["value"]) for f in grant.row_filter]
-    items = list(grant.items)
-    if position is None:
-        probe = library.read_columns(reader, db, entry_id=grant.entry_id, columns=items[:1],
-                                     where=where)
-        try:
-            total = sum(b.num_rows for b in probe.batches)
-        finally:
-            probe.close()
-        position = Cursor(probe.version.number, total, 0)
-    first = library.read_columns(reader, db, entry_id=grant.entry_id, columns=items,
-                                 version=position.version, where=where, mask=None, limit=0)
-    first.close()
-    plan = plan_for(db, grant, first.columns)
-    offset, total = position.offset, position.total
+    offset = position.offset if position else 0
+    stream = library.read_columns(reader, db, entry_id=grant.entry_id, columns=list(grant.items),
+                                  version=position.version if position else None, where=where,
+                                  mask=masks_sql, offset=offset, limit=limit)
+    try:
+        if position is None:
+            total = _total(reader, db, grant, stream.version, where)
+            position = Cursor(stream.version.number, total, 0)
+        plan = plan_for(db, grant, stream.columns, graded)
+    except BaseException:
+        stream.close()
+        raise
+    total = position.total
     end = total if limit is None else min(total, offset + limit)
-    stream = library.read_columns(reader, db, entry_id=grant.entry_id, columns=list(plan.columns),
-                                  version=position.version, where=list(plan.where),
-                                  mask=plan.masks, offset=offset,
-                                  limit=None if limit is None else end - offset)
     key = _fingerprint_key(db)
     places = fingerprint.positions(fingerprint.grant_key(key, grant.id), total)
     at = [(p, k) for k, p in enumerate(places)
