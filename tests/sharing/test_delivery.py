@@ -225,3 +225,23 @@ def test_cli_pull_writes_what_the_api_delivers(runtime: Any, stored: Any, people
     events = _events(runtime)
     assert len(events) == 2 and json.loads(events[-1].details)["via"] == "cli"
     assert list(tmp_path.glob(".copy.json.part-*")) == []
+
+
+def test_both_json_writers_write_the_same() -> None:
+    import decimal
+
+    n = 5000
+    batch = pa.RecordBatch.from_pydict({
+        "s": [f'名{i}"\\\n' for i in range(n)],
+        "d": pa.array([decimal.Decimal(f"{i}.50") for i in range(n)], pa.decimal128(10, 2)),
+        "day": pa.array([dt.date(2001, 1, 2)] * n),
+        "b": pa.array([True, None] * (n // 2)),
+        "i": pa.array(range(n)),
+    })
+    batch = delivery._jsonable(batch)
+    assert n >= delivery.JSON_DUCKDB_ROWS > 1000
+    big = delivery._json_rows(batch, b",")  # DuckDB
+    small = b"".join(delivery._json_rows(batch.slice(i, 1000), b",") for i in range(0, n, 1000))
+    assert big == small
+    rows = json.loads(b"[" + big[:-1] + b"]")
+    assert rows[3] == {"s": '名3"\\\n', "d": "3.50", "day": "2001-01-02", "b": None, "i": 3}

@@ -419,9 +419,46 @@ def _neutralise(column: pa.Array | pa.ChunkedArray) -> Any:
 
 
 def _jsonable(batch: pa.RecordBatch) -> pa.RecordBatch:
-    arrays = [pc.cast(a, pa.string()) if pa.types.is_decimal(a.type) else a
+    """Decimals and timestamps as text (exact, and the same from both JSON writers)."""
+    arrays = [pc.cast(a, pa.string())
+              if pa.types.is_decimal(a.type) or pa.types.is_timestamp(a.type) else a
               for a in batch.columns]
     return pa.RecordBatch.from_arrays(arrays, names=batch.schema.names)
+
+
+_LOCAL = threading.local()
+#: batches at least this long are rendered as JSON by DuckDB (C++), smaller ones by orjson
+JSON_DUCKDB_ROWS = 2048
+
+
+def _json_rows(batch: pa.RecordBatch, sep: bytes) -> bytes:
+    """The rows of a batch as JSON objects, each followed by ``sep``."""
+    if batch.num_rows < JSON_DUCKDB_ROWS:
+        rows = orjson.dumps(batch.to_pylist())
+        return rows[1:-1].replace(b"},{", b"}" + sep + b"{") + sep
+    con = getattr(_LOCAL, "duckdb", None)
+    if con is None:
+        import duckdb
+
+        con = duckdb.connect(":memory:", config={"threads": 1,
+                                                 "enable_external_access": False})
+        _LOCAL.duckdb = con
+    con.register("page", batch)
+    try:
+        column = con.sql("SELECT CAST(to_json(page) AS VARCHAR) FROM page").to_arrow_table()
+    finally:
+        con.unregister("page")
+    out = []
+    for chunk in column.column(0).chunks:
+        if len(chunk) == 0:
+            continue
+        joined = pc.binary_join_element_wise(chunk, pa.scalar(""), sep.decode())
+        width = pa.int64() if pa.types.is_large_string(joined.type) else pa.int32()
+        offsets = pa.Array.from_buffers(width, len(joined) + 1, [None, joined.buffers()[1]],
+                                        offset=joined.offset)
+        begin, end = offsets[0].as_py(), offsets[len(joined)].as_py()
+        out.append(joined.buffers()[2].slice(begin, end - begin).to_pybytes())
+    return b"".join(out)
 
 
 class _Counting(io.RawIOBase):
@@ -447,11 +484,11 @@ def _write(fmt: str, batches: Iterator[pa.RecordBatch], schema: pa.Schema, out: 
         for batch in batches:
             if batch.num_rows == 0:
                 continue
-            rows = orjson.dumps(_jsonable(batch).to_pylist(), default=str)
             if fmt == "json":
-                out.write((b"" if first else b",") + rows[1:-1])
+                rows = _json_rows(_jsonable(batch), b",")
+                out.write((b"" if first else b",") + rows[:-1])
             else:
-                out.write(rows[1:-1].replace(b"},{", b"}\n{") + b"\n")
+                out.write(_json_rows(_jsonable(batch), b"\n"))
             first = False
         if fmt == "json":
             out.write(b"]," + orjson.dumps(tail)[1:])
@@ -467,7 +504,7 @@ def _write(fmt: str, batches: Iterator[pa.RecordBatch], schema: pa.Schema, out: 
     if fmt == "parquet":
         import pyarrow.parquet as pq
 
-        with pq.ParquetWriter(out, schema, compression="zstd") as writer:
+        with pq.ParquetWriter(out, schema, compression="snappy") as writer:
             for batch in batches:
                 writer.write_batch(batch)
         return

@@ -55,6 +55,9 @@ def pull(
     limit (429 ``daily_row_limit``)."""
     prepared = delivery.prepare_pull(actor, db, grant_id, format=format, cursor=cursor,
                                      limit=limit, via="api")
+    # The request's read ends here, so that a request never holds two pooled connections at
+    # once (32 concurrent pulls would otherwise wait on each other for the pool).
+    db.commit()
     try:
         with runtime.db.transaction() as wdb:
             delivery.record_pull(actor, wdb, prepared)
