@@ -245,3 +245,18 @@ def test_both_json_writers_write_the_same() -> None:
     assert big == small
     rows = json.loads(b"[" + big[:-1] + b"]")
     assert rows[3] == {"s": '名3"\\\n', "d": "3.50", "day": "2001-01-02", "b": None, "i": 3}
+
+
+def test_a_cached_page_is_still_checked_limited_and_audited(runtime: Any, stored: Any,
+                                                           people: Any) -> None:
+    grant = issue(runtime, stored, people.outsider, daily_row_limit=60)
+    actor = people.outsider.actor
+    first = pull(runtime, actor, grant.id, limit=20)[1]
+    again = pull(runtime, actor, grant.id, limit=20)[1]  # served from the page cache
+    assert first == again
+    assert len(_events(runtime)) == len(_pulls(runtime)) == 2
+    with runtime.db.transaction() as db:
+        sharing.revoke_grant(people.steward.actor, db, grant.id, reason="ended")
+    with pytest.raises(PermissionDenied):
+        pull(runtime, actor, grant.id, limit=20)
+    assert len(_events(runtime)) == 2

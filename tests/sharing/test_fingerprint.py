@@ -40,6 +40,9 @@ def test_positions_one_per_stratum(total: int) -> None:
     for k, p in enumerate(places):  # canary k lies in the k-th of n equal strata of [0, total]
         assert k * (total + 1) // n <= p <= (k + 1) * (total + 1) / n
     assert places == fp.positions(key, total)  # deterministic
+    for low, high in ((0, total + 1), (0, 1), (total // 3, total // 2 + 1), (total, total + 1)):
+        assert fp.positions_between(key, total, low, high) == [
+            (p, k) for k, p in enumerate(places) if low <= p < high]
     if total > 1000:
         assert places != fp.positions(fp.grant_key(KEY, uuid.uuid4()), total)  # keyed
 

@@ -41,6 +41,7 @@ import json
 import math
 import tempfile
 import threading
+import time
 import uuid
 from collections import OrderedDict
 from collections.abc import Iterator, Sequence
@@ -92,12 +93,25 @@ FORMULA_START = "^[=+\\-@\t\r]"
 # ------------------------------------------------------------------------------ keys, cursor
 
 
+_SECRETS: dict[tuple[str, str], bytes] = {}
+
+
+def _secret(db: Session, name: str) -> bytes:
+    """A data directory's secret, read once per process (keys never change in place)."""
+    keys = runtime_of(db).keys
+    slot = (str(keys.directory), name)
+    found = _SECRETS.get(slot)
+    if found is None:
+        found = _SECRETS[slot] = keys.secret(name)
+    return found
+
+
 def _fingerprint_key(db: Session) -> bytes:
-    return runtime_of(db).keys.secret("fingerprint")
+    return _secret(db, "fingerprint")
 
 
 def _cursor_key(db: Session) -> bytes:
-    return runtime_of(db).keys.secret("sharing-cursor")
+    return _secret(db, "sharing-cursor")
 
 
 def _b64(data: bytes) -> str:
@@ -381,28 +395,35 @@ def _q(name: str) -> str:
 
 def _interleave(batches: Iterator[pa.RecordBatch], offset: int, at: Sequence[tuple[int, int]],
                 canaries: pa.Table, counter: list[int]) -> Iterator[pa.RecordBatch]:
-    """The data batches with canary ``i`` of ``canaries`` before data row ``at[i][0]``;
-    ``counter[0]`` counts data rows."""
+    """The data batches with canary ``i`` of ``canaries`` before data row ``at[i][0]``, one
+    output batch per input batch; ``counter[0]`` counts data rows."""
     pending = sorted((pos, i) for i, (pos, _k) in enumerate(at))
     row = offset
     j = 0
     for batch in batches:
         n = batch.num_rows
+        if j >= len(pending) or pending[j][0] >= row + n:
+            row += n
+            counter[0] += n
+            yield batch
+            continue
+        pieces = []
         start = 0
         while j < len(pending) and pending[j][0] < row + n:
             cut = pending[j][0] - row
             if cut > start:
-                yield batch.slice(start, cut - start)
+                pieces.append(batch.slice(start, cut - start))
             start = max(start, cut)
-            yield from canaries.slice(pending[j][1], 1).to_batches()
+            pieces.extend(canaries.slice(pending[j][1], 1).to_batches())
             j += 1
         if start < n:
-            yield batch.slice(start) if start else batch
+            pieces.append(batch.slice(start))
         row += n
         counter[0] += n
-    while j < len(pending):  # after the last data row
-        yield from canaries.slice(pending[j][1], 1).to_batches()
-        j += 1
+        yield from pa.Table.from_batches(pieces, schema=batch.schema).combine_chunks().to_batches()
+    rest = [b for _p, i in pending[j:] for b in canaries.slice(i, 1).to_batches()]
+    if rest:  # after the last data row
+        yield from pa.Table.from_batches(rest, schema=canaries.schema).combine_chunks().to_batches()
 
 
 # ------------------------------------------------------------------------------ writers
@@ -529,6 +550,36 @@ def _write(fmt: str, batches: Iterator[pa.RecordBatch], schema: pa.Schema, out: 
     raise ValidationFailed.single("format", "invalid", f"Formats: {', '.join(FORMATS)}.")
 
 
+# ------------------------------------------------------------------------------ page cache
+
+#: small pages are kept, keyed by everything that makes their bytes: the grant (its items and
+#: row filter), the dataset version (a cursor's) or "current", the page, the format, the masks
+#: and the detected types. Who may pull, the grant's state, the day's limit and the audit event
+#: are checked and written for every pull all the same. "Current" pages live PAGE_CACHE_CURRENT
+#: seconds, so a new dataset version is served at most that much later; pinned ones longer.
+PAGE_CACHE_BYTES = 256 * 1024
+PAGE_CACHE_CURRENT = 2.0
+PAGE_CACHE_PINNED = 60.0
+_PAGES: OrderedDict[tuple[Any, ...], tuple[float, bytes, dict[str, Any]]] = OrderedDict()
+
+
+def _cached_page(key: tuple[Any, ...], *, pinned: bool) -> tuple[bytes, dict[str, Any]] | None:
+    ttl = PAGE_CACHE_PINNED if pinned else PAGE_CACHE_CURRENT
+    with _CACHE_LOCK:
+        found = _PAGES.get(key)
+        if found is None or time.monotonic() - found[0] > ttl:
+            return None
+        _PAGES.move_to_end(key)
+        return found[1], dict(found[2])
+
+
+def _cache_page(key: tuple[Any, ...], data: bytes, meta: dict[str, Any]) -> None:
+    with _CACHE_LOCK:
+        _PAGES[key] = (time.monotonic(), data, dict(meta))
+        while len(_PAGES) > 256:
+            _PAGES.popitem(last=False)
+
+
 # ------------------------------------------------------------------------------ pulls
 
 
@@ -605,6 +656,19 @@ def prepare_pull(actor: Actor, db: Session, /, grant_id: uuid.UUID, *, format: s
     masks_sql = mask_sql_for(grant, graded)
     where = [(f["item"], f.get("op", "="), f["value"]) for f in grant.row_filter]
     offset = position.offset if position else 0
+    page_key: tuple[Any, ...] | None = None
+    if sink is None:
+        types = tuple((c, masks.mask_types(graded[c].detections)) for c in grant.items
+                      if c in graded)
+        page_key = (grant.id, tuple(grant.items), repr(grant.row_filter), position, offset,
+                    limit, format,
+                    tuple(sorted(masks_sql.items())), types)
+        hit = _cached_page(page_key, pinned=position is not None)
+        if hit is not None:
+            data, meta = hit
+            return Prepared(grant.id, grant.entry_id, grant.scenario_id, grant.resource_code,
+                            format, file=io.BytesIO(data), bytes=len(data), via=via, day=day,
+                            **meta)
     stream = library.read_columns(reader, db, entry_id=grant.entry_id, columns=list(grant.items),
                                   version=position.version if position else None, where=where,
                                   mask=masks_sql, offset=offset, limit=limit)
@@ -619,9 +683,8 @@ def prepare_pull(actor: Actor, db: Session, /, grant_id: uuid.UUID, *, format: s
     total = position.total
     end = total if limit is None else min(total, offset + limit)
     key = _fingerprint_key(db)
-    places = fingerprint.positions(fingerprint.grant_key(key, grant.id), total)
-    at = [(p, k) for k, p in enumerate(places)
-          if total and (offset <= p < end or (p == total and end == total))]
+    at = fingerprint.positions_between(fingerprint.grant_key(key, grant.id), total, offset,
+                                       end + 1 if end == total else end) if total else []
     schema = stream.batches.schema
     canaries = canary_table(db, plan, [k for _p, k in at], schema, key=key)
     next_cursor = encode_cursor(_cursor_key(db), grant.id, Cursor(position.version, total, end)) \
@@ -644,9 +707,14 @@ def prepare_pull(actor: Actor, db: Session, /, grant_id: uuid.UUID, *, format: s
         raise
     stream.close()
     sink.flush()
+    meta = {"version": position.version, "offset": offset, "rows": counter[0],
+            "canaries": len(at), "total": total, "next_cursor": next_cursor,
+            "columns": list(plan.columns)}
+    if page_key is not None and out.bytes <= PAGE_CACHE_BYTES:
+        sink.seek(0)
+        _cache_page(page_key, sink.read(), meta)
     return Prepared(grant.id, grant.entry_id, grant.scenario_id, grant.resource_code, format,
-                    position.version, offset, counter[0], len(at), total, next_cursor, sink,
-                    out.bytes, via, day, list(plan.columns))
+                    file=sink, bytes=out.bytes, via=via, day=day, **meta)
 
 
 def record_pull(actor: Actor, db: Session, /, prepared: Prepared) -> GrantPull:

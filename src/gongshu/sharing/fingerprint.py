@@ -97,14 +97,29 @@ def count(total_rows: int) -> int:
     return max(MIN_CANARIES, math.ceil(max(0, total_rows) / ROWS_PER_CANARY))
 
 
+def _position(key: bytes, total_rows: int, n: int, k: int) -> int:
+    u = _rng(key, "pos", total_rows, k).random()
+    return min(total_rows, int((k + u) * (total_rows + 1) / n))
+
+
 def positions(key: bytes, total_rows: int) -> list[int]:
     """Canary ``k`` goes before data row ``positions[k]`` (``total_rows``: after the last)."""
     n = count(total_rows)
+    return [_position(key, total_rows, n, k) for k in range(n)]
+
+
+def positions_between(key: bytes, total_rows: int, low: int, high: int) -> list[tuple[int, int]]:
+    """``(position, k)`` of the canaries placed in ``[low, high)``, computing only the strata
+    that overlap it (a small page costs a few keyed draws, not one per canary)."""
+    n = count(total_rows)
     span = total_rows + 1
+    first = max(0, low * n // span - 1)
+    last = min(n - 1, -(-high * n // span))
     out = []
-    for k in range(n):
-        u = _rng(key, "pos", total_rows, k).random()
-        out.append(min(total_rows, int((k + u) * span / n)))
+    for k in range(first, last + 1):
+        p = _position(key, total_rows, n, k)
+        if low <= p < high:
+            out.append((p, k))
     return out
 
 
