@@ -184,6 +184,49 @@ def stream(url: str, headers: dict[str, str], fmt: str, rows: int) -> dict[str, 
             "rows_per_second": round(got / seconds)}
 
 
+def duckdb_baseline(data_dir: Path, rows: int) -> dict[str, Any]:
+    """The data plane alone in the same run: DuckDB copying the stored Parquet version (the
+    same columns, no masks, no canaries, no HTTP) to a JSON Lines file."""
+    import duckdb
+
+    files = sorted(str(p) for p in (data_dir / "datasets").rglob("*.parquet"))
+    listed = ", ".join("'" + f.replace("'", "''") + "'" for f in files)
+    out = data_dir / "baseline.jsonl"
+    con = duckdb.connect(config={"threads": 2})
+    t0 = time.perf_counter()
+    con.execute(f"COPY (SELECT SFZH, SJ, XM, JE, DZ FROM read_parquet([{listed}]) LIMIT {rows}) "
+                f"TO '{out}' (FORMAT JSON)")
+    seconds = time.perf_counter() - t0
+    con.close()
+    out.unlink()
+    return {"rows": rows, "seconds": round(seconds, 3), "rows_per_second": round(rows / seconds)}
+
+
+def pg_schema(url: str) -> tuple[str, str]:
+    """A throwaway schema in the given database, first on every connection's search_path."""
+    import secrets
+    from urllib.parse import quote
+
+    import sqlalchemy as sa
+
+    schema = f"gongshu_bench_{secrets.token_hex(4)}"
+    admin = sa.create_engine(url)
+    with admin.begin() as conn:
+        conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
+    admin.dispose()
+    sep = "&" if "?" in url else "?"
+    return schema, f"{url}{sep}options={quote(f'-csearch_path={schema}')}"
+
+
+def drop_schema(url: str, schema: str) -> None:
+    import sqlalchemy as sa
+
+    admin = sa.create_engine(url)
+    with admin.begin() as conn:
+        conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
+    admin.dispose()
+
+
 def audit_counts(data_dir: Path, url: str | None) -> dict[str, Any]:
     import sqlalchemy as sa
 
@@ -212,17 +255,26 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=32)
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--processes", type=int, default=1)
-    parser.add_argument("--pg", default=None, help="a PostgreSQL URL of an EMPTY database")
+    parser.add_argument("--pg", default=None,
+                        help="a PostgreSQL URL; a throwaway schema is used and dropped")
     args = parser.parse_args()
     stream_rows = min(args.stream_rows or args.rows, 1_000_000)
+    schema, url = pg_schema(args.pg) if args.pg else (None, None)
+    try:
+        run(args, stream_rows, url)
+    finally:
+        if schema:
+            drop_schema(args.pg, schema)
 
+
+def run(args: argparse.Namespace, stream_rows: int, url: str | None) -> None:
     with tempfile.TemporaryDirectory(prefix="gongshu-bench-sharing-") as tmp:
         data_dir = Path(tmp)
-        ready = prepare(data_dir, args.rows, args.pg)
+        ready = prepare(data_dir, args.rows, url)
         ports = [free_port() for _ in range(args.processes)]
         env = {**os.environ, "GONGSHU_JOB_THREADS": "0"}
         servers = [subprocess.Popen([sys.executable, "-c", SERVER, str(data_dir), str(p),
-                                     *([args.pg] if args.pg else [])], env=env)
+                                     *([url] if url else [])], env=env)
                    for p in ports]
         try:
             import httpx
@@ -254,7 +306,8 @@ def main() -> None:
                 server.terminate()
             for server in servers:
                 server.wait(timeout=30)
-        counts = audit_counts(data_dir, args.pg)
+        counts = audit_counts(data_dir, url)
+        baseline = duckdb_baseline(data_dir, stream_rows)
 
     answered = (warm["statuses"].get(200, 0) + small["statuses"].get(200, 0)
                 + sum(1 for s in streamed.values() if s["status"] == 200))
@@ -268,8 +321,11 @@ def main() -> None:
         "healthz": {**health, "clients": args.clients},
         "small_pulls_vs_healthz": round(small["per_second"] / health["per_second"], 3)
         if health["per_second"] else None,
-        "stream": {fmt: {**s, "healthz_per_second": health["per_second"]}
+        "stream": {fmt: {**s, "healthz_per_second": health["per_second"],
+                         "vs_duckdb_copy": round(s["rows_per_second"]
+                                                 / baseline["rows_per_second"], 3)}
                    for fmt, s in streamed.items()},
+        "duckdb_copy_baseline": baseline,
         "audit": {**counts, "pulls_answered_200": answered,
                   "one_event_per_pull": counts["events"] == counts["grant_pull_rows"] == answered
                   and counts["chain_ok"]},

@@ -162,7 +162,7 @@ def decode_cursor(key: bytes, grant_id: uuid.UUID, text: str) -> Cursor:
 def _load(db: Session, grant_id: uuid.UUID, *, lock: bool = False) -> ShareGrant:
     stmt = sa.select(ShareGrant).where(ShareGrant.id == grant_id)
     if lock:
-        stmt = stmt.with_for_update()
+        stmt = stmt.with_for_update().execution_options(populate_existing=True)
     found = db.scalars(stmt).first()
     if found is None:
         raise NotFound("No such grant.", code="grant_not_found")
@@ -718,10 +718,15 @@ def prepare_pull(actor: Actor, db: Session, /, grant_id: uuid.UUID, *, format: s
 
 
 def record_pull(actor: Actor, db: Session, /, prepared: Prepared) -> GrantPull:
-    """Record a prepared pull: the grant locked, still active, the day's limit kept; one
-    ``GrantPull`` and one ``sharing.pull`` audit event, in the caller's transaction."""
-    grant = _pullable(actor, db, prepared.grant_id, lock=True)
+    """Record a prepared pull: the grant still active, the day's limit kept; one
+    ``GrantPull`` and one ``sharing.pull`` audit event, in the caller's transaction.
+
+    A grant with a daily row limit is locked while its day's rows are added up and the pull is
+    added (concurrent pulls of it queue, across processes too); one without is not locked, so its
+    pulls queue only on the audit chain. ``last_pulled_at`` is kept to the minute."""
+    grant = _pullable(actor, db, prepared.grant_id)
     if grant.daily_row_limit is not None:
+        grant = _pullable(actor, db, prepared.grant_id, lock=True)
         used = _used_today(db, grant.id, prepared.day)
         if used + prepared.rows > grant.daily_row_limit:
             raise _limit_reached(grant, used)
@@ -729,7 +734,9 @@ def record_pull(actor: Actor, db: Session, /, prepared: Prepared) -> GrantPull:
                      bytes=prepared.bytes, format=prepared.format, actor=actor.username,
                      via=prepared.via, holder_org_id=grant.holder_org_id)
     db.add(pull)
-    grant.last_pulled_at = utcnow()
+    now = utcnow()
+    if grant.last_pulled_at is None or now - grant.last_pulled_at > dt.timedelta(minutes=1):
+        grant.last_pulled_at = now
     db.flush()
     audit.record(db, actor, "sharing.pull", target_type=sharing.TARGET, target_id=grant.id,
                  org_id=grant.holder_org_id, org_path=grant.holder_path or None,
