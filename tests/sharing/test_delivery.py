@@ -260,3 +260,16 @@ def test_a_cached_page_is_still_checked_limited_and_audited(runtime: Any, stored
     with pytest.raises(PermissionDenied):
         pull(runtime, actor, grant.id, limit=20)
     assert len(_events(runtime)) == 2
+
+
+def test_last_pulled_at_is_kept_to_the_minute(runtime: Any, stored: Any, people: Any) -> None:
+    grant = issue(runtime, stored, people.outsider)
+    pull(runtime, people.outsider.actor, grant.id, limit=5)
+    with runtime.db.transaction(write=False) as db:
+        first = db.get(ShareGrant, grant.id)
+        assert first is not None and first.last_pulled_at is not None
+        stamp, version = first.last_pulled_at, first.version
+    pull(runtime, people.outsider.actor, grant.id, limit=5)
+    with runtime.db.transaction(write=False) as db:
+        again = db.get(ShareGrant, grant.id)
+        assert again is not None and (again.last_pulled_at, again.version) == (stamp, version)

@@ -9,6 +9,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
+import pytest
 import sqlalchemy as sa
 
 from gongshu.core import audit
@@ -22,11 +23,13 @@ ROWS = 100
 LIMIT = 1250  # 12 whole pulls and a cut one
 
 
+@pytest.mark.parametrize("limit", [LIMIT, None])
 def test_concurrent_pulls_one_event_each_and_the_limit_holds(runtime: Any, entry: Any,
                                                             people: Any, run_ingest: Any,
-                                                            tmp_path: Path) -> None:
+                                                            tmp_path: Path,
+                                                            limit: int | None) -> None:
     store(run_ingest, people, entry, tmp_path, ROWS)
-    grant = issue(runtime, entry, people.outsider, daily_row_limit=LIMIT)
+    grant = issue(runtime, entry, people.outsider, daily_row_limit=limit)
     other = Runtime(runtime.settings)
     runtimes = [runtime, other]
     done: list[int] = []
@@ -57,13 +60,19 @@ def test_concurrent_pulls_one_event_each_and_the_limit_holds(runtime: Any, entry
     other.close()
     assert not errors, errors
     assert len(done) + len(refused) == 32
-    assert set(refused) <= {"daily_row_limit"} and refused
+    if limit is None:  # no lock on the grant: pulls queue only on the audit chain
+        assert not refused and len(done) == 32
+    else:
+        assert set(refused) <= {"daily_row_limit"} and refused
     with runtime.db.transaction(write=False) as db:
         pulls = list(db.scalars(sa.select(GrantPull)))
         events = list(db.scalars(sa.select(AuditEvent).where(AuditEvent.action == "sharing.pull")))
         report = audit.verify_chain(db)
     assert report.ok, report.reason
     assert len(pulls) == len(events) == len(done)
+    assert {json.loads(e.details)["pull_id"] for e in events} == {str(p.id) for p in pulls}
+    if limit is None:
+        return
     assert sum(p.rows for p in pulls) == sum(done) <= LIMIT
     while True:  # what is left of the day, one pull at a time; then nothing more
         try:
@@ -71,4 +80,3 @@ def test_concurrent_pulls_one_event_each_and_the_limit_holds(runtime: Any, entry
         except TooManyRequests:
             break
     assert sum(done) == LIMIT
-    assert {json.loads(e.details)["pull_id"] for e in events} == {str(p.id) for p in pulls}

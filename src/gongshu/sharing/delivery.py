@@ -736,7 +736,13 @@ def record_pull(actor: Actor, db: Session, /, prepared: Prepared) -> GrantPull:
     db.add(pull)
     now = utcnow()
     if grant.last_pulled_at is None or now - grant.last_pulled_at > dt.timedelta(minutes=1):
-        grant.last_pulled_at = now
+        # not a change of the grant's state: no version bump, and a concurrent pull that got
+        # here first makes this a no-op instead of a conflict
+        db.execute(sa.update(ShareGrant).where(
+            ShareGrant.id == grant.id,
+            sa.or_(ShareGrant.last_pulled_at.is_(None),
+                   ShareGrant.last_pulled_at < now - dt.timedelta(minutes=1)))
+            .values(last_pulled_at=now).execution_options(synchronize_session=False))
     db.flush()
     audit.record(db, actor, "sharing.pull", target_type=sharing.TARGET, target_id=grant.id,
                  org_id=grant.holder_org_id, org_path=grant.holder_path or None,
