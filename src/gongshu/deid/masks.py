@@ -155,3 +155,17 @@ def plan(columns: Sequence[PreviewColumn], policy: Policy, *, table: str) -> Pla
 def mask_types(detections: Iterable[Mapping[str, Any]]) -> tuple[str, ...]:
     """The types to mask in a column: every type the scan found in it at all."""
     return tuple(str(d["type"]) for d in detections if int(d.get("count", 0)) > 0)
+
+
+def column_mask(types: Iterable[str]) -> str | None:
+    """The SQL that masks one text column for ``types`` (those of ``MASKS``, in their order),
+    as a ``str.format`` template with ``{code}`` standing for the quoted column (the form
+    ``library.service.read_columns``' ``mask`` takes); None when no type needs masking."""
+    found = [t for t in MASKS if t in set(types)]
+    if not found:
+        return None
+    sentinel = "\x00column\x00"
+    x = f"CAST({sentinel} AS VARCHAR)"
+    for t in found:
+        x = MASKS[t](x)
+    return x.replace("{", "{{").replace("}", "}}").replace(sentinel, "{code}")
