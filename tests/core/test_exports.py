@@ -12,6 +12,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from openpyxl import Workbook, load_workbook
 
+from gongshu.core import exports
 from gongshu.core.exports import (
     FORMULA_TRIGGERS,
     csv_text,
@@ -122,3 +123,14 @@ def test_xlsx_cells_are_text_never_formulas(write_only: bool) -> None:
 def test_csv_text() -> None:
     assert [csv_text(v) for v in (None, dt.date(2024, 7, 1), -3, True, "=x", "ok")] == [
         "", "2024-07-01", "-3", "True", "'=x", "ok"]
+
+
+def test_a_whole_arrow_column_is_made_safe_like_each_cell() -> None:
+    import pyarrow as pa
+
+    values = ["=1+1", "+86", "-3", "@SUM(A1)", "\tx", "\rx", "'quoted", "plain", None, "a=b"]
+    out = exports.safe_column(pa.array(values)).to_pylist()
+    assert out == [exports.safe_cell(v) for v in values]
+    assert out[:7] == ["'=1+1", "'+86", "'-3", "'@SUM(A1)", "'\tx", "'\rx", "''quoted"]
+    numbers = pa.array([-1, 2])
+    assert exports.safe_column(numbers) is numbers

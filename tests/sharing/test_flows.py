@@ -376,3 +376,24 @@ def test_an_overdue_provider_step_escalates_and_the_bureau_takes_it_over(
     assert got.status == "granted"
     assert steps(runtime, req) == ["submit", "conform", "escalate", "take_over",
                                    "coordinate_grant"]
+
+
+def test_the_sweep_is_scheduled_once_per_period(runtime: Any, publish: Any, cast: Any) -> None:
+    """Workers submit ``sharing.sweep`` from its schedule: once per period, not once per look."""
+    import datetime as dt
+
+    from gongshu.core.jobs import Job, Worker
+    from gongshu.sharing import jobs  # noqa: F401 - registers the handler and its schedule
+
+    worker = Worker(runtime)
+    worker.sync_schedules()
+
+    def sweeps(**when: Any) -> int:
+        ids = worker.run_schedules(**when)
+        worker.run_pending()
+        with runtime.db.transaction(write=False) as db:
+            return sum(db.get(Job, i).kind == "sharing.sweep" for i in ids)
+
+    assert sweeps() == 1
+    assert sweeps() == 0  # the same period
+    assert sweeps(now=dt.datetime.now(dt.UTC) + dt.timedelta(minutes=16)) == 1

@@ -45,7 +45,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from gongshu.core.permissions import Actor, Perm, Role, RoleAssignment, require
-from gongshu.orgs.models import Organization, OrgKind
+from gongshu.orgs.service import Organization, OrgKind
 
 #: the permissions that make someone part of an entry's body (they see its drafts; Arts. 9, 10)
 BODY_PERMS = (Perm.CATALOG_EDIT, Perm.GRADING_CONFIRM, Perm.LIBRARY_INGEST)

@@ -64,6 +64,11 @@ from gongshu.core.permissions import Actor, Perm, require
 from gongshu.orgs import service as orgs
 from gongshu.orgs.service import Organization, OrgKind
 
+#: catalog search, for other rooms (the open-data portal lists what its visitors may find)
+SearchFilters = search.SearchFilters
+SearchResult = search.SearchResult
+search_entries = search.search
+
 TARGET = "catalog_entry"
 #: the anonymous visitor of the open-data portal: sees only what is open (``access.py``)
 ANONYMOUS = access.ANONYMOUS

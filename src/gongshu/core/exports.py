@@ -32,6 +32,7 @@ from openpyxl.worksheet._write_only import WriteOnlyWorksheet
 FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
 QUOTE = "'"
 _ESCAPED = (*FORMULA_TRIGGERS, QUOTE)
+_ESCAPED_START = "^[=+\\-@\t\r']"
 
 
 def safe_cell(value: Any) -> Any:
@@ -40,6 +41,20 @@ def safe_cell(value: Any) -> Any:
     if isinstance(value, str) and value.startswith(_ESCAPED):
         return QUOTE + value
     return value
+
+
+def safe_column(column: Any) -> Any:
+    """:func:`safe_cell` over a whole Arrow text column at once (large deliveries); other
+    columns are returned as they are."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if not (pa.types.is_string(column.type) or pa.types.is_large_string(column.type)):
+        return column
+    risky = pc.match_substring_regex(column, _ESCAPED_START)
+    if not pc.any(risky).as_py():
+        return column
+    return pc.if_else(risky, pc.binary_join_element_wise(QUOTE, column, ""), column)
 
 
 def restore_cell(value: Any) -> Any:

@@ -36,11 +36,11 @@ from gongshu.grading import schemes
 from gongshu.grading.detectors import ColumnDetections
 from gongshu.grading.models import GradingDecision, GradingScan, GradingScanColumn, GradingSetting
 from gongshu.grading.proposal import Scheme, propose
-from gongshu.orgs import service as orgs
 
 # the streaming scanner and level labels, for the library's ingest and the page layer
 from gongshu.grading.scan import SCAN_BATCH_ROWS, scan_batches  # noqa: F401  (re-exported)
 from gongshu.grading.schemes import level_label  # noqa: F401  (re-exported)
+from gongshu.orgs import service as orgs
 
 TARGET = "catalog_entry"
 SCHEME_KEY = "scheme"

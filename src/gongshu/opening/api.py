@@ -14,10 +14,9 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Query, Request, Response
 
-from gongshu.catalog import search as catalog_search
+from gongshu.catalog import service as catalog
 from gongshu.core.errors import Unauthenticated
 from gongshu.opening import flows, service
-from gongshu.opening.models import ApiKey, Developer
 from gongshu.opening.permissions import OPENING_MANAGE, OPENING_REPORT
 from gongshu.opening.schemas import (
     ApplicationCreate,
@@ -37,6 +36,7 @@ from gongshu.opening.schemas import (
     column_public,
     developer_public,
 )
+from gongshu.opening.service import ApiKey, Developer
 from gongshu.web.deps import ApiActor, Db, guard, locale_of, public, write_intent
 
 router = APIRouter(tags=["opening"])
@@ -85,7 +85,7 @@ def list_datasets(request: Request, db: Db, q: str = Query("", max_length=200),
                   opening_type: str | None = Query(None, pattern="^(open|conditional_open)$"),
                   provider: uuid.UUID | None = None, limit: int = Query(20, ge=1, le=100),
                   offset: int = Query(0, ge=0, le=100_000)) -> OpenDatasetsPublic:
-    filters = catalog_search.SearchFilters(opening_type=opening_type, provider=provider)
+    filters = catalog.SearchFilters(opening_type=opening_type, provider=provider)
     result = service.search(db, q=q, filters=filters, limit=limit, offset=offset,
                             locale=locale_of(request))
     return OpenDatasetsPublic(

@@ -22,7 +22,6 @@ from gongshu.core.permissions import Actor, Role, RoleAssignment
 from gongshu.grading import service as grading
 from gongshu.library import service as library
 from gongshu.library import synthetic
-from gongshu.library.models import Ingest
 from gongshu.opening import flows, service
 from gongshu.orgs import service as orgs
 
@@ -81,8 +80,8 @@ def _store(ctx: Any, folder: Path, index: int, org: Any, name: str, rows: int) -
     run_inline(runtime, steward, kind="library.ingest", params=params,
                title=f"ingest {name} (open data demo)")
     with runtime.db.transaction() as db:
-        finished = db.get(Ingest, ingest_id)
-        if finished is None or finished.status != "succeeded":
+        finished = library.get_ingest(steward, db, ingest_id)
+        if finished.status != "succeeded":
             return False
         scan = grading.latest_scan(steward, db, entry_id)
         if scan is not None:

@@ -40,7 +40,7 @@ from gongshu.opening.models import (
 )
 from gongshu.opening.permissions import OPENING_ANSWER, OPENING_COORDINATE
 from gongshu.sharing import service as sharing
-from gongshu.sharing.models import GrantKind, ShareGrant
+from gongshu.sharing.service import GrantKind, ShareGrant
 
 TARGET = "opening_application"
 MIN_TEXT = 10  # a purpose or safeguards of fewer characters says nothing

@@ -17,14 +17,14 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import RedirectResponse, Response
 
-from gongshu.catalog import search as catalog_search
+from gongshu.catalog import service as catalog
 from gongshu.catalog.vocab import vocab
 from gongshu.core.errors import GongshuError, NotFound, ValidationFailed
 from gongshu.core.i18n import Translator
 from gongshu.core.permissions import Actor
 from gongshu.core.security import constant_time_equal
 from gongshu.opening import flows, service
-from gongshu.opening.models import Step
+from gongshu.opening.flows import Step
 from gongshu.opening.permissions import OPENING_ANSWER, OPENING_COORDINATE, OPENING_REPORT
 from gongshu.web.deps import CSRF_COOKIE, Db, MaybeActor, PageActor, locale_of, write_intent
 from gongshu.web.forms import error_map
@@ -78,7 +78,7 @@ def portal_index(request: Request, db: Db, actor: MaybeActor, q: str = "",
         provider_id = uuid.UUID(provider) if provider else None
     except ValueError:
         provider_id = None
-    filters = catalog_search.SearchFilters(
+    filters = catalog.SearchFilters(
         opening_type=opening_type[:32] or None, provider=provider_id, resource_kind=resource_kind[:16] or None,
         update_cycle=update_cycle[:16] or None)
     offset = max(0, min(offset, 100_000))

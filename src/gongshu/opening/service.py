@@ -38,10 +38,9 @@ import pyarrow.parquet as pq
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from gongshu.catalog import search as catalog_search
 from gongshu.catalog import service as catalog
-from gongshu.catalog.models import CatalogEntry, CatalogVersion
-from gongshu.core import audit
+from gongshu.catalog.service import CatalogEntry, CatalogVersion
+from gongshu.core import audit, exports
 from gongshu.core.db import runtime_of, utcnow
 from gongshu.core.errors import (
     Conflict,
@@ -106,10 +105,10 @@ class OpenDataset:
         return self.version.opening_type == "conditional_open"
 
 
-def search(db: Session, /, *, q: str = "", filters: catalog_search.SearchFilters | None = None,
-           limit: int = 20, offset: int = 0, locale: str = "zh") -> catalog_search.SearchResult:
+def search(db: Session, /, *, q: str = "", filters: catalog.SearchFilters | None = None,
+           limit: int = 20, offset: int = 0, locale: str = "zh") -> catalog.SearchResult:
     """The open entries matching ``q`` and the filters, as the public finds them."""
-    return catalog_search.search(ANONYMOUS, db, q=q[:200], filters=filters, limit=limit,
+    return catalog.search_entries(ANONYMOUS, db, q=q[:200], filters=filters, limit=limit,
                                  offset=offset, locale=locale)
 
 
@@ -248,15 +247,6 @@ def preview(db: Session, /, dataset: OpenDataset, *, rows: int = PREVIEW_ROWS) -
 # ------------------------------------------------------------------------------ files out
 
 #: the first characters that make a spreadsheet read a cell as a formula (OWASP CSV injection)
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-
-
-def _neutral(value: Any) -> Any:
-    """A cell a spreadsheet shows as text, never runs: a leading ``'`` before a formula start.
-    (A shared ``core/exports.py`` will replace this.)"""
-    if isinstance(value, str) and value.startswith(_FORMULA_START):
-        return "'" + value
-    return value
 
 
 def _text(value: Any) -> str:
@@ -285,20 +275,19 @@ def render_file(found: Rows, fmt: str) -> tuple[bytes, str, str]:
     if fmt == "csv":
         out = io.StringIO()
         writer = csv.writer(out, lineterminator="\r\n")
-        writer.writerow([_neutral(n) for n in names])
+        writer.writerow([exports.safe_cell(n) for n in names])
         for row in found.rows:
-            writer.writerow([_neutral(_text(row[c])) for c in codes])
+            writer.writerow([exports.safe_cell(_text(row[c])) for c in codes])
         body = out.getvalue().encode("utf-8-sig")  # Excel reads UTF-8 with a BOM
     elif fmt == "xlsx":
         from openpyxl import Workbook
 
         book = Workbook(write_only=True)
         sheet = book.create_sheet(found.dataset.entry.resource_code.replace("/", "-")[:31])
-        sheet.append([_neutral(n) for n in names])
+        exports.xlsx_append(sheet, names)
         for row in found.rows:
-            sheet.append([_neutral(v) if isinstance(v, str) else
-                          (v if isinstance(v, (int, float, bool, dt.date)) or v is None
-                           else str(v)) for v in (row[c] for c in codes)])
+            exports.xlsx_append(sheet, [v if isinstance(v, (str, int, float, bool, dt.date))
+                                        or v is None else str(v) for v in (row[c] for c in codes)])
         buffer = io.BytesIO()
         book.save(buffer)
         body = buffer.getvalue()

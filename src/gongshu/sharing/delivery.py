@@ -56,7 +56,7 @@ import pyarrow.compute as pc
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from gongshu.core import audit
+from gongshu.core import audit, exports
 from gongshu.core.db import runtime_of, utcnow
 from gongshu.core.errors import (
     BadRequest,
@@ -87,7 +87,6 @@ PAGE_ROWS = 100_000
 MAX_PAGE_ROWS = 1_000_000
 XLSX_MAX_ROWS = 1_048_575
 SPOOL_BYTES = 16 * 1024 * 1024
-FORMULA_START = "^[=+\\-@\t\r]"
 
 
 # ------------------------------------------------------------------------------ keys, cursor
@@ -429,15 +428,6 @@ def _interleave(batches: Iterator[pa.RecordBatch], offset: int, at: Sequence[tup
 # ------------------------------------------------------------------------------ writers
 
 
-def _neutralise(column: pa.Array | pa.ChunkedArray) -> Any:
-    """OWASP CSV injection: a text cell starting with = + - @ tab or CR gets a leading '."""
-    if not (pa.types.is_string(column.type) or pa.types.is_large_string(column.type)):
-        return column
-    risky = pc.match_substring_regex(column, FORMULA_START)
-    if not pc.any(risky).as_py():
-        return column
-    return pc.if_else(risky, pc.binary_join_element_wise("'", column, ""), column)
-
 
 def _jsonable(batch: pa.RecordBatch) -> pa.RecordBatch:
     """Decimals and timestamps as text (exact, and the same from both JSON writers)."""
@@ -519,7 +509,7 @@ def _write(fmt: str, batches: Iterator[pa.RecordBatch], schema: pa.Schema, out: 
 
         with pacsv.CSVWriter(out, schema) as writer:
             for batch in batches:
-                arrays = [_neutralise(a) for a in batch.columns]
+                arrays = [exports.safe_column(a) for a in batch.columns]
                 writer.write_batch(pa.RecordBatch.from_arrays(arrays, schema=schema))
         return
     if fmt == "parquet":
@@ -534,7 +524,7 @@ def _write(fmt: str, batches: Iterator[pa.RecordBatch], schema: pa.Schema, out: 
 
         wb = openpyxl.Workbook(write_only=True)
         ws = wb.create_sheet()
-        ws.append(schema.names)
+        exports.xlsx_append(ws, schema.names)
         n = 0
         for batch in batches:
             n += batch.num_rows
@@ -542,9 +532,9 @@ def _write(fmt: str, batches: Iterator[pa.RecordBatch], schema: pa.Schema, out: 
                 raise ValidationFailed.single("format", "too_many_rows",
                                               "More rows than a worksheet holds; use csv or "
                                               "parquet.", max=XLSX_MAX_ROWS)
-            cols = [_neutralise(a).to_pylist() for a in batch.columns]
+            cols = [a.to_pylist() for a in batch.columns]
             for row in zip(*cols, strict=True):
-                ws.append(list(row))
+                exports.xlsx_append(ws, row)
         wb.save(out)
         return
     raise ValidationFailed.single("format", "invalid", f"Formats: {', '.join(FORMATS)}.")

@@ -1,11 +1,13 @@
 """Sharing's periodic work: ``sharing.sweep`` escalates overdue request steps to the next-level
-data bureau and marks expired grants (the lead's schedule queues it, e.g. hourly)."""
+data bureau and marks expired grants, every 15 minutes (a scheduled job: one run per period
+however many workers there are)."""
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
-from gongshu.core.jobs import JobContext, handler
+from gongshu.core.jobs import JobContext, handler, schedule
 from gongshu.sharing import flows
 
 
@@ -16,3 +18,6 @@ def sweep(ctx: JobContext) -> dict[str, Any]:
     ctx.progress(1, 1, f"{outcome['escalated']} steps escalated, {outcome['expired']} grants expired",
                  key="sharing_swept", **outcome)
     return outcome
+
+
+schedule("sharing.sweep", every=dt.timedelta(minutes=15), title="Sharing: escalate overdue steps, expire grants")
