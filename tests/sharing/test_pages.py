@@ -7,7 +7,9 @@ from typing import Any
 
 import pytest
 
+from gongshu.catalog import service as catalog
 from gongshu.sharing import flows
+from library.data import SYSTEM, register_rows, write_file
 from sharing.test_flows import act, ask
 from support import csrf_of, web_login
 
@@ -133,3 +135,34 @@ def test_revoke_and_calendar_forms(client: Any, cast: Any, world: Any) -> None:
     r = client.post("/sharing/calendar", data={"csrf_token": csrf_of(page), "day": "2027-01-01",
                                                "kind": "holiday", "note": "元旦"})
     assert r.status_code == 200 and "2027-01-01" in r.text
+
+
+def test_the_holder_downloads_and_makes_a_token_bound_to_the_grant(
+        client: Any, cast: Any, world: Any, runtime: Any, run_ingest: Any, tmp_path: Any) -> None:
+
+    granted = world["granted"]
+    path = tmp_path / "people.csv"
+    write_file(path, register_rows(30))
+    with runtime.db.transaction(write=False) as db:
+        entry = catalog.get_entry(SYSTEM, db, granted.entry_id)
+        db.expunge(entry)
+    assert run_ingest(cast.provider.actor, entry, path).status == "succeeded"
+    login(client, cast.stranger)  # not the holder: no way to the data
+    assert client.get(f"/sharing/grants/{granted.grant_id}").status_code == 404
+    login(client, cast.requester)
+    page = client.get(f"/sharing/grants/{granted.grant_id}").text
+    assert 'id="delivery-downloads"' in page and "format=csv" in page
+    r = client.get(f"/api/v1/grants/{granted.grant_id}/data?format=csv&download=true")
+    assert r.status_code == 200 and "attachment" in r.headers["content-disposition"]
+    r = client.post(f"/sharing/grants/{granted.grant_id}/token",
+                    data={"csrf_token": csrf_of(page), "name": "对接系统", "days": "7"})
+    assert r.status_code == 200
+    token = re.search(r'id="new-token".*?<pre class="code">(gs_[^<]+)</pre>', r.text, re.S)
+    assert token is not None, r.text[:2000]
+    bearer = {"Authorization": f"Bearer {token.group(1)}"}
+    client.cookies.clear()
+    pulled = client.get(f"/api/v1/grants/{granted.grant_id}/data?format=json", headers=bearer)
+    assert pulled.status_code == 200 and pulled.json()["rows"], pulled.text[:300]
+    # bound to this grant: nothing else, not even what its user may do with a session
+    assert client.get("/api/v1/sharing/requests", headers=bearer).status_code in (403, 404)
+    assert client.get("/api/v1/catalog/entries", headers=bearer).status_code == 403

@@ -14,10 +14,11 @@ from fastapi.responses import RedirectResponse, Response
 from sqlalchemy.orm import Session
 
 from gongshu.catalog import service as catalog
+from gongshu.core.db import runtime_of
 from gongshu.core.errors import GongshuError, PermissionDenied, ValidationFailed
 from gongshu.core.i18n import Translator
 from gongshu.core.permissions import Actor
-from gongshu.sharing import flows, service
+from gongshu.sharing import delivery, flows, service
 from gongshu.sharing.permissions import (
     CALENDAR_MANAGE,
     SHARE_ANSWER,
@@ -302,7 +303,8 @@ def grant_detail(request: Request, actor: PageActor, db: Db, grant_id: uuid.UUID
 
 
 def _grant_page(request: Request, actor: Actor, db: Session, grant_id: uuid.UUID, *,
-                errors: dict[str, str] | None = None, status: int = 200) -> Response:
+                errors: dict[str, str] | None = None, status: int = 200,
+                new_token: str | None = None) -> Response:
     grant = service.get_grant(actor, db, grant_id)
     uses = [u for u in service.usage_by_grant(actor, db, entry_id=grant.entry_id)
             if u.grant.id == grant.id]
@@ -314,7 +316,21 @@ def _grant_page(request: Request, actor: Actor, db: Session, grant_id: uuid.UUID
         "grant": view, "row": grant, "chart": json.dumps(chart),
         "is_holder": service.is_holder(actor, grant) and not actor.is_system,
         "may_revoke": service.may_manage(actor, grant) and view.status == "active",
-        "errors": errors or {}}, status_code=status)
+        "errors": errors or {}, "new_token": new_token,
+        "base_url": runtime_of(db).settings.base_url.rstrip("/")}, status_code=status)
+
+
+@router.post("/sharing/grants/{grant_id}/token")
+def grant_token(request: Request, actor: PageActor, db: Db, grant_id: uuid.UUID,
+                name: Annotated[str, Form()] = "", days: Annotated[int, Form()] = 30) -> Response:
+    """A token bound to this grant, for the holder's other systems: shown once, on the page."""
+    try:
+        with db.begin_nested():
+            _token, raw = delivery.create_grant_token(actor, db, grant_id, name=name, days=days)
+    except ValidationFailed as exc:
+        return _grant_page(request, actor, db, grant_id, errors=error_map(request, exc),
+                           status=422)
+    return _grant_page(request, actor, db, grant_id, new_token=raw)
 
 
 @router.post("/sharing/grants/{grant_id}/revoke")
