@@ -12,13 +12,14 @@ from fastapi import FastAPI, Request
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse, Response
 from fastapi.staticfiles import StaticFiles
+from starlette.concurrency import run_in_threadpool
 
 from gongshu import __version__
 from gongshu.core import migrations
 from gongshu.core.jobs import Worker
 from gongshu.core.runtime import Runtime
 from gongshu.modules import import_job_handlers, import_models, start_hooks, submodules
-from gongshu.web import core_pages, problems
+from gongshu.web import core_pages, deps, problems
 from gongshu.web.templating import STATIC_DIR
 
 log = logging.getLogger("gongshu.web")
@@ -99,6 +100,9 @@ def create_app(runtime: Runtime | None = None, *, start_worker: bool = True) -> 
             response.headers.setdefault(key, value)
         if request.url.path.startswith("/api/"):
             response.headers.setdefault("Cache-Control", "no-store")
+        token_id = getattr(request.state, "touch_token", None)
+        if token_id is not None:  # the request's unit of work has ended, committed or not
+            await run_in_threadpool(deps.touch_token_later, runtime, token_id)
         return response
 
     @app.get("/api/docs", include_in_schema=False)
