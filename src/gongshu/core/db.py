@@ -129,24 +129,36 @@ def _configure_sqlite(engine: Engine) -> None:
         conn.connection.driver_connection.execute("BEGIN IMMEDIATE" if write else "BEGIN")
 
 
-def make_engine(url: str, *, echo: bool = False) -> Engine:
+#: connections a pool may open beyond its size, briefly, before a checkout waits
+POOL_OVERFLOW = 4
+#: seconds a checkout waits for a connection before it fails (answered 503, never a hang)
+POOL_TIMEOUT = 10.0
+
+
+def make_engine(url: str, *, echo: bool = False, pool_size: int = 20,
+                pool_timeout: float = POOL_TIMEOUT) -> Engine:
+    """The engine with its connection pool. Size the pool with the threads that use it
+    (``Settings.effective_db_pool_size``): a thread that waits for a connection while every
+    connection belongs to a request waiting for a thread is how a server stalls."""
+    pool = {"pool_size": pool_size, "max_overflow": POOL_OVERFLOW, "pool_timeout": pool_timeout}
     if url.startswith("sqlite"):
         # One file, many threads: each checkout gets its own connection (cheap for SQLite);
         # NullPool for :memory: would lose the database, so tests use files.
         engine = create_engine(
-            url, echo=echo, connect_args={"check_same_thread": False, "timeout": 15}
+            url, echo=echo, connect_args={"check_same_thread": False, "timeout": 15}, **pool
         )
         _configure_sqlite(engine)
         return engine
-    return create_engine(url, echo=echo, pool_pre_ping=True, pool_size=10, max_overflow=10)
+    return create_engine(url, echo=echo, pool_pre_ping=True, **pool)
 
 
 class Database:
     """The engine and its sessions."""
 
-    def __init__(self, url: str, *, runtime: Runtime | None = None, echo: bool = False) -> None:
+    def __init__(self, url: str, *, runtime: Runtime | None = None, echo: bool = False,
+                 pool_size: int = 20, pool_timeout: float = POOL_TIMEOUT) -> None:
         self.url = url
-        self.engine = make_engine(url, echo=echo)
+        self.engine = make_engine(url, echo=echo, pool_size=pool_size, pool_timeout=pool_timeout)
         self.runtime = runtime
         self._read = sessionmaker(self.engine, expire_on_commit=False)
         self._write = sessionmaker(

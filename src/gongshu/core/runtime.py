@@ -31,7 +31,9 @@ class Runtime:
         self.audit_checkpoints = CheckpointStore(
             self.settings.audit_checkpoint_path, lambda: self.keys.signing_key("audit")
         )
-        self.db = Database(self.settings.effective_database_url, runtime=self)
+        self.db = Database(self.settings.effective_database_url, runtime=self,
+                           pool_size=self.settings.effective_db_pool_size,
+                           pool_timeout=max(self.settings.request_queue_seconds, 1.0))
 
     @cached_property
     def data_engine(self) -> Engine:

@@ -19,7 +19,7 @@ from gongshu.core import migrations
 from gongshu.core.jobs import Worker
 from gongshu.core.runtime import Runtime
 from gongshu.modules import import_job_handlers, import_models, start_hooks, submodules
-from gongshu.web import core_pages, deps, problems
+from gongshu.web import admission, core_pages, deps, problems
 from gongshu.web.templating import STATIC_DIR
 
 log = logging.getLogger("gongshu.web")
@@ -59,8 +59,11 @@ def create_app(runtime: Runtime | None = None, *, start_worker: bool = True) -> 
     import_models()
     import_job_handlers()
 
+    settings = runtime.settings
+
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        admission.size_thread_pool(settings.web_threads)
         if not migrations.is_current(runtime.db):
             before, after = migrations.upgrade(runtime.db)
             log.warning("upgraded the metadata store from %s to %s", before, after)
@@ -126,4 +129,7 @@ def create_app(runtime: Runtime | None = None, *, start_worker: bool = True) -> 
         app.include_router(api.router)
     for pages in submodules("pages"):
         app.include_router(pages.router)
+    admission.install(app, slots=settings.web_threads,
+                      queue_seconds=settings.request_queue_seconds,
+                      headers={**SECURITY_HEADERS, "Cache-Control": "no-store"})
     return app

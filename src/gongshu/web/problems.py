@@ -14,9 +14,10 @@ from urllib.parse import quote
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse, Response
+from sqlalchemy import exc as sa_exc
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from gongshu.core.errors import FieldError, GongshuError, ValidationFailed
+from gongshu.core.errors import FieldError, GongshuError, Unavailable, ValidationFailed
 from gongshu.core.i18n import Translator
 from gongshu.web.deps import LoginRequired, locale_of
 
@@ -26,7 +27,7 @@ PROBLEM_JSON = "application/problem+json"
 _HTTP_CODES = {400: "bad_request", 401: "unauthenticated", 403: "permission_denied",
                404: "not_found", 405: "method_not_allowed", 409: "conflict",
                413: "payload_too_large", 422: "validation_failed", 429: "too_many_requests",
-               500: "internal_error"}
+               500: "internal_error", 503: "overloaded"}
 
 
 def wants_html(request: Request) -> bool:
@@ -75,18 +76,40 @@ def _render_error_page(request: Request, status: int, title: str, detail: str,
 
 
 def _respond(request: Request, status: int, code: str, detail: str,
-             params: dict[str, Any] | None = None, extra: dict[str, Any] | None = None) -> Response:
+             params: dict[str, Any] | None = None, extra: dict[str, Any] | None = None,
+             headers: dict[str, str] | None = None) -> Response:
     body = problem_body(request, status=status, code=code, detail=detail, params=params, extra=extra)
     if wants_html(request):
-        return _render_error_page(request, status, body["title"], body["detail"],
-                                  (extra or {}).get("errors"))
-    headers = {"WWW-Authenticate": 'Bearer realm="gongshu"'} if status == 401 else None
+        response = _render_error_page(request, status, body["title"], body["detail"],
+                                      (extra or {}).get("errors"))
+        response.headers.update(headers or {})
+        return response
+    headers = dict(headers or {})
+    if status == 401:
+        headers["WWW-Authenticate"] = 'Bearer realm="gongshu"'
     return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
+
+
+def overloaded(request: Request, exc: Unavailable) -> Response:
+    """503 with Retry-After: the answer to a request the platform cannot serve in time."""
+    return _respond(request, exc.status, exc.code, exc.detail, exc.params,
+                    headers={"Retry-After": str(exc.retry_after)})
+
+
+def _database_busy(exc: BaseException) -> bool:
+    """A connection not checked out in time (pool timeout), or SQLite's lock not obtained
+    within its busy timeout: the database is busy, not broken."""
+    if isinstance(exc, sa_exc.TimeoutError):
+        return True
+    return (isinstance(exc, sa_exc.OperationalError)
+            and "database is locked" in str(getattr(exc, "orig", exc)))
 
 
 def install(app: FastAPI) -> None:
     @app.exception_handler(GongshuError)
     async def _gongshu_error(request: Request, exc: GongshuError) -> Response:
+        if isinstance(exc, Unavailable):
+            return overloaded(request, exc)
         extra = exc.extra()
         if isinstance(exc, ValidationFailed):
             extra["errors"] = _localised_errors(request, exc.errors)
@@ -117,6 +140,9 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> Response:
+        if _database_busy(exc):
+            log.warning("database busy on %s %s: %s", request.method, request.url.path, exc)
+            return overloaded(request, Unavailable())
         log.exception("unhandled error on %s %s", request.method, request.url.path)
         return _respond(request, 500, "internal_error",
                         "Something went wrong on our side; it has been logged.")
