@@ -105,7 +105,7 @@ class Settings(BaseSettings):
         "its own with a database session; others wait in line (fairly between callers).",
     )
     request_queue_seconds: float = Field(
-        10.0, ge=0,
+        30.0, ge=0,
         description="How long a request waits in line for one of the web threads; after that "
         "it is answered 503 with Retry-After instead of waiting longer.",
     )
