@@ -422,6 +422,10 @@ def update_user(
         raise ValidationFailed.single("email", "invalid_email", "Not a valid e-mail address.")
     if locale is not None and locale not in ("zh-CN", "en"):
         raise ValidationFailed.single("locale", "invalid_choice", "Locale is zh-CN or en.")
+    if display_name is not None:
+        display_name = display_name.strip()
+        if not display_name:  # as create_user: a user always has a name people see
+            raise ValidationFailed.single("display_name", "required", "Display name is required.")
     changes: dict[str, object] = {}
     for attr, value in (("display_name", display_name), ("email", email),
                         ("is_active", is_active), ("locale", locale)):

@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, Request
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse, Response
 from fastapi.staticfiles import StaticFiles
@@ -19,7 +19,7 @@ from gongshu.core import migrations
 from gongshu.core.jobs import Worker
 from gongshu.core.runtime import Runtime
 from gongshu.modules import import_job_handlers, import_models, start_hooks, submodules
-from gongshu.web import admission, core_pages, deps, problems
+from gongshu.web import admission, core_pages, deps, inputs, problems
 from gongshu.web.templating import STATIC_DIR
 
 log = logging.getLogger("gongshu.web")
@@ -89,9 +89,11 @@ def create_app(runtime: Runtime | None = None, *, start_worker: bool = True) -> 
         redoc_url=None,
         openapi_url="/api/openapi.json",
         lifespan=lifespan,
+        dependencies=[Depends(inputs.check)],
     )
     app.state.runtime = runtime
     problems.install(app)
+    problems.document(app)
     app.mount("/static", StaticFiles(directory=str(STATIC_DIR)), name="static")
 
     @app.middleware("http")

@@ -146,3 +146,77 @@ def install(app: FastAPI) -> None:
         log.exception("unhandled error on %s %s", request.method, request.url.path)
         return _respond(request, 500, "internal_error",
                         "Something went wrong on our side; it has been logged.")
+
+
+# ------------------------------------------------------------------------------ OpenAPI
+
+#: the problems any API operation may answer, declared on every operation of the document
+DOCUMENTED_PROBLEMS = {
+    400: "Bad request: the request cannot be read.",
+    401: "Not signed in: no, an expired or a revoked token.",
+    403: "Forbidden: the permission is missing (`x-permission`) or the scope does not cover it.",
+    404: "Not found, or not visible to the caller (both are answered alike).",
+    405: "Method not allowed.",
+    409: "Conflict with the current state (`code` says which).",
+    413: "Payload too large.",
+    415: "Unsupported media type.",
+    422: "Invalid input: `errors` lists every field problem (`field`, `code`, `message`).",
+    429: "Too many requests.",
+    503: "Overloaded: retry after `Retry-After` seconds.",
+}
+
+PROBLEM_SCHEMA: dict[str, Any] = {
+    "title": "Problem",
+    "description": "An RFC 9457 problem document with a stable `code`.",
+    "type": "object",
+    "required": ["type", "title", "status", "detail", "code"],
+    "properties": {
+        "type": {"type": "string"},
+        "title": {"type": "string"},
+        "status": {"type": "integer"},
+        "detail": {"type": "string"},
+        "code": {"type": "string"},
+        "instance": {"type": "string"},
+        "errors": {"type": "array", "items": {
+            "type": "object", "required": ["field", "code", "message"],
+            "properties": {"field": {"type": "string"}, "code": {"type": "string"},
+                           "message": {"type": "string"}, "row": {"type": "integer"}}}},
+    },
+    "additionalProperties": True,
+}
+
+
+def document(app: FastAPI) -> None:
+    """Declare the problem+json answers on every operation of the OpenAPI document (instead of
+    FastAPI's ``application/json`` 422), so that every status and content type the API answers
+    is documented."""
+    from fastapi.openapi.utils import get_openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema:
+            return app.openapi_schema
+        schema = get_openapi(title=app.title, version=app.version, description=app.description,
+                             routes=app.routes)
+        components = schema.setdefault("components", {})
+        components.setdefault("schemas", {})["Problem"] = PROBLEM_SCHEMA
+        components.setdefault("responses", {}).update({
+            f"Problem{status}": {
+                "description": text,
+                "headers": {"Retry-After": {"schema": {"type": "integer"},
+                                            "description": "Seconds to wait."}}
+                if status == 503 else {},
+                "content": {PROBLEM_JSON: {"schema": {"$ref": "#/components/schemas/Problem"}}},
+            } for status, text in DOCUMENTED_PROBLEMS.items()})
+        for item in schema.get("paths", {}).values():
+            for method, operation in item.items():
+                if method not in ("get", "put", "post", "patch", "delete"):
+                    continue
+                responses = operation.setdefault("responses", {})
+                for status in DOCUMENTED_PROBLEMS:
+                    responses[str(status)] = {"$ref": f"#/components/responses/Problem{status}"}
+        for name in ("HTTPValidationError", "ValidationError"):
+            components.get("schemas", {}).pop(name, None)
+        app.openapi_schema = schema
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
