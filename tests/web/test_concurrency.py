@@ -218,3 +218,39 @@ def test_the_line_gives_up_after_its_wait_and_frees_nothing_it_did_not_take() ->
 def test_unavailable_carries_its_retry_after() -> None:
     assert Unavailable(retry_after=0).retry_after == 1
     assert Unavailable().status == 503 and Unavailable().code == "overloaded"
+
+
+@pytest.mark.parametrize("error", [
+    "pool", "locked",
+])
+def test_a_busy_database_is_answered_503_not_500(error: str, client: Any, make_user: Any,
+                                                 token_for: Any,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """A connection not checked out in time, or SQLite's lock not obtained within its busy
+    timeout, is overload: 503 with Retry-After. Another database error stays a 500."""
+    import sqlite3
+
+    from sqlalchemy import exc as sa_exc
+
+    headers = token_for(make_user("waiting", "requester", "province.health"))
+    raised = {"pool": sa_exc.TimeoutError("QueuePool limit of size 20 overflow 4 reached"),
+              "locked": sa_exc.OperationalError("UPDATE x", {},
+                                                sqlite3.OperationalError("database is locked"))}
+
+    def busy(*_args: Any, **_kwargs: Any) -> Any:
+        raise raised[error]
+
+    monkeypatch.setattr("gongshu.orgs.service.get_user", busy)
+    response = client.get("/api/v1/me", headers=headers)
+    assert response.status_code == 503, response.text
+    assert int(response.headers["retry-after"]) >= 1
+    assert response.json()["code"] == "overloaded"
+
+    def broken(*_args: Any, **_kwargs: Any) -> Any:
+        raise sa_exc.OperationalError("SELECT x", {}, sqlite3.OperationalError("no such table"))
+
+    monkeypatch.setattr("gongshu.orgs.service.get_user", broken)
+    from fastapi.testclient import TestClient
+
+    with TestClient(client.app, raise_server_exceptions=False) as quiet:
+        assert quiet.get("/api/v1/me", headers=headers).status_code == 500

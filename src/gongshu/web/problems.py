@@ -138,11 +138,16 @@ def install(app: FastAPI) -> None:
         detail = exc.detail if isinstance(exc.detail, str) else code
         return _respond(request, exc.status_code, code, detail)
 
-    @app.exception_handler(Exception)
-    async def _unexpected(request: Request, exc: Exception) -> Response:
+    @app.exception_handler(sa_exc.TimeoutError)
+    @app.exception_handler(sa_exc.OperationalError)
+    async def _database_error(request: Request, exc: Exception) -> Response:
         if _database_busy(exc):
             log.warning("database busy on %s %s: %s", request.method, request.url.path, exc)
             return overloaded(request, Unavailable())
+        return await _unexpected(request, exc)
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> Response:
         log.exception("unhandled error on %s %s", request.method, request.url.path)
         return _respond(request, 500, "internal_error",
                         "Something went wrong on our side; it has been logged.")
