@@ -171,3 +171,18 @@ def test_the_walk_names_every_bad_value() -> None:
     assert [(e.field, e.code) for e in errors] == [
         ("a.1", "number_out_of_range"), ("a.2.b", "control_character"),
         ("a.2.c\x01", "control_character"), ("d", "number_out_of_range")]
+
+
+@pytest.mark.parametrize(("role", "method", "path", "body", "field"), [
+    ("admin", "PATCH", "/api/v1/orgs/{org}", lambda ids: {"short_name": "短" * 65}, "short_name"),
+    ("admin", "POST", "/api/v1/users",
+     lambda ids: {"username": "longname", "display_name": "名" * 129, "org_id": ids["org"],
+                  "password": "pw-0123456789abcdef"}, "display_name"),
+    ("cdo", "PATCH", "/api/v1/users/{user}",
+     lambda ids: {"email": "a" * 250 + "@x.cn"}, "email"),
+])
+def test_text_longer_than_its_column(api: Any, role: str, method: str, path: str, body: Any,
+                                     field: str) -> None:
+    """PostgreSQL refused these with a 500 (SQLite stored them): a field error on both."""
+    call, ids = api
+    _assert_names(call(role, method, path.format(**ids), json=body(ids)), 422, field)

@@ -20,7 +20,8 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import JSON, DateTime, MetaData, Uuid, create_engine, event
+from sqlalchemy import JSON, DateTime, MetaData, String, Uuid, create_engine, event
+from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import (
@@ -33,6 +34,8 @@ from sqlalchemy.orm import (
 )
 from sqlalchemy.pool import NullPool
 from sqlalchemy.types import TypeDecorator
+
+from gongshu.core.errors import FieldError, ValidationFailed
 
 if TYPE_CHECKING:
     from gongshu.core.runtime import Runtime
@@ -223,6 +226,27 @@ def _drop_on_commit(session: Session, previous: SessionTransaction) -> None:
             pending[:] = [(tx, cb) for tx, cb in pending if not within(tx, previous)]
         return
     session.info.pop("on_commit", None)
+
+
+@event.listens_for(Session, "before_flush")
+def _check_lengths(session: Session, _context: Any, _instances: Any) -> None:
+    """A text longer than its column is a field error, on every backend: PostgreSQL refuses it
+    (a 500 where the API did not bound the field), SQLite would store it silently. The field
+    is the attribute's name, which is the API's name for it (``display_name``, ``short_name``)."""
+    errors = []
+    for obj in (*session.new, *session.dirty):
+        state = sa_inspect(obj)
+        for attr in state.mapper.column_attrs:
+            column_type = attr.columns[0].type
+            length = getattr(column_type, "length", None)
+            if not length or not isinstance(column_type, String):
+                continue
+            value = state.dict.get(attr.key)
+            if isinstance(value, str) and len(value) > length:
+                errors.append(FieldError(attr.key, "too_long", f"At most {length} characters.",
+                                         params={"max_length": length}))
+    if errors:
+        raise ValidationFailed("The input is not valid.", errors=errors)
 
 
 def runtime_of(session: Session) -> Runtime:

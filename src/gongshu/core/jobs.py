@@ -178,7 +178,7 @@ def submit(
         raise NotFound(f"No job handler for {kind!r}.", code="job_kind_unknown", kind=kind)
     job = Job(
         kind=kind,
-        title=title or kind,
+        title=(title or kind)[:200],  # a title names a file at times; the column holds 200
         params=params or {},
         actor=actor_snapshot(actor),
         created_by_id=actor.user_id,
