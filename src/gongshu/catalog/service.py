@@ -151,6 +151,16 @@ def entry_by_id(db: Session, /, entry_id: uuid.UUID) -> CatalogEntry | None:
     return db.get(CatalogEntry, entry_id)
 
 
+def _writable(actor: Actor, db: Session, entry_id: uuid.UUID) -> CatalogEntry:
+    """The entry a write names. One the actor may not see is answered exactly like an id that
+    does not exist (404 ``catalog_entry_not_found``) before any permission check, so a write
+    never tells that it exists; one they see but may not change is refused (403) later."""
+    entry = _entry(db, entry_id)
+    if not may_see(actor, entry):
+        raise NotFound("No such catalog entry.", code="catalog_entry_not_found")
+    return entry
+
+
 def get_entry(actor: Actor, db: Session, /, entry_id: uuid.UUID) -> CatalogEntry:
     """An entry the actor may see (``may_see``)."""
     return _visible(actor, db, _entry(db, entry_id))
@@ -486,7 +496,7 @@ def update_entry(
 ) -> CatalogEntry:
     """Change the working version (a draft, or a returned one) of an entry. A full entry
     replaces the content; a ``CatalogEntryUpdate`` replaces the fields it names."""
-    entry = _entry(db, entry_id)
+    entry = _writable(actor, db, entry_id)
     working = _editable_working(actor, entry)
     if isinstance(data, CatalogEntryUpdate):
         try:
@@ -514,7 +524,7 @@ def update_entry(
 def discard_working(actor: Actor, db: Session, /, entry_id: uuid.UUID) -> CatalogEntry | None:
     """Throw away the working version (draft or returned). An entry never published goes with
     it (its resource code is not given again); returns the entry, or None if it is gone."""
-    entry = _entry(db, entry_id)
+    entry = _writable(actor, db, entry_id)
     working = _editable_working(actor, entry)
     if entry.published_version_id is None and len(entry.versions) == 1:
         _record(db, actor, "delete", entry, {"name": working.name})
@@ -584,7 +594,7 @@ def set_grade(actor: Actor, db: Session, /, entry_id: uuid.UUID, *, grade: str,
     """Record the grade a data steward of the provider confirmed (Art. 10), with its reasons:
     strings as written, or the grading module's reasons (``text``, ``kind``, ``params``, see
     ``grading/proposal.py``), stored as given so pages can say them in the reader's language."""
-    entry = _entry(db, entry_id)
+    entry = _writable(actor, db, entry_id)
     require(actor, Perm.GRADING_CONFIRM, entry.provider_path)
     grade = (grade or "").strip()
     if not grade or len(grade) > 32:

@@ -8,17 +8,18 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, Request
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse, Response
 from fastapi.staticfiles import StaticFiles
+from starlette.concurrency import run_in_threadpool
 
 from gongshu import __version__
 from gongshu.core import migrations
 from gongshu.core.jobs import Worker
 from gongshu.core.runtime import Runtime
 from gongshu.modules import import_job_handlers, import_models, start_hooks, submodules
-from gongshu.web import core_pages, problems
+from gongshu.web import admission, core_pages, deps, inputs, problems
 from gongshu.web.templating import STATIC_DIR
 
 log = logging.getLogger("gongshu.web")
@@ -58,8 +59,11 @@ def create_app(runtime: Runtime | None = None, *, start_worker: bool = True) -> 
     import_models()
     import_job_handlers()
 
+    settings = runtime.settings
+
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        admission.size_thread_pool(settings.web_threads)
         if not migrations.is_current(runtime.db):
             before, after = migrations.upgrade(runtime.db)
             log.warning("upgraded the metadata store from %s to %s", before, after)
@@ -85,9 +89,11 @@ def create_app(runtime: Runtime | None = None, *, start_worker: bool = True) -> 
         redoc_url=None,
         openapi_url="/api/openapi.json",
         lifespan=lifespan,
+        dependencies=[Depends(inputs.check)],
     )
     app.state.runtime = runtime
     problems.install(app)
+    problems.document(app)
     app.mount("/static", StaticFiles(directory=str(STATIC_DIR)), name="static")
 
     @app.middleware("http")
@@ -99,6 +105,9 @@ def create_app(runtime: Runtime | None = None, *, start_worker: bool = True) -> 
             response.headers.setdefault(key, value)
         if request.url.path.startswith("/api/"):
             response.headers.setdefault("Cache-Control", "no-store")
+        token_id = getattr(request.state, "touch_token", None)
+        if token_id is not None:  # the request's unit of work has ended, committed or not
+            await run_in_threadpool(deps.touch_token_later, runtime, token_id)
         return response
 
     @app.get("/api/docs", include_in_schema=False)
@@ -122,4 +131,7 @@ def create_app(runtime: Runtime | None = None, *, start_worker: bool = True) -> 
         app.include_router(api.router)
     for pages in submodules("pages"):
         app.include_router(pages.router)
+    admission.install(app, slots=settings.web_threads,
+                      queue_seconds=settings.request_queue_seconds,
+                      headers={**SECURITY_HEADERS, "Cache-Control": "no-store"})
     return app
