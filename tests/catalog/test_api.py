@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from openpyxl import load_workbook
 
-from gongshu.catalog import xlsx
+from gongshu.catalog.transfer import xlsx
 
 API = "/api/v1/catalog"
 

@@ -9,8 +9,9 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from gongshu.catalog import flows, search, service
+from gongshu.catalog import flows, service
 from gongshu.catalog.models import CatalogEntry, ReviewRecord
+from gongshu.catalog.search import service as search
 from gongshu.core.audit import AuditEvent
 from gongshu.core.errors import InvalidState, NotFound, PermissionDenied, ValidationFailed
 

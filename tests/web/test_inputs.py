@@ -1,5 +1,5 @@
 """No input makes the API answer 5xx: the inputs that did, each answered 4xx problem+json
-naming the field (``web/inputs.py`` for every route; ``catalog/xlsx.py`` for CSV cells;
+naming the field (``web/inputs.py`` for every route; ``catalog/transfer/xlsx.py`` for CSV cells;
 ``orgs.service.update_user`` for display names)."""
 
 from __future__ import annotations

@@ -30,8 +30,9 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from gongshu.catalog import access, search
+from gongshu.catalog import access
 from gongshu.catalog.models import EDITABLE, CatalogEntry, CatalogVersion, ReviewRecord
+from gongshu.catalog.search import service as search
 from gongshu.catalog.service import (
     _new_version,
     _record,

@@ -27,7 +27,7 @@ import sqlalchemy as sa
 from pydantic import ValidationError
 from sqlalchemy.orm import Session, object_session
 
-from gongshu.catalog import access, codes, dcat, duplicates, rules, search, xlsx
+from gongshu.catalog import access, codes, duplicates, rules
 from gongshu.catalog.diff import Change, diff_entries
 from gongshu.catalog.models import (
     EDITABLE,
@@ -50,6 +50,8 @@ from gongshu.catalog.schemas import (
     ProviderRef,
     apply_update,
 )
+from gongshu.catalog.search import service as search
+from gongshu.catalog.transfer import dcat, xlsx
 from gongshu.core import audit
 from gongshu.core.db import runtime_of, utcnow
 from gongshu.core.errors import (
