@@ -232,6 +232,28 @@ def test_events_of_a_rolled_back_savepoint_go_and_the_others_stay(runtime: Runti
     assert actions == ["outer.before", "inner.kept", "outer.after"]
 
 
+def test_a_released_savepoint_is_not_a_commit(runtime: Runtime) -> None:
+    """SQLAlchemy fires the commit events when a SAVEPOINT is released too: the events wait for
+    the real commit, nothing is offered for signing before it, and a rollback after the release
+    leaves no event, no checkpoint and no break (the demo once logged a false break so)."""
+    from gongshu.core.db import on_commit
+
+    ran: list[str] = []
+    with pytest.raises(ValueError), runtime.db.transaction() as db:
+        audit.record(db, ACTOR, "outer.before")
+        on_commit(db, lambda: ran.append("outer"))
+        with db.begin_nested():
+            audit.record(db, ACTOR, "inner.released")
+        assert runtime.audit_checkpoints._pending is None  # noqa: SLF001 - nothing offered yet
+        assert ran == []
+        raise ValueError
+    assert head(runtime) == (0, audit.GENESIS_HASH) and ran == []
+    write_events(runtime, 1)  # the next real commit signs cleanly
+    report = audit.verify(runtime)
+    assert report.ok and not report.acknowledged, report.reason
+    assert runtime.audit_checkpoints.read().seq == 1
+
+
 def test_a_transaction_without_events_leaves_the_chain_alone(runtime: Runtime) -> None:
     with runtime.db.transaction() as db:
         db.add(new_org("晋城市数据局"))

@@ -426,7 +426,9 @@ def _append(session: Session, items: Sequence[dict[str, Any]]) -> tuple[int, str
 
 @event.listens_for(Session, "before_commit")
 def _append_pending(session: Session) -> None:
-    if not session.info.get("audit_pending"):
+    # SQLAlchemy fires before_commit/after_commit for a SAVEPOINT's release too: the events
+    # wait for the real commit (else a head not yet committed would be offered for signing).
+    if not session.info.get("audit_pending") or session.get_nested_transaction() is not None:
         return
     session.flush()  # the change first (its flush hooks may still record), then its events
     pending: list[tuple[Any, dict[str, Any]]] = session.info.pop("audit_pending")
@@ -435,6 +437,8 @@ def _append_pending(session: Session) -> None:
 
 @event.listens_for(Session, "after_commit")
 def _write_checkpoint_after_commit(session: Session) -> None:
+    if session.get_nested_transaction() is not None:  # a SAVEPOINT released, not a commit
+        return
     head = session.info.pop("audit_committed", None)
     acknowledgement = session.info.pop("audit_acknowledge", None)
     runtime = session.info.get("runtime")

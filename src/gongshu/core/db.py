@@ -205,6 +205,8 @@ def on_commit(session: Session, callback: Callable[[], None]) -> None:
 
 @event.listens_for(Session, "after_commit")
 def _run_on_commit(session: Session) -> None:
+    if session.get_nested_transaction() is not None:  # a SAVEPOINT released, not a commit
+        return
     for _tx, callback in session.info.pop("on_commit", []):
         callback()
 
