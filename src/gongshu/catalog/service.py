@@ -138,6 +138,23 @@ def _entry(db: Session, entry_id: uuid.UUID) -> CatalogEntry:
     return entry
 
 
+def _locked_entry(db: Session, entry_id: uuid.UUID) -> CatalogEntry:
+    """The entry, its row locked until the transaction ends (``SELECT … FOR UPDATE``), read
+    afresh with its versions: every state change of an entry (an edit, a workflow step, a new
+    version, a grade) starts here, so concurrent changes of one entry run one after another and
+    each sees what the one before did (the losers then answer 409 from their state checks)."""
+    db.flush()  # nothing pending is lost by reading afresh
+    entry = db.get(CatalogEntry, entry_id, with_for_update=True, populate_existing=True)
+    if entry is None:
+        raise NotFound("No such catalog entry.", code="catalog_entry_not_found")
+    # what was loaded before the lock may be stale: the versions and items are read again
+    for version in list(db.identity_map.values()):
+        if isinstance(version, CatalogVersion) and version.entry_id == entry.id:
+            db.expire(version)
+    db.expire(entry, ["versions", "published_version", "working_version"])
+    return entry
+
+
 def _visible(actor: Actor, db: Session, entry: CatalogEntry) -> CatalogEntry:
     access.require_read(actor, db)
     if not may_see(actor, entry, db):
@@ -366,6 +383,12 @@ def _fill_version(version: CatalogVersion, entry: CatalogEntryCreate, actor: Act
     version.updated_at = utcnow()
     version.updated_by_id = actor.user_id
     version.updated_by = actor.username
+    session = object_session(version)
+    if session is not None and version.id is not None and version.items:
+        # the old items go first: (version, position) is unique, and the unit of work would
+        # insert the new ones before deleting the old
+        version.items.clear()
+        session.flush()
     version.items = [
         DataItem(position=i, name=item.name, code=item.code, data_type=item.data_type,
                  length=item.length, data_element_id=item.data_element_id,
@@ -486,7 +509,7 @@ def update_entry(
 ) -> CatalogEntry:
     """Change the working version (a draft, or a returned one) of an entry. A full entry
     replaces the content; a ``CatalogEntryUpdate`` replaces the fields it names."""
-    entry = _entry(db, entry_id)
+    entry = _locked_entry(db, entry_id)
     working = _editable_working(actor, entry)
     if isinstance(data, CatalogEntryUpdate):
         try:
@@ -514,7 +537,7 @@ def update_entry(
 def discard_working(actor: Actor, db: Session, /, entry_id: uuid.UUID) -> CatalogEntry | None:
     """Throw away the working version (draft or returned). An entry never published goes with
     it (its resource code is not given again); returns the entry, or None if it is gone."""
-    entry = _entry(db, entry_id)
+    entry = _locked_entry(db, entry_id)
     working = _editable_working(actor, entry)
     if entry.published_version_id is None and len(entry.versions) == 1:
         _record(db, actor, "delete", entry, {"name": working.name})
@@ -584,7 +607,7 @@ def set_grade(actor: Actor, db: Session, /, entry_id: uuid.UUID, *, grade: str,
     """Record the grade a data steward of the provider confirmed (Art. 10), with its reasons:
     strings as written, or the grading module's reasons (``text``, ``kind``, ``params``, see
     ``grading/proposal.py``), stored as given so pages can say them in the reader's language."""
-    entry = _entry(db, entry_id)
+    entry = _locked_entry(db, entry_id)
     require(actor, Perm.GRADING_CONFIRM, entry.provider_path)
     grade = (grade or "").strip()
     if not grade or len(grade) > 32:
