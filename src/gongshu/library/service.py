@@ -434,8 +434,7 @@ def _unfinished(ingest: Ingest) -> None:
     """An ingest finishes once: a second completion (a retried or duplicated job) is a 409."""
     if ingest.status not in (IngestStatus.QUEUED, IngestStatus.RUNNING):
         raise InvalidState("The ingest has already finished.", code="ingest_finished",
-                           status=str(ingest.status.value if hasattr(ingest.status, "value")
-                                      else ingest.status))
+                           status=IngestStatus(ingest.status).value)
 
 
 def begin_ingest(actor: Actor, db: Session, /, ingest_id: uuid.UUID,
