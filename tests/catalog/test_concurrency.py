@@ -175,3 +175,42 @@ def test_the_database_refuses_duplicate_items_and_decisions(catalog_ops: Any,
     with ops.runtime.db.transaction() as db:
         db.add(ReviewRecord(entry_id=entry_id, version_id=version_id, version_number=number,
                             action="submit"))
+
+
+def _at_once(n: int, call: Any) -> list[Any]:
+    """``call(i)`` from n threads released together (not ``race``: the app opens its own
+    transactions, and a test transaction held open would block them on SQLite)."""
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    barrier = threading.Barrier(n)
+
+    def run(i: int) -> Any:
+        barrier.wait(30)
+        return call(i)
+
+    with ThreadPoolExecutor(n) as pool:
+        return list(pool.map(run, range(n)))
+
+
+def test_concurrent_api_decisions_answer_409_problems(client: Any, token_for: Any,
+                                                      catalog_ops: Any, people: Any) -> None:
+    """Through the real app: one approval wins, the others answer 409 problem+json with the
+    workflow's code; concurrent revisions the same; nothing answers 500."""
+    ops, p = catalog_ops, people
+    api = "/api/v1/catalog"
+    reviewer, editor = token_for(p.reviewer), token_for(p.editor)
+    entry_id = ops.create(p.editor.actor)
+    ops.run(flows.submit, p.editor.actor, entry_id)
+    answers = _at_once(8, lambda i: client.post(f"{api}/entries/{entry_id}/approve",
+                                                headers=reviewer, json={"comment": ""}))
+    assert sorted(a.status_code for a in answers) == [200] + [409] * 7
+    for conflict in (a for a in answers if a.status_code == 409):
+        assert conflict.headers["content-type"].startswith("application/problem+json")
+        assert conflict.json()["code"] == "catalog_wrong_state"
+        assert conflict.json()["status"] == 409
+    answers = _at_once(8, lambda i: client.post(f"{api}/entries/{entry_id}/revise",
+                                                headers=editor, json={"change_note": "修订"}))
+    assert sorted(a.status_code for a in answers) == [200] + [409] * 7
+    assert {a.json()["code"] for a in answers if a.status_code == 409} == {
+        "catalog_revision_exists"}
