@@ -214,3 +214,24 @@ def test_concurrent_api_decisions_answer_409_problems(client: Any, token_for: An
     assert sorted(a.status_code for a in answers) == [200] + [409] * 7
     assert {a.json()["code"] for a in answers if a.status_code == 409} == {
         "catalog_revision_exists"}
+
+
+def test_concurrent_entries_adopting_one_resource_code(catalog_ops: Any, people: Any,
+                                                       valid_entry: dict[str, Any],
+                                                       tree: dict[str, Any]) -> None:
+    """An import may keep a resource code: racing imports of one code make one entry, and the
+    others answer ``duplicate_resource_code`` (the sequence row of the front segment queues
+    them, so a loser sees the winner's entry; were it to slip past, the unique code answers
+    409 with the same code instead of a 500)."""
+    from gongshu.core.errors import ValidationFailed
+
+    ops, p = catalog_ops, people
+    code = "101001/000777"
+    outcomes = race(ops.runtime, 10, lambda db, i: service.create_entry(
+        p.editor.actor, db, valid_entry, provider_org_id=tree["province.hr"].id,
+        resource_code=code).id)
+    assert outcomes.unexpected(Conflict, ValidationFailed) == []
+    assert outcomes.successes == 1
+    assert {e.errors[0].code if isinstance(e, ValidationFailed) else e.code  # type: ignore[attr-defined]
+            for e in outcomes.errors} == {"duplicate_resource_code"}
+    assert ops.read(service.get_entry_by_code, p.editor.actor, code).id == outcomes.results[0]

@@ -25,6 +25,7 @@ from typing import Any
 
 import sqlalchemy as sa
 from pydantic import ValidationError
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, object_session
 
 from gongshu.catalog import access, codes, dcat, duplicates, rules, search, xlsx
@@ -54,6 +55,7 @@ from gongshu.core import audit
 from gongshu.core.db import runtime_of, utcnow
 from gongshu.core.errors import (
     Collector,
+    Conflict,
     FieldError,
     InvalidState,
     NotFound,
@@ -475,10 +477,16 @@ def create_entry(
         last_number=0, grade_reasons=[],
         created_by_id=actor.user_id, created_by=actor.username,
     )
-    db.add(entry)
-    version = _new_version(entry, actor, entry_data, change_note)
-    db.add(version)
-    db.flush()
+    try:
+        # a concurrent import may adopt the same resource code: the unique code decides
+        with db.begin_nested():
+            db.add(entry)
+            version = _new_version(entry, actor, entry_data, change_note)
+            db.add(version)
+            db.flush()
+    except IntegrityError:
+        raise Conflict("Another entry has this resource code.",
+                       code="duplicate_resource_code", value=code) from None
     _set_pointers(entry, working=version)
     sync_status(entry)
     _record(db, actor, audit_action, entry, {"name": entry_data.name, "version": 1})
@@ -1107,6 +1115,7 @@ def import_entries(
                                  change_note=filename)
             outcome.created.append(entry)
         else:
+            existing = _locked_entry(db, existing.id)
             if existing.working_version is None:
                 flows.revise(actor, db, existing.id)
             entry = update_entry(actor, db, existing.id, item.entry, change_note=filename)
