@@ -95,3 +95,42 @@ def test_a_completion_racing_a_failure_finishes_the_ingest_once(
         ingest = db.get(Ingest, ingest_id)
         assert ingest is not None and IngestStatus(ingest.status).value == outcomes.results[0]
     assert _count(runtime, DatasetVersion) == (1 if outcomes.results[0] == "succeeded" else 0)
+
+
+def test_a_second_run_of_one_ingest_leaves_the_first_finishers_version_current(
+    runtime: Any, people: Any, entry: Any, tmp_path: Path, run_ingest: Any, monkeypatch: Any
+) -> None:
+    """Two jobs of one ingest (a retried job): the one that finishes second gets
+    ``ingest_finished``, records no second version, and leaves storage pointing at the version
+    the first one recorded (not back at the version before the ingest)."""
+    from gongshu.core.jobs import Worker
+    from gongshu.engine import DatasetStore
+    from gongshu.library import jobs as library_jobs
+
+    path = write_file(tmp_path / "register.csv", register_rows(5))
+    actor = people.steward.actor
+    run_ingest(actor, entry, path)  # the version before
+    with runtime.db.transaction() as db:
+        ingest = service.start_ingest(actor, db, entry_id=entry.id, source=str(path))
+        ingest_id, params = ingest.id, service.job_params(db, ingest, str(path))
+    real_quality = library_jobs._quality
+    calls: list[int] = []
+
+    def second_run_first(ctx: Any, plan: Any, result: Any) -> Any:
+        calls.append(result.version.version)
+        if len(calls) == 1:  # the first job has stored its data; a second job overtakes it
+            library_jobs._ingest(ctx, ingest_id, service.job_source(runtime.keys, params))
+        return real_quality(ctx, plan, result)
+
+    monkeypatch.setattr(library_jobs, "_quality", second_run_first)
+    Worker(runtime).run_pending()
+    assert len(calls) == 2
+    with runtime.db.transaction(write=False) as db:
+        done = db.get(Ingest, ingest_id)
+        assert done is not None and done.status == IngestStatus.SUCCEEDED
+        recorded = db.get(DatasetVersion, done.version_id)
+        assert recorded is not None and recorded.storage_version == calls[1]
+        assert _count(runtime, DatasetVersion, DatasetVersion.dataset_id == done.dataset_id) == 2
+        storage_id = db.get(Dataset, done.dataset_id).storage_id  # type: ignore[union-attr]
+    current = DatasetStore(runtime.settings.parquet_dir).current(storage_id)
+    assert current is not None and current.version == calls[1]
