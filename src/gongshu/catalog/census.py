@@ -152,6 +152,20 @@ def get_response(actor: Actor, db: Session, /, census_id: uuid.UUID,
     return response
 
 
+def _locked_response(actor: Actor, db: Session, census_id: uuid.UUID,
+                     org_id: uuid.UUID) -> CensusResponse:
+    """The response, its row locked until the transaction ends and read afresh: concurrent
+    answers of one body run one after another (the census row is locked too, so a closing
+    census and an answer do not cross)."""
+    response = get_response(actor, db, census_id, org_id)
+    db.flush()
+    db.get(Census, response.census_id, with_for_update=True, populate_existing=True)
+    locked = db.get(CensusResponse, response.id, with_for_update=True, populate_existing=True)
+    assert locked is not None
+    db.expire(locked, ["systems"])
+    return locked
+
+
 def _open(census: Census) -> None:
     if census.status != "open":
         raise InvalidState("The census is closed.", code="census_closed")
@@ -161,7 +175,7 @@ def save_response(actor: Actor, db: Session, /, census_id: uuid.UUID, org_id: uu
                   systems: Sequence[InfoSystemIn], catalog_confirmed: bool,
                   note: str = "") -> CensusResponse:
     """Record a body's information systems and whether it confirms its catalog."""
-    response = get_response(actor, db, census_id, org_id)
+    response = _locked_response(actor, db, census_id, org_id)
     require(actor, Perm.CENSUS_RESPOND, response.org_path)
     _open(response.census)
     errors = Collector()
@@ -177,6 +191,11 @@ def save_response(actor: Actor, db: Session, /, census_id: uuid.UUID, org_id: uu
                 errors.add(f"systems.{i}.entry_ids.{j}", "census_entry_not_own",
                            "Not a catalog entry of this body.", value=str(entry_id))
     errors.raise_if_any()
+    if response.systems:
+        # the old systems go first: (response, position) is unique, and the unit of work
+        # would insert the new ones before deleting the old
+        response.systems.clear()
+        db.flush()
     response.systems = [
         InfoSystem(position=i, name=s.name, purpose=s.purpose,
                    on_government_cloud=s.on_government_cloud, classified=s.classified,
@@ -196,7 +215,7 @@ def save_response(actor: Actor, db: Session, /, census_id: uuid.UUID, org_id: uu
 def submit_response(actor: Actor, db: Session, /, census_id: uuid.UUID,
                     org_id: uuid.UUID) -> CensusResponse:
     """Hand in the response; the body must have confirmed its catalog."""
-    response = get_response(actor, db, census_id, org_id)
+    response = _locked_response(actor, db, census_id, org_id)
     require(actor, Perm.CENSUS_RESPOND, response.org_path)
     _open(response.census)
     if not response.catalog_confirmed:
@@ -216,6 +235,7 @@ def submit_response(actor: Actor, db: Session, /, census_id: uuid.UUID,
 def close_census(actor: Actor, db: Session, /, census_id: uuid.UUID) -> Census:
     census = _census(db, census_id)
     require(actor, Perm.CENSUS_MANAGE, census.bureau_path)
+    db.refresh(census, with_for_update=True)
     _open(census)
     census.status = "closed"
     census.closed_at = utcnow()

@@ -44,6 +44,7 @@ from sqlalchemy import (
     UniqueConstraint,
     event,
 )
+from sqlalchemy import text as sa_text
 from sqlalchemy.dialects.postgresql import TSVECTOR
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 from sqlalchemy.pool import Pool
@@ -153,7 +154,9 @@ class DataItem(IdMixin, Base):
 
     __tablename__ = "catalog_data_item"
     #: Art. 12 (duplicate collection): published items of other bodies are found by name key
-    __table_args__ = (Index("ix_catalog_data_item_name_key", "name_key", "version_id"),)
+    __table_args__ = (Index("ix_catalog_data_item_name_key", "name_key", "version_id"),
+                      #: one item per place: concurrent edits cannot multiply a version's items
+                      UniqueConstraint("version_id", "position"))
 
     version_id: Mapped[uuid.UUID] = mapped_column(
         ForeignKey("catalog_version.id", ondelete="CASCADE"), index=True)
@@ -193,10 +196,20 @@ class DataElement(IdMixin, CreatedMixin, Base):
     owner_path: Mapped[str | None] = mapped_column(String(1024), index=True)
 
 
+#: the review steps that happen once per version (``uq_catalog_review_decision``)
+DECISIONS = ("approve", "publish", "withdraw")
+DECISION_WHERE = "action IN ('approve', 'publish', 'withdraw')"
+
+
 class ReviewRecord(IdMixin, CreatedMixin, Base):
     """One step of an entry's review trail (Art. 9), with the reviewer's comment."""
 
     __tablename__ = "catalog_review"
+    #: a version is approved, published and withdrawn once: one decision per step (returns
+    #: and submissions repeat, one per round)
+    __table_args__ = (Index("uq_catalog_review_decision", "version_id", "action", unique=True,
+                            postgresql_where=sa_text(DECISION_WHERE),
+                            sqlite_where=sa_text(DECISION_WHERE)),)
 
     entry_id: Mapped[uuid.UUID] = mapped_column(
         ForeignKey("catalog_entry.id", ondelete="CASCADE"), index=True)
@@ -337,6 +350,7 @@ class InfoSystem(IdMixin, Base):
     """An information system a body reports in a census (Arts. 9, 30)."""
 
     __tablename__ = "census_info_system"
+    __table_args__ = (UniqueConstraint("response_id", "position"),)
 
     response_id: Mapped[uuid.UUID] = mapped_column(
         ForeignKey("census_response.id", ondelete="CASCADE"), index=True)

@@ -25,6 +25,7 @@ from typing import Any
 
 import sqlalchemy as sa
 from pydantic import ValidationError
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, object_session
 
 from gongshu.catalog import access, codes, duplicates, rules
@@ -56,6 +57,7 @@ from gongshu.core import audit
 from gongshu.core.db import runtime_of, utcnow
 from gongshu.core.errors import (
     Collector,
+    Conflict,
     FieldError,
     InvalidState,
     NotFound,
@@ -140,6 +142,23 @@ def _entry(db: Session, entry_id: uuid.UUID) -> CatalogEntry:
     return entry
 
 
+def _locked_entry(db: Session, entry_id: uuid.UUID) -> CatalogEntry:
+    """The entry, its row locked until the transaction ends (``SELECT … FOR UPDATE``), read
+    afresh with its versions: every state change of an entry (an edit, a workflow step, a new
+    version, a grade) starts here, so concurrent changes of one entry run one after another and
+    each sees what the one before did (the losers then answer 409 from their state checks)."""
+    db.flush()  # nothing pending is lost by reading afresh
+    entry = db.get(CatalogEntry, entry_id, with_for_update=True, populate_existing=True)
+    if entry is None:
+        raise NotFound("No such catalog entry.", code="catalog_entry_not_found")
+    # what was loaded before the lock may be stale: the versions and items are read again
+    for version in list(db.identity_map.values()):
+        if isinstance(version, CatalogVersion) and version.entry_id == entry.id:
+            db.expire(version)
+    db.expire(entry, ["versions", "published_version", "working_version"])
+    return entry
+
+
 def _visible(actor: Actor, db: Session, entry: CatalogEntry) -> CatalogEntry:
     access.require_read(actor, db)
     if not may_see(actor, entry, db):
@@ -156,8 +175,9 @@ def entry_by_id(db: Session, /, entry_id: uuid.UUID) -> CatalogEntry | None:
 def _writable(actor: Actor, db: Session, entry_id: uuid.UUID) -> CatalogEntry:
     """The entry a write names. One the actor may not see is answered exactly like an id that
     does not exist (404 ``catalog_entry_not_found``) before any permission check, so a write
-    never tells that it exists; one they see but may not change is refused (403) later."""
-    entry = _entry(db, entry_id)
+    never tells that it exists; one they see but may not change is refused (403) later. The
+    row is locked (``_locked_entry``): every write is a state change that must not race."""
+    entry = _locked_entry(db, entry_id)
     if not may_see(actor, entry):
         raise NotFound("No such catalog entry.", code="catalog_entry_not_found")
     return entry
@@ -378,6 +398,12 @@ def _fill_version(version: CatalogVersion, entry: CatalogEntryCreate, actor: Act
     version.updated_at = utcnow()
     version.updated_by_id = actor.user_id
     version.updated_by = actor.username
+    session = object_session(version)
+    if session is not None and version.id is not None and version.items:
+        # the old items go first: (version, position) is unique, and the unit of work would
+        # insert the new ones before deleting the old
+        version.items.clear()
+        session.flush()
     version.items = [
         DataItem(position=i, name=item.name, code=item.code, data_type=item.data_type,
                  length=item.length, data_element_id=item.data_element_id,
@@ -464,10 +490,16 @@ def create_entry(
         last_number=0, grade_reasons=[],
         created_by_id=actor.user_id, created_by=actor.username,
     )
-    db.add(entry)
-    version = _new_version(entry, actor, entry_data, change_note)
-    db.add(version)
-    db.flush()
+    try:
+        # a concurrent import may adopt the same resource code: the unique code decides
+        with db.begin_nested():
+            db.add(entry)
+            version = _new_version(entry, actor, entry_data, change_note)
+            db.add(version)
+            db.flush()
+    except IntegrityError:
+        raise Conflict("Another entry has this resource code.",
+                       code="duplicate_resource_code", value=code) from None
     _set_pointers(entry, working=version)
     sync_status(entry)
     _record(db, actor, audit_action, entry, {"name": entry_data.name, "version": 1})
@@ -1096,6 +1128,7 @@ def import_entries(
                                  change_note=filename)
             outcome.created.append(entry)
         else:
+            existing = _locked_entry(db, existing.id)
             if existing.working_version is None:
                 flows.revise(actor, db, existing.id)
             entry = update_entry(actor, db, existing.id, item.entry, change_note=filename)

@@ -34,7 +34,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from gongshu.core.errors import GongshuError, ValidationFailed
+from gongshu.core.errors import GongshuError, InvalidState, ValidationFailed
 from gongshu.core.jobs import JobCancelled, JobContext, handler, schedule
 from gongshu.core.permissions import Perm
 from gongshu.engine import DatasetStore, Engine
@@ -200,6 +200,14 @@ def _ingest(ctx: JobContext, ingest_id: uuid.UUID, source: str) -> dict[str, Any
                       "rows": result.rows, "bytes": result.version.bytes,
                       "quality_score": outcome.score if outcome else None,
                       "seconds": report["seconds"], "href": f"/library/ingests/{ingest_id}"}
+    except InvalidState as exc:
+        if exc.code != "ingest_finished":
+            _restore_storage(runtime.settings.parquet_dir, plan)
+            _fail(ctx, ingest_id, exc.detail, report)
+            raise
+        # another run of this ingest finished it first: the version it recorded stays current
+        _point_at_recorded(runtime, plan)
+        raise
     except BaseException as exc:
         # The new version never became current in the metadata store; point storage back too.
         _restore_storage(runtime.settings.parquet_dir, plan)
@@ -259,6 +267,16 @@ def _fail(ctx: JobContext, ingest_id: uuid.UUID, message: str,
             service.fail_ingest(ctx.actor, db, ingest_id, message=message, report=report)
     except Exception:  # the job's own failure record still says what happened
         log.exception("could not record the failure of ingest %s", ingest_id)
+
+
+def _point_at_recorded(runtime: Any, plan: service.IngestPlan) -> None:
+    try:
+        with runtime.db.transaction() as db:
+            version = service.current_storage_version(db, plan.dataset_id)
+        if version is not None:
+            DatasetStore(runtime.settings.parquet_dir).set_current(plan.storage_id, version)
+    except Exception:
+        log.exception("could not point dataset %s at its recorded version", plan.storage_id)
 
 
 def _restore_storage(root: Path, plan: service.IngestPlan) -> None:

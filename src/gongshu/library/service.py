@@ -28,6 +28,7 @@ from typing import Any
 
 import pyarrow as pa
 import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from gongshu.catalog import service as catalog
@@ -36,6 +37,7 @@ from gongshu.core import audit, jobs
 from gongshu.core.db import runtime_of, utcnow
 from gongshu.core.errors import (
     BadRequest,
+    Conflict,
     FieldError,
     InvalidState,
     NotFound,
@@ -194,8 +196,16 @@ def ensure_dataset(actor: Actor, db: Session, /, entry_id: uuid.UUID, *,
         resource_code=entry.resource_code, provider_org_id=entry.provider_org_id,
         provider_path=entry.provider_path, bureau_path=entry.bureau_path or "",
         storage_id=dataset_id.hex, created_by=actor.username)
-    db.add(dataset)
-    db.flush()
+    try:
+        with db.begin_nested():  # a concurrent first ingest of the entry may make it first
+            db.add(dataset)
+            db.flush()
+    except IntegrityError:
+        found = db.scalars(sa.select(Dataset).where(Dataset.entry_id == entry.id)).first()
+        if found is None:
+            raise Conflict("The entry's dataset is being created; try again.",
+                           code="conflict") from None
+        return found
     # Every dataset is checked against its entry's update cycle from the start (Art. 11).
     db.add(QualityRule(dataset_id=dataset.id, kind="freshness", column=None, params={},
                        description="", created_by=actor.username))
@@ -402,17 +412,39 @@ class IngestPlan:
     rules: list[quality.Rule] = field(default_factory=list)
 
 
+def current_storage_version(db: Session, /, dataset_id: uuid.UUID) -> int | None:
+    """The storage version the metadata store names current for the dataset (for the ingest
+    job, to point storage back at it when another run of the ingest finished first)."""
+    return db.scalar(sa.select(DatasetVersion.storage_version)
+                     .join(Dataset, Dataset.current_version_id == DatasetVersion.id)
+                     .where(Dataset.id == dataset_id))
+
+
+def _locked_ingest(db: Session, ingest_id: uuid.UUID) -> Ingest:
+    """The ingest, its row locked until the transaction ends and read afresh: each step of one
+    ingest (begin, complete, reject, fail) waits for the one before and sees its outcome."""
+    db.flush()
+    ingest = db.get(Ingest, ingest_id, with_for_update=True, populate_existing=True)
+    if ingest is None:
+        raise NotFound("No such ingest.", code="ingest_not_found")
+    return ingest
+
+
+def _unfinished(ingest: Ingest) -> None:
+    """An ingest finishes once: a second completion (a retried or duplicated job) is a 409."""
+    if ingest.status not in (IngestStatus.QUEUED, IngestStatus.RUNNING):
+        raise InvalidState("The ingest has already finished.", code="ingest_finished",
+                           status=IngestStatus(ingest.status).value)
+
+
 def begin_ingest(actor: Actor, db: Session, /, ingest_id: uuid.UUID,
                  *, job_id: uuid.UUID | None = None) -> IngestPlan:
     """Mark the ingest running and gather what the job needs (the entry's data items …)."""
-    ingest = db.get(Ingest, ingest_id, with_for_update=True)
-    if ingest is None:
-        raise NotFound("No such ingest.", code="ingest_not_found")
+    ingest = _locked_ingest(db, ingest_id)
     dataset = _dataset(db, ingest.dataset_id)
     entry = catalog.get_entry(actor, db, dataset.entry_id)
     require(actor, Perm.LIBRARY_INGEST, entry.provider_path)
-    if ingest.status not in (IngestStatus.QUEUED, IngestStatus.RUNNING):
-        raise BadRequest("The ingest has already finished.", code="ingest_finished")
+    _unfinished(ingest)
     ingest.status = IngestStatus.RUNNING
     ingest.job_id = job_id or ingest.job_id
     items = [ItemSpec.of(i) for i in catalog.entry_items(db, entry.id)]
@@ -450,10 +482,9 @@ def fail_ingest(actor: Actor, db: Session, /, ingest_id: uuid.UUID, *, message: 
 
 def _finish(actor: Actor, db: Session, ingest_id: uuid.UUID, status: IngestStatus, *,
             report: dict[str, Any] | None, error: str) -> Ingest:
-    ingest = db.get(Ingest, ingest_id)
-    if ingest is None:
-        raise NotFound("No such ingest.", code="ingest_not_found")
+    ingest = _locked_ingest(db, ingest_id)
     dataset = _dataset(db, ingest.dataset_id)
+    _unfinished(ingest)
     ingest.status = status
     if report is not None:
         ingest.report = report
@@ -481,11 +512,10 @@ def complete_ingest(
     job_id: uuid.UUID | None = None,
 ) -> DatasetVersion:
     """Make the stored version current, with its scan and quality report, in one transaction."""
-    ingest = db.get(Ingest, ingest_id, with_for_update=True)
-    if ingest is None:
-        raise NotFound("No such ingest.", code="ingest_not_found")
-    dataset = db.get(Dataset, ingest.dataset_id, with_for_update=True)
+    ingest = _locked_ingest(db, ingest_id)
+    dataset = db.get(Dataset, ingest.dataset_id, with_for_update=True, populate_existing=True)
     assert dataset is not None
+    _unfinished(ingest)
     entry = catalog.get_entry(actor, db, dataset.entry_id)
     require(actor, Perm.LIBRARY_INGEST, entry.provider_path)
     number = (db.scalar(sa.select(sa.func.max(DatasetVersion.number))
