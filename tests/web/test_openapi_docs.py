@@ -1,0 +1,70 @@
+"""The OpenAPI document says how to authenticate (Authorize button), how to start, and every
+stable error code; /api/docs is served from local assets."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tests.web.test_api_auth import api_routes
+
+from gongshu.core import i18n
+
+CURL_LINES = (
+    "gongshu token create USER --name NAME",
+    'curl -H "Authorization: Bearer $TOKEN" http://127.0.0.1:8000/api/v1/...',
+)
+
+
+def test_security_schemes_declared(app: Any) -> None:
+    schema = app.openapi()
+    schemes = schema["components"]["securitySchemes"]
+    assert schemes["bearerToken"] == {**schemes["bearerToken"], "type": "http", "scheme": "bearer"}
+    assert schemes["sessionCookie"]["type"] == "apiKey"
+    assert schemes["sessionCookie"]["in"] == "cookie"
+    assert schemes["sessionCookie"]["name"] == "gongshu_session"
+    assert {"bearerToken": []} in schema["security"]
+
+
+def test_each_route_declares_its_security(app: Any) -> None:
+    seen = {"guarded": 0, "public": 0}
+    for method, path, op in api_routes(app):
+        names = {name for requirement in op["security"] for name in requirement}
+        if op.get("x-permission") == "public":
+            if "x-api-key" in op:
+                assert names == {"developerKey"}, (method, path)
+            else:
+                assert op["security"] == [], (method, path)
+            seen["public"] += 1
+        else:
+            assert names == {"bearerToken", "sessionCookie"}, (method, path)
+            seen["guarded"] += 1
+    assert seen["guarded"] > 20 and seen["public"] > 0
+
+
+def test_description_has_curl_lines_and_every_error_code(app: Any) -> None:
+    info = app.openapi()["info"]
+    description = info["description"]
+    assert description.lstrip().startswith("公数")
+    for line in CURL_LINES:
+        assert line in description
+    assert "English" in description
+    zh, en = i18n.catalog("zh-CN"), i18n.catalog("en")
+    codes = {k.removeprefix("errors.") for k in zh if k.startswith("errors.")}
+    assert {"not_found", "unauthenticated"} <= codes
+    listed = {c["code"]: c for c in info["x-error-codes"]}
+    assert codes <= set(listed)
+    for code in codes:
+        assert f"| `{code}` |" in description
+        assert listed[code]["zh-CN"] == zh[f"errors.{code}"]
+        assert listed[code]["en"] == en.get(f"errors.{code}", "")
+
+
+def test_docs_page_uses_local_swagger(client: Any) -> None:
+    page = client.get("/api/docs")
+    assert page.status_code == 200
+    assert "/static/vendor/swagger-ui-bundle.js" in page.text
+    assert "/static/vendor/swagger-ui.css" in page.text
+    assert "/api/openapi.json" in page.text
+    assert client.get("/static/vendor/swagger-ui-bundle.js").status_code == 200
+    spec = client.get("/api/openapi.json")
+    assert spec.status_code == 200 and "securitySchemes" in spec.json()["components"]
