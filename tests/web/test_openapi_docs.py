@@ -3,11 +3,14 @@ stable error code; /api/docs is served from local assets."""
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
 from typing import Any
 
 from tests.web.test_api_auth import api_routes
 
 from gongshu.core import i18n
+from gongshu.web.app import API_DESCRIPTION, error_codes_markdown
 
 CURL_LINES = (
     "gongshu token create USER --name NAME",
@@ -68,3 +71,41 @@ def test_docs_page_uses_local_swagger(client: Any) -> None:
     assert client.get("/static/vendor/swagger-ui-bundle.js").status_code == 200
     spec = client.get("/api/openapi.json")
     assert spec.status_code == 200 and "securitySchemes" in spec.json()["components"]
+
+
+DOC = Path(__file__).resolve().parents[2] / "docs" / "api.md"
+
+
+def render_doc() -> str:
+    """docs/api.md: how to reach the API, and the table of error codes (generated)."""
+    return f"""# API 接口说明 / The API
+
+接口文档在运行中的平台上：`/api/docs`（Swagger UI，本地资源，可离线使用；右上角 **Authorize**
+填入令牌后即可试用），机器可读的 OpenAPI 文档在 `/api/openapi.json`。
+
+The interactive documentation is served by the platform itself at `/api/docs` (local assets,
+works air-gapped); the OpenAPI document is `/api/openapi.json`. Its security schemes are
+`bearerToken` (HTTP bearer, API tokens `gs_…`), `sessionCookie` (the browser session cookie
+`gongshu_session`; unsafe methods also need `X-CSRF-Token`) and `developerKey` (`X-API-Key`, the
+open-data portal's developer keys). Public operations declare no security.
+
+## 简介 / Introduction
+
+{API_DESCRIPTION.strip()}
+
+## 错误代码 / Error codes
+
+The stable `code` of every problem+json answer, with its messages (the same list is in the
+OpenAPI document as `info.x-error-codes`). This table is generated: regenerate it with
+`python tests/web/test_openapi_docs.py --write`.
+
+{error_codes_markdown()}"""
+
+
+def test_the_docs_table_is_current() -> None:
+    assert DOC.read_text("utf-8") == render_doc(), (
+        "docs/api.md is out of date: run `python tests/web/test_openapi_docs.py --write`")
+
+
+if __name__ == "__main__" and "--write" in sys.argv:
+    DOC.write_text(render_doc(), "utf-8")

@@ -86,6 +86,13 @@ def error_codes() -> list[dict[str, str]]:
             for c in codes]
 
 
+def error_codes_markdown() -> str:
+    """The error codes as a Markdown table (the OpenAPI description and docs/api.md)."""
+    rows = "\n".join(f"| `{c['code']}` | {c['zh-CN']} | {c['en']} |".replace("\n", " ")
+                     for c in error_codes())
+    return "| code | 中文 | English |\n|---|---|---|\n" + rows + "\n"
+
+
 def _document_security(schema: dict[str, Any]) -> dict[str, Any]:
     """Declare the schemes, and on every operation the ones it accepts (public: none)."""
     schema.setdefault("components", {})["securitySchemes"] = SECURITY_SCHEMES
@@ -100,12 +107,8 @@ def _document_security(schema: dict[str, Any]) -> dict[str, Any]:
                 operation["security"] = []
             else:
                 operation["security"] = SIGNED_IN
-    codes = error_codes()
-    schema["info"]["x-error-codes"] = codes
-    table = "\n".join(f"| `{c['code']}` | {c['zh-CN']} | {c['en']} |".replace("\n", " ")
-                      for c in codes)
-    schema["info"]["description"] += ("\n**错误代码 / Error codes**\n\n| code | 中文 | English |\n"
-                                      "|---|---|---|\n" + table + "\n")
+    schema["info"]["x-error-codes"] = error_codes()
+    schema["info"]["description"] += "\n**错误代码 / Error codes**\n\n" + error_codes_markdown()
     return schema
 
 
