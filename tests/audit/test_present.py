@@ -46,3 +46,14 @@ def test_details_text_has_no_json() -> None:
     text = present.details_text({"a": {"b": [1, 2]}, "ok": True}, ZH, TZ)
     assert "{" not in text and "[" not in text
     assert "结果正常: 是" in text
+
+
+@pytest.mark.parametrize(("details", "t", "shown"), [
+    ({"reason": "wrong password"}, ZH, [("原因", "密码错误")]),
+    ({"reason": "account locked"}, EN, [("Reason", "account locked")]),
+    ({"error": "token_revoked"}, ZH, [("错误", "API 令牌已吊销")]),
+    ({"reason": "a reason typed by a person"}, ZH, [("原因", "a reason typed by a person")]),
+])
+def test_recorded_reason_phrases_read_in_the_readers_language(details: Any, t: Any,
+                                                              shown: list[tuple[str, str]]) -> None:
+    assert present.detail_fields(details, t, TZ) == shown

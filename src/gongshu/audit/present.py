@@ -58,9 +58,21 @@ def key_label(key: str, t: Translate) -> str:
     return t(f"audit_detail.{key}", default=key.replace("_", " "))
 
 
+#: detail keys whose values are fixed phrases or codes, translated under ``audit_reason``
+TRANSLATED = frozenset({"reason", "error"})
+
+
+def field_value(key: str, value: Any, t: Translate, tz: str) -> str:
+    """A detail's value; a known reason phrase ("wrong password", "token_revoked") in the
+    reader's language, anything else as it was recorded."""
+    if key in TRANSLATED and isinstance(value, str) and value:
+        return t(f"audit_reason.{value.replace('.', '_')}", default=value)
+    return format_value(value, t, tz)
+
+
 def detail_fields(details: Mapping[str, Any], t: Translate, tz: str) -> list[tuple[str, str]]:
     """(label, value) for every field of an event's details, in the reader's language."""
-    return [(" · ".join(key_label(k, t) for k in path), format_value(value, t, tz))
+    return [(" · ".join(key_label(k, t) for k in path), field_value(path[-1], value, t, tz))
             for path, value in flatten(details)]
 
 
