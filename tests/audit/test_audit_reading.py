@@ -167,3 +167,55 @@ def test_cli_export(settings: Any, runtime: Any, scene: dict[str, Any], tmp_path
     assert len(_export_events(runtime)) == 2
     bad = runner.invoke(app, ["audit", "export", "--format", "pdf", "-o", str(tmp_path / "x")])
     assert bad.exit_code != 0 and not (tmp_path / "x").exists()
+
+
+def test_names_are_resolved_in_one_query_per_type(runtime: Any, scene: dict[str, Any],
+                                                  make_entry: Callable[..., Any]) -> None:
+    """Not N+1: naming a page of events costs one query per target type, however many rows."""
+    from sqlalchemy import event as sa_event
+
+    from gongshu.audit import service
+
+    for i in range(5):
+        make_entry(name=f"批量目录{i}")
+    with runtime.db.transaction(write=False) as db:
+        events, _ = service.list_events(scene["auditor"].actor, db, limit=200)
+        kinds = {e.target_type for e in events if e.target_type in service.RESOLVERS}
+        assert len([e for e in events if e.target_type == "catalog_entry"]) >= 7
+        statements: list[str] = []
+
+        def count(*args: Any) -> None:
+            statements.append(args[2])
+
+        engine = db.get_bind()
+        sa_event.listen(engine, "before_cursor_execute", count)
+        try:
+            refs = service.objects(db, events)
+        finally:
+            sa_event.remove(engine, "before_cursor_execute", count)
+    assert len(statements) == len(kinds)
+    named = [r for r in refs.values() if r.target_type == "catalog_entry"]
+    assert all(r.name and r.href.startswith("/catalog/") for r in named)
+
+
+def test_unknown_types_fall_back_to_the_type_and_the_whole_id() -> None:
+    from gongshu.audit.service import ObjectRef
+
+    ref = ObjectRef("some_new_type", "01a24c6a-1111-7222-8333-444455556666", "", "")
+    assert ref.text("新对象") == "新对象 01a24c6a-1111-7222-8333-444455556666"
+    assert ObjectRef("", "", "", "").text("x") == ""
+
+
+def test_cli_list_reads_like_the_page(settings: Any, runtime: Any, scene: dict[str, Any],
+                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    from gongshu.cli.main import build_app
+
+    monkeypatch.setenv("GONGSHU_DATA_DIR", str(settings.data_dir))
+    monkeypatch.setenv("GONGSHU_DATABASE_URL", settings.effective_database_url)
+    monkeypatch.delenv("GONGSHU_AUDIT_CHECKPOINT_DIR", raising=False)
+    monkeypatch.setenv("COLUMNS", "250")
+    done = CliRunner().invoke(build_app(), ["audit", "list", "--action", "catalog."],
+                              catch_exceptions=False)
+    assert done.exit_code == 0, done.output
+    assert "编制目录" in done.output and "人口基础信息审计测试" in done.output
+    assert "{" not in done.output

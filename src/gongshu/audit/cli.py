@@ -11,11 +11,12 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from gongshu.audit import service
+from gongshu.audit import present, service
 from gongshu.audit.schemas import event_public
 from gongshu.cli.main import console, err_console, print_json, runtime, system_actor
 from gongshu.core.audit import VerifyReport
 from gongshu.core.errors import GongshuError
+from gongshu.core.i18n import translator
 
 audit_app = typer.Typer(help="The audit chain (Arts. 12, 41-44).", no_args_is_help=True)
 
@@ -106,10 +107,16 @@ def list_events(
         if json_output:
             print_json([event_public(e).model_dump(mode="json") for e in rows])
             return
-        table = Table("seq", "time (UTC)", "actor", "action", "target", "details")
+        tz = runtime().settings.display_timezone
+        t = translator("zh-CN")
+        refs = service.objects(db, rows)
+        table = Table("seq", f"time ({tz})", "actor", "action", "target", "details")
         for e in rows:
-            table.add_row(str(e.seq), f"{e.occurred_at:%Y-%m-%d %H:%M:%S}", e.actor_name, e.action,
-                          f"{e.target_type}:{e.target_id[:8]}" if e.target_type else "", e.details[:60])
+            label = t(f"audit_target.{e.target_type}", default=e.target_type)
+            table.add_row(str(e.seq), present.local_time(e.occurred_at, tz), e.actor_name,
+                          escape(t(f"audit_action.{e.action}", default=e.action)),
+                          escape(refs[e.seq].text(label)),
+                          escape(present.details_text(e.details_dict, t, tz)[:120]))
         console.print(table)
 
 

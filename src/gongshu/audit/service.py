@@ -74,7 +74,7 @@ class ObjectRef:
             return ""
         if self.name:
             return self.name
-        return f"{type_label} {self.target_id[:18]}" if self.target_id else type_label
+        return f"{type_label} {self.target_id}" if self.target_id else type_label
 
 
 @dataclass(frozen=True)
