@@ -152,7 +152,7 @@ def test_cli_export(settings: Any, runtime: Any, scene: dict[str, Any], tmp_path
     runner, app = CliRunner(), build_app()
     out_csv, out_xlsx = tmp_path / "a.csv", tmp_path / "a.xlsx"
     done = runner.invoke(app, ["audit", "export", "--format", "csv", "-o", str(out_csv),
-                               "--org", tree["taiyuan.hr"].path], catch_exceptions=False)
+                               "--org", tree["taiyuan.hr"].name], catch_exceptions=False)
     assert done.exit_code == 0, done.output
     rows = _csv_rows(out_csv.read_bytes())
     assert len(rows) > 1 and all(r[4].startswith(tree["taiyuan.hr"].path) for r in rows[1:])
@@ -167,6 +167,15 @@ def test_cli_export(settings: Any, runtime: Any, scene: dict[str, Any], tmp_path
     assert len(_export_events(runtime)) == 2
     bad = runner.invoke(app, ["audit", "export", "--format", "pdf", "-o", str(tmp_path / "x")])
     assert bad.exit_code != 0 and not (tmp_path / "x").exists()
+    bad = runner.invoke(app, ["audit", "export", "-o", str(tmp_path / "y"), "--org", "不存在的单位"])
+    assert bad.exit_code != 0 and not (tmp_path / "y").exists()
+    assert len(_export_events(runtime)) == 2  # refused exports are not recorded
+    by_path = runner.invoke(app, ["audit", "export", "-o", str(tmp_path / "z.csv"),
+                                  "--org", tree["taiyuan"].path], catch_exceptions=False)
+    assert by_path.exit_code == 0
+    under_taiyuan = _csv_rows((tmp_path / "z.csv").read_bytes())[1:]
+    assert len(under_taiyuan) > len(rows) - 1  # the whole city: taiyuan.hr and more
+    assert all(r[4].startswith(tree["taiyuan"].path) for r in under_taiyuan)
 
 
 def test_names_are_resolved_in_one_query_per_type(runtime: Any, scene: dict[str, Any],

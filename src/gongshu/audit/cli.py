@@ -129,7 +129,8 @@ def export(
     target_type: str | None = typer.Option(None, "--target-type"),
     target_id: str | None = typer.Option(None, "--target-id"),
     q: str | None = typer.Option(None, "--object", help="The object's name, resource code or number"),
-    org: str | None = typer.Option(None, "--org", help="Organisation path: it and its subtree"),
+    org: str | None = typer.Option(None, "--org", help="Organisation (path, id, name, credit code "
+                                   "or code): it and the organisations under it"),
     since: str | None = typer.Option(None, help="From this date (YYYY-MM-DD, display time zone)"),
     until: str | None = typer.Option(None, help="Up to this date, inclusive"),
     lang: str = typer.Option("zh-CN", "--lang", help="zh-CN or en"),
@@ -137,10 +138,11 @@ def export(
     """Export the filtered events to CSV or XLSX for an inspection (the export is audited)."""
     rt = runtime()
     tz = rt.settings.display_timezone
-    filters = service.AuditFilter(action=action, actor=actor, target_type=target_type,
-                                  target_id=target_id, object_query=q, org_path=org,
-                                  since=_day(since, tz), until=_day(until, tz, end=True))
     with rt.db.transaction() as db:
+        filters = service.AuditFilter(
+            action=action, actor=actor, target_type=target_type, target_id=target_id,
+            object_query=q, org_path=service.org_path_of(db, org) if org else None,
+            since=_day(since, tz), until=_day(until, tz, end=True))
         body, rows = service.export_events(system_actor(), db, filters=filters, fmt=fmt,
                                            locale=lang, tz=tz)
     output.write_bytes(body)

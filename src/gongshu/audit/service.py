@@ -20,7 +20,7 @@ from gongshu.audit.permissions import AUDIT_ACKNOWLEDGE
 from gongshu.catalog import service as catalog
 from gongshu.core import audit, exports, jobs
 from gongshu.core.audit import AuditEvent, VerifyReport
-from gongshu.core.db import runtime_of
+from gongshu.core.db import as_uuids, runtime_of
 from gongshu.core.errors import InvalidState, NotFound, PermissionDenied, ValidationFailed
 from gongshu.core.i18n import translator
 from gongshu.core.permissions import Actor, Perm, require
@@ -195,6 +195,21 @@ def org_choices(actor: Actor, db: Session, /) -> list[tuple[str, str]]:
     return [(o.path, o.name) for o in found
             if any(o.path.startswith(g.org_path) if g.subtree else o.path == g.org_path
                    for g in scopes)]
+
+
+def org_path_of(db: Session, /, value: str) -> str:
+    """The organisation filter typed on the command line: a path ("/…/"), or an organisation's
+    id, exact name, credit code or provider code."""
+    value = value.strip()
+    if value.startswith("/"):
+        return value
+    ids = as_uuids([value])
+    org = (orgs.org_by_id(db, ids[0]) if ids else None) or next(
+        (o for o in (orgs.find_organization(db, name=value), orgs.find_organization(db, code=value),
+                     orgs.find_organization(db, uscc=value)) if o is not None), None)
+    if org is None:
+        raise NotFound(f"No organisation {value!r}.", code="org_not_found")
+    return org.path
 
 
 def _all_events(actor: Actor, db: Session, filters: AuditFilter,
