@@ -228,3 +228,9 @@ def test_cli_list_reads_like_the_page(settings: Any, runtime: Any, scene: dict[s
     assert done.exit_code == 0, done.output
     assert "编制目录" in done.output and "人口基础信息审计测试" in done.output
     assert "{" not in done.output
+
+
+def test_page_in_english(client: Any, scene: dict[str, Any]) -> None:
+    body = rows_of(client.get("/audit", params={"lang": "en"}).text)
+    assert "Catalog entry compiled" in body and "<dt>Resource code</dt>" in body
+    assert "编制目录" not in body
