@@ -3,7 +3,7 @@
 Prints ONE JSON object. For each backend (SQLite always; PostgreSQL when a URL is given with
 ``--pg``, else ``GONGSHU_BENCH_DATABASE_URL`` or ``GONGSHU_TEST_DATABASE_URL``):
 
-- ``search``: ``gongshu.catalog.search.search`` as a signed-in requester calls it (published
+- ``search``: ``gongshu.catalog.search.service.search`` as a signed-in requester calls it (published
   entries only; 20 hits; the eight facets counted), each query in its own read transaction, for
   a mixed set of Chinese queries (single words, phrases, a region with a topic, synonyms, codes,
   rare words), a third of them with facet filters. p50/p95 over every timed call: each query
@@ -21,7 +21,7 @@ The entries are synthetic: ``catalog/data/demo_catalog.yaml``'s resources for ~1
 bodies of every region of the province, with qualifiers (years, detail or summary tables) that
 make each name distinct. Organisations go through ``orgs.service``; entries and their search
 rows are written in bulk (the review workflow is not what is measured here), with the index
-terms of the real indexer (``catalog/text.py``) and the real FTS5 table / tsvector.
+terms of the real indexer (``catalog/search/text.py``) and the real FTS5 table / tsvector.
 
 Databases are temporary: a SQLite file in a temporary directory; on PostgreSQL a throwaway
 schema ``gongshu_bench_<random>`` in the given database, dropped at the end.
@@ -54,10 +54,11 @@ from urllib.parse import quote
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import TSVECTOR
 
-from gongshu.catalog import demo, search
-from gongshu.catalog import text as catalog_text
+from gongshu.catalog import demo
 from gongshu.catalog.models import CatalogEntry, SearchDoc, SearchTerms, build_search_file
-from gongshu.catalog.search import FIELDS, SearchFilters
+from gongshu.catalog.search import service as search
+from gongshu.catalog.search import text as catalog_text
+from gongshu.catalog.search.service import FIELDS, SearchFilters
 from gongshu.catalog.vocab import vocab
 from gongshu.core.audit import AuditHead
 from gongshu.core.config import Settings

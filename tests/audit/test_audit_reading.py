@@ -192,9 +192,11 @@ def test_names_are_resolved_in_one_query_per_type(runtime: Any, scene: dict[str,
         kinds = {e.target_type for e in events if e.target_type in service.RESOLVERS}
         assert len([e for e in events if e.target_type == "catalog_entry"]) >= 7
         statements: list[str] = []
+        mine = db.connection()  # the app's start-up threads may query the same engine meanwhile
 
-        def count(*args: Any) -> None:
-            statements.append(args[2])
+        def count(conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+            if conn is mine:
+                statements.append(statement)
 
         engine = db.get_bind()
         sa_event.listen(engine, "before_cursor_execute", count)

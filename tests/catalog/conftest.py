@@ -284,7 +284,7 @@ def _import_workbook(sample_entries: list[Any], org: Any) -> tuple[Any, list[str
 
     from openpyxl import load_workbook
 
-    from gongshu.catalog import xlsx
+    from gongshu.catalog.transfer import xlsx
 
     entries = [e.model_copy(update={
         "provider": e.provider.model_copy(update={"name": org.name, "code": org.uscc,

@@ -15,7 +15,7 @@ import pytest
 from openpyxl import load_workbook
 from typer.testing import CliRunner
 
-from gongshu.catalog import xlsx
+from gongshu.catalog.transfer import xlsx
 from gongshu.cli.main import build_app
 from gongshu.demo.builder import synthetic_uscc
 

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from rdflib import Graph, URIRef
 
-from gongshu.catalog.dcat import build_graph, dataset_iri, to_jsonld, to_turtle
+from gongshu.catalog.transfer.dcat import build_graph, dataset_iri, to_jsonld, to_turtle
 
 # rdflib's own JSON-LD parser still builds a ConjunctiveGraph inside; not ours to fix.
 pytestmark = pytest.mark.filterwarnings("ignore:ConjunctiveGraph is deprecated:DeprecationWarning")

@@ -10,7 +10,8 @@ from typing import Any
 import pytest
 
 from gongshu import __version__
-from gongshu.catalog import flows, xlsx
+from gongshu.catalog import flows
+from gongshu.catalog.transfer import xlsx
 from support import csrf_of, web_login
 
 

@@ -7,8 +7,9 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from gongshu.catalog import flows, search, service
-from gongshu.catalog.search import SearchFilters
+from gongshu.catalog import flows, service
+from gongshu.catalog.search import service as search
+from gongshu.catalog.search.service import SearchFilters
 
 CONDITIONAL = {"type": "conditional", "condition": "仅用于社会保障业务", "legal_basis": "《社会保险法》",
                "method_class": "platform", "method_type": "interface"}

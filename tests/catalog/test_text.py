@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from gongshu.catalog.text import (
+from gongshu.catalog.search.text import (
     _read_cache,
     index_terms,
     normalize,
@@ -139,7 +139,7 @@ def offline(*args, **kwargs):
 socket.socket.connect = offline
 socket.create_connection = offline
 socket.getaddrinfo = offline
-from gongshu.catalog import text
+from gongshu.catalog.search import text
 info = text.warm_up()
 print(json.dumps({"from_cache": info["from_cache"], "path": info["cache_path"],
                   "terms": text.index_terms("统一社会信用代码与社保的不动产登记")}))

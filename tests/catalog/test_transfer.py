@@ -11,8 +11,9 @@ import pytest
 import sqlalchemy as sa
 from openpyxl import load_workbook
 
-from gongshu.catalog import flows, service, xlsx
+from gongshu.catalog import flows, service
 from gongshu.catalog.models import CatalogEntry
+from gongshu.catalog.transfer import xlsx
 from gongshu.core.errors import ValidationFailed
 
 

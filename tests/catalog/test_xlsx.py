@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from openpyxl import Workbook, load_workbook
 
-from gongshu.catalog.xlsx import (
+from gongshu.catalog.transfer.xlsx import (
     ENTRIES_SHEET,
     ENTRY_COLUMNS,
     GUIDE_SHEET,

@@ -73,3 +73,71 @@ def test_ask_check_and_report(browser: Any, live_server: dict[str, Any]) -> None
     page.screenshot(path=str(SHOTS / "sharing-reports.png"), full_page=True)
     assert not [e for e in errors if "Content Security Policy" in e or "Refused" in e], errors
     context.close()
+
+
+def test_search_request_approve_pull_revoke(browser: Any, live_server: dict[str, Any]) -> None:
+    """Issue 10's journey: search → request with a scenario → bureau check → the provider
+    approves → the holder makes a token bound to the grant and pulls through the API → the
+    provider revokes → the next pull is refused with a problem+json code."""
+    url = live_server["url"]
+    context, page, _errors = _session(browser, live_server, "requester")
+    page.goto(f"{url}/catalog?q=就业登记 信息")
+    page.click("a:has-text('就业登记信息')")
+    page.click("#ask-to-share")
+    page.wait_for_url(f"{url}/sharing/new?entry=*")
+    page.locator("input[name=items]").nth(0).check()
+    page.locator("input[name=items]").nth(1).check()
+    page.select_option("#f-scenario", label="医疗救助对象资格核验")
+    page.fill("#f-contact_name", "周申请")
+    page.fill("#f-contact_phone", "0351-1234567")
+    page.click("#request-form button.primary")
+    page.wait_for_url(f"{url}/sharing/requests/**")
+    number = page.locator("h1").inner_text().split()[0]
+    context.close()
+
+    context, page, _errors = _session(browser, live_server, "reviewer")  # the requester's bureau
+    page.goto(f"{url}/sharing/queue")
+    page.click(f"text={number}")
+    page.click("#decide button[value=conform]")
+    page.wait_for_url("**flash=share_request_decided")
+    assert "提供方答复" in page.locator("body").inner_text()
+    context.close()
+
+    context, page, _errors = _session(browser, live_server, "steward")  # the provider
+    page.goto(f"{url}/sharing/inbox")
+    page.click(f"text={number}")
+    page.fill("#f-comment-a", "同意，仅限医疗救助资格核验使用")
+    page.click("#decide button.primary")
+    page.wait_for_url("**flash=share_request_decided")
+    assert "已授权" in page.locator("h1").inner_text()
+    context.close()
+
+    context, page, _errors = _session(browser, live_server, "requester")  # the holder
+    page.goto(f"{url}/sharing/grants?held=1")  # the grants its body holds
+    page.locator("a[href^='/sharing/grants/']", has_text="201002").first.click()
+    grant_url = page.url.split("?")[0]
+    grant_id = grant_url.rsplit("/", 1)[1]
+    page.fill("#f-token-name", "医疗救助系统")
+    page.click("#grant-delivery button.primary")
+    token = page.locator("#new-token pre").inner_text().strip()
+    assert token.startswith("gs_")
+    page.screenshot(path=str(SHOTS / "sharing-grant.png"), full_page=True)
+    api = context.request
+    pulled = api.get(f"{url}/api/v1/grants/{grant_id}/data?format=json&limit=50",
+                     headers={"Authorization": f"Bearer {token}"})
+    assert pulled.status == 200, pulled.text()
+    body = pulled.json()
+    assert len(body["columns"]) == 2 and 0 < len(body["rows"]) <= 50  # the two granted items
+    context.close()
+
+    context, page, _errors = _session(browser, live_server, "steward")
+    page.goto(grant_url)
+    page.fill("#f-reason", "医疗救助资格核验场景已结束")
+    page.click("#revoke button")
+    page.wait_for_url("**flash=grant_revoked")
+    refused = context.request.get(f"{url}/api/v1/grants/{grant_id}/data?format=json",
+                                  headers={"Authorization": f"Bearer {token}"})
+    assert refused.status == 403
+    assert refused.headers["content-type"].startswith("application/problem+json")
+    assert refused.json()["code"] == "grant_revoked"
+    context.close()

@@ -10,8 +10,9 @@ from typing import Any
 
 import pytest
 
-from gongshu.catalog import access, search
+from gongshu.catalog import access
 from gongshu.catalog import service as catalog
+from gongshu.catalog.search import service as search
 from gongshu.core.errors import NotFound
 from support import web_login
 

@@ -145,3 +145,39 @@ def test_session_cookie_on_the_api_needs_the_csrf_header_for_changes(
     response = client.post("/api/v1/tokens", json={"name": "x"})
     assert_problem(response, 403)
     assert response.json()["code"] == "csrf_failed"
+
+
+def test_a_token_keeps_the_time_it_was_last_used(
+    client: Any, runtime: Any, make_user: Any, token_for: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Reads note it after the response (their session cannot write), writes too even when they
+    fail; at most once a minute."""
+    from gongshu.web import deps
+
+    monkeypatch.setattr(deps, "_touched", {})
+    member = make_user("user-of-token", "catalog_editor", "province.hr")
+    headers = token_for(member)
+    prefix = headers["Authorization"].split("_")[1]
+
+    def last_used() -> dt.datetime | None:
+        with runtime.db.transaction(write=False) as db:
+            return db.query(ApiToken).filter(ApiToken.prefix == prefix).one().last_used_at
+
+    assert last_used() is None
+    before = dt.datetime.now(dt.UTC)
+    assert client.get("/api/v1/me", headers=headers).status_code == 200
+    first = last_used()
+    assert first is not None and first >= before - dt.timedelta(seconds=1)
+    # within the minute: not written again
+    assert client.get("/api/v1/me", headers=headers).status_code == 200
+    assert last_used() == first
+    # a minute later, a write that fails (invalid body) still notes the use
+    monkeypatch.setattr(deps, "_touched", {})
+    past = dt.datetime.now(dt.UTC) - dt.timedelta(minutes=5)
+    with runtime.db.transaction() as db:
+        db.execute(update(ApiToken).where(ApiToken.prefix == prefix).values(last_used_at=past))
+    assert client.post("/api/v1/tokens", headers=headers, json={"name": ""}).status_code == 422
+    later = last_used()
+    assert later is not None and later > past + dt.timedelta(minutes=4)
+    listed = client.get("/api/v1/tokens", headers=headers).json()
+    assert any(t["last_used_at"] for t in listed)

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, File, Form, Query, Request, Response, UploadFile
 
-from gongshu.catalog import census, flows, rules, search, service, xlsx
+from gongshu.catalog import census, flows, rules, service
 from gongshu.catalog.census import Census, CensusResponse
 from gongshu.catalog.schemas import (
     ApproveIn,
@@ -49,7 +49,9 @@ from gongshu.catalog.schemas import (
     VersionPublic,
     WithdrawIn,
 )
+from gongshu.catalog.search import service as search
 from gongshu.catalog.service import CatalogEntry
+from gongshu.catalog.transfer import xlsx
 from gongshu.catalog.vocab import vocab
 from gongshu.core.permissions import Actor, Perm
 from gongshu.web.deps import ApiActor, Db, guard, locale_of

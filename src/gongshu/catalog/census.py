@@ -29,7 +29,7 @@ from gongshu.catalog.models import (
     InfoSystem,
 )
 from gongshu.catalog.schemas import InfoSystemIn
-from gongshu.catalog.search import covering
+from gongshu.catalog.search.service import covering
 from gongshu.core import audit
 from gongshu.core.db import runtime_of, utcnow
 from gongshu.core.errors import Collector, InvalidState, NotFound

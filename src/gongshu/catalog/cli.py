@@ -33,7 +33,9 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
-from gongshu.catalog import duplicates, search, service, xlsx
+from gongshu.catalog import duplicates, service
+from gongshu.catalog.search import service as search
+from gongshu.catalog.transfer import xlsx
 from gongshu.catalog.vocab import vocab
 from gongshu.cli.main import console, print_json, runtime, system_actor
 from gongshu.core.errors import FieldError, ValidationFailed

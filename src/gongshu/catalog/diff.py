@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from gongshu.catalog.schemas import CatalogEntryBase, DataItemIn
+from gongshu.catalog.transfer.xlsx import ENTRY_COLUMNS, ITEM_COLUMNS
 from gongshu.catalog.vocab import vocab
-from gongshu.catalog.xlsx import ENTRY_COLUMNS, ITEM_COLUMNS
 
 Kind = Literal["added", "removed", "changed"]
 

@@ -30,14 +30,15 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from gongshu.catalog import access, search
+from gongshu.catalog import access
 from gongshu.catalog.models import EDITABLE, CatalogEntry, CatalogVersion, ReviewRecord
+from gongshu.catalog.search import service as search
 from gongshu.catalog.service import (
-    _entry,
     _new_version,
     _record,
     _set_pointers,
     _valid,
+    _writable,
     may_review,
     record_duplicate_warning,
     sync_status,
@@ -112,7 +113,7 @@ def _not_own(actor: Actor, version: CatalogVersion) -> None:
 def submit(actor: Actor, db: Session, /, entry_id: uuid.UUID, *,
            comment: str = "") -> CatalogEntry:
     """Submit the working version to the same-level data bureau for review (Art. 9)."""
-    entry = _entry(db, entry_id)
+    entry = _writable(actor, db, entry_id)
     require(actor, Perm.CATALOG_EDIT, entry.provider_path)
     working = _working(entry, *EDITABLE)
     comment = _comment(comment, required=False)
@@ -137,7 +138,7 @@ def submit(actor: Actor, db: Session, /, entry_id: uuid.UUID, *,
 
 def recall(actor: Actor, db: Session, /, entry_id: uuid.UUID) -> CatalogEntry:
     """Take a submission back before the bureau has reviewed it (it becomes a draft again)."""
-    entry = _entry(db, entry_id)
+    entry = _writable(actor, db, entry_id)
     require(actor, Perm.CATALOG_EDIT, entry.provider_path)
     working = _working(entry, "submitted")
     working.status = "draft"
@@ -147,7 +148,7 @@ def recall(actor: Actor, db: Session, /, entry_id: uuid.UUID) -> CatalogEntry:
 def return_entry(actor: Actor, db: Session, /, entry_id: uuid.UUID, *,
                  comment: str) -> CatalogEntry:
     """Send a submitted version back to its body with the reviewer's comments."""
-    entry = _entry(db, entry_id)
+    entry = _writable(actor, db, entry_id)
     _require_reviewer(actor, db, entry)
     working = _working(entry, "submitted")
     _not_own(actor, working)
@@ -162,7 +163,7 @@ def return_entry(actor: Actor, db: Session, /, entry_id: uuid.UUID, *,
 def approve(actor: Actor, db: Session, /, entry_id: uuid.UUID, *, comment: str = "",
             publish: bool = True) -> CatalogEntry:
     """Approve a submitted version and, by default, publish it at once."""
-    entry = _entry(db, entry_id)
+    entry = _writable(actor, db, entry_id)
     _require_reviewer(actor, db, entry)
     working = _working(entry, "submitted")
     _not_own(actor, working)
@@ -177,7 +178,7 @@ def approve(actor: Actor, db: Session, /, entry_id: uuid.UUID, *, comment: str =
 
 def publish_entry(actor: Actor, db: Session, /, entry_id: uuid.UUID) -> CatalogEntry:
     """Publish an approved version: it replaces the published one, which is superseded."""
-    entry = _entry(db, entry_id)
+    entry = _writable(actor, db, entry_id)
     _require_reviewer(actor, db, entry)
     working = _working(entry, "approved")
     _not_own(actor, working)
@@ -201,7 +202,7 @@ def revise(actor: Actor, db: Session, /, entry_id: uuid.UUID, *,
            change_note: str = "") -> CatalogEntry:
     """Start a new version of a published (or withdrawn) entry, as a draft copy of its latest
     published content. The published version stays visible until the new one is published."""
-    entry = _entry(db, entry_id)
+    entry = _writable(actor, db, entry_id)
     require(actor, Perm.CATALOG_EDIT, entry.provider_path)
     if entry.working_version is not None:
         raise InvalidState("The entry already has a version in progress.",
@@ -226,7 +227,7 @@ def _last_published(db: Session, entry: CatalogEntry) -> CatalogVersion | None:
 def withdraw(actor: Actor, db: Session, /, entry_id: uuid.UUID, *, reason: str) -> CatalogEntry:
     """Take a published entry out of the catalog (its body or its bureau), saying why. A
     revision in progress stays; publishing it later brings the entry back."""
-    entry = _entry(db, entry_id)
+    entry = _writable(actor, db, entry_id)
     if not (actor.can(Perm.CATALOG_EDIT, entry.provider_path) or may_review(actor, entry)):
         raise PermissionDenied("Only the entry's body or its data bureau may withdraw it.",
                                code="permission_denied")

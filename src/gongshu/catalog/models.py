@@ -263,7 +263,7 @@ class SearchDoc(Base):
 
 
 class SearchTerms(Base):
-    """A search row's segmented terms per field, space-joined (``catalog/text.py``), kept
+    """A search row's segmented terms per field, space-joined (``catalog/search/text.py``), kept
     apart so the rows searches read stay narrow: the FTS5 index (SQLite) is rebuilt from here,
     and an unchanged version's terms are reused instead of segmented again."""
 

@@ -17,10 +17,12 @@ from fastapi.responses import RedirectResponse, Response
 from sqlalchemy.orm import Session
 from starlette.datastructures import UploadFile
 
-from gongshu.catalog import census, flows, rules, search, service, xlsx
+from gongshu.catalog import census, flows, rules, service
 from gongshu.catalog.diff import shown
 from gongshu.catalog.schemas import DataElementCreate, InfoSystemIn
+from gongshu.catalog.search import service as search
 from gongshu.catalog.service import EDITABLE, CatalogEntry
+from gongshu.catalog.transfer import xlsx
 from gongshu.catalog.vocab import vocab
 from gongshu.core.errors import FieldError, ValidationFailed
 from gongshu.core.i18n import Translator

@@ -27,7 +27,7 @@ import sqlalchemy as sa
 from pydantic import ValidationError
 from sqlalchemy.orm import Session, object_session
 
-from gongshu.catalog import access, codes, dcat, duplicates, rules, search, xlsx
+from gongshu.catalog import access, codes, duplicates, rules
 from gongshu.catalog.diff import Change, diff_entries
 from gongshu.catalog.models import (
     EDITABLE,
@@ -50,6 +50,8 @@ from gongshu.catalog.schemas import (
     ProviderRef,
     apply_update,
 )
+from gongshu.catalog.search import service as search
+from gongshu.catalog.transfer import dcat, xlsx
 from gongshu.core import audit
 from gongshu.core.db import as_uuids, runtime_of, utcnow
 from gongshu.core.errors import (
@@ -149,6 +151,16 @@ def entry_by_id(db: Session, /, entry_id: uuid.UUID) -> CatalogEntry | None:
     """An entry by id with no visibility check: for rooms that check access themselves
     (grading and the library scope by provider and bureau)."""
     return db.get(CatalogEntry, entry_id)
+
+
+def _writable(actor: Actor, db: Session, entry_id: uuid.UUID) -> CatalogEntry:
+    """The entry a write names. One the actor may not see is answered exactly like an id that
+    does not exist (404 ``catalog_entry_not_found``) before any permission check, so a write
+    never tells that it exists; one they see but may not change is refused (403) later."""
+    entry = _entry(db, entry_id)
+    if not may_see(actor, entry):
+        raise NotFound("No such catalog entry.", code="catalog_entry_not_found")
+    return entry
 
 
 def get_entry(actor: Actor, db: Session, /, entry_id: uuid.UUID) -> CatalogEntry:
@@ -486,7 +498,7 @@ def update_entry(
 ) -> CatalogEntry:
     """Change the working version (a draft, or a returned one) of an entry. A full entry
     replaces the content; a ``CatalogEntryUpdate`` replaces the fields it names."""
-    entry = _entry(db, entry_id)
+    entry = _writable(actor, db, entry_id)
     working = _editable_working(actor, entry)
     if isinstance(data, CatalogEntryUpdate):
         try:
@@ -514,7 +526,7 @@ def update_entry(
 def discard_working(actor: Actor, db: Session, /, entry_id: uuid.UUID) -> CatalogEntry | None:
     """Throw away the working version (draft or returned). An entry never published goes with
     it (its resource code is not given again); returns the entry, or None if it is gone."""
-    entry = _entry(db, entry_id)
+    entry = _writable(actor, db, entry_id)
     working = _editable_working(actor, entry)
     if entry.published_version_id is None and len(entry.versions) == 1:
         _record(db, actor, "delete", entry, {"name": working.name})
@@ -584,7 +596,7 @@ def set_grade(actor: Actor, db: Session, /, entry_id: uuid.UUID, *, grade: str,
     """Record the grade a data steward of the provider confirmed (Art. 10), with its reasons:
     strings as written, or the grading module's reasons (``text``, ``kind``, ``params``, see
     ``grading/proposal.py``), stored as given so pages can say them in the reader's language."""
-    entry = _entry(db, entry_id)
+    entry = _writable(actor, db, entry_id)
     require(actor, Perm.GRADING_CONFIRM, entry.provider_path)
     grade = (grade or "").strip()
     if not grade or len(grade) > 32:

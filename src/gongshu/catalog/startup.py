@@ -3,7 +3,7 @@ the first search does not pay for it."""
 
 from __future__ import annotations
 
-from gongshu.catalog import text as catalog_text
+from gongshu.catalog.search import text as catalog_text
 from gongshu.core.runtime import Runtime
 
 

@@ -138,6 +138,8 @@ def config() -> None:
 def serve(
     host: str | None = typer.Option(None, help="Address to listen on."),
     port: int | None = typer.Option(None, help="Port to listen on."),
+    workers: int = typer.Option(1, min=1, help="Server processes sharing the port (PostgreSQL; "
+                                "each has GONGSHU_WEB_THREADS threads and its own pool)."),
 ) -> None:
     """Serve the web UI and the API (with an in-process job worker)."""
     import uvicorn
@@ -146,8 +148,16 @@ def serve(
 
     rt = runtime()
     s = rt.settings
-    console.print(f"gongshu serving on http://{host or s.host}:{port or s.port}  (API docs: /api/docs)")
-    uvicorn.run(create_app(rt), host=host or s.host, port=port or s.port, log_level="warning")
+    host, port = host or s.host, port or s.port
+    console.print(f"gongshu serving on http://{host}:{port}  (API docs: /api/docs)")
+    if workers == 1:
+        uvicorn.run(create_app(rt), host=host, port=port, log_level="warning")
+        return
+    # each process builds its own runtime from the same settings (environment, gongshu.toml)
+    rt.close()
+    State.runtime = None
+    uvicorn.run("gongshu.web.app:create_app", factory=True, workers=workers, host=host,
+                port=port, log_level="warning")
 
 
 @app.command()
@@ -201,7 +211,7 @@ def demo(
         logins = [tuple(row) for row in ctx.logins]
     _print_logins(logins, host or rt.settings.host, port or rt.settings.port)
     if serve_after:
-        serve(host=host, port=port)
+        serve(host=host, port=port, workers=1)
 
 
 def _print_logins(logins: list[tuple[str, ...]], host: str, port: int) -> None:
@@ -243,3 +253,7 @@ def report_error(exc: GongshuError) -> None:
 
 def main() -> None:
     build_app()()
+
+
+if __name__ == "__main__":
+    main()

@@ -167,6 +167,21 @@ class Settings(BaseSettings):
         description="Most rows one download or API read of an open dataset returns; larger "
         "datasets are read in pages (offset, limit).",
     )
+    web_threads: int = Field(
+        16, ge=1,
+        description="Requests each `gongshu serve` process serves at once, each on a thread of "
+        "its own with a database session; others wait in line (fairly between callers).",
+    )
+    request_queue_seconds: float = Field(
+        30.0, ge=0,
+        description="How long a request waits in line for one of the web threads; after that "
+        "it is answered 503 with Retry-After instead of waiting longer.",
+    )
+    db_pool_size: int = Field(
+        0, ge=0,
+        description="Database connections each process keeps; never fewer than web_threads + "
+        "job_threads + 4 (the default, 0, is exactly that), so no thread waits for a connection.",
+    )
     page_size: int = Field(50, description="Default page size of lists in the API and the web UI.")
     log_level: str = Field("INFO", description="Logging level (DEBUG, INFO, WARNING, ERROR).")
 
@@ -209,6 +224,12 @@ class Settings(BaseSettings):
         if self.database_url:
             return self.database_url
         return f"sqlite:///{self.resolved_data_dir / 'gongshu.db'}"
+
+    @property
+    def effective_db_pool_size(self) -> int:
+        """Connections of the pool: one per web thread and job thread, a few for start-up work
+        and the notes written after a request; more if ``db_pool_size`` says so."""
+        return max(self.db_pool_size, self.web_threads + self.job_threads + 4)
 
     @property
     def is_sqlite(self) -> bool:

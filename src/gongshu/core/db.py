@@ -20,7 +20,8 @@ from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import JSON, DateTime, MetaData, Uuid, create_engine, event
+from sqlalchemy import JSON, DateTime, MetaData, String, Uuid, create_engine, event
+from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import (
@@ -33,6 +34,8 @@ from sqlalchemy.orm import (
 )
 from sqlalchemy.pool import NullPool
 from sqlalchemy.types import TypeDecorator
+
+from gongshu.core.errors import FieldError, ValidationFailed
 
 if TYPE_CHECKING:
     from gongshu.core.runtime import Runtime
@@ -140,24 +143,36 @@ def _configure_sqlite(engine: Engine) -> None:
         conn.connection.driver_connection.execute("BEGIN IMMEDIATE" if write else "BEGIN")
 
 
-def make_engine(url: str, *, echo: bool = False) -> Engine:
+#: connections a pool may open beyond its size, briefly, before a checkout waits
+POOL_OVERFLOW = 4
+#: seconds a checkout waits for a connection before it fails (answered 503, never a hang)
+POOL_TIMEOUT = 10.0
+
+
+def make_engine(url: str, *, echo: bool = False, pool_size: int = 20,
+                pool_timeout: float = POOL_TIMEOUT) -> Engine:
+    """The engine with its connection pool. Size the pool with the threads that use it
+    (``Settings.effective_db_pool_size``): a thread that waits for a connection while every
+    connection belongs to a request waiting for a thread is how a server stalls."""
+    pool = {"pool_size": pool_size, "max_overflow": POOL_OVERFLOW, "pool_timeout": pool_timeout}
     if url.startswith("sqlite"):
         # One file, many threads: each checkout gets its own connection (cheap for SQLite);
         # NullPool for :memory: would lose the database, so tests use files.
         engine = create_engine(
-            url, echo=echo, connect_args={"check_same_thread": False, "timeout": 15}
+            url, echo=echo, connect_args={"check_same_thread": False, "timeout": 15}, **pool
         )
         _configure_sqlite(engine)
         return engine
-    return create_engine(url, echo=echo, pool_pre_ping=True, pool_size=10, max_overflow=10)
+    return create_engine(url, echo=echo, pool_pre_ping=True, **pool)
 
 
 class Database:
     """The engine and its sessions."""
 
-    def __init__(self, url: str, *, runtime: Runtime | None = None, echo: bool = False) -> None:
+    def __init__(self, url: str, *, runtime: Runtime | None = None, echo: bool = False,
+                 pool_size: int = 20, pool_timeout: float = POOL_TIMEOUT) -> None:
         self.url = url
-        self.engine = make_engine(url, echo=echo)
+        self.engine = make_engine(url, echo=echo, pool_size=pool_size, pool_timeout=pool_timeout)
         self.runtime = runtime
         self._read = sessionmaker(self.engine, expire_on_commit=False)
         self._write = sessionmaker(
@@ -222,6 +237,27 @@ def _drop_on_commit(session: Session, previous: SessionTransaction) -> None:
             pending[:] = [(tx, cb) for tx, cb in pending if not within(tx, previous)]
         return
     session.info.pop("on_commit", None)
+
+
+@event.listens_for(Session, "before_flush")
+def _check_lengths(session: Session, _context: Any, _instances: Any) -> None:
+    """A text longer than its column is a field error, on every backend: PostgreSQL refuses it
+    (a 500 where the API did not bound the field), SQLite would store it silently. The field
+    is the attribute's name, which is the API's name for it (``display_name``, ``short_name``)."""
+    errors = []
+    for obj in (*session.new, *session.dirty):
+        state = sa_inspect(obj)
+        for attr in state.mapper.column_attrs:
+            column_type = attr.columns[0].type
+            length = getattr(column_type, "length", None)
+            if not length or not isinstance(column_type, String):
+                continue
+            value = state.dict.get(attr.key)
+            if isinstance(value, str) and len(value) > length:
+                errors.append(FieldError(attr.key, "too_long", f"At most {length} characters.",
+                                         params={"max_length": length}))
+    if errors:
+        raise ValidationFailed("The input is not valid.", errors=errors)
 
 
 def runtime_of(session: Session) -> Runtime:

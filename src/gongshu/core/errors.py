@@ -91,6 +91,20 @@ class TooManyRequests(GongshuError):
     default_code = "too_many_requests"
 
 
+class Unavailable(GongshuError):
+    """The platform is too busy to answer now (every web thread, database connection or the
+    database lock stayed taken for the whole wait); the client retries after ``retry_after``
+    seconds. Never a hang, never a 500."""
+
+    status = 503
+    default_code = "overloaded"
+
+    def __init__(self, detail: str = "The platform is busy; try again shortly.", *,
+                 retry_after: int = 1, code: str | None = None, **params: Any) -> None:
+        super().__init__(detail, code=code, **params)
+        self.retry_after = max(1, int(retry_after))
+
+
 class ValidationFailed(GongshuError):
     """Input broke one or more rules; every broken rule is listed, not only the first."""
 

@@ -318,7 +318,7 @@ def submit(
     spec = spec_of(kind)
     job = Job(
         kind=kind,
-        title=title or kind,
+        title=(title or kind)[:200],  # a title names a file at times; the column holds 200
         params=params or {},
         actor=actor_snapshot(actor),
         created_by_id=actor.user_id,

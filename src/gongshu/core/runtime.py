@@ -36,7 +36,9 @@ class Runtime:
             log_path=log_path,
             continues=self._chain_continues,
         )
-        self.db = Database(self.settings.effective_database_url, runtime=self)
+        self.db = Database(self.settings.effective_database_url, runtime=self,
+                           pool_size=self.settings.effective_db_pool_size,
+                           pool_timeout=max(self.settings.request_queue_seconds, 1.0))
 
     def _chain_continues(
         self, since: tuple[int, str], head: tuple[int, str]

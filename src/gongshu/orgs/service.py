@@ -489,6 +489,10 @@ def update_user(
         raise ValidationFailed.single("email", "invalid_email", "Not a valid e-mail address.")
     if locale is not None and locale not in ("zh-CN", "en"):
         raise ValidationFailed.single("locale", "invalid_choice", "Locale is zh-CN or en.")
+    if display_name is not None:
+        display_name = display_name.strip()
+        if not display_name:  # as create_user: a user always has a name people see
+            raise ValidationFailed.single("display_name", "required", "Display name is required.")
     changes: dict[str, object] = {}
     for attr, value in (("display_name", display_name), ("email", email),
                         ("is_active", is_active), ("locale", locale)):
@@ -949,12 +953,26 @@ def authenticate_token(db: Session, /, raw_token: str) -> Actor:
     return actor
 
 
-def touch_token(db: Session, /, token_id: uuid.UUID) -> None:
-    """Note when a token was last used, at most once a minute (callers use a separate transaction)."""
+#: how often a token's last use is written at most (a read request does not write for it)
+TOKEN_TOUCH_EVERY = dt.timedelta(minutes=1)
+
+
+def token_touch_due(db: Session, /, token_id: uuid.UUID) -> bool:
+    """Whether the token's last use is older than ``TOKEN_TOUCH_EVERY`` (a read: the row is in
+    the session already after ``authenticate_token``)."""
     token = db.get(ApiToken, token_id)
-    now = utcnow()
-    if token is not None and (token.last_used_at is None or now - token.last_used_at > dt.timedelta(minutes=1)):
-        token.last_used_at = now
+    return token is not None and (token.last_used_at is None
+                                  or utcnow() - token.last_used_at > TOKEN_TOUCH_EVERY)
+
+
+def touch_token(db: Session, /, token_id: uuid.UUID) -> None:
+    """Note when a token was last used, at most once a minute. It writes, so it needs a write
+    session: the request's own when it writes, else a short one of its own after the response
+    (``web.deps``); in a read session the change would be rolled back with it."""
+    if token_touch_due(db, token_id):
+        token = db.get(ApiToken, token_id)
+        assert token is not None
+        token.last_used_at = utcnow()
 
 
 def audit_labels(db: Session, /, ids: Sequence[str], *, kind: str = "user") -> dict[str, str]:

@@ -8,18 +8,19 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, Request
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import HTMLResponse, Response
 from fastapi.staticfiles import StaticFiles
+from starlette.concurrency import run_in_threadpool
 
 from gongshu import __version__
 from gongshu.core import i18n, migrations
 from gongshu.core.jobs import Worker
 from gongshu.core.runtime import Runtime
 from gongshu.modules import import_job_handlers, import_models, start_hooks, submodules
-from gongshu.web import core_pages, problems
+from gongshu.web import admission, core_pages, deps, inputs, problems
 from gongshu.web.deps import SESSION_COOKIE
 from gongshu.web.templating import STATIC_DIR
 
@@ -124,8 +125,11 @@ def create_app(runtime: Runtime | None = None, *, start_worker: bool = True) -> 
     import_models()
     import_job_handlers()
 
+    settings = runtime.settings
+
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        admission.size_thread_pool(settings.web_threads)
         if not migrations.is_current(runtime.db):
             before, after = migrations.upgrade(runtime.db)
             log.warning("upgraded the metadata store from %s to %s", before, after)
@@ -151,9 +155,11 @@ def create_app(runtime: Runtime | None = None, *, start_worker: bool = True) -> 
         redoc_url=None,
         openapi_url="/api/openapi.json",
         lifespan=lifespan,
+        dependencies=[Depends(inputs.check)],
     )
     app.state.runtime = runtime
     problems.install(app)
+    problems.document(app)
     app.mount("/static", StaticFiles(directory=str(STATIC_DIR)), name="static")
 
     @app.middleware("http")
@@ -165,6 +171,9 @@ def create_app(runtime: Runtime | None = None, *, start_worker: bool = True) -> 
             response.headers.setdefault(key, value)
         if request.url.path.startswith("/api/"):
             response.headers.setdefault("Cache-Control", "no-store")
+        token_id = getattr(request.state, "touch_token", None)
+        if token_id is not None:  # the request's unit of work has ended, committed or not
+            await run_in_threadpool(deps.touch_token_later, runtime, token_id)
         return response
 
     @app.get("/api/docs", include_in_schema=False)
@@ -188,6 +197,9 @@ def create_app(runtime: Runtime | None = None, *, start_worker: bool = True) -> 
         app.include_router(api.router)
     for pages in submodules("pages"):
         app.include_router(pages.router)
+    admission.install(app, slots=settings.web_threads,
+                      queue_seconds=settings.request_queue_seconds,
+                      headers={**SECURITY_HEADERS, "Cache-Control": "no-store"})
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:

@@ -17,7 +17,11 @@ the service still checks the scope of the specific object.
 
 from __future__ import annotations
 
+import logging
 import secrets
+import threading
+import time
+import uuid
 from collections.abc import Iterator
 from typing import Annotated, Any
 
@@ -30,6 +34,8 @@ from gongshu.core.permissions import Actor, Perm
 from gongshu.core.runtime import Runtime
 from gongshu.core.security import constant_time_equal
 from gongshu.orgs import service as orgs
+
+log = logging.getLogger("gongshu.web")
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 SESSION_COOKIE = "gongshu_session"
@@ -83,6 +89,41 @@ def _check_csrf(request: Request, expected: str, form_value: str | None = None) 
                                code="csrf_failed")
 
 
+#: token id -> monotonic time this process last wrote its use (so that 200 reads with one
+#: token in the same minute open one write transaction, not 200)
+_touched: dict[uuid.UUID, float] = {}
+_touched_lock = threading.Lock()
+
+
+def touch_token_later(runtime: Runtime, token_id: uuid.UUID) -> None:
+    """Write a token's last use in a short transaction of its own (the app calls it once the
+    request's unit of work has ended, whether it committed or not)."""
+    try:
+        with runtime.db.transaction() as db:
+            orgs.touch_token(db, token_id)
+    except Exception:  # noting a use must never fail the request it was for
+        log.warning("could not note the use of token %s", token_id, exc_info=True)
+        with _touched_lock:
+            _touched.pop(token_id, None)
+
+
+def _note_token_use(request: Request, db: Session, token_id: uuid.UUID) -> None:
+    """Keep the token's last use (``orgs.touch_token``, at most once a minute). Not in the
+    request's session: a read session cannot write, and a request that fails rolls back, yet
+    the token was used all the same; ``request.state.touch_token`` asks the app to write it
+    after the request (``touch_token_later``)."""
+    if not orgs.token_touch_due(db, token_id):
+        return
+    now = time.monotonic()
+    with _touched_lock:
+        if now - _touched.get(token_id, -1e9) < orgs.TOKEN_TOUCH_EVERY.total_seconds():
+            return
+        if len(_touched) > 10_000:
+            _touched.clear()
+        _touched[token_id] = now
+    request.state.touch_token = token_id
+
+
 def get_api_actor(request: Request, db: Db) -> Actor:
     cached = getattr(request.state, "actor", None)
     if cached is not None:
@@ -94,6 +135,8 @@ def get_api_actor(request: Request, db: Db) -> Actor:
             raise Unauthenticated("Use 'Authorization: Bearer <token>'.", code="token_invalid")
         actor = orgs.authenticate_token(db, raw.strip())
         request.state.token_id = actor.token_id
+        if actor.token_id is not None:
+            _note_token_use(request, db, actor.token_id)
     else:
         found = _session_actor(request, db)
         if found is None:

@@ -68,7 +68,6 @@ from sqlalchemy.dialects.postgresql import TSQUERY, TSVECTOR
 from sqlalchemy.orm import Session
 
 from gongshu.catalog import access
-from gongshu.catalog import text as catalog_text
 from gongshu.catalog.models import (
     COMBO_COLUMNS,
     FTS_TABLE,
@@ -84,6 +83,7 @@ from gongshu.catalog.models import (
     narrow_time,
     narrow_vis,
 )
+from gongshu.catalog.search import text as catalog_text
 from gongshu.catalog.vocab import vocab
 from gongshu.core.db import runtime_of
 from gongshu.core.permissions import Actor

@@ -57,6 +57,10 @@ CSV_SHEET = "CSV"
 
 #: Import limits; the web and CLI layers may pass their own (settings, not constants).
 MAX_ROWS = 20_000
+#: the longest cell read (Excel's own limit); a longer one is an error naming its column
+CELL_MAX = 32_767
+#: the longest CSV cell read at all (beyond it the file is refused at that line)
+CSV_READ_LIMIT = 16 * 1024 * 1024
 MAX_UNCOMPRESSED_BYTES = 200 * 1024 * 1024
 
 XLSX_MEDIA_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
@@ -505,6 +509,9 @@ def _rows(
         cells = {
             h: restore_cell(values[i]) if i < len(values) else None for h, i in positions.items()
         }
+        for name, value in cells.items():
+            if isinstance(value, str) and len(value) > CELL_MAX:
+                report.add(sheet, number, name, "too_long", max_length=CELL_MAX)
         if all(_text(v) is None for v in cells.values()):
             continue
         if len(out) >= max_rows:
@@ -730,6 +737,21 @@ def _decode(data: bytes) -> str:
         return data.decode("gb18030")
 
 
+def _csv_rows(text: str, report: _Report) -> Iterator[list[str]]:
+    """The CSV's rows; a cell longer than ``CSV_READ_LIMIT`` (or a file the csv module cannot
+    read) ends the file with an error at its line instead of an exception."""
+    # the module's limit (128 KiB by default) is process-wide; it is only ever raised here, and
+    # cells longer than CELL_MAX are reported by _rows naming their column
+    if csv.field_size_limit() < CSV_READ_LIMIT:
+        csv.field_size_limit(CSV_READ_LIMIT)
+    reader = csv.reader(io.StringIO(text, newline=""))
+    try:
+        yield from reader
+    except csv.Error as exc:
+        report.add(CSV_SHEET, reader.line_num or None, "", "invalid_file", kind="CSV",
+                   detail=str(exc))
+
+
 def parse_csv(data: bytes, *, locale: str = "zh", max_rows: int = MAX_ROWS) -> ImportResult:
     """Read a CSV in the export's flat layout (one row per data item); every entry or every
     error, as :func:`parse_workbook`."""
@@ -740,8 +762,7 @@ def parse_csv(data: bytes, *, locale: str = "zh", max_rows: int = MAX_ROWS) -> I
         report.add("", None, "", "invalid_file", kind="CSV", detail=str(exc))
         return _finish([], report)
     columns = ENTRY_COLUMNS + ITEM_COLUMNS[1:]
-    rows = _rows(CSV_SHEET, iter(csv.reader(io.StringIO(text, newline=""))), columns, report,
-                 max_rows)
+    rows = _rows(CSV_SHEET, _csv_rows(text, report), columns, report, max_rows)
     if rows is None:
         return _finish([], report)
     entry_headers = [c.header for c in ENTRY_COLUMNS]
