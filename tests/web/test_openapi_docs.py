@@ -26,6 +26,9 @@ def test_security_schemes_declared(app: Any) -> None:
     assert schemes["sessionCookie"]["in"] == "cookie"
     assert schemes["sessionCookie"]["name"] == "gongshu_session"
     assert {"bearerToken": []} in schema["security"]
+    # composed with the problem+json declarations (web/problems.document), not instead of them
+    assert "Problem" in schema["components"]["schemas"]
+    assert any("responses" in c for c in [schema["components"]])
 
 
 def test_each_route_declares_its_security(app: Any) -> None:

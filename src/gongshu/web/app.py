@@ -10,7 +10,6 @@ from typing import Any
 
 from fastapi import Depends, FastAPI, Request
 from fastapi.openapi.docs import get_swagger_ui_html
-from fastapi.openapi.utils import get_openapi
 from fastapi.responses import HTMLResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.concurrency import run_in_threadpool
@@ -201,12 +200,13 @@ def create_app(runtime: Runtime | None = None, *, start_worker: bool = True) -> 
                       queue_seconds=settings.request_queue_seconds,
                       headers={**SECURITY_HEADERS, "Cache-Control": "no-store"})
 
+    documented = app.openapi  # problems.document's: the problem+json answers
+
     def openapi() -> dict[str, Any]:
-        if app.openapi_schema is None:
-            app.openapi_schema = _document_security(get_openapi(
-                title=app.title, version=app.version, description=app.description,
-                routes=app.routes))
-        return app.openapi_schema
+        schema = documented()
+        if "securitySchemes" not in schema.get("components", {}):
+            _document_security(schema)
+        return schema
 
     app.openapi = openapi  # type: ignore[method-assign]
     return app
