@@ -7,12 +7,13 @@ from typing import Annotated
 from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import RedirectResponse, Response
 
-from gongshu.audit import service
+from gongshu.audit import present, service
+from gongshu.core.i18n import Translator
 from gongshu.core.permissions import Actor, Perm
-from gongshu.web.deps import Db, page_guard
+from gongshu.web.deps import Db, locale_of, page_guard, write_intent
 from gongshu.web.nav import NavItem
 from gongshu.web.templating import render
 
@@ -35,27 +36,72 @@ def _day(value: str | None, tz: str, *, end: bool = False) -> dt.datetime | None
     return dt.datetime.combine(day, dt.time(), tzinfo=ZoneInfo(tz)).astimezone(dt.UTC)
 
 
+FILTER_KEYS = ("action", "who", "target_type", "object", "org", "since", "until")
+
+
+def _filters(tz: str, query: dict[str, str]) -> service.AuditFilter:
+    """The page's filters: ``object`` is an id (or "type:id") or a name/code to search."""
+    target_type = query.get("target_type") or None
+    obj = (query.get("object") or "").strip()
+    target_id = object_query = None
+    if ":" in obj and obj.partition(":")[0] in service.RESOLVERS | {"audit_chain": None}:
+        target_type, _, target_id = obj.partition(":")
+    elif len(obj) == 36 and obj.count("-") == 4:
+        target_id = obj
+    elif obj:
+        object_query = obj
+    return service.AuditFilter(
+        action=query.get("action") or None, actor=query.get("who") or None,
+        target_type=target_type, target_id=target_id, object_query=object_query,
+        org_path=query.get("org") or None,
+        since=_day(query.get("since"), tz), until=_day(query.get("until"), tz, end=True))
+
+
+def _query(request: Request) -> dict[str, str]:
+    return {k: v for k in FILTER_KEYS if (v := request.query_params.get(k, "").strip())}
+
+
 @router.get("/audit")
-def audit_index(request: Request, actor: Auditor, db: Db, action: str | None = None,
-                who: str | None = None, target: str | None = None, since: str | None = None,
-                until: str | None = None, before: int | None = None) -> Response:
+def audit_index(request: Request, actor: Auditor, db: Db, before: int | None = None) -> Response:
     tz = request.app.state.runtime.settings.display_timezone
-    target_type, _, target_id = (target or "").partition(":")
-    filters = service.AuditFilter(action=action or None, actor=who or None,
-                                  target_type=target_type or None, target_id=target_id or None,
-                                  since=_day(since, tz), until=_day(until, tz, end=True))
-    events, cursor = service.list_events(actor, db, filters=filters, before_seq=before,
+    query = _query(request)
+    events, cursor = service.list_events(actor, db, filters=_filters(tz, query), before_seq=before,
                                          limit=request.app.state.runtime.settings.page_size)
-    query = {k: v for k, v in {"action": action, "who": who, "target": target, "since": since,
-                               "until": until}.items() if v}
+    t = Translator(locale_of(request))
     return render(request, "audit/index.html", {
         "events": events, "cursor": cursor, "query": query, "query_string": urlencode(query),
+        "objects": service.objects(db, events), "target_types": service.target_types(),
+        "orgs": service.org_choices(actor, db),
+        "fields": {e.seq: present.detail_fields(e.details_dict, t, tz) for e in events},
+        "times": {e.seq: present.local_time(e.occurred_at, tz) for e in events},
         "can_verify": actor.can(Perm.AUDIT_VERIFY)})
+
+
+@router.get("/audit/export", dependencies=[Depends(write_intent)])
+def audit_export(request: Request, actor: Auditor, db: Db, format: str = "csv") -> Response:
+    tz = request.app.state.runtime.settings.display_timezone
+    body, _rows = service.export_events(actor, db, filters=_filters(tz, _query(request)),
+                                        fmt=format, locale=locale_of(request), tz=tz)
+    return _download(body, format)
+
+
+def _download(body: bytes, fmt: str) -> Response:
+    media = ("text/csv; charset=utf-8" if fmt == "csv" else
+             "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
+    stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
+    return Response(body, media_type=media, headers={
+        "Content-Disposition": f'attachment; filename="audit-{stamp}.{fmt}"'})
 
 
 @router.get("/audit/{seq}")
 def audit_event(request: Request, actor: Auditor, db: Db, seq: int) -> Response:
-    return render(request, "audit/detail.html", {"event": service.get_event(actor, db, seq)})
+    tz = request.app.state.runtime.settings.display_timezone
+    event = service.get_event(actor, db, seq)
+    t = Translator(locale_of(request))
+    return render(request, "audit/detail.html", {
+        "event": event, "object": service.objects(db, [event])[event.seq],
+        "fields": present.detail_fields(event.details_dict, t, tz),
+        "time": present.local_time(event.occurred_at, tz)})
 
 
 @router.post("/audit/verify")

@@ -25,6 +25,8 @@ class AuditEventPublic(BaseModel):
     details: dict[str, Any]
     prev_hash: str
     hash: str
+    #: the target's name as its owning module gives it ("" when unknown or gone)
+    target_name: str = ""
 
 
 class AuditEventsPublic(BaseModel):
@@ -32,10 +34,10 @@ class AuditEventsPublic(BaseModel):
     next_before: int | None
 
 
-def event_public(e: Any) -> AuditEventPublic:
+def event_public(e: Any, ref: Any = None) -> AuditEventPublic:
     return AuditEventPublic(
         seq=e.seq, id=e.id, occurred_at=e.occurred_at, actor_id=e.actor_id,
         actor_name=e.actor_name, via=e.via, org_id=e.org_id, action=e.action,
         target_type=e.target_type, target_id=e.target_id, details=e.details_dict,
-        prev_hash=e.prev_hash, hash=e.hash,
+        prev_hash=e.prev_hash, hash=e.hash, target_name=getattr(ref, "name", ""),
     )

@@ -54,7 +54,7 @@ from gongshu.catalog.schemas import (
 from gongshu.catalog.search import service as search
 from gongshu.catalog.transfer import dcat, xlsx
 from gongshu.core import audit
-from gongshu.core.db import runtime_of, utcnow
+from gongshu.core.db import as_uuids, runtime_of, utcnow
 from gongshu.core.errors import (
     Collector,
     Conflict,
@@ -1216,3 +1216,24 @@ def today_local(db: Session) -> dt.date:
     from zoneinfo import ZoneInfo
 
     return utcnow().astimezone(ZoneInfo(runtime_of(db).settings.display_timezone)).date()
+
+
+def audit_labels(db: Session, /, ids: Sequence[str]) -> dict[str, str]:
+    """Catalog entries as the audit log names them ("resource code name"), in one query."""
+    version = sa.orm.aliased(CatalogVersion)
+    rows = db.execute(
+        sa.select(CatalogEntry.id, CatalogEntry.resource_code, version.name)
+        .outerjoin(version, version.id == sa.func.coalesce(CatalogEntry.published_version_id,
+                                                          CatalogEntry.working_version_id))
+        .where(CatalogEntry.id.in_(as_uuids(ids))))
+    return {str(i): f"{code} {name or ''}".strip() for i, code, name in rows}
+
+
+def audit_find(db: Session, /, text: str, *, limit: int = 200) -> list[str]:
+    """Ids of catalog entries whose resource code or name contains ``text`` (audit filter)."""
+    like = f"%{text}%"
+    rows = db.scalars(
+        sa.select(CatalogEntry.id).join(CatalogVersion, CatalogVersion.entry_id == CatalogEntry.id)
+        .where(sa.or_(CatalogEntry.resource_code.ilike(like), CatalogVersion.name.ilike(like)))
+        .distinct().limit(limit))
+    return [str(i) for i in rows]

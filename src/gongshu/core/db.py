@@ -16,7 +16,7 @@ import datetime as dt
 import os
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
@@ -53,6 +53,17 @@ NAMING_CONVENTION = {
 
 def utcnow() -> dt.datetime:
     return dt.datetime.now(UTC)
+
+
+def as_uuids(values: Iterable[object]) -> list[uuid.UUID]:
+    """The values that are UUIDs (as text or not), parsed; the others are left out."""
+    out = []
+    for value in values:
+        try:
+            out.append(value if isinstance(value, uuid.UUID) else uuid.UUID(str(value)))
+        except ValueError:
+            continue
+    return out
 
 
 def new_id() -> uuid.UUID:

@@ -42,7 +42,7 @@ import threading
 import time
 import traceback
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -66,7 +66,7 @@ from sqlalchemy.dialects import sqlite as sqlite_dialect
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from gongshu.core import audit
-from gongshu.core.db import Base, CreatedMixin, IdMixin, on_commit, utcnow
+from gongshu.core.db import Base, CreatedMixin, IdMixin, as_uuids, on_commit, utcnow
 from gongshu.core.errors import GongshuError, InvalidState, NotFound, PermissionDenied
 from gongshu.core.permissions import Actor, Perm, Role, RoleAssignment
 
@@ -921,3 +921,9 @@ def run_inline(
         done = db.get(Job, job_id)
         assert done is not None
         return done
+
+
+def audit_labels(db: Session, /, ids: Sequence[str]) -> dict[str, str]:
+    """Jobs as the audit log names them (their title), in one query."""
+    return {str(i): title or kind for i, kind, title in db.execute(
+        select(Job.id, Job.kind, Job.title).where(Job.id.in_(as_uuids(ids))))}

@@ -34,7 +34,7 @@ from sqlalchemy.orm import Session
 from gongshu.catalog import service as catalog
 from gongshu.catalog.service import CatalogEntry
 from gongshu.core import audit, jobs
-from gongshu.core.db import runtime_of, utcnow
+from gongshu.core.db import as_uuids, runtime_of, utcnow
 from gongshu.core.errors import (
     BadRequest,
     Conflict,
@@ -1047,3 +1047,17 @@ def entry_summary(actor: Actor, db: Session, /, entry_id: uuid.UUID) -> EntrySum
 
 def type_label(code: str | None) -> str:
     return code if code in DATA_TYPES else (code or "")
+
+
+def audit_labels(db: Session, /, ids: Sequence[str]) -> dict[str, str]:
+    """Datasets as the audit log names them ("resource code name"), in one query."""
+    rows = db.execute(sa.select(Dataset.id, Dataset.resource_code, Dataset.name)
+                      .where(Dataset.id.in_(as_uuids(ids))))
+    return {str(i): f"{code} {name}" for i, code, name in rows}
+
+
+def audit_find(db: Session, /, text: str, *, limit: int = 200) -> list[str]:
+    like = f"%{text}%"
+    rows = db.scalars(sa.select(Dataset.id).where(
+        sa.or_(Dataset.resource_code.ilike(like), Dataset.name.ilike(like))).limit(limit))
+    return [str(i) for i in rows]

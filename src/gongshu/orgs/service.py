@@ -19,7 +19,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from gongshu.core import audit
-from gongshu.core.db import new_id, runtime_of, utcnow
+from gongshu.core.db import as_uuids, new_id, runtime_of, utcnow
 from gongshu.core.errors import (
     Collector,
     Conflict,
@@ -973,3 +973,30 @@ def touch_token(db: Session, /, token_id: uuid.UUID) -> None:
         token = db.get(ApiToken, token_id)
         assert token is not None
         token.last_used_at = utcnow()
+
+
+def audit_labels(db: Session, /, ids: Sequence[str], *, kind: str = "user") -> dict[str, str]:
+    """Users ("display name (username)"), organisations (name) or API tokens (name) as the
+    audit log names them, in one query."""
+    keys = as_uuids(ids)
+    if kind == "organization":
+        return {str(i): name for i, name in db.execute(
+            select(Organization.id, Organization.name).where(Organization.id.in_(keys)))}
+    if kind == "api_token":
+        return {str(i): name for i, name in db.execute(
+            select(ApiToken.id, ApiToken.name).where(ApiToken.id.in_(keys)))}
+    return {str(i): f"{display} ({username})" for i, username, display in db.execute(
+        select(User.id, User.username, User.display_name).where(User.id.in_(keys)))}
+
+
+def audit_find(db: Session, /, text: str, *, kind: str = "user", limit: int = 200) -> list[str]:
+    like = f"%{text}%"
+    if kind == "organization":
+        query = select(Organization.id).where(or_(Organization.name.ilike(like),
+                                                  Organization.short_name.ilike(like)))
+    elif kind == "api_token":
+        query = select(ApiToken.id).where(ApiToken.name.ilike(like))
+    else:
+        query = select(User.id).where(or_(User.username.ilike(like),
+                                          User.display_name.ilike(like)))
+    return [str(i) for i in db.scalars(query.limit(limit))]

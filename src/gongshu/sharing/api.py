@@ -284,7 +284,7 @@ def deadline(db: Db, days: int = Query(..., ge=0, le=365),
 
 @router.get("/api/v1/sharing/calendar", response_model=list[CalendarDayPublic],
             **guard(CALENDAR_MANAGE))
-def calendar_days(actor: ApiActor, db: Db, year: int | None = Query(None)) -> list[CalendarDayPublic]:
+def calendar_days(actor: ApiActor, db: Db, year: int | None = Query(None, ge=1, le=9999)) -> list[CalendarDayPublic]:
     """The days administrators entered (they override the yearly files)."""
     return [CalendarDayPublic.model_validate(d)
             for d in service.list_calendar_days(actor, db, year=year)]

@@ -26,7 +26,7 @@ import yaml
 from sqlalchemy.orm import Session
 
 from gongshu.core import audit
-from gongshu.core.db import runtime_of, utcnow
+from gongshu.core.db import as_uuids, runtime_of, utcnow
 from gongshu.core.errors import (
     Collector,
     InvalidState,
@@ -744,3 +744,25 @@ def record_demo_pulls(actor: Actor, db: Session, /, grant_id: uuid.UUID, *,
                  org_id=grant.provider_org_id, org_path=grant.provider_path,
                  details={"pulls": len(pulls), "rows": sum(r for _, r in pulls), "demo": True})
     return len(pulls)
+
+
+def audit_labels(db: Session, /, ids: Sequence[str], *, kind: str = TARGET) -> dict[str, str]:
+    """Share requests (by number) or grants (by resource code and holder) as the audit log
+    names them, in one query."""
+    if kind == REQUEST:
+        rows = db.execute(sa.select(ShareRequest.id, ShareRequest.number, ShareRequest.resource_code)
+                          .where(ShareRequest.id.in_(as_uuids(ids))))
+        return {str(i): f"{number} ({code})" for i, number, code in rows}
+    rows = db.execute(sa.select(ShareGrant.id, ShareGrant.resource_code, ShareGrant.holder_path)
+                      .where(ShareGrant.id.in_(as_uuids(ids))))
+    return {str(i): f"{code} → {holder or '-'}" for i, code, holder in rows}
+
+
+def audit_find(db: Session, /, text: str, *, kind: str = TARGET, limit: int = 200) -> list[str]:
+    like = f"%{text}%"
+    if kind == REQUEST:
+        query = sa.select(ShareRequest.id).where(sa.or_(ShareRequest.number.ilike(like),
+                                                        ShareRequest.resource_code.ilike(like)))
+    else:
+        query = sa.select(ShareGrant.id).where(ShareGrant.resource_code.ilike(like))
+    return [str(i) for i in db.scalars(query.limit(limit))]

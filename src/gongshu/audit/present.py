@@ -1,0 +1,81 @@
+"""How the audit log reads to an auditor: details as labelled fields, values formatted, times in
+the display time zone. Pure: no database, no files (the translator is passed in)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Callable, Mapping
+from typing import Any
+from zoneinfo import ZoneInfo
+
+Translate = Callable[..., str]
+
+_ISO_TIME = re.compile(r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?$")
+TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
+
+
+def local_time(value: dt.datetime, tz: str) -> str:
+    """An instant as the display time zone shows it, on one line."""
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=dt.UTC)
+    return value.astimezone(ZoneInfo(tz)).strftime(TIME_FORMAT)
+
+
+def flatten(details: Mapping[str, Any], prefix: tuple[str, ...] = ()) -> list[tuple[tuple[str, ...], Any]]:
+    """Nested dicts become paths of keys; everything else is a leaf."""
+    out: list[tuple[tuple[str, ...], Any]] = []
+    for key, value in details.items():
+        path = (*prefix, str(key))
+        if isinstance(value, Mapping) and value:
+            out.extend(flatten(value, path))
+        else:
+            out.append((path, value))
+    return out
+
+
+def format_value(value: Any, t: Translate, tz: str) -> str:
+    """A detail's value as text: lists joined, ISO times in ``tz``, booleans and nothing said."""
+    if value is None or value == "" or value == [] or value == {}:
+        return "—"
+    if isinstance(value, bool):
+        return t("audit.answer_yes") if value else t("audit.answer_no")
+    if isinstance(value, list | tuple):
+        return t("audit.list_separator").join(format_value(v, t, tz) for v in value)
+    if isinstance(value, Mapping):
+        return "; ".join(f"{k}: {format_value(v, t, tz)}" for k, v in value.items())
+    if isinstance(value, dt.datetime):
+        return local_time(value, tz)
+    if isinstance(value, str) and _ISO_TIME.match(value):
+        try:
+            return local_time(dt.datetime.fromisoformat(value.replace("Z", "+00:00")), tz)
+        except ValueError:
+            return value
+    return str(value)
+
+
+def key_label(key: str, t: Translate) -> str:
+    return t(f"audit_detail.{key}", default=key.replace("_", " "))
+
+
+#: detail keys whose values are fixed phrases or codes, translated under ``audit_reason``
+TRANSLATED = frozenset({"reason", "error"})
+
+
+def field_value(key: str, value: Any, t: Translate, tz: str) -> str:
+    """A detail's value; a known reason phrase ("wrong password", "token_revoked") in the
+    reader's language, anything else as it was recorded."""
+    if key in TRANSLATED and isinstance(value, str) and value:
+        return t(f"audit_reason.{value.replace('.', '_')}", default=value)
+    return format_value(value, t, tz)
+
+
+def detail_fields(details: Mapping[str, Any], t: Translate, tz: str) -> list[tuple[str, str]]:
+    """(label, value) for every field of an event's details, in the reader's language."""
+    return [(" · ".join(key_label(k, t) for k in path), field_value(path[-1], value, t, tz))
+            for path, value in flatten(details)]
+
+
+def details_text(details: Mapping[str, Any], t: Translate, tz: str) -> str:
+    """The details on one line (exports): "label: value; label: value"."""
+    return "; ".join(f"{label}: {value}" for label, value in detail_fields(details, t, tz))

@@ -1,0 +1,59 @@
+"""Details as an auditor reads them: labelled fields, lists joined, times in Asia/Shanghai,
+nested dicts flattened (pure)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import pytest
+
+from gongshu.audit import present
+from gongshu.core.i18n import translator
+
+ZH = translator("zh-CN")
+EN = translator("en")
+TZ = "Asia/Shanghai"
+
+
+@pytest.mark.parametrize(("value", "t", "shown"), [
+    (["a", "b"], ZH, "a、b"),
+    (["a", "b"], EN, "a, b"),
+    ("2026-03-01T16:30:00+00:00", ZH, "2026-03-02 00:30:00"),
+    ("2026-03-01T16:30:00Z", ZH, "2026-03-02 00:30:00"),
+    (dt.datetime(2026, 3, 1, 1, 0, tzinfo=dt.UTC), ZH, "2026-03-01 09:00:00"),
+    (True, ZH, "是"),
+    (False, EN, "no"),
+    (None, ZH, "—"),
+    (3, ZH, "3"),
+    ("2026-13-45T99:99", ZH, "2026-13-45T99:99"),
+    ("plain text", ZH, "plain text"),
+])
+def test_values(value: Any, t: Any, shown: str) -> None:
+    assert present.format_value(value, t, TZ) == shown
+
+
+def test_fields_are_labelled_and_flattened() -> None:
+    fields = present.detail_fields(
+        {"resource_code": "140000-X", "filters": {"action": "catalog.", "org_path": "/1/"},
+         "columns": ["姓名", "身份证号"], "weird_key": 1}, ZH, TZ)
+    assert fields == [("资源代码", "140000-X"), ("筛选条件 · 操作", "catalog."),
+                      ("筛选条件 · 组织", "/1/"), ("字段", "姓名、身份证号"), ("weird key", "1")]
+    assert dict(present.detail_fields({"resource_code": "x"}, EN, TZ)) == {"Resource code": "x"}
+
+
+def test_details_text_has_no_json() -> None:
+    text = present.details_text({"a": {"b": [1, 2]}, "ok": True}, ZH, TZ)
+    assert "{" not in text and "[" not in text
+    assert "结果正常: 是" in text
+
+
+@pytest.mark.parametrize(("details", "t", "shown"), [
+    ({"reason": "wrong password"}, ZH, [("原因", "密码错误")]),
+    ({"reason": "account locked"}, EN, [("Reason", "account locked")]),
+    ({"error": "token_revoked"}, ZH, [("错误", "API 令牌已吊销")]),
+    ({"reason": "a reason typed by a person"}, ZH, [("原因", "a reason typed by a person")]),
+])
+def test_recorded_reason_phrases_read_in_the_readers_language(details: Any, t: Any,
+                                                              shown: list[tuple[str, str]]) -> None:
+    assert present.detail_fields(details, t, TZ) == shown
