@@ -13,8 +13,9 @@ from gongshu.catalog import service as catalog
 from gongshu.catalog.schemas import DataElementCreate, DataElementUpdate
 from gongshu.core.audit import AuditEvent
 from gongshu.core.errors import Conflict, PermissionDenied, ValidationFailed
-from gongshu.core.permissions import Perm, Role
+from gongshu.core.permissions import Role
 from gongshu.grading import service as grading
+from gongshu.grading.permissions import GRADING_MANAGE
 from gongshu.orgs import service as orgs
 from gongshu.orgs.models import RoleGrant
 
@@ -196,7 +197,7 @@ def test_province_wide_needs_the_whole_tree_or_the_provincial_bureau(
     for i, (org, role, subtree, expected) in enumerate(cases):
         member = make_user(f"u{i}", role, org, subtree=subtree)
         with runtime.db.transaction(write=False) as db:
-            assert orgs.holds_province_wide(member.actor, db, Perm.GRADING_MANAGE) is expected
+            assert orgs.holds_province_wide(member.actor, db, GRADING_MANAGE) is expected
 
 
 def _race(*jobs: Any) -> list[BaseException | None]:

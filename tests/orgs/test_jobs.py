@@ -16,7 +16,8 @@ from gongshu.core import jobs
 from gongshu.core.audit import AuditEvent
 from gongshu.core.db import utcnow
 from gongshu.core.jobs import Job, JobContext, JobStatus, Worker
-from gongshu.core.permissions import Actor, Perm, Role
+from gongshu.core.permissions import Actor, Role
+from gongshu.library.permissions import LIBRARY_INGEST
 from gongshu.orgs import jobs as orgs_jobs
 from gongshu.orgs import service as orgs
 from gongshu.orgs.models import ApiToken, RoleGrant
@@ -24,7 +25,7 @@ from gongshu.orgs.models import ApiToken, RoleGrant
 ran: list[tuple[str, Actor]] = []
 
 
-@jobs.handler("test.orgs.guarded", perm=Perm.LIBRARY_INGEST)
+@jobs.handler("test.orgs.guarded", perm=LIBRARY_INGEST)
 def _guarded(ctx: JobContext) -> dict[str, Any]:
     ran.append(("guarded", ctx.actor))
     return {"roles": sorted(ctx.actor.roles)}

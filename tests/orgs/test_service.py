@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select, update
 
+from gongshu.catalog.permissions import CATALOG_REVIEW
 from gongshu.core.audit import AuditEvent
 from gongshu.core.errors import PermissionDenied, Unauthenticated, ValidationFailed
 from gongshu.core.permissions import Perm, Role
@@ -93,8 +94,8 @@ def test_user_validation_lists_every_problem(runtime: Any, tree: dict[str, Any],
 
 def test_grants_give_scoped_permissions(runtime: Any, tree: dict[str, Any], make_user: Any) -> None:
     reviewer = make_user("rev", "bureau_reviewer", "province.bureau")
-    assert reviewer.actor.can(Perm.CATALOG_REVIEW, tree["province.bureau"].path)
-    assert not reviewer.actor.can(Perm.CATALOG_REVIEW, tree["taiyuan.bureau"].path)
+    assert reviewer.actor.can(CATALOG_REVIEW, tree["province.bureau"].path)
+    assert not reviewer.actor.can(CATALOG_REVIEW, tree["taiyuan.bureau"].path)
     auditor = make_user("aud", "auditor", "taiyuan", subtree=True)
     assert auditor.actor.can(Perm.AUDIT_READ, tree["xiaodian.hr"].path)
     assert not auditor.actor.can(Perm.AUDIT_READ, tree["datong.bureau"].path)

@@ -44,11 +44,14 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from gongshu.core.permissions import Actor, Perm, Role, RoleAssignment, require
+from gongshu.catalog.permissions import CATALOG_EDIT, CATALOG_READ, CATALOG_REVIEW
+from gongshu.core.permissions import Actor, Role, RoleAssignment, require
+from gongshu.grading.permissions import GRADING_CONFIRM
+from gongshu.library.permissions import LIBRARY_INGEST
 from gongshu.orgs.service import Organization, OrgKind
 
 #: the permissions that make someone part of an entry's body (they see its drafts; Arts. 9, 10)
-BODY_PERMS = (Perm.CATALOG_EDIT, Perm.GRADING_CONFIRM, Perm.LIBRARY_INGEST)
+BODY_PERMS = (CATALOG_EDIT, GRADING_CONFIRM, LIBRARY_INGEST)
 #: the secrecy attribute of a classified entry (涉密属性, ``data/secrecy.yaml``)
 CLASSIFIED = "classified"
 #: Art. 13: the opening types of entries the public may know of (``open``: its data is
@@ -72,7 +75,7 @@ def body_grants(actor: Actor) -> set[RoleAssignment]:
 
 def review_grants(actor: Actor) -> list[RoleAssignment]:
     """The grants through which the actor reviews (covering data bureaus)."""
-    return actor.scopes(Perm.CATALOG_REVIEW)
+    return actor.scopes(CATALOG_REVIEW)
 
 
 def admin_grants(actor: Actor) -> list[RoleAssignment]:
@@ -106,7 +109,7 @@ def require_read(actor: Actor, db: Session) -> bool:
     everyone else needs ``catalog.read``. Returns whether the actor is of the public."""
     if is_public(actor, db):
         return True
-    require(actor, Perm.CATALOG_READ)
+    require(actor, CATALOG_READ)
     return False
 
 
@@ -135,7 +138,7 @@ def is_body(actor: Actor, provider_path: str) -> bool:
 
 def may_review(actor: Actor, bureau_path: str) -> bool:
     """Art. 9: only a reviewer of the provider's same-level data bureau reviews its catalog."""
-    return bool(bureau_path) and actor.can(Perm.CATALOG_REVIEW, bureau_path)
+    return bool(bureau_path) and actor.can(CATALOG_REVIEW, bureau_path)
 
 
 def may_see_working(actor: Actor, provider_path: str, bureau_path: str) -> bool:

@@ -10,6 +10,14 @@ from fastapi import APIRouter, Body, File, Form, Query, Request, Response, Uploa
 
 from gongshu.catalog import census, flows, rules, service
 from gongshu.catalog.census import Census, CensusResponse
+from gongshu.catalog.permissions import (
+    CATALOG_EDIT,
+    CATALOG_READ,
+    CATALOG_REVIEW,
+    CENSUS_MANAGE,
+    CENSUS_RESPOND,
+    DATA_ELEMENT_MANAGE,
+)
 from gongshu.catalog.schemas import (
     ApproveIn,
     BodyProgressPublic,
@@ -53,7 +61,8 @@ from gongshu.catalog.search import service as search
 from gongshu.catalog.service import CatalogEntry
 from gongshu.catalog.transfer import xlsx
 from gongshu.catalog.vocab import vocab
-from gongshu.core.permissions import Actor, Perm
+from gongshu.core.permissions import Actor
+from gongshu.grading.permissions import GRADING_CONFIRM
 from gongshu.web.deps import ApiActor, Db, guard, locale_of
 
 router = APIRouter(prefix="/api/v1/catalog", tags=["catalog"])
@@ -73,7 +82,7 @@ def _has_request_page(request: Request) -> bool:
 def _detailed(request: Request, actor: Actor, db: Any, entry: CatalogEntry) -> CatalogEntryPublic:
     """The entry with the duplicate-collection warnings of its working version (Art. 12)."""
     public = _public(actor, entry)
-    if not actor.can(Perm.CATALOG_READ):  # a token for editing only names no other entry
+    if not actor.can(CATALOG_READ):  # a token for editing only names no other entry
         return public
     report = service.entry_duplicates(actor, db, entry.id)
     if report is not None:
@@ -94,7 +103,7 @@ def _download(body: bytes, media_type: str, filename: str) -> Response:
 # ------------------------------------------------------------------------------ entries
 
 
-@router.get("/entries", response_model=CatalogEntriesPublic, **guard(Perm.CATALOG_READ))
+@router.get("/entries", response_model=CatalogEntriesPublic, **guard(CATALOG_READ))
 def list_entries(
     actor: ApiActor,
     db: Db,
@@ -112,7 +121,7 @@ def list_entries(
 
 
 @router.post("/entries", response_model=CatalogEntryPublic, status_code=201,
-             **guard(Perm.CATALOG_EDIT))
+             **guard(CATALOG_EDIT))
 def create_entry(request: Request, actor: ApiActor, db: Db,
                  body: CatalogEntryCreate) -> CatalogEntryPublic:
     """Compile a new entry as a draft of its provider (``provider.org_id``, else the provider
@@ -122,7 +131,7 @@ def create_entry(request: Request, actor: ApiActor, db: Db,
     return _detailed(request, actor, db, service.create_entry(actor, db, body))
 
 
-@router.post("/entries/validate", response_model=ValidationReport, **guard(Perm.CATALOG_EDIT))
+@router.post("/entries/validate", response_model=ValidationReport, **guard(CATALOG_EDIT))
 def validate_entry(request: Request, actor: ApiActor, db: Db,
                    body: Annotated[dict[str, Any], Body()],
                    entry_id: uuid.UUID | None = None) -> ValidationReport:
@@ -137,7 +146,7 @@ def validate_entry(request: Request, actor: ApiActor, db: Db,
 
 
 @router.post("/duplicates/check", response_model=DuplicateReportPublic,
-             **guard(Perm.CATALOG_READ))
+             **guard(CATALOG_READ))
 def check_duplicates(request: Request, actor: ApiActor, db: Db,
                      body: DuplicateCheckIn) -> DuplicateReportPublic:
     """Duplicate collection (Art. 12: what sharing provides is not collected again): the
@@ -153,13 +162,13 @@ def check_duplicates(request: Request, actor: ApiActor, db: Db,
                                      report, request_page=_has_request_page(request)))
 
 
-@router.get("/entries/by-code", response_model=CatalogEntryPublic, **guard(Perm.CATALOG_READ))
+@router.get("/entries/by-code", response_model=CatalogEntryPublic, **guard(CATALOG_READ))
 def entry_by_code(actor: ApiActor, db: Db,
                   code: str = Query(description="Resource code 前段码/后段码")) -> CatalogEntryPublic:
     return _public(actor, service.get_entry_by_code(actor, db, code))
 
 
-@router.get("/entries/{entry_id}", response_model=CatalogEntryPublic, **guard(Perm.CATALOG_READ))
+@router.get("/entries/{entry_id}", response_model=CatalogEntryPublic, **guard(CATALOG_READ))
 def get_entry(request: Request, actor: ApiActor, db: Db,
               entry_id: uuid.UUID) -> CatalogEntryPublic:
     """The entry as you see it: its working version if you are of its body or review it, else
@@ -167,7 +176,7 @@ def get_entry(request: Request, actor: ApiActor, db: Db,
     return _detailed(request, actor, db, service.get_entry(actor, db, entry_id))
 
 
-@router.put("/entries/{entry_id}", response_model=CatalogEntryPublic, **guard(Perm.CATALOG_EDIT))
+@router.put("/entries/{entry_id}", response_model=CatalogEntryPublic, **guard(CATALOG_EDIT))
 def replace_entry(request: Request, actor: ApiActor, db: Db, entry_id: uuid.UUID,
                   body: CatalogEntryCreate) -> CatalogEntryPublic:
     """Replace the content of the working version (a draft or a returned version)."""
@@ -175,14 +184,14 @@ def replace_entry(request: Request, actor: ApiActor, db: Db, entry_id: uuid.UUID
 
 
 @router.patch("/entries/{entry_id}", response_model=CatalogEntryPublic,
-              **guard(Perm.CATALOG_EDIT))
+              **guard(CATALOG_EDIT))
 def update_entry(request: Request, actor: ApiActor, db: Db, entry_id: uuid.UUID,
                  body: CatalogEntryUpdate) -> CatalogEntryPublic:
     """Change some fields of the working version; each field given replaces the whole field."""
     return _detailed(request, actor, db, service.update_entry(actor, db, entry_id, body))
 
 
-@router.delete("/entries/{entry_id}/draft", status_code=204, **guard(Perm.CATALOG_EDIT))
+@router.delete("/entries/{entry_id}/draft", status_code=204, **guard(CATALOG_EDIT))
 def discard_draft(actor: ApiActor, db: Db, entry_id: uuid.UUID) -> Response:
     """Throw the working version away (an entry never published goes with it)."""
     service.discard_working(actor, db, entry_id)
@@ -193,7 +202,7 @@ def discard_draft(actor: ApiActor, db: Db, entry_id: uuid.UUID) -> Response:
 
 
 @router.post("/entries/{entry_id}/submit", response_model=CatalogEntryPublic,
-             **guard(Perm.CATALOG_EDIT))
+             **guard(CATALOG_EDIT))
 def submit(actor: ApiActor, db: Db, entry_id: uuid.UUID,
            body: CommentIn | None = None) -> CatalogEntryPublic:
     """Submit the working version to the provider's same-level data bureau (Art. 9)."""
@@ -201,14 +210,14 @@ def submit(actor: ApiActor, db: Db, entry_id: uuid.UUID,
 
 
 @router.post("/entries/{entry_id}/recall", response_model=CatalogEntryPublic,
-             **guard(Perm.CATALOG_EDIT))
+             **guard(CATALOG_EDIT))
 def recall(actor: ApiActor, db: Db, entry_id: uuid.UUID) -> CatalogEntryPublic:
     """Take a submission back before it is reviewed."""
     return _public(actor, flows.recall(actor, db, entry_id))
 
 
 @router.post("/entries/{entry_id}/return", response_model=CatalogEntryPublic,
-             **guard(Perm.CATALOG_REVIEW))
+             **guard(CATALOG_REVIEW))
 def return_entry(actor: ApiActor, db: Db, entry_id: uuid.UUID,
                  body: CommentIn) -> CatalogEntryPublic:
     """Return a submitted version to its body with your comments (required)."""
@@ -216,7 +225,7 @@ def return_entry(actor: ApiActor, db: Db, entry_id: uuid.UUID,
 
 
 @router.post("/entries/{entry_id}/approve", response_model=CatalogEntryPublic,
-             **guard(Perm.CATALOG_REVIEW))
+             **guard(CATALOG_REVIEW))
 def approve(actor: ApiActor, db: Db, entry_id: uuid.UUID,
             body: ApproveIn | None = None) -> CatalogEntryPublic:
     """Approve a submitted version and (by default) publish it. Only a reviewer of the
@@ -227,14 +236,14 @@ def approve(actor: ApiActor, db: Db, entry_id: uuid.UUID,
 
 
 @router.post("/entries/{entry_id}/publish", response_model=CatalogEntryPublic,
-             **guard(Perm.CATALOG_REVIEW))
+             **guard(CATALOG_REVIEW))
 def publish(actor: ApiActor, db: Db, entry_id: uuid.UUID) -> CatalogEntryPublic:
     """Publish an approved version; the previous published version is superseded."""
     return _public(actor, flows.publish_entry(actor, db, entry_id))
 
 
 @router.post("/entries/{entry_id}/revise", response_model=CatalogEntryPublic,
-             **guard(Perm.CATALOG_EDIT))
+             **guard(CATALOG_EDIT))
 def revise(actor: ApiActor, db: Db, entry_id: uuid.UUID,
            body: ReviseIn | None = None) -> CatalogEntryPublic:
     """Start a new version of a published entry; the published one stays visible meanwhile."""
@@ -249,14 +258,14 @@ def withdraw(actor: ApiActor, db: Db, entry_id: uuid.UUID, body: WithdrawIn) -> 
 
 
 @router.put("/entries/{entry_id}/grade", response_model=CatalogEntryPublic,
-            **guard(Perm.GRADING_CONFIRM))
+            **guard(GRADING_CONFIRM))
 def set_grade(actor: ApiActor, db: Db, entry_id: uuid.UUID, body: GradeIn) -> CatalogEntryPublic:
     """Record the grade a data steward of the provider confirmed (Art. 10)."""
     return _public(actor, service.set_grade(actor, db, entry_id, grade=body.grade,
                                             reasons=body.reasons))
 
 
-@router.get("/review-queue", response_model=CatalogEntriesPublic, **guard(Perm.CATALOG_REVIEW))
+@router.get("/review-queue", response_model=CatalogEntriesPublic, **guard(CATALOG_REVIEW))
 def review_queue(actor: ApiActor, db: Db, limit: int = Query(50, ge=1, le=500),
                  offset: int = Query(0, ge=0)) -> CatalogEntriesPublic:
     """Versions waiting for your review, oldest submission first."""
@@ -268,19 +277,19 @@ def review_queue(actor: ApiActor, db: Db, limit: int = Query(50, ge=1, le=500),
 
 
 @router.get("/entries/{entry_id}/versions", response_model=list[VersionPublic],
-            **guard(Perm.CATALOG_READ))
+            **guard(CATALOG_READ))
 def versions(actor: ApiActor, db: Db, entry_id: uuid.UUID) -> list[VersionPublic]:
     return [VersionPublic.model_validate(v) for v in service.list_versions(actor, db, entry_id)]
 
 
 @router.get("/entries/{entry_id}/versions/{number}", response_model=CatalogEntryPublic,
-            **guard(Perm.CATALOG_READ))
+            **guard(CATALOG_READ))
 def version(actor: ApiActor, db: Db, entry_id: uuid.UUID, number: int) -> CatalogEntryPublic:
     found = service.get_version(actor, db, entry_id, number)
     return service.entry_public(found.entry, found)
 
 
-@router.get("/entries/{entry_id}/diff", response_model=DiffPublic, **guard(Perm.CATALOG_READ))
+@router.get("/entries/{entry_id}/diff", response_model=DiffPublic, **guard(CATALOG_READ))
 def diff(actor: ApiActor, db: Db, entry_id: uuid.UUID,
          from_version: int | None = Query(None, alias="from"),
          to_version: int = Query(alias="to")) -> DiffPublic:
@@ -293,7 +302,7 @@ def diff(actor: ApiActor, db: Db, entry_id: uuid.UUID,
 
 
 @router.get("/entries/{entry_id}/reviews", response_model=list[ReviewRecordPublic],
-            **guard(Perm.CATALOG_READ))
+            **guard(CATALOG_READ))
 def reviews(actor: ApiActor, db: Db, entry_id: uuid.UUID) -> list[ReviewRecordPublic]:
     """The review trail: submissions, returns with their comments, approvals, publications."""
     return [ReviewRecordPublic.model_validate(r)
@@ -303,7 +312,7 @@ def reviews(actor: ApiActor, db: Db, entry_id: uuid.UUID) -> list[ReviewRecordPu
 # ------------------------------------------------------------------------------- search
 
 
-@router.get("/search", response_model=SearchPublic, **guard(Perm.CATALOG_READ))
+@router.get("/search", response_model=SearchPublic, **guard(CATALOG_READ))
 def search_entries(
     request: Request,
     actor: ApiActor,
@@ -342,7 +351,7 @@ def search_entries(
 # ------------------------------------------------------------------------ import / export
 
 
-@router.post("/import", response_model=ImportPublic, status_code=201, **guard(Perm.CATALOG_EDIT))
+@router.post("/import", response_model=ImportPublic, status_code=201, **guard(CATALOG_EDIT))
 async def import_file(
     request: Request,
     actor: ApiActor,
@@ -363,7 +372,7 @@ async def import_file(
                                    status=e.status) for row, e in outcome.rows])
 
 
-@router.get("/export", **guard(Perm.CATALOG_READ),
+@router.get("/export", **guard(CATALOG_READ),
             responses={200: {"content": {xlsx.XLSX_MEDIA_TYPE: {}, "text/csv": {},
                                          "application/ld+json": {}, "text/turtle": {}}}})
 def export(
@@ -382,14 +391,14 @@ def export(
     return _download(body, media_type, f"catalog.{ext}")
 
 
-@router.get("/template", **guard(Perm.CATALOG_READ),
+@router.get("/template", **guard(CATALOG_READ),
             responses={200: {"content": {xlsx.XLSX_MEDIA_TYPE: {}}}})
 def template(actor: ApiActor) -> Response:
     """The empty import template: Chinese headers, dropdowns, the guide and the value lists."""
     return _download(xlsx.build_template(), xlsx.XLSX_MEDIA_TYPE, "catalog-template.xlsx")
 
 
-@router.get("/vocab", **guard(Perm.CATALOG_READ))
+@router.get("/vocab", **guard(CATALOG_READ))
 def value_lists(actor: ApiActor) -> dict[str, Any]:
     """Every value list of the compilation guide: code, labels, source (with [V]/[GK])."""
     return {name: {"zh": lst.zh, "en": lst.en, "values": [
@@ -400,7 +409,7 @@ def value_lists(actor: ApiActor) -> dict[str, Any]:
 # ------------------------------------------------------------------------ data elements
 
 
-@router.get("/data-elements", response_model=DataElementsPublic, **guard(Perm.CATALOG_READ))
+@router.get("/data-elements", response_model=DataElementsPublic, **guard(CATALOG_READ))
 def list_data_elements(actor: ApiActor, db: Db, q: str | None = None,
                        limit: int = Query(50, ge=1, le=500),
                        offset: int = Query(0, ge=0)) -> DataElementsPublic:
@@ -411,13 +420,13 @@ def list_data_elements(actor: ApiActor, db: Db, q: str | None = None,
 
 
 @router.post("/data-elements", response_model=DataElementPublic, status_code=201,
-             **guard(Perm.DATA_ELEMENT_MANAGE))
+             **guard(DATA_ELEMENT_MANAGE))
 def create_data_element(actor: ApiActor, db: Db, body: DataElementCreate) -> DataElementPublic:
     return DataElementPublic.model_validate(service.create_data_element(actor, db, body))
 
 
 @router.patch("/data-elements/{element_id}", response_model=DataElementPublic,
-              **guard(Perm.DATA_ELEMENT_MANAGE))
+              **guard(DATA_ELEMENT_MANAGE))
 def update_data_element(actor: ApiActor, db: Db, element_id: uuid.UUID,
                         body: DataElementUpdate) -> DataElementPublic:
     """Change a data element of your scope (a city bureau changes its city's elements; the
@@ -427,7 +436,7 @@ def update_data_element(actor: ApiActor, db: Db, element_id: uuid.UUID,
 
 
 @router.get("/data-elements/suggest", response_model=list[DataElementPublic],
-            **guard(Perm.CATALOG_READ))
+            **guard(CATALOG_READ))
 def suggest_data_elements(actor: ApiActor, db: Db,
                           name: str = Query(max_length=100)) -> list[DataElementPublic]:
     """Data elements a data item of this name may follow."""
@@ -436,7 +445,7 @@ def suggest_data_elements(actor: ApiActor, db: Db,
 
 
 @router.get("/data-elements/{element_id}", response_model=DataElementPublic,
-            **guard(Perm.CATALOG_READ))
+            **guard(CATALOG_READ))
 def get_data_element(actor: ApiActor, db: Db, element_id: uuid.UUID) -> DataElementPublic:
     return DataElementPublic.model_validate(service.get_data_element(actor, db, element_id))
 
@@ -459,7 +468,7 @@ def list_censuses(actor: ApiActor, db: Db) -> list[CensusPublic]:
 
 
 @router.post("/census", response_model=CensusPublic, status_code=201,
-             **guard(Perm.CENSUS_MANAGE))
+             **guard(CENSUS_MANAGE))
 def open_census(actor: ApiActor, db: Db, body: CensusCreate) -> CensusPublic:
     """Open a census for every public body of the bureau's area."""
     return _census_public(census.open_census(actor, db, **body.model_dump()))
@@ -471,13 +480,13 @@ def get_census(actor: ApiActor, db: Db, census_id: uuid.UUID) -> CensusPublic:
 
 
 @router.post("/census/{census_id}/close", response_model=CensusPublic,
-             **guard(Perm.CENSUS_MANAGE))
+             **guard(CENSUS_MANAGE))
 def close_census(actor: ApiActor, db: Db, census_id: uuid.UUID) -> CensusPublic:
     return _census_public(census.close_census(actor, db, census_id))
 
 
 @router.post("/census/{census_id}/remind", response_model=RemindedPublic,
-             **guard(Perm.CENSUS_MANAGE))
+             **guard(CENSUS_MANAGE))
 def remind(actor: ApiActor, db: Db, census_id: uuid.UUID,
            body: RemindIn | None = None) -> RemindedPublic:
     """Remind the bodies that have not handed in (they see it on the platform)."""
@@ -487,7 +496,7 @@ def remind(actor: ApiActor, db: Db, census_id: uuid.UUID,
 
 
 @router.get("/census/{census_id}/progress", response_model=CensusProgressPublic,
-            **guard(Perm.CENSUS_MANAGE))
+            **guard(CENSUS_MANAGE))
 def census_progress(actor: ApiActor, db: Db, census_id: uuid.UUID) -> CensusProgressPublic:
     """Completion per body and per region."""
     report = census.progress(actor, db, census_id)
@@ -504,7 +513,7 @@ def census_progress(actor: ApiActor, db: Db, census_id: uuid.UUID) -> CensusProg
 
 
 @router.get("/census/{census_id}/summary", response_model=CensusSummaryPublic,
-            **guard(Perm.CENSUS_MANAGE))
+            **guard(CENSUS_MANAGE))
 def census_summary(actor: ApiActor, db: Db, census_id: uuid.UUID) -> CensusSummaryPublic:
     """Systems off the government cloud (Art. 30) and bodies without a reviewed catalog."""
     s = census.summary(actor, db, census_id)
@@ -523,7 +532,7 @@ def get_response(actor: ApiActor, db: Db, census_id: uuid.UUID,
 
 
 @router.put("/census/{census_id}/responses/{org_id}", response_model=CensusResponsePublic,
-            **guard(Perm.CENSUS_RESPOND))
+            **guard(CENSUS_RESPOND))
 def save_response(actor: ApiActor, db: Db, census_id: uuid.UUID, org_id: uuid.UUID,
                   body: CensusResponseIn) -> CensusResponsePublic:
     """A body's information systems and the confirmation of its catalog."""
@@ -533,7 +542,7 @@ def save_response(actor: ApiActor, db: Db, census_id: uuid.UUID, org_id: uuid.UU
 
 
 @router.post("/census/{census_id}/responses/{org_id}/submit",
-             response_model=CensusResponsePublic, **guard(Perm.CENSUS_RESPOND))
+             response_model=CensusResponsePublic, **guard(CENSUS_RESPOND))
 def submit_response(actor: ApiActor, db: Db, census_id: uuid.UUID,
                     org_id: uuid.UUID) -> CensusResponsePublic:
     return _response_public(census.submit_response(actor, db, census_id, org_id))

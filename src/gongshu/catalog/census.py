@@ -28,12 +28,13 @@ from gongshu.catalog.models import (
     CensusResponse,
     InfoSystem,
 )
+from gongshu.catalog.permissions import CENSUS_MANAGE, CENSUS_RESPOND
 from gongshu.catalog.schemas import InfoSystemIn
 from gongshu.catalog.search.service import covering
 from gongshu.core import audit
 from gongshu.core.db import runtime_of, utcnow
 from gongshu.core.errors import Collector, InvalidState, NotFound
-from gongshu.core.permissions import Actor, Perm, require
+from gongshu.core.permissions import Actor, require
 from gongshu.orgs import service as orgs
 from gongshu.orgs.regions import region_by_code
 from gongshu.orgs.service import Organization, OrgKind
@@ -59,11 +60,11 @@ def _census(db: Session, census_id: uuid.UUID) -> Census:
 
 
 def _manages(actor: Actor, census: Census) -> bool:
-    return actor.can(Perm.CENSUS_MANAGE, census.bureau_path)
+    return actor.can(CENSUS_MANAGE, census.bureau_path)
 
 
 def _responds(actor: Actor, response: CensusResponse) -> bool:
-    return actor.can(Perm.CENSUS_RESPOND, response.org_path)
+    return actor.can(CENSUS_RESPOND, response.org_path)
 
 
 def open_census(actor: Actor, db: Session, /, *, bureau_org_id: uuid.UUID, title: str,
@@ -73,7 +74,7 @@ def open_census(actor: Actor, db: Session, /, *, bureau_org_id: uuid.UUID, title
     bureau = orgs.org_by_id(db, bureau_org_id)
     if bureau is None or bureau.kind != OrgKind.DATA_BUREAU or bureau.parent_id is None:
         raise NotFound("No such data bureau.", code="org_not_found")
-    require(actor, Perm.CENSUS_MANAGE, bureau.path)
+    require(actor, CENSUS_MANAGE, bureau.path)
     errors = Collector()
     title = title.strip()
     if not 1 <= len(title) <= 200:
@@ -110,7 +111,7 @@ def _visible_census(actor: Actor, db: Session, census: Census) -> Census:
 
 
 def _responses_of(actor: Actor, db: Session, census: Census) -> list[CensusResponse]:
-    scopes = actor.scopes(Perm.CENSUS_RESPOND)
+    scopes = actor.scopes(CENSUS_RESPOND)
     if not scopes:
         return []
     cover = covering(CensusResponse.org_path, scopes)
@@ -127,8 +128,8 @@ def list_censuses(actor: Actor, db: Session, /) -> list[Census]:
     """Campaigns the actor manages or answers, newest first."""
     conds = []
     if not actor.is_system:
-        manage = covering(Census.bureau_path, actor.scopes(Perm.CENSUS_MANAGE))
-        respond = covering(CensusResponse.org_path, actor.scopes(Perm.CENSUS_RESPOND))
+        manage = covering(Census.bureau_path, actor.scopes(CENSUS_MANAGE))
+        respond = covering(CensusResponse.org_path, actor.scopes(CENSUS_RESPOND))
         if not manage and not respond:
             return []
         answered = sa.select(CensusResponse.census_id).where(sa.or_(*respond)) if respond else None
@@ -176,7 +177,7 @@ def save_response(actor: Actor, db: Session, /, census_id: uuid.UUID, org_id: uu
                   note: str = "") -> CensusResponse:
     """Record a body's information systems and whether it confirms its catalog."""
     response = _locked_response(actor, db, census_id, org_id)
-    require(actor, Perm.CENSUS_RESPOND, response.org_path)
+    require(actor, CENSUS_RESPOND, response.org_path)
     _open(response.census)
     errors = Collector()
     if len(systems) > SYSTEMS_MAX:
@@ -216,7 +217,7 @@ def submit_response(actor: Actor, db: Session, /, census_id: uuid.UUID,
                     org_id: uuid.UUID) -> CensusResponse:
     """Hand in the response; the body must have confirmed its catalog."""
     response = _locked_response(actor, db, census_id, org_id)
-    require(actor, Perm.CENSUS_RESPOND, response.org_path)
+    require(actor, CENSUS_RESPOND, response.org_path)
     _open(response.census)
     if not response.catalog_confirmed:
         errors = Collector()
@@ -234,7 +235,7 @@ def submit_response(actor: Actor, db: Session, /, census_id: uuid.UUID,
 
 def close_census(actor: Actor, db: Session, /, census_id: uuid.UUID) -> Census:
     census = _census(db, census_id)
-    require(actor, Perm.CENSUS_MANAGE, census.bureau_path)
+    require(actor, CENSUS_MANAGE, census.bureau_path)
     db.refresh(census, with_for_update=True)
     _open(census)
     census.status = "closed"
@@ -249,7 +250,7 @@ def remind(actor: Actor, db: Session, /, census_id: uuid.UUID, *,
     """Remind the bodies that have not handed in (all of them, or those named); returns how
     many were reminded. Each gets a reminder it sees on the platform, and an audit event."""
     census = _census(db, census_id)
-    require(actor, Perm.CENSUS_MANAGE, census.bureau_path)
+    require(actor, CENSUS_MANAGE, census.bureau_path)
     _open(census)
     text = message.strip() or f"请于 {census.due_date.isoformat()} 前完成“{census.title}”的填报。"
     count = 0
@@ -267,7 +268,7 @@ def remind(actor: Actor, db: Session, /, census_id: uuid.UUID, *,
 
 def notices(actor: Actor, db: Session, /) -> list[CensusReminder]:
     """Reminders for the actor's bodies in open censuses they have not handed in, newest first."""
-    scopes = actor.scopes(Perm.CENSUS_RESPOND)
+    scopes = actor.scopes(CENSUS_RESPOND)
     if not scopes:
         return []
     cover = covering(CensusResponse.org_path, scopes)
@@ -315,7 +316,7 @@ class CensusProgress:
 def progress(actor: Actor, db: Session, /, census_id: uuid.UUID) -> CensusProgress:
     """Completion per body and per region (for the bureau)."""
     census = _census(db, census_id)
-    require(actor, Perm.CENSUS_MANAGE, census.bureau_path)
+    require(actor, CENSUS_MANAGE, census.bureau_path)
     responses = list(db.scalars(sa.select(CensusResponse).where(
         CensusResponse.census_id == census.id).order_by(CensusResponse.region_code,
                                                         CensusResponse.org_path)))

@@ -32,6 +32,7 @@ from sqlalchemy.orm import Session
 
 from gongshu.catalog import access
 from gongshu.catalog.models import EDITABLE, CatalogEntry, CatalogVersion, ReviewRecord
+from gongshu.catalog.permissions import CATALOG_EDIT, CATALOG_REVIEW
 from gongshu.catalog.search import service as search
 from gongshu.catalog.service import (
     _new_version,
@@ -47,7 +48,7 @@ from gongshu.catalog.service import (
 )
 from gongshu.core.db import utcnow
 from gongshu.core.errors import InvalidState, PermissionDenied, ValidationFailed
-from gongshu.core.permissions import Actor, Perm, require
+from gongshu.core.permissions import Actor, require
 from gongshu.orgs import service as orgs
 
 COMMENT_MAX = 4000
@@ -94,7 +95,7 @@ def _comment(text: str | None, *, required: bool, field: str = "comment") -> str
 def _require_reviewer(actor: Actor, db: Session, entry: CatalogEntry) -> None:
     """Art. 9: the provider submits to the data bureau of its own level, and only a reviewer of
     that bureau reviews."""
-    require(actor, Perm.CATALOG_REVIEW)
+    require(actor, CATALOG_REVIEW)
     if not may_review(actor, entry):
         raise PermissionDenied(
             "Only a reviewer of the provider's same-level data bureau reviews this entry.",
@@ -114,7 +115,7 @@ def submit(actor: Actor, db: Session, /, entry_id: uuid.UUID, *,
            comment: str = "") -> CatalogEntry:
     """Submit the working version to the same-level data bureau for review (Art. 9)."""
     entry = _writable(actor, db, entry_id)
-    require(actor, Perm.CATALOG_EDIT, entry.provider_path)
+    require(actor, CATALOG_EDIT, entry.provider_path)
     working = _working(entry, *EDITABLE)
     comment = _comment(comment, required=False)
     # the lists or the data elements may have changed since the draft was saved
@@ -139,7 +140,7 @@ def submit(actor: Actor, db: Session, /, entry_id: uuid.UUID, *,
 def recall(actor: Actor, db: Session, /, entry_id: uuid.UUID) -> CatalogEntry:
     """Take a submission back before the bureau has reviewed it (it becomes a draft again)."""
     entry = _writable(actor, db, entry_id)
-    require(actor, Perm.CATALOG_EDIT, entry.provider_path)
+    require(actor, CATALOG_EDIT, entry.provider_path)
     working = _working(entry, "submitted")
     working.status = "draft"
     return _step(db, actor, entry, working, "recall")
@@ -203,7 +204,7 @@ def revise(actor: Actor, db: Session, /, entry_id: uuid.UUID, *,
     """Start a new version of a published (or withdrawn) entry, as a draft copy of its latest
     published content. The published version stays visible until the new one is published."""
     entry = _writable(actor, db, entry_id)
-    require(actor, Perm.CATALOG_EDIT, entry.provider_path)
+    require(actor, CATALOG_EDIT, entry.provider_path)
     if entry.working_version is not None:
         raise InvalidState("The entry already has a version in progress.",
                            code="catalog_revision_exists")
@@ -228,7 +229,7 @@ def withdraw(actor: Actor, db: Session, /, entry_id: uuid.UUID, *, reason: str) 
     """Take a published entry out of the catalog (its body or its bureau), saying why. A
     revision in progress stays; publishing it later brings the entry back."""
     entry = _writable(actor, db, entry_id)
-    if not (actor.can(Perm.CATALOG_EDIT, entry.provider_path) or may_review(actor, entry)):
+    if not (actor.can(CATALOG_EDIT, entry.provider_path) or may_review(actor, entry)):
         raise PermissionDenied("Only the entry's body or its data bureau may withdraw it.",
                                code="permission_denied")
     published = entry.published_version
@@ -247,8 +248,8 @@ def review_queue(actor: Actor, db: Session, /, *, limit: int = 50,
                  offset: int = 0) -> tuple[list[CatalogEntry], int]:
     """Entries waiting for the actor's review (submitted, or approved and not yet published),
     oldest submission first."""
-    require(actor, Perm.CATALOG_REVIEW)
-    scopes = actor.scopes(Perm.CATALOG_REVIEW)
+    require(actor, CATALOG_REVIEW)
+    scopes = actor.scopes(CATALOG_REVIEW)
     cover = access.covering(CatalogEntry.bureau_path, scopes)
     conds = [CatalogEntry.status.in_(("submitted", "approved")),
              sa.or_(*cover) if not actor.is_system else sa.true()]

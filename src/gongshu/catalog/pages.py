@@ -19,6 +19,14 @@ from starlette.datastructures import UploadFile
 
 from gongshu.catalog import census, flows, rules, service
 from gongshu.catalog.diff import shown
+from gongshu.catalog.permissions import (
+    CATALOG_EDIT,
+    CATALOG_READ,
+    CATALOG_REVIEW,
+    CENSUS_MANAGE,
+    CENSUS_RESPOND,
+    DATA_ELEMENT_MANAGE,
+)
 from gongshu.catalog.schemas import DataElementCreate, InfoSystemIn
 from gongshu.catalog.search import service as search
 from gongshu.catalog.service import EDITABLE, CatalogEntry
@@ -47,15 +55,15 @@ class AnyOfNavItem(NavItem):
 
 
 NAV = [
-    NavItem("nav.catalog", "/catalog", Perm.CATALOG_READ, 20),
-    NavItem("nav.catalog_review", "/catalog/review", Perm.CATALOG_REVIEW, 21),
+    NavItem("nav.catalog", "/catalog", CATALOG_READ, 20),
+    NavItem("nav.catalog_review", "/catalog/review", CATALOG_REVIEW, 21),
     AnyOfNavItem("nav.census", "/catalog/census", None, 22,
-                 perms=(Perm.CENSUS_MANAGE, Perm.CENSUS_RESPOND)),
+                 perms=(CENSUS_MANAGE, CENSUS_RESPOND)),
 ]
 
-Reader = Annotated[Actor, page_guard(Perm.CATALOG_READ)]
-Editor = Annotated[Actor, page_guard(Perm.CATALOG_EDIT)]
-Reviewer = Annotated[Actor, page_guard(Perm.CATALOG_REVIEW)]
+Reader = Annotated[Actor, page_guard(CATALOG_READ)]
+Editor = Annotated[Actor, page_guard(CATALOG_EDIT)]
+Reviewer = Annotated[Actor, page_guard(CATALOG_REVIEW)]
 
 FORM_ITEM_ROWS = 3  # blank item rows offered at the end of the form
 _SPLIT = re.compile(r"[;；,，、\n]+")
@@ -64,14 +72,14 @@ _SPLIT = re.compile(r"[;；,，、\n]+")
 def dashboard_cards(actor: Actor, db: Session) -> list[Card]:
     """Home-page figures: the published catalog, and what waits for the reader."""
     cards: list[Card] = []
-    if not actor.can(Perm.CATALOG_READ):
+    if not actor.can(CATALOG_READ):
         return cards
     published = search.search(actor, db, filters=search.SearchFilters(), limit=1, facets=False)
     cards.append(Card("catalog.card_entries", published.count, "/catalog"))
-    if actor.can(Perm.CATALOG_REVIEW):
+    if actor.can(CATALOG_REVIEW):
         _rows, waiting = flows.review_queue(actor, db, limit=1)
         cards.append(Card("catalog.card_review", waiting, "/catalog/review"))
-    if actor.can(Perm.CATALOG_EDIT):
+    if actor.can(CATALOG_EDIT):
         _rows, drafts = service.list_entries(actor, db, mine=True, status="returned", limit=1)
         cards.append(Card("catalog.card_returned", drafts, "/catalog?status=returned"))
     notices = census.notices(actor, db)
@@ -201,7 +209,7 @@ def _provider_of(db: Session, actor: Actor, raw: str | None) -> Organization | N
         org = orgs.org_by_id(db, uuid.UUID(raw))
     except ValueError:
         return None
-    return org if org is not None and actor.can(Perm.CATALOG_EDIT, org.path) else None
+    return org if org is not None and actor.can(CATALOG_EDIT, org.path) else None
 
 
 def _form(request: Request, actor: Actor, db: Session, *, values: dict[str, Any],
@@ -271,7 +279,7 @@ def catalog_index(request: Request, actor: Reader, db: Db, q: str = "", offset: 
         "q": q, "result": result, "chosen": {k: v for k, v in chosen.items() if v},
         "link": link, "offset": offset, "limit": limit, "query": urlencode(base),
         "region_names": region_names, "lang": lang,
-        "can_edit": actor.can(Perm.CATALOG_EDIT), "formats": list(service.EXPORT_FORMATS),
+        "can_edit": actor.can(CATALOG_EDIT), "formats": list(service.EXPORT_FORMATS),
         "status_label": lambda s: vocab().entry_statuses.label(s, lang),
         "label": lambda lst, code: vocab().get(lst).label(code, lang),
     })
@@ -360,7 +368,7 @@ def _duplicate_context(request: Request, actor: Actor, db: Session, values: Mapp
     context: dict[str, Any] = {
         "dupes": [], "dupes_reviewer": False,
         "sharing_label": lambda code: vocab().get("sharing_types").label(code, lang)}
-    if not actor.can(Perm.CATALOG_READ):
+    if not actor.can(CATALOG_READ):
         return context
     provider = (db.get(Organization, entry.provider_org_id) if entry is not None
                 else _provider_of(db, actor, values.get("provider.org_id")))
@@ -485,14 +493,14 @@ def _elements(request: Request, actor: Actor, db: Session, *, q: str, offset: in
     return render(request, "catalog/elements.html", {
         "rows": rows, "total": total, "q": q, "offset": offset, "limit": limit,
         "values": values, "errors": errors, "types": _options("data_item_types", lang),
-        "can_manage": actor.can(Perm.DATA_ELEMENT_MANAGE),
+        "can_manage": actor.can(DATA_ELEMENT_MANAGE),
         "type_label": lambda code: vocab().data_item_types.label(code, lang),
     }, status_code=status)
 
 
 @router.post("/catalog/elements")
 async def elements_create(request: Request,
-                          actor: Annotated[Actor, page_guard(Perm.DATA_ELEMENT_MANAGE)],
+                          actor: Annotated[Actor, page_guard(DATA_ELEMENT_MANAGE)],
                           db: Db) -> Response:
     values = await _posted(request)
     raw = {k: values.get(k) or None for k in ("name", "identifier", "data_type", "length",
@@ -520,18 +528,18 @@ def census_index(request: Request, actor: PageActor, db: Db) -> Response:
     campaigns = census.list_censuses(actor, db)
     bureaus = [o for o in orgs.list_organizations(actor, db, kind=OrgKind.DATA_BUREAU,
                                                   limit=10_000)[0]
-               if actor.can(Perm.CENSUS_MANAGE, o.path)]
+               if actor.can(CENSUS_MANAGE, o.path)]
     mine = {c.id: census.my_responses(actor, db, c.id) for c in campaigns}
     return render(request, "catalog/census_index.html", {
         "campaigns": campaigns, "bureaus": [(str(b.id), b.name) for b in bureaus],
         "mine": mine, "notices": census.notices(actor, db), "values": {}, "errors": {},
-        "manages": {c.id: actor.can(Perm.CENSUS_MANAGE, c.bureau_path) for c in campaigns},
+        "manages": {c.id: actor.can(CENSUS_MANAGE, c.bureau_path) for c in campaigns},
     })
 
 
 @router.post("/catalog/census")
 async def census_open(request: Request,
-                      actor: Annotated[Actor, page_guard(Perm.CENSUS_MANAGE)], db: Db) -> Response:
+                      actor: Annotated[Actor, page_guard(CENSUS_MANAGE)], db: Db) -> Response:
     values = await _posted(request)
     try:
         errors: dict[str, str] = {}
@@ -551,7 +559,7 @@ async def census_open(request: Request,
         campaigns = census.list_censuses(actor, db)
         bureaus = [o for o in orgs.list_organizations(actor, db, kind=OrgKind.DATA_BUREAU,
                                                       limit=10_000)[0]
-                   if actor.can(Perm.CENSUS_MANAGE, o.path)]
+                   if actor.can(CENSUS_MANAGE, o.path)]
         return render(request, "catalog/census_index.html", {
             "campaigns": campaigns, "bureaus": [(str(b.id), b.name) for b in bureaus],
             "mine": {}, "notices": [], "values": values, "errors": _error_map(request, exc),
@@ -562,7 +570,7 @@ async def census_open(request: Request,
 @router.get("/catalog/census/{census_id}")
 def census_detail(request: Request, actor: PageActor, db: Db, census_id: uuid.UUID) -> Response:
     campaign = census.get_census(actor, db, census_id)
-    manages = actor.is_system or actor.can(Perm.CENSUS_MANAGE, campaign.bureau_path)
+    manages = actor.is_system or actor.can(CENSUS_MANAGE, campaign.bureau_path)
     return render(request, "catalog/census_detail.html", {
         "census": campaign, "manages": manages,
         "report": census.progress(actor, db, census_id) if manages else None,
@@ -572,7 +580,7 @@ def census_detail(request: Request, actor: PageActor, db: Db, census_id: uuid.UU
 
 
 @router.post("/catalog/census/{census_id}/remind")
-def census_remind(request: Request, actor: Annotated[Actor, page_guard(Perm.CENSUS_MANAGE)],
+def census_remind(request: Request, actor: Annotated[Actor, page_guard(CENSUS_MANAGE)],
                   db: Db, census_id: uuid.UUID, org_id: Annotated[str, Form()] = "") -> Response:
     count = census.remind(actor, db, census_id,
                           org_ids=[uuid.UUID(org_id)] if org_id else None)
@@ -581,7 +589,7 @@ def census_remind(request: Request, actor: Annotated[Actor, page_guard(Perm.CENS
 
 
 @router.post("/catalog/census/{census_id}/close")
-def census_close(request: Request, actor: Annotated[Actor, page_guard(Perm.CENSUS_MANAGE)],
+def census_close(request: Request, actor: Annotated[Actor, page_guard(CENSUS_MANAGE)],
                  db: Db, census_id: uuid.UUID) -> Response:
     census.close_census(actor, db, census_id)
     return RedirectResponse(f"/catalog/census/{census_id}?flash=census_closed", status_code=303)
@@ -602,7 +610,7 @@ def _respond_page(request: Request, actor: Actor, db: Session, census_id: uuid.U
         "census": response.census, "response": response, "systems": systems,
         "entries": [(str(e.id), e.resource_code, (e.current_version.name if e.current_version
                                                  else "")) for e in entries],
-        "errors": errors or {}, "can_answer": actor.can(Perm.CENSUS_RESPOND, response.org_path),
+        "errors": errors or {}, "can_answer": actor.can(CENSUS_RESPOND, response.org_path),
     }, status_code=status)
 
 
@@ -614,7 +622,7 @@ def census_respond(request: Request, actor: PageActor, db: Db, census_id: uuid.U
 
 @router.post("/catalog/census/{census_id}/respond/{org_id}")
 async def census_save(request: Request,
-                      actor: Annotated[Actor, page_guard(Perm.CENSUS_RESPOND)], db: Db,
+                      actor: Annotated[Actor, page_guard(CENSUS_RESPOND)], db: Db,
                       census_id: uuid.UUID, org_id: uuid.UUID) -> Response:
     form = await request.form()
     indices = sorted({int(m.group(1)) for key in form

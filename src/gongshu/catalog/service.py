@@ -39,6 +39,7 @@ from gongshu.catalog.models import (
     DataItem,
     ReviewRecord,
 )
+from gongshu.catalog.permissions import CATALOG_EDIT, CATALOG_READ, DATA_ELEMENT_MANAGE
 from gongshu.catalog.schemas import (
     CatalogEntryBase,
     CatalogEntryCreate,
@@ -64,7 +65,8 @@ from gongshu.core.errors import (
     PermissionDenied,
     ValidationFailed,
 )
-from gongshu.core.permissions import Actor, Perm, require
+from gongshu.core.permissions import Actor, require
+from gongshu.grading.permissions import GRADING_CONFIRM
 from gongshu.orgs import service as orgs
 from gongshu.orgs.service import Organization, OrgKind
 
@@ -112,7 +114,7 @@ def may_see(actor: Actor, entry: CatalogEntry, db: Session | None = None) -> boo
 
 
 def may_edit(actor: Actor, entry: CatalogEntry) -> bool:
-    return actor.can(Perm.CATALOG_EDIT, entry.provider_path)
+    return actor.can(CATALOG_EDIT, entry.provider_path)
 
 
 def visible_clause(actor: Actor, db: Session) -> Any:
@@ -276,7 +278,7 @@ def list_entries(
 def provider_choices(actor: Actor, db: Session, /) -> list[Organization]:
     """The public bodies whose catalog the actor may compile."""
     rows, _ = orgs.list_organizations(actor, db, kind=OrgKind.PUBLIC_BODY, limit=100_000)
-    return [o for o in rows if actor.can(Perm.CATALOG_EDIT, o.path)]
+    return [o for o in rows if actor.can(CATALOG_EDIT, o.path)]
 
 
 def resolve_provider(db: Session, /, *, org_id: uuid.UUID | None = None, code: str | None = None,
@@ -301,7 +303,7 @@ def _provider_for(actor: Actor, db: Session, entry: CatalogEntryBase,
     if org is None:
         raise ValidationFailed.single("provider.org_id", "provider_not_found",
                                       "No organisation on the platform is this provider.")
-    require(actor, Perm.CATALOG_EDIT, org.path)
+    require(actor, CATALOG_EDIT, org.path)
     return org
 
 
@@ -467,7 +469,7 @@ def create_entry(
 ) -> CatalogEntry:
     """Compile a new entry as a draft of its provider (Art. 9); the platform gives its resource
     code from the classification. Every problem of the data is reported at once."""
-    require(actor, Perm.CATALOG_EDIT)
+    require(actor, CATALOG_EDIT)
     parsed = _valid(db, data, resource_code)
     org = _provider_for(actor, db, parsed, provider_org_id)
     entry_data = _with_provider(parsed, org)
@@ -508,7 +510,7 @@ def create_entry(
 
 
 def _editable_working(actor: Actor, entry: CatalogEntry) -> CatalogVersion:
-    require(actor, Perm.CATALOG_EDIT, entry.provider_path)
+    require(actor, CATALOG_EDIT, entry.provider_path)
     working = entry.working_version
     if working is None:
         raise InvalidState("The entry has no draft; start a revision first.",
@@ -629,7 +631,7 @@ def set_grade(actor: Actor, db: Session, /, entry_id: uuid.UUID, *, grade: str,
     strings as written, or the grading module's reasons (``text``, ``kind``, ``params``, see
     ``grading/proposal.py``), stored as given so pages can say them in the reader's language."""
     entry = _writable(actor, db, entry_id)
-    require(actor, Perm.GRADING_CONFIRM, entry.provider_path)
+    require(actor, GRADING_CONFIRM, entry.provider_path)
     grade = (grade or "").strip()
     if not grade or len(grade) > 32:
         raise ValidationFailed.single("grade", "required", "Give the grade (at most 32 characters).")
@@ -701,7 +703,7 @@ def duplicate_candidates(
     second reads their matching items, which ``duplicates.match`` scores exactly. The work
     grows with the number of items that match, not with the catalog
     (``benchmarks/duplicates.py``)."""
-    require(actor, Perm.CATALOG_READ)
+    require(actor, CATALOG_READ)
     return _duplicates(actor, db, items=items, exclude_provider_path=exclude_provider_path,
                        exclude_entry_id=exclude_entry_id, limit=limit, include_weak=include_weak)
 
@@ -897,7 +899,7 @@ def _default_owner(actor: Actor, db: Session) -> Organization | None:
     if actor.is_system:
         root = orgs.province_root(db)
         return (orgs.same_level_bureau(db, root) or root) if root is not None else None
-    scopes = actor.scopes(Perm.DATA_ELEMENT_MANAGE)
+    scopes = actor.scopes(DATA_ELEMENT_MANAGE)
     return db.get(Organization, scopes[0].org_id) if scopes else None
 
 
@@ -905,17 +907,17 @@ def may_manage_data_element(actor: Actor, db: Session, /, element: DataElement) 
     """Art. 47's registry is kept by the bureaus, each for its own scope: an element belongs to
     an organisation and is changed by those holding ``data_element.manage`` there, or for the
     whole province; one without an owner is the province's."""
-    if not actor.can(Perm.DATA_ELEMENT_MANAGE):
+    if not actor.can(DATA_ELEMENT_MANAGE):
         return False
-    if element.owner_path is not None and actor.can(Perm.DATA_ELEMENT_MANAGE, element.owner_path):
+    if element.owner_path is not None and actor.can(DATA_ELEMENT_MANAGE, element.owner_path):
         return True
-    return orgs.holds_province_wide(actor, db, Perm.DATA_ELEMENT_MANAGE)
+    return orgs.holds_province_wide(actor, db, DATA_ELEMENT_MANAGE)
 
 
 def create_data_element(actor: Actor, db: Session, /, data: DataElementCreate) -> DataElement:
     """Add a standard data element to the registry (Art. 47), owned by ``data.owner_org_id``
     (default: see ``_default_owner``), where the caller must hold ``data_element.manage``."""
-    require(actor, Perm.DATA_ELEMENT_MANAGE)
+    require(actor, DATA_ELEMENT_MANAGE)
     if data.owner_org_id is not None:
         owner = db.get(Organization, data.owner_org_id)
         if owner is None:
@@ -923,7 +925,7 @@ def create_data_element(actor: Actor, db: Session, /, data: DataElementCreate) -
     else:
         owner = _default_owner(actor, db)
     if owner is not None:
-        require(actor, Perm.DATA_ELEMENT_MANAGE, owner.path)
+        require(actor, DATA_ELEMENT_MANAGE, owner.path)
     if db.scalar(sa.select(DataElement.id).where(DataElement.identifier == data.identifier)):
         raise ValidationFailed.single("identifier", "duplicate_identifier",
                                       "Another data element has this identifier.",
@@ -944,14 +946,14 @@ def create_data_element(actor: Actor, db: Session, /, data: DataElementCreate) -
 def update_data_element(actor: Actor, db: Session, /, element_id: uuid.UUID,
                         data: DataElementUpdate) -> DataElement:
     """Change a data element: only those who may manage it (``may_manage_data_element``)."""
-    require(actor, Perm.DATA_ELEMENT_MANAGE)
+    require(actor, DATA_ELEMENT_MANAGE)
     element = db.get(DataElement, element_id, with_for_update=True)
     if element is None:
         raise NotFound("No such data element.", code="data_element_not_found")
     if not may_manage_data_element(actor, db, element):
         raise PermissionDenied("This data element belongs to another organisation's scope.",
                                code="permission_denied",
-                               permission=str(Perm.DATA_ELEMENT_MANAGE))
+                               permission=str(DATA_ELEMENT_MANAGE))
     changes: dict[str, Any] = {}
     for name, value in data.model_dump(exclude_unset=True).items():
         if getattr(element, name) != value:
@@ -979,7 +981,7 @@ def data_elements_by_id(db: Session, /, ids: Sequence[uuid.UUID | str]) -> dict[
 
 
 def get_data_element(actor: Actor, db: Session, /, element_id: uuid.UUID) -> DataElement:
-    require(actor, Perm.CATALOG_READ)
+    require(actor, CATALOG_READ)
     element = db.get(DataElement, element_id)
     if element is None:
         raise NotFound("No such data element.", code="data_element_not_found")
@@ -988,7 +990,7 @@ def get_data_element(actor: Actor, db: Session, /, element_id: uuid.UUID) -> Dat
 
 def list_data_elements(actor: Actor, db: Session, /, *, q: str | None = None, limit: int = 50,
                        offset: int = 0) -> tuple[list[DataElement], int]:
-    require(actor, Perm.CATALOG_READ)
+    require(actor, CATALOG_READ)
     conds = []
     if q and q.strip():
         like = f"%{q.strip()}%"
@@ -1071,7 +1073,7 @@ def import_entries(
     carries) and, with ``submit``, is submitted for review."""
     from gongshu.catalog import flows
 
-    require(actor, Perm.CATALOG_EDIT)
+    require(actor, CATALOG_EDIT)
     settings = runtime_of(db).settings
     if len(data) > import_max_bytes(db):
         raise ValidationFailed.single(
@@ -1090,7 +1092,7 @@ def import_entries(
             column = "提供方机构ID" if ref.org_id else "提供方代码"
             _import_error(errors, item, column, "provider_not_found", locale, value=ref.code)
             continue
-        if not actor.can(Perm.CATALOG_EDIT, org.path):
+        if not actor.can(CATALOG_EDIT, org.path):
             _import_error(errors, item, "提供方代码", "provider_not_permitted", locale,
                           value=org.name)
             continue

@@ -51,19 +51,6 @@ class Perm(StrEnum):
     JOB_READ_ALL = "job.read_all"
     JOB_MANAGE = "job.manage"
     DASHBOARD_READ = "dashboard.read"
-    # catalog (Arts. 9, 12, 47)
-    CATALOG_READ = "catalog.read"
-    CATALOG_EDIT = "catalog.edit"
-    CATALOG_REVIEW = "catalog.review"
-    DATA_ELEMENT_MANAGE = "data_element.manage"
-    CENSUS_MANAGE = "census.manage"
-    CENSUS_RESPOND = "census.respond"
-    # library and grading (Arts. 10, 11)
-    LIBRARY_READ = "library.read"
-    LIBRARY_INGEST = "library.ingest"
-    GRADING_CONFIRM = "grading.confirm"
-    GRADING_MANAGE = "grading.manage"
-    QUALITY_MANAGE = "quality.manage"
 
 
 R = Role
@@ -80,17 +67,6 @@ PERMISSIONS: dict[Perm, frozenset[Role]] = {
     Perm.JOB_READ_ALL: frozenset({R.ADMIN, R.AUDITOR, R.SECURITY_OFFICER}),
     Perm.JOB_MANAGE: frozenset({R.ADMIN}),
     Perm.DASHBOARD_READ: frozenset({R.ADMIN, R.BUREAU_REVIEWER, R.CDO, R.SECURITY_OFFICER}),
-    Perm.CATALOG_READ: _EVERYONE,
-    Perm.CATALOG_EDIT: frozenset({R.CATALOG_EDITOR, R.CDO}),
-    Perm.CATALOG_REVIEW: frozenset({R.BUREAU_REVIEWER}),
-    Perm.DATA_ELEMENT_MANAGE: frozenset({R.BUREAU_REVIEWER, R.ADMIN}),
-    Perm.CENSUS_MANAGE: frozenset({R.BUREAU_REVIEWER}),
-    Perm.CENSUS_RESPOND: frozenset({R.CATALOG_EDITOR, R.CDO, R.DATA_STEWARD}),
-    Perm.LIBRARY_READ: frozenset({R.DATA_STEWARD, R.CATALOG_EDITOR, R.CDO, R.BUREAU_REVIEWER}),
-    Perm.LIBRARY_INGEST: frozenset({R.DATA_STEWARD, R.CATALOG_EDITOR}),
-    Perm.GRADING_CONFIRM: frozenset({R.DATA_STEWARD}),
-    Perm.GRADING_MANAGE: frozenset({R.BUREAU_REVIEWER, R.ADMIN}),
-    Perm.QUALITY_MANAGE: frozenset({R.DATA_STEWARD}),
 }
 
 

@@ -9,8 +9,9 @@ from typing import Any
 from fastapi import APIRouter, Query
 
 from gongshu.catalog import service as catalog
-from gongshu.core.permissions import Perm
+from gongshu.catalog.permissions import CATALOG_READ
 from gongshu.grading import service
+from gongshu.grading.permissions import GRADING_CONFIRM, GRADING_MANAGE
 from gongshu.grading.schemas import (
     DecisionCreate,
     DecisionPublic,
@@ -26,6 +27,7 @@ from gongshu.grading.schemas import (
     SchemeInfoPublic,
     SchemePublic,
 )
+from gongshu.library.permissions import LIBRARY_INGEST, LIBRARY_READ
 from gongshu.web.deps import ApiActor, Db, guard
 
 router = APIRouter(prefix="/api/v1/grading", tags=["grading"])
@@ -47,21 +49,21 @@ def scheme_public(overview: dict[str, Any]) -> SchemePublic:
                for p in overview["packs"]])
 
 
-@router.get("/scheme", response_model=SchemePublic, **guard(Perm.CATALOG_READ))
+@router.get("/scheme", response_model=SchemePublic, **guard(CATALOG_READ))
 def get_scheme(actor: ApiActor, db: Db) -> SchemePublic:
     """The active grading scheme (levels, settings, rule packs) and every available scheme and
     sector rule pack (``applies_to``: the catalog classifications a sector pack covers)."""
     return scheme_public(service.scheme_overview(actor, db))
 
 
-@router.put("/scheme", response_model=SchemePublic, **guard(Perm.GRADING_MANAGE))
+@router.put("/scheme", response_model=SchemePublic, **guard(GRADING_MANAGE))
 def set_scheme(actor: ApiActor, db: Db, body: SchemeChoice) -> SchemePublic:
     """Choose the active scheme; existing proposals stay until rescanned."""
     service.set_active_scheme(actor, db, scheme=body.scheme)
     return scheme_public(service.scheme_overview(actor, db))
 
 
-@router.get("/entries", response_model=EntryGradingRows, **guard(Perm.LIBRARY_READ))
+@router.get("/entries", response_model=EntryGradingRows, **guard(LIBRARY_READ))
 def list_entries(
     actor: ApiActor,
     db: Db,
@@ -76,7 +78,7 @@ def list_entries(
         scan=ScanSummary.model_validate(o.scan)) for o in rows], total=total)
 
 
-@router.get("/entries/{entry_id}", response_model=EntryGradingPublic, **guard(Perm.LIBRARY_READ))
+@router.get("/entries/{entry_id}", response_model=EntryGradingPublic, **guard(LIBRARY_READ))
 def get_entry(actor: ApiActor, db: Db, entry_id: uuid.UUID) -> EntryGradingPublic:
     """The latest scan with the proposed grade per column and for the entry, with reasons, the
     confirmed grade and the decisions so far."""
@@ -91,18 +93,18 @@ def get_entry(actor: ApiActor, db: Db, entry_id: uuid.UUID) -> EntryGradingPubli
 
 
 @router.get("/entries/{entry_id}/scans", response_model=list[ScanSummary],
-            **guard(Perm.LIBRARY_READ))
+            **guard(LIBRARY_READ))
 def list_scans(actor: ApiActor, db: Db, entry_id: uuid.UUID) -> list[ScanSummary]:
     return [ScanSummary.model_validate(s) for s in service.list_scans(actor, db, entry_id)]
 
 
-@router.get("/scans/{scan_id}", response_model=ScanPublic, **guard(Perm.LIBRARY_READ))
+@router.get("/scans/{scan_id}", response_model=ScanPublic, **guard(LIBRARY_READ))
 def get_scan(actor: ApiActor, db: Db, scan_id: uuid.UUID) -> ScanPublic:
     return ScanPublic.model_validate(service.get_scan(actor, db, scan_id))
 
 
 @router.post("/entries/{entry_id}/decision", response_model=DecisionPublic, status_code=201,
-             **guard(Perm.GRADING_CONFIRM))
+             **guard(GRADING_CONFIRM))
 def decide(actor: ApiActor, db: Db, entry_id: uuid.UUID, body: DecisionCreate) -> DecisionPublic:
     """Confirm the proposed grade, or override it with a reason; the grade is stored on the
     catalog entry (audited)."""
@@ -112,7 +114,7 @@ def decide(actor: ApiActor, db: Db, entry_id: uuid.UUID, body: DecisionCreate) -
 
 
 @router.post("/entries/{entry_id}/rescan", response_model=RescanStarted, status_code=202,
-             **guard(Perm.LIBRARY_INGEST))
+             **guard(LIBRARY_INGEST))
 def rescan(actor: ApiActor, db: Db, entry_id: uuid.UUID) -> RescanStarted:
     """Scan the entry's stored data again under the scheme and rule packs in force."""
     job = service.request_rescan(actor, db, entry_id)

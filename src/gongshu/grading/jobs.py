@@ -9,13 +9,14 @@ from typing import Any
 import pyarrow as pa
 
 from gongshu.core.jobs import JobContext, handler
-from gongshu.core.permissions import Perm
 from gongshu.engine import DatasetStore
 from gongshu.grading import service
+from gongshu.grading.permissions import GRADING_CONFIRM
 from gongshu.grading.scan import SCAN_BATCH_ROWS, scan_batches
+from gongshu.library.permissions import LIBRARY_INGEST
 
 
-@handler("grading.rescan", queue="scan", perm=(Perm.GRADING_CONFIRM, Perm.LIBRARY_INGEST))
+@handler("grading.rescan", queue="scan", perm=(GRADING_CONFIRM, LIBRARY_INGEST))
 def rescan(ctx: JobContext) -> dict[str, Any]:
     """Run the detectors again over the entry's latest scanned version, under the scheme and
     rule packs in force now, and store the new proposal."""

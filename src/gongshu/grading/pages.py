@@ -14,8 +14,10 @@ from sqlalchemy.orm import Session
 from gongshu.catalog import service as catalog
 from gongshu.core.errors import PermissionDenied, ValidationFailed
 from gongshu.core.i18n import Translator
-from gongshu.core.permissions import Actor, Perm
+from gongshu.core.permissions import Actor
 from gongshu.grading import service
+from gongshu.grading.permissions import GRADING_CONFIRM, GRADING_MANAGE
+from gongshu.library.permissions import LIBRARY_INGEST, LIBRARY_READ
 from gongshu.web.deps import Db, PageActor, locale_of, page_guard
 from gongshu.web.forms import error_map
 from gongshu.web.nav import Card, NavItem
@@ -30,19 +32,19 @@ class SchemeNavItem(NavItem):
     others reach it from there)."""
 
     def visible_to(self, actor: Actor | None) -> bool:
-        return actor is not None and actor.can(Perm.GRADING_MANAGE) and not actor.can(
-            Perm.LIBRARY_READ)
+        return actor is not None and actor.can(GRADING_MANAGE) and not actor.can(
+            LIBRARY_READ)
 
 
 NAV = [
-    NavItem("nav.grading", "/grading", Perm.LIBRARY_READ, 31),
-    SchemeNavItem("nav.grading_scheme", "/grading/scheme", Perm.GRADING_MANAGE, 32),
+    NavItem("nav.grading", "/grading", LIBRARY_READ, 31),
+    SchemeNavItem("nav.grading_scheme", "/grading/scheme", GRADING_MANAGE, 32),
 ]
 
 
 def dashboard_cards(actor: Actor, db: Session) -> list[Card]:
     """Home-page figure for data stewards: proposals waiting for their decision."""
-    if not actor.can(Perm.GRADING_CONFIRM):
+    if not actor.can(GRADING_CONFIRM):
         return []
     _, pending = service.overview(actor, db, pending=True, limit=1)
     return [Card("grading.card_pending", pending, "/grading?pending=true")]
@@ -67,9 +69,9 @@ def _label(request: Request) -> Any:
 
 
 def _reader(actor: PageActor) -> Actor:
-    if not (actor.can(Perm.LIBRARY_READ) or actor.can(Perm.GRADING_CONFIRM)):
+    if not (actor.can(LIBRARY_READ) or actor.can(GRADING_CONFIRM)):
         raise PermissionDenied("You do not have the permission library.read.",
-                               permission=Perm.LIBRARY_READ.value)
+                               permission=LIBRARY_READ.value)
     return actor
 
 
@@ -96,10 +98,10 @@ def _entry_context(request: Request, actor: Actor, db: Session, entry_id: uuid.U
         "entry": entry, "entry_version": entry.current_version, "scan": scan, "scans": scans,
         "decisions": service.decisions(actor, db, entry_id),
         "levels": levels, "level_label": _label(request),
-        "can_decide": actor.can(Perm.GRADING_CONFIRM, entry.provider_path),
+        "can_decide": actor.can(GRADING_CONFIRM, entry.provider_path),
         "can_rescan": scan is not None and (
-            actor.can(Perm.GRADING_CONFIRM, entry.provider_path)
-            or actor.can(Perm.LIBRARY_INGEST, entry.provider_path)),
+            actor.can(GRADING_CONFIRM, entry.provider_path)
+            or actor.can(LIBRARY_INGEST, entry.provider_path)),
         "errors": errors or {}, "values": values or {},
     }
 
@@ -114,7 +116,7 @@ def entry_page(request: Request, actor: PageActor, db: Db, entry_id: uuid.UUID) 
 @router.post("/grading/entries/{entry_id}/decide")
 def decide(
     request: Request,
-    actor: Annotated[Actor, page_guard(Perm.GRADING_CONFIRM)],
+    actor: Annotated[Actor, page_guard(GRADING_CONFIRM)],
     db: Db,
     entry_id: uuid.UUID,
     grade: Annotated[str, Form()],
@@ -150,7 +152,7 @@ def scheme_page(request: Request, actor: PageActor, db: Db) -> Response:
 
 
 @router.post("/grading/scheme")
-def choose_scheme(request: Request, actor: Annotated[Actor, page_guard(Perm.GRADING_MANAGE)],
+def choose_scheme(request: Request, actor: Annotated[Actor, page_guard(GRADING_MANAGE)],
                   db: Db, scheme: Annotated[str, Form()]) -> Response:
     service.set_active_scheme(actor, db, scheme=scheme)
     return RedirectResponse("/grading/scheme?flash=scheme_chosen", status_code=303)

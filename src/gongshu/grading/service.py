@@ -26,20 +26,23 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from gongshu.catalog import service as catalog
+from gongshu.catalog.permissions import CATALOG_READ
 from gongshu.catalog.service import CatalogEntry
 from gongshu.core import audit, jobs
 from gongshu.core.db import runtime_of, utcnow
 from gongshu.core.errors import FieldError, NotFound, PermissionDenied, ValidationFailed
 from gongshu.core.jobs import Job
-from gongshu.core.permissions import Actor, Perm, require
+from gongshu.core.permissions import Actor, require
 from gongshu.grading import schemes
 from gongshu.grading.detectors import ColumnDetections
 from gongshu.grading.models import GradingDecision, GradingScan, GradingScanColumn, GradingSetting
+from gongshu.grading.permissions import GRADING_CONFIRM, GRADING_MANAGE
 from gongshu.grading.proposal import Scheme, propose
 
 # the streaming scanner and level labels, for the library's ingest and the page layer
 from gongshu.grading.scan import SCAN_BATCH_ROWS, scan_batches  # noqa: F401  (re-exported)
 from gongshu.grading.schemes import level_label  # noqa: F401  (re-exported)
+from gongshu.library.permissions import LIBRARY_INGEST, LIBRARY_READ
 from gongshu.orgs import service as orgs
 
 TARGET = "catalog_entry"
@@ -72,8 +75,8 @@ def set_active_scheme(actor: Actor, db: Session, /, *, scheme: str) -> str:
     The scheme (and with it the built-in rule packs it lists) applies province-wide, so only a
     holder of ``grading.manage`` for the whole province chooses it (``orgs.service.
     holds_province_wide``): a city bureau's reviewer does not."""
-    require(actor, Perm.GRADING_MANAGE)
-    orgs.require_province_wide(actor, db, Perm.GRADING_MANAGE)
+    require(actor, GRADING_MANAGE)
+    orgs.require_province_wide(actor, db, GRADING_MANAGE)
     if not schemes.scheme_exists(scheme, _data_dir(db)):
         raise ValidationFailed.single("scheme", "unknown_scheme", f"No grading scheme {scheme!r}.",
                                       scheme=scheme)
@@ -97,8 +100,8 @@ def set_active_scheme(actor: Actor, db: Session, /, *, scheme: str) -> str:
 
 def may_manage_scheme(actor: Actor, db: Session, /) -> bool:
     """True if ``actor`` may choose the scheme (the pages show the form only then)."""
-    return actor.can(Perm.GRADING_MANAGE) and orgs.holds_province_wide(actor, db,
-                                                                       Perm.GRADING_MANAGE)
+    return actor.can(GRADING_MANAGE) and orgs.holds_province_wide(actor, db,
+                                                                       GRADING_MANAGE)
 
 
 def classification_of(entry: CatalogEntry) -> str:
@@ -134,7 +137,7 @@ def openable_levels(db: Session, /) -> dict[str, str]:
 def scheme_overview(actor: Actor, db: Session, /) -> dict[str, Any]:
     """The active scheme, every available scheme and rule pack (for the scheme page and API).
     The rules of grading are no secret: every member may read them."""
-    require(actor, Perm.CATALOG_READ)
+    require(actor, CATALOG_READ)
     data_dir = _data_dir(db)
     active = active_scheme_name(db)
     return {"active": active, "schemes": schemes.list_schemes(data_dir),
@@ -145,16 +148,16 @@ def scheme_overview(actor: Actor, db: Session, /) -> dict[str, Any]:
 
 
 def may_read(actor: Actor, provider_path: str, bureau_path: str = "") -> bool:
-    return (actor.is_system or actor.can(Perm.LIBRARY_READ, provider_path)
-            or actor.can(Perm.GRADING_CONFIRM, provider_path)
-            or bool(bureau_path) and actor.can(Perm.LIBRARY_READ, bureau_path))
+    return (actor.is_system or actor.can(LIBRARY_READ, provider_path)
+            or actor.can(GRADING_CONFIRM, provider_path)
+            or bool(bureau_path) and actor.can(LIBRARY_READ, bureau_path))
 
 
 def _entry(actor: Actor, db: Session, entry_id: uuid.UUID) -> CatalogEntry:
     entry = catalog.get_entry(actor, db, entry_id)
     if not may_read(actor, entry.provider_path, entry.bureau_path):
         raise PermissionDenied("You may not see this entry's grading.", code="permission_denied",
-                               permission=Perm.LIBRARY_READ.value)
+                               permission=LIBRARY_READ.value)
     return entry
 
 
@@ -162,11 +165,11 @@ def _scoped(actor: Actor) -> Any:
     if actor.is_system:
         return sa.true()
     conds = []
-    for perm in (Perm.LIBRARY_READ, Perm.GRADING_CONFIRM):
+    for perm in (LIBRARY_READ, GRADING_CONFIRM):
         for g in actor.scopes(perm):
             conds.append(GradingScan.provider_path.startswith(g.org_path) if g.subtree
                          else GradingScan.provider_path == g.org_path)
-            if perm == Perm.LIBRARY_READ:
+            if perm == LIBRARY_READ:
                 conds.append(GradingScan.bureau_path.startswith(g.org_path) if g.subtree
                              else GradingScan.bureau_path == g.org_path)
     return sa.or_(*conds) if conds else sa.false()
@@ -220,10 +223,10 @@ def record_scan(
     """Store a scan of a dataset version and the grades it proposes under the active scheme
     (with the sector packs of the entry's classification), with their reasons."""
     entry = catalog.get_entry(actor, db, entry_id)
-    if not (actor.can(Perm.LIBRARY_INGEST, entry.provider_path)
-            or actor.can(Perm.GRADING_CONFIRM, entry.provider_path)):
+    if not (actor.can(LIBRARY_INGEST, entry.provider_path)
+            or actor.can(GRADING_CONFIRM, entry.provider_path)):
         raise PermissionDenied("You may not scan this entry's data.", code="permission_denied",
-                               permission=Perm.LIBRARY_INGEST.value)
+                               permission=LIBRARY_INGEST.value)
     scheme = scheme_for(db, entry)
     classification = classification_of(entry)
     proposal = propose([c.detections for c in columns], rows=rows, scheme=scheme,
@@ -298,8 +301,8 @@ def overview(actor: Actor, db: Session, /, *, pending: bool | None = None, limit
              offset: int = 0) -> tuple[list[Overview], int]:
     """Entries with a scan the actor may see, newest scan first: the proposal and whether a
     steward has decided on it (``pending=True``: not yet; ``False``: decided)."""
-    if not actor.can(Perm.GRADING_CONFIRM):
-        require(actor, Perm.LIBRARY_READ)
+    if not actor.can(GRADING_CONFIRM):
+        require(actor, LIBRARY_READ)
     newest = (sa.select(GradingScan.entry_id, sa.func.max(GradingScan.created_at).label("at"))
               .where(_scoped(actor)).group_by(GradingScan.entry_id).subquery())
     stmt = sa.select(GradingScan).join(newest, sa.and_(GradingScan.entry_id == newest.c.entry_id,
@@ -345,7 +348,7 @@ def decide(actor: Actor, db: Session, /, entry_id: uuid.UUID, *, grade: str, rea
     """A data steward of the provider confirms the proposed grade, or overrides it with a
     reason (Art. 10). The grade goes onto the catalog entry; the decision is kept and audited."""
     entry = catalog.get_entry(actor, db, entry_id)
-    require(actor, Perm.GRADING_CONFIRM, entry.provider_path)
+    require(actor, GRADING_CONFIRM, entry.provider_path)
     scan = db.get(GradingScan, scan_id) if scan_id else _latest(db, entry.id)
     if scan is not None and scan.entry_id != entry.id:
         raise NotFound("No such scan.", code="scan_not_found")
@@ -400,10 +403,10 @@ def decide(actor: Actor, db: Session, /, entry_id: uuid.UUID, *, grade: str, rea
 def request_rescan(actor: Actor, db: Session, /, entry_id: uuid.UUID) -> Job:
     """Queue a rescan of the entry's latest scanned dataset version (job ``grading.rescan``)."""
     entry = catalog.get_entry(actor, db, entry_id)
-    if not (actor.can(Perm.GRADING_CONFIRM, entry.provider_path)
-            or actor.can(Perm.LIBRARY_INGEST, entry.provider_path)):
+    if not (actor.can(GRADING_CONFIRM, entry.provider_path)
+            or actor.can(LIBRARY_INGEST, entry.provider_path)):
         raise PermissionDenied("You may not rescan this entry's data.", code="permission_denied",
-                               permission=Perm.GRADING_CONFIRM.value)
+                               permission=GRADING_CONFIRM.value)
     scan = _latest(db, entry.id)
     if scan is None:
         raise NotFound("The entry has no stored data to scan yet.", code="nothing_to_scan")

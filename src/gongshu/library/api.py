@@ -10,6 +10,7 @@ from fastapi import APIRouter, Depends, File, Form, Query, Request, Response, Up
 from gongshu.core.errors import BadRequest
 from gongshu.core.permissions import Perm
 from gongshu.library import service
+from gongshu.library.permissions import LIBRARY_INGEST, LIBRARY_READ, QUALITY_MANAGE
 from gongshu.library.schemas import (
     DatabaseIngest,
     DatasetPublic,
@@ -44,7 +45,7 @@ def audited(perm: Perm) -> dict[str, Any]:
 # ------------------------------------------------------------------------------- datasets
 
 
-@router.get("/datasets", response_model=DatasetsPublic, **guard(Perm.LIBRARY_READ))
+@router.get("/datasets", response_model=DatasetsPublic, **guard(LIBRARY_READ))
 def list_datasets(
     actor: ApiActor,
     db: Db,
@@ -57,13 +58,13 @@ def list_datasets(
     return DatasetsPublic(items=[dataset_public(d) for d in rows], total=total)
 
 
-@router.get("/datasets/{dataset_id}", response_model=DatasetPublic, **guard(Perm.LIBRARY_READ))
+@router.get("/datasets/{dataset_id}", response_model=DatasetPublic, **guard(LIBRARY_READ))
 def get_dataset(actor: ApiActor, db: Db, dataset_id: uuid.UUID) -> DatasetPublic:
     return dataset_public(service.get_dataset(actor, db, dataset_id))
 
 
 @router.get("/datasets/{dataset_id}/versions", response_model=list[VersionPublic],
-            **guard(Perm.LIBRARY_READ))
+            **guard(LIBRARY_READ))
 def list_versions(actor: ApiActor, db: Db, dataset_id: uuid.UUID) -> list[VersionPublic]:
     """Every version, newest first; ``current`` marks the one readers get."""
     dataset = service.get_dataset(actor, db, dataset_id)
@@ -72,13 +73,13 @@ def list_versions(actor: ApiActor, db: Db, dataset_id: uuid.UUID) -> list[Versio
 
 
 @router.get("/datasets/{dataset_id}/ingests", response_model=list[IngestPublic],
-            **guard(Perm.LIBRARY_READ))
+            **guard(LIBRARY_READ))
 def list_ingests(actor: ApiActor, db: Db, dataset_id: uuid.UUID) -> list[IngestPublic]:
     return [ingest_public(i) for i in service.list_ingests(actor, db, dataset_id)]
 
 
 @router.get("/datasets/{dataset_id}/preview", response_model=PreviewPublic,
-            **audited(Perm.LIBRARY_READ))
+            **audited(LIBRARY_READ))
 def preview(
     actor: ApiActor,
     db: Db,
@@ -107,7 +108,7 @@ def preview(
 
 
 @router.get("/datasets/{dataset_id}/quality", response_model=QualityReportPublic | None,
-            **guard(Perm.LIBRARY_READ))
+            **guard(LIBRARY_READ))
 def quality_report(actor: ApiActor, db: Db, dataset_id: uuid.UUID,
                    version: int | None = Query(None, ge=1)) -> QualityReportPublic | None:
     """The newest quality report of a version (default: the current one)."""
@@ -117,13 +118,13 @@ def quality_report(actor: ApiActor, db: Db, dataset_id: uuid.UUID,
 
 
 @router.get("/datasets/{dataset_id}/quality-rules", response_model=list[QualityRulePublic],
-            **guard(Perm.LIBRARY_READ))
+            **guard(LIBRARY_READ))
 def list_rules(actor: ApiActor, db: Db, dataset_id: uuid.UUID) -> list[QualityRulePublic]:
     return [QualityRulePublic.model_validate(r) for r in service.list_rules(actor, db, dataset_id)]
 
 
 @router.post("/datasets/{dataset_id}/quality-rules", response_model=QualityRulePublic,
-             status_code=201, **guard(Perm.QUALITY_MANAGE))
+             status_code=201, **guard(QUALITY_MANAGE))
 def add_rule(actor: ApiActor, db: Db, dataset_id: uuid.UUID,
              body: QualityRuleCreate) -> QualityRulePublic:
     rule = service.add_rule(actor, db, dataset_id, kind=body.kind, column=body.column,
@@ -131,14 +132,14 @@ def add_rule(actor: ApiActor, db: Db, dataset_id: uuid.UUID,
     return QualityRulePublic.model_validate(rule)
 
 
-@router.delete("/quality-rules/{rule_id}", status_code=204, **guard(Perm.QUALITY_MANAGE))
+@router.delete("/quality-rules/{rule_id}", status_code=204, **guard(QUALITY_MANAGE))
 def delete_rule(actor: ApiActor, db: Db, rule_id: uuid.UUID) -> Response:
     service.delete_rule(actor, db, rule_id)
     return Response(status_code=204)
 
 
 @router.post("/datasets/{dataset_id}/quality/evaluate", response_model=JobStarted,
-             status_code=202, **guard(Perm.QUALITY_MANAGE))
+             status_code=202, **guard(QUALITY_MANAGE))
 def evaluate(actor: ApiActor, db: Db, dataset_id: uuid.UUID) -> JobStarted:
     """Evaluate the rules over the current version now (a job; the report is kept)."""
     job = service.request_quality(actor, db, dataset_id)
@@ -149,7 +150,7 @@ def evaluate(actor: ApiActor, db: Db, dataset_id: uuid.UUID) -> JobStarted:
 
 
 @router.post("/ingests", response_model=IngestPublic, status_code=202,
-             **guard(Perm.LIBRARY_INGEST))
+             **guard(LIBRARY_INGEST))
 def upload(
     request: Request,
     actor: ApiActor,
@@ -187,7 +188,7 @@ def upload(
 
 
 @router.post("/ingests/database", response_model=IngestPublic, status_code=202,
-             **guard(Perm.LIBRARY_INGEST))
+             **guard(LIBRARY_INGEST))
 def ingest_database(actor: ApiActor, db: Db, body: DatabaseIngest) -> IngestPublic:
     """Ingest a table of another database (its URL is kept only in the job, never shown)."""
     if body.url.lower().startswith("sqlite"):
@@ -203,7 +204,7 @@ def ingest_database(actor: ApiActor, db: Db, body: DatabaseIngest) -> IngestPubl
 
 
 @router.post("/ingests/{ingest_id}/remap", response_model=IngestPublic, status_code=202,
-             **guard(Perm.LIBRARY_INGEST))
+             **guard(LIBRARY_INGEST))
 def remap(actor: ApiActor, db: Db, ingest_id: uuid.UUID, body: Remap) -> IngestPublic:
     """Ingest a rejected upload again with a column mapping, without sending the file again:
     the server keeps such a file for ``GONGSHU_UPLOAD_KEEP_HOURS`` (409 ``upload_not_kept``
@@ -211,7 +212,7 @@ def remap(actor: ApiActor, db: Db, ingest_id: uuid.UUID, body: Remap) -> IngestP
     return ingest_public(service.remap_ingest(actor, db, ingest_id, columns=body.columns))
 
 
-@router.get("/ingests/{ingest_id}", response_model=IngestPublic, **guard(Perm.LIBRARY_READ))
+@router.get("/ingests/{ingest_id}", response_model=IngestPublic, **guard(LIBRARY_READ))
 def get_ingest(actor: ApiActor, db: Db, ingest_id: uuid.UUID) -> IngestPublic:
     return ingest_public(service.get_ingest(actor, db, ingest_id))
 
@@ -219,7 +220,7 @@ def get_ingest(actor: ApiActor, db: Db, ingest_id: uuid.UUID) -> IngestPublic:
 # ------------------------------------------------------------------------------- entries
 
 
-@router.get("/entries/{entry_id}", response_model=EntryLibraryPublic, **guard(Perm.LIBRARY_READ))
+@router.get("/entries/{entry_id}", response_model=EntryLibraryPublic, **guard(LIBRARY_READ))
 def entry_summary(actor: ApiActor, db: Db, entry_id: uuid.UUID) -> EntryLibraryPublic:
     """The catalog entry's dataset, current version, quality and grade (for the entry page)."""
     found = service.entry_summary(actor, db, entry_id)

@@ -36,12 +36,12 @@ import pyarrow.parquet as pq
 
 from gongshu.core.errors import GongshuError, InvalidState, ValidationFailed
 from gongshu.core.jobs import JobCancelled, JobContext, handler, schedule
-from gongshu.core.permissions import Perm
 from gongshu.engine import DatasetStore, Engine
 from gongshu.engine.duckdb import DuckDBEngine
 from gongshu.engine.readers import SourceReader, open_source
 from gongshu.library import ingest as pipeline
 from gongshu.library import quality, service
+from gongshu.library.permissions import LIBRARY_INGEST, QUALITY_MANAGE
 
 log = logging.getLogger("gongshu.library")
 
@@ -119,7 +119,7 @@ def sweep_uploads(ctx: JobContext) -> dict[str, Any]:
 schedule("library.sweep_uploads", every=SWEEP_UPLOADS_EVERY)
 
 
-@handler("library.ingest", queue="ingest", perm=Perm.LIBRARY_INGEST)
+@handler("library.ingest", queue="ingest", perm=LIBRARY_INGEST)
 def ingest(ctx: JobContext) -> dict[str, Any]:
     ingest_id = uuid.UUID(ctx.params["ingest_id"])
     runtime = ctx.runtime
@@ -307,7 +307,7 @@ def _quality(ctx: JobContext, plan: service.IngestPlan,
                 update_cycle=plan.update_cycle, engine=engine)
 
 
-@handler("library.quality", queue="scan", perm=Perm.QUALITY_MANAGE)
+@handler("library.quality", queue="scan", perm=QUALITY_MANAGE)
 def evaluate(ctx: JobContext) -> dict[str, Any]:
     """Evaluate a dataset's quality rules over its current version and keep the report.
 

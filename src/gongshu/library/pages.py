@@ -20,10 +20,12 @@ from gongshu.core.errors import (
     ValidationFailed,
 )
 from gongshu.core.i18n import Translator
-from gongshu.core.permissions import Actor, Perm
+from gongshu.core.permissions import Actor
 from gongshu.grading import service as grading
+from gongshu.grading.permissions import GRADING_CONFIRM
 from gongshu.grading.vocab import DETECTOR_TYPES
 from gongshu.library import quality, service
+from gongshu.library.permissions import LIBRARY_INGEST, LIBRARY_READ, QUALITY_MANAGE
 from gongshu.library.service import LibraryKind
 from gongshu.library.uploads import safe_name, save_upload
 from gongshu.web.deps import Db, PageActor, locale_of, write_intent
@@ -33,7 +35,7 @@ from gongshu.web.templating import render
 
 router = APIRouter(include_in_schema=False)
 
-NAV = [NavItem("nav.library", "/library", Perm.LIBRARY_READ, 30)]
+NAV = [NavItem("nav.library", "/library", LIBRARY_READ, 30)]
 
 ENCODINGS = ("utf-8", "gb18030", "big5", "utf-16")
 DELIMITER_CHOICES = ((",", ","), ("\\t", "Tab"), (";", ";"), ("|", "|"))
@@ -41,16 +43,16 @@ DELIMITER_CHOICES = ((",", ","), ("\\t", "Tab"), (";", ";"), ("|", "|"))
 
 def dashboard_cards(actor: Actor, db: Session) -> list[Card]:
     """Home-page figure: the datasets of the libraries the reader may see."""
-    if not actor.can(Perm.LIBRARY_READ):
+    if not actor.can(LIBRARY_READ):
         return []
     _, total = service.list_datasets(actor, db, limit=1)
     return [Card("library.card_datasets", total, "/library")]
 
 
 def _reader(actor: PageActor) -> Actor:
-    if not (actor.can(Perm.LIBRARY_READ) or actor.can(Perm.GRADING_CONFIRM)):
+    if not (actor.can(LIBRARY_READ) or actor.can(GRADING_CONFIRM)):
         raise PermissionDenied("You do not have the permission library.read.",
-                               permission=Perm.LIBRARY_READ.value)
+                               permission=LIBRARY_READ.value)
     return actor
 
 
@@ -60,7 +62,7 @@ Reader = Annotated[Actor, Depends(_reader)]
 def _ingestable_entries(actor: Actor, db: Session) -> list[Any]:
     """Catalog entries the actor may ingest into (of the bodies it works for)."""
     rows, _ = catalog.list_entries(actor, db, mine=True, limit=500)
-    return [e for e in rows if actor.can(Perm.LIBRARY_INGEST, e.provider_path)]
+    return [e for e in rows if actor.can(LIBRARY_INGEST, e.provider_path)]
 
 
 def _entry_label(entry: Any) -> str:
@@ -80,7 +82,7 @@ def library_index(request: Request, actor: Reader, db: Db, kind: str | None = No
     return render(request, "library/index.html", {
         "datasets": rows, "total": total, "kind": kind or "", "q": q or "", "offset": offset,
         "limit": limit, "kinds": [k.value for k in LibraryKind],
-        "counts": service.kind_counts(actor, db), "can_ingest": actor.can(Perm.LIBRARY_INGEST)})
+        "counts": service.kind_counts(actor, db), "can_ingest": actor.can(LIBRARY_INGEST)})
 
 
 # ---------------------------------------------------------------------------- upload
@@ -100,9 +102,9 @@ def _upload_form(request: Request, actor: Actor, db: Session, *, values: dict[st
 @router.get("/library/upload")
 def upload_form(request: Request, actor: PageActor, db: Db,
                 entry_id: str | None = None) -> Response:
-    if not actor.can(Perm.LIBRARY_INGEST):
+    if not actor.can(LIBRARY_INGEST):
         raise PermissionDenied("You do not have the permission library.ingest.",
-                               permission=Perm.LIBRARY_INGEST.value)
+                               permission=LIBRARY_INGEST.value)
     return _upload_form(request, actor, db, values={"entry_id": entry_id or ""}, errors={})
 
 
@@ -176,7 +178,7 @@ def _ingest_context(actor: Actor, db: Session, ingest_id: uuid.UUID) -> dict[str
     return {"ingest": ingest, "dataset": dataset, "job": job,
             "finished": ingest.status in ("rejected", "failed", "succeeded"),
             "report": ingest.report or {},
-            "can_ingest": actor.can(Perm.LIBRARY_INGEST, dataset.provider_path),
+            "can_ingest": actor.can(LIBRARY_INGEST, dataset.provider_path),
             "options": ingest.options or {},
             "kept": service.kept_upload(db, ingest) is not None}
 
@@ -248,8 +250,8 @@ def _dataset_context(request: Request, actor: Actor, db: Session, dataset_id: uu
         "ingests": service.list_ingests(actor, db, dataset.id, limit=10),
         "scan": scan, "columns": columns, "rule_kinds": quality.RULE_KINDS,
         "detectors": DETECTOR_TYPES,
-        "can_manage_quality": actor.can(Perm.QUALITY_MANAGE, dataset.provider_path),
-        "can_ingest": actor.can(Perm.LIBRARY_INGEST, dataset.provider_path),
+        "can_manage_quality": actor.can(QUALITY_MANAGE, dataset.provider_path),
+        "can_ingest": actor.can(LIBRARY_INGEST, dataset.provider_path),
         "errors": errors or {}, "values": values or {},
     }
 
@@ -341,4 +343,4 @@ def entry_panel(request: Request, actor: PageActor, db: Db, entry_id: uuid.UUID)
     summary = service.entry_summary(actor, db, entry_id)
     return render(request, "library/_entry_panel.html", {"s": summary, "entry_id": entry_id,
                                                          "can_ingest": actor.can(
-                                                             Perm.LIBRARY_INGEST)})
+                                                             LIBRARY_INGEST)})

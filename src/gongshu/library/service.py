@@ -45,11 +45,12 @@ from gongshu.core.errors import (
     ValidationFailed,
 )
 from gongshu.core.jobs import Job
-from gongshu.core.permissions import Actor, Perm, require
+from gongshu.core.permissions import Actor, require
 from gongshu.core.security import KeyStore, seal, unseal
 from gongshu.deid import masks as previews
 from gongshu.engine import DatasetStore, Engine
 from gongshu.grading import service as grading
+from gongshu.grading.permissions import GRADING_CONFIRM
 from gongshu.library import quality
 from gongshu.library.ingest import DATA_TYPES, IngestResult, ItemSpec, Problem
 from gongshu.library.models import (
@@ -61,6 +62,7 @@ from gongshu.library.models import (
     QualityReport,
     QualityRule,
 )
+from gongshu.library.permissions import LIBRARY_INGEST, LIBRARY_READ, QUALITY_MANAGE
 
 TARGET = "library_dataset"
 FORMATS = ("csv", "xlsx", "json", "jsonl", "parquet")
@@ -100,10 +102,10 @@ def _scope(actor: Actor) -> Any:
     if actor.is_system:
         return sa.true()
     conds = []
-    for perm in (Perm.LIBRARY_READ, Perm.GRADING_CONFIRM):
+    for perm in (LIBRARY_READ, GRADING_CONFIRM):
         for g in actor.scopes(perm):
             for col in ((Dataset.provider_path, Dataset.bureau_path)
-                        if perm == Perm.LIBRARY_READ else (Dataset.provider_path,)):
+                        if perm == LIBRARY_READ else (Dataset.provider_path,)):
                 conds.append(col.startswith(g.org_path) if g.subtree else col == g.org_path)
     return sa.or_(*conds) if conds else sa.false()
 
@@ -111,8 +113,8 @@ def _scope(actor: Actor) -> Any:
 def list_datasets(actor: Actor, db: Session, /, *, kind: str | None = None, q: str | None = None,
                   limit: int = 50, offset: int = 0) -> tuple[list[Dataset], int]:
     """Datasets the actor may read, most recently updated first."""
-    if not (actor.can(Perm.LIBRARY_READ) or actor.can(Perm.GRADING_CONFIRM)):
-        require(actor, Perm.LIBRARY_READ)
+    if not (actor.can(LIBRARY_READ) or actor.can(GRADING_CONFIRM)):
+        require(actor, LIBRARY_READ)
     conds = [_scope(actor)]
     if kind:
         conds.append(Dataset.kind == kind)
@@ -172,7 +174,7 @@ def ensure_dataset(actor: Actor, db: Session, /, entry_id: uuid.UUID, *,
                    kind: str | None = None) -> Dataset:
     """The entry's dataset, created (in the library ``kind``) when it has none yet."""
     entry = catalog.get_entry(actor, db, entry_id)
-    require(actor, Perm.LIBRARY_INGEST, entry.provider_path)
+    require(actor, LIBRARY_INGEST, entry.provider_path)
     if kind is not None and kind not in {k.value for k in LibraryKind}:
         raise ValidationFailed.single("kind", "invalid_choice",
                                       f"The library kind is one of {', '.join(LibraryKind)}.")
@@ -443,7 +445,7 @@ def begin_ingest(actor: Actor, db: Session, /, ingest_id: uuid.UUID,
     ingest = _locked_ingest(db, ingest_id)
     dataset = _dataset(db, ingest.dataset_id)
     entry = catalog.get_entry(actor, db, dataset.entry_id)
-    require(actor, Perm.LIBRARY_INGEST, entry.provider_path)
+    require(actor, LIBRARY_INGEST, entry.provider_path)
     _unfinished(ingest)
     ingest.status = IngestStatus.RUNNING
     ingest.job_id = job_id or ingest.job_id
@@ -517,7 +519,7 @@ def complete_ingest(
     assert dataset is not None
     _unfinished(ingest)
     entry = catalog.get_entry(actor, db, dataset.entry_id)
-    require(actor, Perm.LIBRARY_INGEST, entry.provider_path)
+    require(actor, LIBRARY_INGEST, entry.provider_path)
     number = (db.scalar(sa.select(sa.func.max(DatasetVersion.number))
                         .where(DatasetVersion.dataset_id == dataset.id)) or 0) + 1
     mapping = {m["code"]: m for m in report.get("columns", []) if m.get("code")}
@@ -638,7 +640,7 @@ def remap_ingest(actor: Actor, db: Session, /, ingest_id: uuid.UUID, *,
     had): a new ingest of the same file, queued; the rejected one stays as it was."""
     old = get_ingest(actor, db, ingest_id)
     dataset = get_dataset(actor, db, old.dataset_id)
-    require(actor, Perm.LIBRARY_INGEST, dataset.provider_path)
+    require(actor, LIBRARY_INGEST, dataset.provider_path)
     db.refresh(old, with_for_update=True)  # one new ingest per kept file
     path = kept_upload(db, old)
     if path is None:
@@ -687,7 +689,7 @@ def add_rule(actor: Actor, db: Session, /, dataset_id: uuid.UUID, *, kind: str,
              weight: float = 1.0, description: str = "") -> QualityRule:
     """Add a quality rule to the dataset (checked at once; every problem reported)."""
     dataset = get_dataset(actor, db, dataset_id)
-    require(actor, Perm.QUALITY_MANAGE, dataset.provider_path)
+    require(actor, QUALITY_MANAGE, dataset.provider_path)
     version = db.get(DatasetVersion, dataset.current_version_id) \
         if dataset.current_version_id else None
     columns = _columns_of(version, [ItemSpec.of(i) for i in
@@ -739,7 +741,7 @@ def delete_rule(actor: Actor, db: Session, /, rule_id: uuid.UUID) -> None:
     if rule is None:
         raise NotFound("No such quality rule.", code="quality_rule_not_found")
     dataset = get_dataset(actor, db, rule.dataset_id)
-    require(actor, Perm.QUALITY_MANAGE, dataset.provider_path)
+    require(actor, QUALITY_MANAGE, dataset.provider_path)
     db.delete(rule)
     audit.record(db, actor, "library.quality.rule_delete", target_type=TARGET,
                  target_id=dataset.id, org_id=dataset.provider_org_id,
@@ -803,10 +805,10 @@ def evaluate_quality(actor: Actor, db: Session, /, dataset_id: uuid.UUID, *,
     import time
 
     dataset = get_dataset(actor, db, dataset_id)
-    if not (actor.can(Perm.QUALITY_MANAGE, dataset.provider_path)
-            or actor.can(Perm.LIBRARY_INGEST, dataset.provider_path)):
+    if not (actor.can(QUALITY_MANAGE, dataset.provider_path)
+            or actor.can(LIBRARY_INGEST, dataset.provider_path)):
         raise PermissionDenied("You may not evaluate this dataset's quality.",
-                               permission=Perm.QUALITY_MANAGE.value)
+                               permission=QUALITY_MANAGE.value)
     version = get_version(actor, db, dataset.id)
     entry = catalog.get_entry(actor, db, dataset.entry_id)
     stored = store_of(db).get(dataset.storage_id, version.storage_version)
@@ -823,10 +825,10 @@ def evaluate_quality(actor: Actor, db: Session, /, dataset_id: uuid.UUID, *,
 def record_quality(actor: Actor, db: Session, /, evaluation: Evaluation) -> QualityReport:
     """Keep a quality evaluation as the version's newest report (audited)."""
     dataset = get_dataset(actor, db, evaluation.dataset_id)
-    if not (actor.can(Perm.QUALITY_MANAGE, dataset.provider_path)
-            or actor.can(Perm.LIBRARY_INGEST, dataset.provider_path)):
+    if not (actor.can(QUALITY_MANAGE, dataset.provider_path)
+            or actor.can(LIBRARY_INGEST, dataset.provider_path)):
         raise PermissionDenied("You may not evaluate this dataset's quality.",
-                               permission=Perm.QUALITY_MANAGE.value)
+                               permission=QUALITY_MANAGE.value)
     version = db.get(DatasetVersion, evaluation.version_id)
     assert version is not None and version.dataset_id == dataset.id
     outcome = evaluation.outcome
@@ -847,7 +849,7 @@ def record_quality(actor: Actor, db: Session, /, evaluation: Evaluation) -> Qual
 def request_quality(actor: Actor, db: Session, /, dataset_id: uuid.UUID) -> Job:
     """Queue an evaluation of the dataset's quality rules (job ``library.quality``)."""
     dataset = get_dataset(actor, db, dataset_id)
-    require(actor, Perm.QUALITY_MANAGE, dataset.provider_path)
+    require(actor, QUALITY_MANAGE, dataset.provider_path)
     get_version(actor, db, dataset.id)
     return jobs.submit(actor, db, kind="library.quality",
                        params={"dataset_id": str(dataset.id)},
@@ -879,7 +881,7 @@ def preview(actor: Actor, db: Session, /, dataset_id: uuid.UUID, *, limit: int =
                                  bureau_path=dataset.bureau_path)
     if policy is None:
         raise PermissionDenied("You may not preview this dataset.", code="permission_denied",
-                               permission=Perm.LIBRARY_READ.value)
+                               permission=LIBRARY_READ.value)
     found = get_version(actor, db, dataset.id, version)
     limit = max(1, min(int(limit), runtime_of(db).settings.preview_max_rows))
     offset = max(0, int(offset))
@@ -932,7 +934,7 @@ class ColumnStream:
 def may_read_entry_data(actor: Actor, dataset: Dataset) -> bool:
     """Through a role at the provider (or its bureau), or a capability on the entry (a share
     grant's holder; ``sharing.service.capability``)."""
-    return _may_read(actor, dataset) or actor.holds(Perm.LIBRARY_READ, "catalog_entry",
+    return _may_read(actor, dataset) or actor.holds(LIBRARY_READ, "catalog_entry",
                                                     dataset.entry_id)
 
 

@@ -50,11 +50,12 @@ from gongshu.core.errors import (
     Unauthenticated,
     ValidationFailed,
 )
-from gongshu.core.permissions import Actor, Capability, Perm, require
+from gongshu.core.permissions import Actor, Capability, require
 from gongshu.core.security import constant_time_equal, new_token, token_hash
 from gongshu.deid import masks
 from gongshu.grading import service as grading
 from gongshu.library import service as library
+from gongshu.library.permissions import LIBRARY_READ
 from gongshu.opening.models import ApiKey, Channel, Developer, RateWindow, UsageDay
 from gongshu.opening.permissions import OPENING_MANAGE, OPENING_REPORT
 
@@ -168,7 +169,7 @@ def entry_public(dataset: OpenDataset) -> Any:
 def _reader(actor: Actor, entry_id: uuid.UUID, via: str) -> Actor:
     """The actor holding the library's read capability on one entry, conferred by opening
     after its own check (the caller's)."""
-    return actor.with_capabilities(Capability(Perm.LIBRARY_READ.value, TARGET, entry_id, via=via))
+    return actor.with_capabilities(Capability(LIBRARY_READ.value, TARGET, entry_id, via=via))
 
 
 def _mask_expr(types: Sequence[str]) -> str:
