@@ -35,7 +35,7 @@ from gongshu.web.deps import ApiActor, Db, guard, write_intent
 router = APIRouter(prefix="/api/v1/library", tags=["library"])
 
 
-def audited(perm: Perm) -> dict[str, Any]:
+def audited(perm: Perm | str) -> dict[str, Any]:
     """``guard(perm)`` for a read that is audited (it writes an audit event)."""
     options = guard(perm)
     options["dependencies"] = [Depends(write_intent), *options["dependencies"]]

@@ -176,7 +176,7 @@ def decide(actor: ApiActor, db: Db, application_id: uuid.UUID, body: Decision) -
 
 
 @router.get("/api/v1/opening/usage", response_model=list[ProviderUsagePublic],
-            **guard(OPENING_REPORT))  # type: ignore[arg-type]
+            **guard(OPENING_REPORT))
 def provider_usage(actor: ApiActor, db: Db, days: int = Query(30, ge=1, le=366)
                    ) -> list[ProviderUsagePublic]:
     return [ProviderUsagePublic(entry_id=e.id, resource_code=e.resource_code,
@@ -186,7 +186,7 @@ def provider_usage(actor: ApiActor, db: Db, days: int = Query(30, ge=1, le=366)
 
 
 @router.get("/api/v1/opening/developers", response_model=list[DeveloperPublic],
-            **guard(OPENING_MANAGE))  # type: ignore[arg-type]
+            **guard(OPENING_MANAGE))
 def list_developers(actor: ApiActor, db: Db, limit: int = Query(100, ge=1, le=1000),
                     offset: int = Query(0, ge=0)) -> list[DeveloperPublic]:
     return [developer_public(d) for d in service.list_developers(actor, db, limit=limit,
@@ -194,7 +194,7 @@ def list_developers(actor: ApiActor, db: Db, limit: int = Query(100, ge=1, le=10
 
 
 @router.post("/api/v1/opening/developers/{developer_id}/status", response_model=DeveloperPublic,
-             **guard(OPENING_MANAGE))  # type: ignore[arg-type]
+             **guard(OPENING_MANAGE))
 def developer_status(actor: ApiActor, db: Db, developer_id: uuid.UUID,
                      body: DeveloperStatus) -> DeveloperPublic:
     return developer_public(service.set_developer_status(actor, db, developer_id,

@@ -36,7 +36,7 @@ class GrantTokenPublic(BaseModel):
     expires_at: dt.datetime
 
 
-@router.get("/{grant_id}/data", response_class=StreamingResponse, **guard(SHARE_PULL),  # type: ignore[arg-type]
+@router.get("/{grant_id}/data", response_class=StreamingResponse, **guard(SHARE_PULL),
             responses={200: {"content": {t: {} for t in delivery.MEDIA_TYPES.values()},
                              "description": "A page of the granted data; the next page's "
                              "cursor is in X-Next-Cursor (and, for json, in next_cursor)."}})
@@ -74,7 +74,7 @@ def pull(
 
 
 @router.post("/{grant_id}/tokens", response_model=GrantTokenPublic, status_code=201,
-             **guard(SHARE_PULL))  # type: ignore[arg-type]
+             **guard(SHARE_PULL))
 def create_token(actor: ApiActor, db: Db, grant_id: uuid.UUID,
                  body: GrantTokenCreate) -> GrantTokenPublic:
     """A token that may only pull this grant (shown once)."""

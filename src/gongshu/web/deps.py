@@ -185,20 +185,20 @@ MaybeActor = Annotated[Actor | None, Depends(optional_page_actor)]
 
 
 class _Needs:
-    def __init__(self, perm: Perm | None) -> None:
+    def __init__(self, perm: Perm | str | None) -> None:
         self.perm = perm
 
     def __call__(self, actor: ApiActor) -> None:
         if self.perm is not None and not actor.can(self.perm):
-            raise PermissionDenied(f"You do not have the permission {self.perm.value}.",
-                                   permission=self.perm.value)
+            raise PermissionDenied(f"You do not have the permission {self.perm}.",
+                                   permission=str(self.perm))
 
 
-def guard(perm: Perm | None = None) -> dict[str, Any]:
+def guard(perm: Perm | str | None = None) -> dict[str, Any]:
     """Route options: authenticate, refuse callers without ``perm`` anywhere, document it."""
     return {
         "dependencies": [Depends(_Needs(perm))],
-        "openapi_extra": {"x-permission": perm.value if perm else "authenticated"},
+        "openapi_extra": {"x-permission": str(perm) if perm else "authenticated"},
     }
 
 
@@ -206,13 +206,13 @@ def public() -> dict[str, Any]:
     return {"openapi_extra": {"x-permission": "public"}}
 
 
-def page_guard(perm: Perm) -> Any:
+def page_guard(perm: Perm | str) -> Any:
     """Dependency for pages: a signed-in user holding ``perm`` somewhere."""
 
     def check(actor: PageActor) -> Actor:
         if not actor.can(perm):
-            raise PermissionDenied(f"You do not have the permission {perm.value}.",
-                                   permission=perm.value)
+            raise PermissionDenied(f"You do not have the permission {perm}.",
+                                   permission=str(perm))
         return actor
 
     return Depends(check)

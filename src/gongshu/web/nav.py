@@ -13,7 +13,7 @@ from gongshu.core.permissions import Actor, Perm
 class NavItem:
     key: str  # i18n key of the label
     href: str
-    perm: Perm | None = None  # None: every signed-in user
+    perm: Perm | str | None = None  # None: every signed-in user
     order: int = 50
 
     def visible_to(self, actor: Actor | None) -> bool:
