@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from gongshu.catalog import census
+from gongshu.catalog.census import service as census
 from gongshu.catalog.schemas import InfoSystemIn
 from gongshu.core.audit import AuditEvent
 from gongshu.core.errors import InvalidState, NotFound, PermissionDenied, ValidationFailed

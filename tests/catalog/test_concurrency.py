@@ -13,7 +13,8 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
 from concurrency import race
-from gongshu.catalog import census, flows, service
+from gongshu.catalog import flows, service
+from gongshu.catalog.census import service as census
 from gongshu.catalog.models import (
     CatalogVersion,
     CensusResponse,

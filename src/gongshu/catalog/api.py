@@ -8,8 +8,9 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, File, Form, Query, Request, Response, UploadFile
 
-from gongshu.catalog import census, flows, rules, service
-from gongshu.catalog.census import Census, CensusResponse
+from gongshu.catalog import flows, rules, service
+from gongshu.catalog.census import service as census
+from gongshu.catalog.census.service import Census, CensusResponse
 from gongshu.catalog.permissions import (
     CATALOG_EDIT,
     CATALOG_READ,

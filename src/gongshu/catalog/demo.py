@@ -14,7 +14,8 @@ from typing import Any
 import yaml
 from sqlalchemy.orm import Session
 
-from gongshu.catalog import census, flows, service
+from gongshu.catalog import flows, service
+from gongshu.catalog.census import service as census
 from gongshu.catalog.schemas import DataElementCreate, InfoSystemIn
 from gongshu.core.permissions import Actor, Role, RoleAssignment
 from gongshu.demo.builder import DemoContext

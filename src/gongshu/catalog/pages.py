@@ -17,7 +17,8 @@ from fastapi.responses import RedirectResponse, Response
 from sqlalchemy.orm import Session
 from starlette.datastructures import UploadFile
 
-from gongshu.catalog import census, flows, rules, service
+from gongshu.catalog import flows, rules, service
+from gongshu.catalog.census import service as census
 from gongshu.catalog.diff import shown
 from gongshu.catalog.permissions import (
     CATALOG_EDIT,
