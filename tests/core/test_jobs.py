@@ -496,7 +496,8 @@ def test_higher_priority_runs_first_then_oldest_and_delayed_jobs_wait(runtime: R
 def test_a_queue_at_its_limit_does_not_hold_up_other_queues(runtime: Runtime,
                                                             bulk_limit: None) -> None:
     """Two long jobs of a queue limited to one, then a short one: with two worker threads the
-    short job runs while the first long one still runs, and the second long one waits."""
+    short job runs while one long job runs, and the other long one waits. (Which long job goes
+    first is not fixed: on PostgreSQL a worker skips a row another worker has locked.)"""
     first, second = submit(runtime, kind="test.long"), submit(runtime, kind="test.long")
     short = submit(runtime, n=1)
     worker = Worker(runtime, threads=2)
@@ -506,13 +507,14 @@ def test_a_queue_at_its_limit_does_not_hold_up_other_queues(runtime: Runtime,
         while load(runtime, short).status != JobStatus.SUCCEEDED:
             assert time.monotonic() < deadline, "the short job waited behind the long ones"
             time.sleep(0.02)
-        assert started == [first]
-        assert load(runtime, second).status == JobStatus.QUEUED
+        assert len(started) == 1 and started[0] in (first, second)
+        other = second if started[0] == first else first
+        assert load(runtime, other).status == JobStatus.QUEUED  # the queue's limit holds
         release.set()
-        while load(runtime, second).status != JobStatus.SUCCEEDED:
+        while load(runtime, other).status != JobStatus.SUCCEEDED:
             assert time.monotonic() < deadline, "the second long job never ran"
             time.sleep(0.02)
-        assert started == [first, second]
+        assert sorted(started) == sorted([first, second])
     finally:
         release.set()
         worker.stop()
