@@ -116,7 +116,7 @@ def _tables() -> list[sa.Table]:
     names = ["organization", "user_account", "role_grant", "api_token", "web_session",
              "audit_event", "audit_head", "catalog_data_element", "catalog_sequence",
              "catalog_entry", "catalog_version", "catalog_data_item", "catalog_review",
-             "catalog_search_doc", "catalog_search_terms"]
+             "catalog_search_doc", "catalog_search_terms", "grading_setting"]
     return [Base.metadata.tables[n] for n in names]
 
 
@@ -488,8 +488,8 @@ def run_backend(make: Any, entries: int, runs: int, seed: int) -> dict[str, Any]
         generated = time.perf_counter() - started
         loaded = insert(runtime, gen)
         someone = bodies[0]
-        searcher = Actor(username="bench.requester", grants=(
-            RoleAssignment(Role.REQUESTER, someone.id, someone.path),))
+        searcher = Actor(username="bench.requester", org_id=someone.id, org_path=someone.path,
+                         grants=(RoleAssignment(Role.REQUESTER, someone.id, someone.path),))
         result = measure(runtime, gen, runs, searcher)
         result["setup_s"] = {"generate": round(generated, 1), "load": round(loaded, 1)}
         result["bodies"] = len(bodies)
