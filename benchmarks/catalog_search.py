@@ -127,18 +127,21 @@ def _create_schema(runtime: Runtime) -> None:
 
 
 @contextmanager
-def sqlite_runtime() -> Iterator[Runtime]:
+def sqlite_runtime(*, tables: bool = True) -> Iterator[Runtime]:
+    """A throwaway data directory; ``tables``: create the search's tables (else the caller
+    migrates)."""
     with tempfile.TemporaryDirectory(prefix="gongshu-bench-") as tmp:
         runtime = Runtime(Settings(data_dir=Path(tmp), job_threads=0))
         try:
-            _create_schema(runtime)
+            if tables:
+                _create_schema(runtime)
             yield runtime
         finally:
             runtime.close()
 
 
 @contextmanager
-def pg_runtime(url: str) -> Iterator[Runtime]:
+def pg_runtime(url: str, *, tables: bool = True) -> Iterator[Runtime]:
     """A throwaway schema in the given database, first on every connection's search_path."""
     schema = f"gongshu_bench_{secrets.token_hex(4)}"
     admin = sa.create_engine(url)
@@ -150,7 +153,8 @@ def pg_runtime(url: str) -> Iterator[Runtime]:
         with tempfile.TemporaryDirectory(prefix="gongshu-bench-") as tmp:
             runtime = Runtime(Settings(data_dir=Path(tmp), database_url=scoped, job_threads=0))
             try:
-                _create_schema(runtime)
+                if tables:
+                    _create_schema(runtime)
                 yield runtime
             finally:
                 runtime.close()

@@ -38,16 +38,13 @@ import socket
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
 
 import httpx
-import sqlalchemy as sa
 
 import gongshu
 from gongshu.catalog import flows
@@ -58,6 +55,10 @@ from gongshu.core.permissions import Actor
 from gongshu.core.runtime import Runtime
 from gongshu.demo.builder import synthetic_uscc
 from gongshu.modules import import_models
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import catalog_search as cs  # noqa: E402  (the throwaway databases)
+
 from gongshu.orgs import service as orgs
 from gongshu.orgs.models import OrgKind
 
@@ -116,38 +117,6 @@ def populate(runtime: Runtime, entries: int) -> str:
             flows.submit(SYSTEM, db, entry.id)
             flows.approve(SYSTEM, db, entry.id)
     return raw
-
-
-@contextmanager
-def sqlite_runtime() -> Iterator[Runtime]:
-    with tempfile.TemporaryDirectory(prefix="gongshu-bench-") as tmp:
-        runtime = Runtime(Settings(data_dir=Path(tmp), job_threads=0))
-        try:
-            yield runtime
-        finally:
-            runtime.close()
-
-
-@contextmanager
-def pg_runtime(url: str) -> Iterator[Runtime]:
-    """A throwaway schema in the given database, first on every connection's search_path."""
-    schema = f"gongshu_bench_{secrets.token_hex(4)}"
-    admin = sa.create_engine(url)
-    with admin.begin() as conn:
-        conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
-    sep = "&" if "?" in url else "?"
-    scoped = f"{url}{sep}options={quote(f'-csearch_path={schema}')}"
-    try:
-        with tempfile.TemporaryDirectory(prefix="gongshu-bench-") as tmp:
-            runtime = Runtime(Settings(data_dir=Path(tmp), database_url=scoped, job_threads=0))
-            try:
-                yield runtime
-            finally:
-                runtime.close()
-    finally:
-        with admin.begin() as conn:
-            conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
 
 
 # ---------------------------------------------------------------------------- the server
@@ -293,10 +262,10 @@ def main() -> None:
         "machine": {"python": platform.python_version(), "cpus": os.cpu_count()},
         "params": {k: v for k, v in vars(args).items() if k != "pg"},
     }
-    with sqlite_runtime() as runtime:
+    with cs.sqlite_runtime(tables=False) as runtime:
         out["sqlite"] = measure(runtime, workers=1, **common)
     if pg:
-        with pg_runtime(pg) as runtime:
+        with cs.pg_runtime(pg, tables=False) as runtime:
             out["postgresql"] = measure(runtime, workers=args.workers, **common)
     out["errors"] = sum(v["errors"] for k, v in out.items() if k in ("sqlite", "postgresql"))
     sys.stdout.write(json.dumps(out, ensure_ascii=False, indent=2) + "\n")
