@@ -19,3 +19,16 @@ def csrf_of(html: str) -> str:
     found = re.search(r'name="csrf_token" value="([^"]+)"', html)
     assert found, "no CSRF token on the page"
     return found.group(1)
+
+
+def sign_in(browser: Any, server: dict[str, Any], username: str) -> Any:
+    """End-to-end: a new browser context signed in as a demo login; returns its page (the
+    context is ``page.context``)."""
+    context = browser.new_context(locale="zh-CN", viewport={"width": 1280, "height": 1000})
+    page = context.new_page()
+    page.goto(server["url"] + "/login")
+    page.fill("#username", username)
+    page.fill("#password", server["logins"][username])
+    page.click("button[type=submit]")
+    page.wait_for_url(server["url"] + "/")
+    return page

@@ -10,20 +10,11 @@ from typing import Any
 
 import pytest
 
+from support import sign_in
+
 pytestmark = pytest.mark.e2e
 SHOTS = Path(os.environ.get("GONGSHU_SCREENSHOTS", "/tmp/gongshu-screenshots"))
 NAME = "就业困难人员认定信息（浏览器测试）"
-
-
-def sign_in(browser: Any, server: dict[str, Any], username: str) -> Any:
-    context = browser.new_context(locale="zh-CN", viewport={"width": 1280, "height": 1000})
-    page = context.new_page()
-    page.goto(server["url"] + "/login")
-    page.fill("#username", username)
-    page.fill("#password", server["logins"][username])
-    page.click("button[type=submit]")
-    page.wait_for_url(server["url"] + "/")
-    return page
 
 
 def test_compile_review_publish_revise_in_the_browser(browser: Any,

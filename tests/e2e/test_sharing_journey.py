@@ -13,6 +13,7 @@ import pytest
 
 from gongshu.catalog import service as catalog
 from gongshu.core.permissions import Actor
+from support import sign_in
 
 pytestmark = pytest.mark.e2e
 SHOTS = Path(os.environ.get("GONGSHU_SCREENSHOTS", "/tmp/gongshu-screenshots"))
@@ -20,17 +21,10 @@ ENTRY = "定点医药机构信息"  # unconditional, of the province's healthcar
 
 
 def _session(browser: Any, server: dict[str, Any], user: str) -> tuple[Any, Any, list[str]]:
-    url = server["url"]
-    context = browser.new_context(locale="zh-CN", viewport={"width": 1280, "height": 1000})
-    page = context.new_page()
+    page = sign_in(browser, server, user)
     errors: list[str] = []
     page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-    page.goto(url + "/login")
-    page.fill("#username", user)
-    page.fill("#password", server["logins"][user])
-    page.click("button[type=submit]")
-    page.wait_for_url(url + "/")
-    return context, page, errors
+    return page.context, page, errors
 
 
 def test_ask_check_and_report(browser: Any, live_server: dict[str, Any]) -> None:
