@@ -12,34 +12,22 @@ shares). The line's 503 with Retry-After is the answer to overload only after
 from __future__ import annotations
 
 import asyncio
-import os
-import signal
-import socket
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
-import gongshu
 from gongshu.core.errors import Unavailable
 from gongshu.core.permissions import Actor
 from gongshu.web.admission import FairGate
+from servers import Processes
 
 SYSTEM = Actor.system("test", via="system")
 STORM = 200
 NAMES = ["常住人口基本信息", "企业登记信息", "社会保险参保信息", "医疗机构执业登记", "道路运输许可",
          "不动产登记信息", "公共租赁住房保障", "义务教育学校名录"]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _publish_entries(runtime: Any, tree: dict[str, Any], n: int) -> None:
@@ -55,47 +43,10 @@ def _publish_entries(runtime: Any, tree: dict[str, Any], n: int) -> None:
 
 
 @pytest.fixture
-def server(runtime: Any, backend: str) -> Iterator[Any]:
-    """start(workers=1, **settings) -> base URL of ``gongshu serve`` on this test's database;
-    stopped (its process group) at the end, bounded in time."""
-    procs: list[subprocess.Popen[bytes]] = []
-
-    def start(workers: int = 1, **settings: Any) -> str:
-        port = _free_port()
-        src = str(Path(gongshu.__file__).resolve().parents[1])
-        env = {**os.environ, "PYTHONPATH": os.pathsep.join([src, os.environ.get("PYTHONPATH", "")]),
-               "GONGSHU_DATA_DIR": str(runtime.settings.resolved_data_dir),
-               "GONGSHU_DATABASE_URL": runtime.settings.effective_database_url,
-               "GONGSHU_JOB_THREADS": "0", "GONGSHU_LOG_LEVEL": "WARNING",
-               **{f"GONGSHU_{k.upper()}": str(v) for k, v in settings.items()}}
-        log = open(runtime.settings.resolved_data_dir / f"serve-{port}.log", "wb")  # noqa: SIM115
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "gongshu.cli.main", "serve", "--port", str(port),
-             "--workers", str(workers)],
-            env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-        procs.append(proc)
-        base = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 90
-        while time.monotonic() < deadline:
-            assert proc.poll() is None, (runtime.settings.resolved_data_dir
-                                         / f"serve-{port}.log").read_text()[-2000:]
-            try:
-                if httpx.get(f"{base}/healthz", timeout=2).status_code == 200:
-                    return base
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.2)
-        raise AssertionError("the server did not start in 90 s")
-
-    yield start
-    for proc in procs:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGTERM)
-            try:
-                proc.wait(20)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait(10)
+def server(runtime: Any) -> Iterator[Any]:
+    """start(workers=1, **settings) -> base URL of ``gongshu serve`` on this test's database."""
+    with Processes(runtime) as procs:
+        yield procs.web
 
 
 async def _storm(base: str, searcher: dict[str, str], other: dict[str, str]) -> dict[str, Any]:
