@@ -5,12 +5,15 @@ BIN    := $(VENV)/bin
 VENDOR := src/gongshu/web/static/vendor
 PYTEST_ARGS ?=
 
+# optional extras to install besides dev: `make test EXTRAS=dev,spark` (CI) adds PySpark
+EXTRAS ?= dev
+
 .PHONY: run test install assets lint bench clean
 
 $(BIN)/gongshu: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	$(BIN)/python -m pip install --quiet -e ".[$(EXTRAS)]"
 	touch $@
 
 # Front-end packages come from npm at build time and are never committed.
