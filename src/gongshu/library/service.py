@@ -1017,6 +1017,32 @@ def read_columns(actor: Actor, db: Session, /, *, entry_id: uuid.UUID, columns: 
                         pa.RecordBatchReader.from_batches(reader.schema, stream()))
 
 
+def open_dataset(actor: Actor, db: Session, /, *, entry_id: uuid.UUID,
+                 version: int | None = None) -> tuple[list[dict[str, Any]], Any]:
+    """The entry's dataset at ``version`` (the current one by default) as a
+    ``pyarrow.dataset.Dataset`` over its Parquet files, with its stored columns
+    ({code, name, data_type, arrow_type}): for an engine that runs its own query over the
+    whole dataset (the sandbox, Art. 14). Guarded as :func:`read_columns` (a role at the
+    provider, or a capability on the entry); not audited here: the caller records the use."""
+    import pyarrow.dataset as pads
+
+    dataset = db.scalars(sa.select(Dataset).where(Dataset.entry_id == entry_id)).first()
+    if dataset is None or not may_read_entry_data(actor, dataset):
+        raise NotFound("No such dataset.", code="dataset_not_found")
+    if version is None:
+        if dataset.current_version_id is None:
+            raise NotFound("The dataset has no data yet.", code="dataset_no_version")
+        found = db.get(DatasetVersion, dataset.current_version_id)
+    else:
+        found = db.scalars(sa.select(DatasetVersion).where(
+            DatasetVersion.dataset_id == dataset.id, DatasetVersion.number == version)).first()
+    if found is None:
+        raise NotFound(f"The dataset has no version {version}.",
+                       code="dataset_version_not_found", version=version)
+    files = [str(p) for p in store_of(db).get(dataset.storage_id, found.storage_version).file_paths]
+    return list(found.columns), pads.dataset(files, format="parquet")
+
+
 def _quote(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
