@@ -172,3 +172,5 @@ class Query(IdMixin, CreatedMixin, Base):
     version: Mapped[int] = mapped_column(Integer, default=1)
 
     __mapper_args__ = {"version_id_col": version}
+
+from gongshu.sandbox.products_models import DataProduct, RevenueEntry  # noqa: E402, F401  (Art. 14 products)

@@ -22,3 +22,10 @@ SANDBOX_AUTHORISE = define(
 SANDBOX_REVIEW = define(
     "sandbox.review", {R.BUREAU_REVIEWER},
     "Review sandbox results before they leave: release or refuse (the data bureau).")
+SANDBOX_PRODUCT = define(
+    "sandbox.product", {R.OPERATOR},
+    "Register one's organisation's data products and record their revenue (Art. 14).")
+SANDBOX_SUPERVISE = define(
+    "sandbox.supervise", {R.BUREAU_REVIEWER, R.SECURITY_OFFICER, R.AUDITOR, R.ADMIN},
+    "Supervise operators: every product, the revenue ledger, annual figures; suspend a "
+    "product (the data bureau).")
