@@ -278,7 +278,8 @@ _UNSUPPORTED_NODES = (exp.Subquery, exp.Select, exp.Exists, exp.Union, exp.Later
 #: operator node classes allowed (besides the functions above)
 _OPERATORS = (exp.Binary, exp.Not, exp.Neg, exp.Paren, exp.Between, exp.In, exp.Is,
               exp.Literal, exp.Boolean, exp.Null, exp.DataType, exp.Var, exp.Interval,
-              exp.Identifier, exp.Tuple, exp.BitwiseNot)
+              exp.Identifier, exp.Tuple, exp.BitwiseNot, exp.Connector, exp.IgnoreNulls,
+              exp.RespectNulls)
 
 
 def _fname(node: Node) -> str:
@@ -384,6 +385,10 @@ class _Checker:
                     raise _reject(Reason.UNSUPPORTED_QUERY,
                                   "ORDER BY, LIMIT and OFFSET are allowed only in the outermost "
                                   "query: {fragment}", sel.args[key])
+        window = sel.find(exp.Window)
+        if window is not None:
+            raise _reject(Reason.WINDOW_FUNCTION, "Window functions are not allowed: {fragment}",
+                          window)
         distinct = sel.args.get("distinct")
         if distinct is not None and distinct.args.get("on"):
             raise _reject(Reason.UNSUPPORTED_QUERY, "DISTINCT ON is not supported: {fragment}",
@@ -757,6 +762,8 @@ class _Scope:
                               "its table.", col)
             src = found[0]
             col.set("table", exp.to_identifier(src.alias))
+        if not col.this.quoted and col.this.this != name:
+            col.set("this", exp.to_identifier(name))  # DuckDB: names are case-insensitive
         level = src.columns[name]
         if level != PLAIN:
             self.all_plain = False
@@ -802,6 +809,8 @@ class _Scope:
             if in_filter and level == JOIN:
                 raise _reject(Reason.PROTECTED_COLUMN_IN_FILTER, "{fragment} is a join key and "
                               "may be used only in JOIN … ON a = b, not in a condition.", expr)
+            if level == JOIN and in_aggregate:
+                return level  # the aggregate decides (COUNT/SUM/AVG: not releasable; MAX: member)
             if level == JOIN:
                 raise _reject(Reason.COLUMN_NOT_RELEASABLE, "{fragment} is a join key and may be "
                               "used only in JOIN … ON a = b.", expr)
@@ -818,7 +827,7 @@ class _Scope:
             return agg_level
         if _is_aggregate(expr):
             return self.aggregate(expr, agg=agg, in_aggregate=in_aggregate)
-        if isinstance(expr, exp.Func):
+        if isinstance(expr, exp.Func) and not isinstance(expr, _OPERATORS):
             name = _fname(expr)
             ok = name in _SCALAR_NAMES if isinstance(expr, exp.Anonymous) else name in _SCALAR
             if not ok:
