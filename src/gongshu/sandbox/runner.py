@@ -74,6 +74,7 @@ def connect(limits: Limits) -> duckdb.DuckDBPyConnection:
         "autoload_known_extensions": False,
         "enable_external_access": False,
     })
+    con.execute("SET enable_progress_bar = false")
     con.execute("SET lock_configuration = true")
     return con
 
