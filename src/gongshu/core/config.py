@@ -182,6 +182,23 @@ class Settings(BaseSettings):
         description="Database connections each process keeps; never fewer than web_threads + "
         "job_threads + 4 (the default, 0, is exactly that), so no thread waits for a connection.",
     )
+    # The sandbox (Art. 14): what one operator's query may take, and where it runs.
+    sandbox_engine: str = Field(
+        "duckdb", pattern="^(duckdb|spark)$",
+        description="Engine of sandbox queries: duckdb (in process) or spark (a local PySpark "
+        "session; needs the spark extra, `pip install gongshu[spark]`, and Java 17).",
+    )
+    sandbox_memory_limit: str = Field(
+        "1GB", description="Memory limit of each sandbox query's DuckDB connection.")
+    sandbox_timeout_seconds: float = Field(
+        60.0, gt=0, description="A sandbox query running longer than this is stopped "
+        "(reason RESOURCE_LIMIT).")
+    sandbox_max_rows: int = Field(
+        10_000, ge=1, description="Most rows one sandbox answer releases; the rest is cut off "
+        "and the answer marked truncated.")
+    sandbox_threads: int = Field(2, ge=1, description="Threads of each sandbox query.")
+    sandbox_spark_memory: str = Field(
+        "1g", description="Driver memory of the local Spark session of sandbox_engine = spark.")
     page_size: int = Field(50, description="Default page size of lists in the API and the web UI.")
     log_level: str = Field("INFO", description="Logging level (DEBUG, INFO, WARNING, ERROR).")
 

@@ -45,6 +45,7 @@ from gongshu.core.errors import (
     Conflict,
     InvalidState,
     NotFound,
+    PermissionDenied,
     ValidationFailed,
 )
 from gongshu.core.i18n import Translator
@@ -194,6 +195,18 @@ def list_authorizations(actor: Actor, db: Session, /, *, status: str | None = No
     return list(db.scalars(stmt.limit(limit).offset(offset)))
 
 
+def find_authorization(actor: Actor, db: Session, /, ref: str) -> Authorization:
+    """An authorisation by its id or its number (SQ-2026-000001)."""
+    try:
+        return get_authorization(actor, db, uuid.UUID(ref))
+    except ValueError:
+        pass
+    found = db.scalars(sa.select(Authorization).where(Authorization.number == ref.strip())).first()
+    if found is None or not may_see(actor, found):
+        raise NotFound("No such authorisation.", code="sandbox_authorization_not_found")
+    return found
+
+
 def tables_of(db: Session, /, auth_id: uuid.UUID) -> list[AuthorizedTable]:
     return list(db.scalars(sa.select(AuthorizedTable).where(
         AuthorizedTable.authorization_id == auth_id).order_by(AuthorizedTable.table_name)))
@@ -241,6 +254,10 @@ def _bureau(actor: Actor, db: Session, bureau_org_id: uuid.UUID | None) -> Any:
     org = None
     if bureau_org_id is not None:
         org = orgs.org_by_id(db, bureau_org_id)
+    elif actor.is_system:  # the local operator: the province's data bureau
+        org = db.scalars(sa.select(orgs.Organization).where(
+            orgs.Organization.kind == OrgKind.DATA_BUREAU.value).order_by(
+            sa.func.length(orgs.Organization.path))).first()
     elif actor.org_id is not None:
         org = orgs.org_by_id(db, actor.org_id)
         if org is not None and org.kind != OrgKind.DATA_BUREAU:
@@ -442,7 +459,10 @@ def set_status(actor: Actor, db: Session, /, auth_id: uuid.UUID, *, status: str,
     auth.status_changed_at = utcnow()
     auth.status_changed_by = actor.username
     auth.updated_at = utcnow()
-    audit.record(db, actor, f"sandbox.authorisation_{target.value}", target_type=TARGET,
+    audit.record(db, actor,
+                 "sandbox.authorisation_revoke" if target == AuthorizationStatus.REVOKED else
+                 "sandbox.authorisation_suspend" if target == AuthorizationStatus.SUSPENDED else
+                 "sandbox.authorisation_resume", target_type=TARGET,
                  target_id=auth.id, org_id=auth.bureau_org_id, org_path=auth.bureau_path,
                  details={"number": auth.number, "from": current.value,
                           "reason": auth.status_reason})
@@ -461,7 +481,7 @@ def sweep(actor: Actor, db: Session, /) -> dict[str, int]:
         auth.status = AuthorizationStatus.EXPIRED.value
         auth.status_changed_at = utcnow()
         auth.status_changed_by = actor.username
-        audit.record(db, actor, "sandbox.authorisation_expired", target_type=TARGET,
+        audit.record(db, actor, "sandbox.authorisation_expire", target_type=TARGET,
                      target_id=auth.id, org_id=auth.bureau_org_id, org_path=auth.bureau_path,
                      details={"number": auth.number, "from": previous,
                               "ends_on": auth.ends_on.isoformat()})
@@ -864,7 +884,9 @@ def run_query(actor: Actor, db: Session, /, *, sql: str, dp: bool = False,
         raise ValidationFailed.single("epsilon", "out_of_range",
                                       "In DP mode ε is a number above 0 and at most 10.")
     owner = _operator_org(actor)
-    assert owner is not None  # require() passed
+    if owner is None:
+        raise PermissionDenied("Only an operator's staff query the sandbox.",
+                               permission=str(SANDBOX_QUERY))
     query = Query(operator_org_id=owner[0], operator_path=owner[1], user_id=actor.user_id,
                   username=actor.username, sql=sql, normalised=similar.normalise(sql), dp=dp,
                   epsilon=None, export=export, status=QueryStatus.REJECTED.value)

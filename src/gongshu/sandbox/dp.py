@@ -1,0 +1,155 @@
+"""Differential privacy for sandbox answers (Art. 14, ``domain/SANDBOX.md`` "Differencing").
+
+The policy (``check(..., dp=True)``) has already bounded every contributor to ONE row (so one
+group) and clamped every summed value into its declared bounds ``[lo, hi]``; the exact SQL gives,
+per group, the contributor count ``__gs_contributors``, and per aggregate ``i`` a count
+``__gs_n<i>`` and/or a clamped sum ``__gs_s<i>``. Here each group gets noise from OpenDP's
+mechanisms and is released only if its noisy contributor count clears a threshold.
+
+ε accounting (one answer spends exactly the ε asked for). A contributor changes one group's
+noisy quantities by at most: 1 for the contributor count (also the value of every COUNT(*)),
+1 for each COUNT(col), ``max(|lo|, |hi|)`` for each clamped SUM; AVG is a noisy SUM over a
+noisy COUNT(col). With ``m`` noisy quantities per group (the contributor count, each COUNT(col),
+each SUM, two per AVG; COUNT(*) reuses the contributor count), each gets ``ε / m``: counts get
+discrete Laplace noise (``make_geometric``) of scale ``m / ε``, sums Laplace noise
+(``make_laplace``) of scale ``m · max(|lo|, |hi|) / ε``. By basic composition the whole answer
+is ε-DP for the values, and (ε, δ)-DP with the threshold below for which groups appear.
+
+Releasing groups whose key set is unknown in advance (the keys come from the data): a group of
+one contributor must appear with probability at most δ. With discrete Laplace noise of scale
+``b`` (``α = exp(-1/b)``), ``P(1 + Z ≥ τ) = α^(τ-1) / (1 + α)``, so ``τ = 1 + ⌈ln(δ(1+α)) /
+ln α⌉``; a group is released when its noisy count is at least ``max(τ, k)``.
+Test hook: ``rng`` (a ``numpy.random.Generator``) replaces OpenDP's sampler with numpy's, for
+reproducible tests only — never in production, where OpenDP's secure sampler is used.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
+
+from gongshu.sandbox.policy import CONTRIBUTORS, DpPlan
+
+
+@dataclass(frozen=True)
+class Budget:
+    """How an answer's ε is split: ``epsilon_each`` for each of ``quantities`` per group."""
+
+    epsilon: float
+    quantities: int
+    epsilon_each: float
+
+
+def split(plan: DpPlan, epsilon: float) -> Budget:
+    if not epsilon > 0 or math.isinf(epsilon):
+        raise ValueError("epsilon must be a positive number")
+    m = 1  # the contributor count
+    for agg in plan.aggregates:
+        if agg.kind == "count":
+            m += 0 if agg.column is None else 1
+        elif agg.kind == "sum":
+            m += 1
+        else:  # avg
+            m += 2
+    return Budget(epsilon=epsilon, quantities=m, epsilon_each=epsilon / m)
+
+
+def sensitivity(bounds: tuple[float, float]) -> float:
+    lo, hi = bounds
+    return max(abs(lo), abs(hi), 1e-12)
+
+
+def threshold(epsilon_count: float, delta: float, k: int = 1) -> int:
+    """The noisy contributor count a group needs to be released (never below ``k``)."""
+    if not 0 < delta < 1:
+        raise ValueError("delta must be between 0 and 1")
+    alpha = math.exp(-epsilon_count)
+    tau = 1 + math.ceil(math.log(delta * (1 + alpha)) / math.log(alpha))
+    return max(int(tau), int(k), 1)
+
+
+@lru_cache(maxsize=64)
+def _geometric(scale: float) -> Any:
+    import opendp.prelude as dp
+
+    dp.enable_features("contrib")
+    return dp.m.make_geometric(dp.atom_domain(T=int), dp.absolute_distance(T=int), scale=scale)
+
+
+@lru_cache(maxsize=64)
+def _laplace(scale: float) -> Any:
+    import opendp.prelude as dp
+
+    dp.enable_features("contrib")
+    return dp.m.make_laplace(dp.atom_domain(T=float, nan=False), dp.absolute_distance(T=float),
+                             scale=scale)
+
+
+class Noise:
+    """Adds noise of a given scale: OpenDP's samplers, or numpy's when ``rng`` is given."""
+
+    def __init__(self, rng: Any = None) -> None:
+        self.rng = rng
+
+    def count(self, value: int, scale: float) -> int:
+        if self.rng is not None:  # discrete Laplace as the difference of two geometrics
+            p = 1 - math.exp(-1 / scale)
+            return int(value) + int(self.rng.geometric(p) - self.rng.geometric(p))
+        return int(_geometric(float(scale))(int(value)))
+
+    def sum(self, value: float, scale: float) -> float:
+        if self.rng is not None:
+            return float(value) + float(self.rng.laplace(0.0, scale))
+        return float(_laplace(float(scale))(float(value)))
+
+
+def release(plan: DpPlan, exact: Any, *, k: int, epsilon: float, delta: float = 1e-6,
+            rng: Any = None) -> tuple[list[dict[str, Any]], int]:
+    """Noisy rows (output name -> value, in output order) of the groups that clear the
+    threshold, and how many groups did not. ``exact``: the DP SQL's result (a pyarrow Table)."""
+    budget = split(plan, epsilon)
+    count_scale = 1 / budget.epsilon_each
+    tau = threshold(budget.epsilon_each, delta, k)
+    noise = Noise(rng)
+    names = list(exact.column_names)
+    key_names = [n for n in names if not n.startswith("__gs_")]
+    rows: list[dict[str, Any]] = []
+    suppressed = 0
+    for record in exact.to_pylist():
+        contributors = noise.count(int(record[CONTRIBUTORS] or 0), count_scale)
+        if contributors < tau:
+            suppressed += 1
+            continue
+        out: dict[str, Any] = {}
+        key_iter = iter(key_names)
+        done: set[int] = set()
+        for name in names:
+            if name == CONTRIBUTORS:
+                continue
+            if not name.startswith("__gs_"):
+                key = next(key_iter)
+                out[key] = record[key]
+                continue
+            i = int(name[len("__gs_n"):] if name.startswith("__gs_n") else name[len("__gs_s"):])
+            if i in done:
+                continue
+            done.add(i)
+            agg = plan.aggregates[i]
+            if agg.kind == "count":
+                value: Any = contributors if agg.column is None else noise.count(
+                    int(record[f"__gs_n{i}"] or 0), count_scale)
+                out[agg.output] = max(int(value), 0)
+                continue
+            assert agg.bounds is not None
+            sum_scale = sensitivity(agg.bounds) / budget.epsilon_each
+            noisy_sum = noise.sum(float(record[f"__gs_s{i}"] or 0.0), sum_scale)
+            if agg.kind == "sum":
+                out[agg.output] = noisy_sum
+            else:
+                noisy_n = noise.count(int(record[f"__gs_n{i}"] or 0), count_scale)
+                lo, hi = agg.bounds
+                out[agg.output] = min(max(noisy_sum / max(noisy_n, 1), lo), hi)
+        rows.append(out)
+    return rows, suppressed

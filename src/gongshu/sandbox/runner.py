@@ -1,0 +1,224 @@
+"""Run a checked query in the sandbox (Art. 14, ``domain/SANDBOX.md``) and release what passes.
+
+Every query gets a FRESH DuckDB connection that can reach nothing but the tables it is given:
+``enable_external_access = false`` (no files, no network: ``read_csv('/etc/passwd')``, ``COPY``,
+``ATTACH``, ``INSTALL``/``LOAD`` fail even if the policy had a hole), extensions are neither
+installed nor loaded automatically, ``lock_configuration = true`` (SQL cannot change any of it
+back), a memory limit, a thread count, and only the authorised tables registered (Arrow tables
+or ``pyarrow.dataset`` datasets, scanned by Python). A timer interrupts a query that runs too
+long; running out of time or memory is ``Rejected(RESOURCE_LIMIT)``.
+
+Two stages: the checked SQL (outputs + ``__gs_contributors``) runs on the data; its groups are
+small, so the release step — drop groups with fewer than ``k`` contributors, count them, then
+ORDER BY / LIMIT / OFFSET the rest (:meth:`Checked.release_sql`) — runs on another fresh
+connection over that result. ``run_dp`` runs the exact per-group components instead and lets
+:mod:`gongshu.sandbox.dp` add the noise.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import decimal
+import math
+import threading
+import time
+import uuid
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from gongshu.sandbox.policy import CONTRIBUTORS, RESULT, Checked, Reason, Rejected
+
+Source = Any  # a pyarrow Table or a pyarrow.dataset Dataset
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What one sandbox query may take (settings ``sandbox_*``)."""
+
+    memory_limit: str = "1GB"
+    timeout_seconds: float = 60.0
+    max_rows: int = 10_000
+    threads: int = 2
+
+    @classmethod
+    def from_settings(cls, settings: Any) -> Limits:
+        return cls(memory_limit=settings.sandbox_memory_limit,
+                   timeout_seconds=settings.sandbox_timeout_seconds,
+                   max_rows=settings.sandbox_max_rows, threads=settings.sandbox_threads)
+
+
+@dataclass(frozen=True)
+class Result:
+    """The released answer: JSON-friendly values (dates as ISO strings, decimals as floats)."""
+
+    columns: list[str]
+    rows: list[list[Any]]
+    suppressed_groups: int
+    truncated: bool
+    seconds: float
+    epsilon_spent: float = 0.0  # DP mode: the ε this answer cost
+
+
+def connect(limits: Limits) -> duckdb.DuckDBPyConnection:
+    """A fresh, locked-down DuckDB connection (no file system, no network, no settings)."""
+    con = duckdb.connect(":memory:", config={
+        "memory_limit": limits.memory_limit,
+        "threads": max(1, int(limits.threads)),
+        "autoinstall_known_extensions": False,
+        "autoload_known_extensions": False,
+        "enable_external_access": False,
+    })
+    con.execute("SET enable_progress_bar = false")
+    con.execute("SET lock_configuration = true")
+    return con
+
+
+@contextmanager
+def _guard(con: duckdb.DuckDBPyConnection, limits: Limits) -> Iterator[None]:
+    fired = threading.Event()
+
+    def interrupt() -> None:
+        fired.set()
+        con.interrupt()
+
+    timer = threading.Timer(limits.timeout_seconds, interrupt)
+    timer.daemon = True
+    timer.start()
+    try:
+        yield
+    except duckdb.InterruptException as exc:
+        raise Rejected(Reason.RESOURCE_LIMIT, f"The query ran longer than "
+                       f"{limits.timeout_seconds:g} s and was stopped.",
+                       limit="time", seconds=limits.timeout_seconds) from exc
+    except duckdb.OutOfMemoryException as exc:
+        raise Rejected(Reason.RESOURCE_LIMIT, "The query needs more memory than "
+                       f"{limits.memory_limit}.", limit="memory",
+                       memory_limit=limits.memory_limit) from exc
+    except duckdb.Error as exc:
+        if fired.is_set():
+            raise Rejected(Reason.RESOURCE_LIMIT, f"The query ran longer than "
+                           f"{limits.timeout_seconds:g} s and was stopped.",
+                           limit="time", seconds=limits.timeout_seconds) from exc
+        if "memory" in str(exc).lower() and "limit" in str(exc).lower():
+            raise Rejected(Reason.RESOURCE_LIMIT, "The query needs more memory than "
+                           f"{limits.memory_limit}.", limit="memory",
+                           memory_limit=limits.memory_limit) from exc
+        raise
+    finally:
+        timer.cancel()
+
+
+def execute(sql: str, tables: Mapping[str, Source], limits: Limits) -> pa.Table:
+    """Run one statement on a fresh locked-down connection with only ``tables`` registered."""
+    con = connect(limits)
+    try:
+        for name, source in tables.items():
+            con.register(name, source)
+        if len(con.extract_statements(sql)) != 1:  # whatever the caller checked
+            raise Rejected(Reason.NOT_A_SELECT, "Exactly one statement is allowed.")
+        with _guard(con, limits):
+            return con.sql(sql).to_arrow_table()
+    finally:
+        con.close()
+
+
+def _authorised(checked: Checked, tables: Mapping[str, Source]) -> dict[str, Source]:
+    missing = [t for t in checked.tables if t not in tables]
+    if missing:
+        raise Rejected(Reason.TABLE_NOT_AUTHORISED, f"The table {missing[0]} is not available.",
+                       fragment=missing[0])
+    return {t: tables[t] for t in checked.tables}
+
+
+def release(checked: Checked, stage1: pa.Table, limits: Limits) -> tuple[pa.Table, int]:
+    """Suppress small groups, then order and limit what is released; (rows, suppressed)."""
+    suppressed = 0
+    if checked.suppress:
+        counts = stage1.column(CONTRIBUTORS)
+        small = pc.sum(pc.less(pc.fill_null(counts, 0), checked.k))
+        suppressed = int(small.as_py() or 0)
+        if checked.dp is None:  # null counts (outer joins of nothing) are small too
+            stage1 = stage1.set_column(stage1.schema.get_field_index(CONTRIBUTORS), CONTRIBUTORS,
+                                       pc.fill_null(counts, 0))
+    # unique, safe names for the release step; the users' names come back afterwards
+    safe = [f"c{i}" for i in range(stage1.num_columns)]
+    renamed = stage1.rename_columns(safe[:-1] + [CONTRIBUTORS])
+    internal = Checked(original=checked.original, sql="", columns=safe[:-1], tables=[],
+                       k=checked.k, suppress=checked.suppress, order_by=checked.order_by,
+                       limit=checked.limit, offset=checked.offset)
+    sql = internal.release_sql(RESULT)
+    if checked.limit is None:
+        sql += f" LIMIT {int(limits.max_rows) + 1}"
+    out = execute(sql, {RESULT: renamed}, Limits(memory_limit=limits.memory_limit,
+                                                  timeout_seconds=limits.timeout_seconds,
+                                                  max_rows=limits.max_rows, threads=1))
+    return out, suppressed
+
+
+def run(checked: Checked, tables: Mapping[str, Source], *, limits: Limits) -> Result:
+    """Run a checked query; release only groups of at least ``k`` contributors."""
+    if checked.dp is not None:
+        raise ValueError("a DP query runs with run_dp")
+    start = time.perf_counter()
+    stage1 = execute(checked.sql, _authorised(checked, tables), limits)
+    return finish(checked, stage1, limits, start)
+
+
+def finish(checked: Checked, stage1: pa.Table, limits: Limits, start: float) -> Result:
+    """The release step and the JSON-friendly result (shared by DuckDB and Spark)."""
+    released, suppressed = release(checked, stage1, limits)
+    rows = [[_json(v) for v in row.values()] for row in released.to_pylist()]
+    truncated = len(rows) > limits.max_rows
+    return Result(columns=list(checked.columns), rows=rows[: limits.max_rows],
+                  suppressed_groups=suppressed, truncated=truncated,
+                  seconds=time.perf_counter() - start)
+
+
+def run_dp(checked: Checked, tables: Mapping[str, Source], *, epsilon: float,
+           delta: float = 1e-6, limits: Limits, rng: Any = None) -> Result:
+    """Run a DP-checked query: exact clamped components per group, then noise and a release
+    threshold (:mod:`gongshu.sandbox.dp`). Every call spends ``epsilon``."""
+    from gongshu.sandbox import dp as dpmod
+
+    if checked.dp is None:
+        raise ValueError("run_dp needs a query checked with dp=True")
+    start = time.perf_counter()
+    exact = execute(checked.sql, _authorised(checked, tables), limits)
+    noisy, suppressed = dpmod.release(checked.dp, exact, k=checked.k, epsilon=epsilon,
+                                      delta=delta, rng=rng)
+    # ORDER BY / LIMIT over the noisy, released rows
+    table = pa.Table.from_pylist(noisy) if noisy else pa.table(
+        {c: pa.array([], pa.null()) for c in checked.columns})
+    table = table.append_column(CONTRIBUTORS, pa.array([checked.k] * table.num_rows, pa.int64()))
+    plain = Checked(original=checked.original, sql="", columns=checked.columns, tables=[],
+                    k=checked.k, suppress=False, order_by=checked.order_by,
+                    limit=checked.limit, offset=checked.offset)
+    result = finish(plain, table, limits, start)
+    return Result(columns=result.columns, rows=result.rows, suppressed_groups=suppressed,
+                  truncated=result.truncated, seconds=result.seconds, epsilon_spent=epsilon)
+
+
+def _json(value: Any) -> Any:
+    if isinstance(value, decimal.Decimal):
+        return float(value)
+    if isinstance(value, dt.datetime | dt.date | dt.time):
+        return value.isoformat()
+    if isinstance(value, dt.timedelta):
+        return value.total_seconds()
+    if isinstance(value, float) and (math.isnan(value) or math.isinf(value)):
+        return None
+    if isinstance(value, uuid.UUID):
+        return str(value)
+    if isinstance(value, bytes):
+        return value.hex()
+    if isinstance(value, list):
+        return [_json(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): _json(v) for k, v in value.items()}
+    return value
