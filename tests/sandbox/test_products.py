@@ -346,3 +346,43 @@ def test_cli_register_revenue_supervision(runtime: Any, cast: Any, authorize: An
     r = gongshu("sandbox", "supervision", "--year", str(TODAY.year), "--json")
     assert r.exit_code == 0, r.output
     assert json.loads(r.output)["operators"][0]["revenue"] == "800.00"
+
+
+# --------------------------------------------------------------------------------- pages
+
+
+def test_pages_register_sell_and_supervise(app: Any, cast: Any, authorize: Any) -> None:
+    from fastapi.testclient import TestClient
+
+    from support import csrf_of, web_login
+
+    auth = authorize()
+    with TestClient(app) as op:
+        assert web_login(op, cast.operator.username, cast.operator.password).status_code == 200
+        page = op.get("/sandbox/products")
+        assert page.status_code == 200 and 'id="register-product"' in page.text
+        form = {"csrf_token": csrf_of(page.text), "authorization_id": str(auth),
+                "name": "县域人口结构指数", "category": "industry", "price": "5000",
+                "unit": "per_copy", "method": "按县汇总常住人口的沙箱结果，每组至少 10 人",
+                "output_schema": "county, string, 县\nn, integer, 人数"}
+        refused = op.post("/sandbox/products", data=form)
+        assert refused.status_code == 422 and "收费上限" in refused.text
+        done = op.post("/sandbox/products", data={**form, "price": "800"},
+                       follow_redirects=False)
+        assert done.status_code == 303, done.text
+        product_url = done.headers["location"].split("?")[0]
+        page = op.get(product_url)
+        assert "county" in page.text and 'id="record-sale"' in page.text
+        sold = op.post(f"{product_url}/revenue", follow_redirects=False, data={
+            "csrf_token": csrf_of(page.text), "occurred_on": TODAY.isoformat(),
+            "amount": "800", "counterparty": "甲公司", "quantity": "1"})
+        assert sold.status_code == 303
+        assert "甲公司" in op.get(product_url).text
+        assert op.get("/sandbox/supervision").status_code == 403
+    with TestClient(app) as rev:
+        web_login(rev, cast.reviewer.username, cast.reviewer.password)
+        page = rev.get(f"/sandbox/supervision?year={TODAY.year}")
+        assert page.status_code == 200 and "晋数运营有限公司" in page.text and "800" in page.text
+        assert 'id="register-product"' not in rev.get("/sandbox/products").text
+        home = rev.get("/")
+        assert "被暂停的数据产品" in home.text

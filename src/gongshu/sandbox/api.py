@@ -242,3 +242,9 @@ def decide(request: Request, actor: ApiActor, db: Db, query_id: uuid.UUID,
     """Release or refuse (with a reason); 409 once decided."""
     found = service.decide(actor, db, query_id, release=body.release, reason=body.reason)
     return query_out(actor, found, locale_of(request))
+
+
+# data products, the revenue ledger and supervision (``products_api``)
+from gongshu.sandbox import products_api  # noqa: E402
+
+router.include_router(products_api.router)

@@ -364,3 +364,9 @@ def sweep() -> None:
     with runtime().db.transaction() as db:
         outcome = service.sweep(system_actor(), db)
     console.print(f"{outcome['expired']} authorisations expired")
+
+
+# data products, the revenue ledger and supervision (``products_cli``)
+from gongshu.sandbox import products_cli  # noqa: E402
+
+products_cli.register(sandbox_app)

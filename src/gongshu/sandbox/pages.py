@@ -42,7 +42,7 @@ def dashboard_cards(actor: Actor, db: Session) -> list[Card]:
     bureau's results to review and authorisations expiring within 30 days."""
     cards: list[Card] = []
     if not any(actor.can(p) for p in (SANDBOX_QUERY, SANDBOX_AUTHORISE, SANDBOX_REVIEW)):
-        return cards
+        return products_pages.dashboard_cards(actor, db)
     counts = service.counts(actor, db)
     if actor.can(SANDBOX_QUERY) and not actor.is_system:
         cards.append(Card("sandbox.card_authorisations", counts.authorizations, "/sandbox"))
@@ -55,7 +55,7 @@ def dashboard_cards(actor: Actor, db: Session) -> list[Card]:
     if actor.can(SANDBOX_AUTHORISE) or actor.can(SANDBOX_REVIEW):
         cards.append(Card("sandbox.card_expiring", counts.expiring,
                           "/sandbox/authorisations?status=active"))
-    return cards
+    return cards + products_pages.dashboard_cards(actor, db)
 
 
 def _any(actor: Actor, *perms: Any) -> None:
@@ -415,3 +415,10 @@ def decide(request: Request, actor: PageActor, db: Db, query_id: uuid.UUID,
         return _reviews_page(request, actor, db, status="pending_review",
                              errors={str(query_id): _message(request, exc)}, code=exc.status)
     return _back("/sandbox/reviews", "sandbox_decided")
+
+
+# data products, the revenue ledger and supervision (``products_pages``)
+from gongshu.sandbox import products_pages  # noqa: E402
+
+router.include_router(products_pages.router)
+NAV += products_pages.NAV

@@ -23,7 +23,8 @@ from gongshu.sandbox.products_schemas import (
 )
 from gongshu.web.deps import ApiActor, Db, guard
 
-router = APIRouter(prefix="/api/v1/sandbox", tags=["sandbox"])
+#: no prefix: included by ``sandbox.api`` under its own
+router = APIRouter(tags=["sandbox"])
 
 
 def _out(db: Db, rows: list[DataProduct]) -> list[ProductPublic]:
