@@ -135,7 +135,7 @@ def register(app: typer.Typer) -> None:
                                                   ) from None
                 products.record_revenue(actor, db, found.id, occurred_on=day, amount=amount,
                                         quantity=quantity, counterparty=buyer, note=note)
-            rows = [{"occurred_on": e.occurred_on.isoformat(), "amount": str(e.amount),
+            rows: list[dict[str, Any]] = [{"occurred_on": e.occurred_on.isoformat(), "amount": str(e.amount),
                      "quantity": e.quantity, "counterparty": e.counterparty, "note": e.note}
                     for e in products.ledger(actor, db, found.id)]
         if json_output:
@@ -155,7 +155,7 @@ def register(app: typer.Typer) -> None:
         """Annual figures per operator: authorisations, products, sales, revenue."""
         with runtime().db.transaction(write=False) as db:
             rows = products.supervision(_actor(db, as_user), db, year=year)
-        data = [{"operator": r.org_name, "org_id": str(r.org_id),
+        data: list[dict[str, Any]] = [{"operator": r.org_name, "org_id": str(r.org_id),
                  "authorizations": r.authorizations, "products": r.products,
                  "products_by_category": r.products_by_category, "sales": r.sales,
                  "revenue": str(r.revenue),
