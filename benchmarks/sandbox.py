@@ -26,6 +26,7 @@ import argparse
 import contextlib
 import json
 import os
+import sqlite3
 import statistics
 import subprocess
 import sys
@@ -134,15 +135,9 @@ def bench_policy(repeat: int) -> dict:
 
 SNSQL_SCRIPT = textwrap.dedent("""
     import json, sqlite3, sys, time
-    import pyarrow.parquet as pq
     import snsql
     from snsql import Privacy
-    path, rows = sys.argv[1], int(sys.argv[2])
-    table = pq.read_table(path, columns=["id_no", "county", "annual_income"]).slice(0, rows)
-    con = sqlite3.connect(":memory:")
-    con.execute("CREATE TABLE population (id_no INTEGER, county INTEGER, annual_income INTEGER)")
-    con.executemany("INSERT INTO population VALUES (?, ?, ?)",
-                    zip(*(table.column(c).to_pylist() for c in table.column_names)))
+    con = sqlite3.connect(sys.argv[1])
     meta = {"": {"": {"population": {
         "row_privacy": False, "max_ids": 1,
         "id_no": {"type": "int", "private_id": True},
@@ -151,32 +146,43 @@ SNSQL_SCRIPT = textwrap.dedent("""
     }}}}
     reader = snsql.from_connection(con, engine="sqlite", metadata=meta,
                                    privacy=Privacy(epsilon=1.0, delta=1e-6))
-    sql = sys.argv[3]
     times = []
-    for _ in range(int(sys.argv[4])):
+    for _ in range(int(sys.argv[3])):
         start = time.perf_counter()
-        out = reader.execute(sql)
+        out = reader.execute(sys.argv[2])
         times.append(time.perf_counter() - start)
     times.sort()
     print(json.dumps({"seconds": times[len(times) // 2], "groups": len(out) - 1}))
 """)
 
 
-def bench_snsql(path: Path, rows: int, repeat: int) -> dict:
+def sqlite_copy(table: pa.Table, folder: Path) -> Path:
+    """The SmartNoise side's data: the same rows in a SQLite file (not timed)."""
+    path = folder / "population.sqlite"
+    con = sqlite3.connect(path)
+    con.execute("CREATE TABLE population (id_no INTEGER, county INTEGER, annual_income INTEGER)")
+    columns = [table.column(c).to_pylist() for c in ("id_no", "county", "annual_income")]
+    con.executemany("INSERT INTO population VALUES (?, ?, ?)", zip(*columns, strict=True))
+    con.commit()
+    con.close()
+    return path
+
+
+def bench_snsql(table: pa.Table, folder: Path, repeat: int) -> dict:
     venv = Path(os.environ.get("GONGSHU_BENCH_SNSQL", "/tmp/snsql"))
     python = venv / "bin" / "python"
     if not python.exists():
         return {"status": "not measured", "why": f"no SmartNoise SQL environment at {venv}"}
+    db = sqlite_copy(table, folder)
     try:
-        proc = subprocess.run(
-            [str(python), "-c", SNSQL_SCRIPT, str(path), str(rows),
-             DP_QUERY.replace("FROM population", "FROM population"), str(repeat)],
-            capture_output=True, text=True, timeout=1800, check=True)
+        proc = subprocess.run([str(python), "-c", SNSQL_SCRIPT, str(db), DP_QUERY, str(repeat)],
+                              capture_output=True, text=True, timeout=1800, check=True)
         out = json.loads(proc.stdout.strip().splitlines()[-1])
     except (subprocess.SubprocessError, ValueError, IndexError) as exc:
         err = getattr(exc, "stderr", "") or ""
         return {"status": "not measured", "why": f"{type(exc).__name__}: {err[-400:]}"}
-    return {"status": "measured", "rows": rows, "seconds": round(out["seconds"], 4),
+    return {"status": "measured", "engine": "SmartNoise SQL (SQLite reader)",
+            "rows": table.num_rows, "seconds": round(out["seconds"], 4),
             "groups_released": out["groups"]}
 
 
@@ -243,7 +249,7 @@ def main() -> None:
         sub = pads.dataset(str(path), format="parquet").head(sub_rows)
         dp_sub, _ = median_time(lambda: run_dp(checked, {"population": sub}, epsilon=1.0,
                                                limits=limits), args.repeat)
-        snsql = bench_snsql(path, sub_rows, max(1, min(args.repeat, 3)))
+        snsql = bench_snsql(sub, Path(tmp), max(1, min(args.repeat, 3)))
         snsql["sandbox_dp_seconds_same_rows"] = round(dp_sub, 4)
         if snsql.get("status") == "measured":
             snsql["ratio_smartnoise_over_sandbox"] = round(snsql["seconds"] / dp_sub, 2)
