@@ -196,15 +196,20 @@ def finish(checked: Checked, stage1: pa.Table, limits: Limits, start: float,
 def run_dp(checked: Checked, tables: Mapping[str, Source], *, epsilon: float,
            delta: float = 1e-6, limits: Limits, rng: Any = None) -> Result:
     """Run a DP-checked query: exact clamped components per group, then noise and a release
-    threshold (:mod:`gongshu.sandbox.dp`). Every call spends ``epsilon``."""
+    threshold (:mod:`gongshu.sandbox.dp`). Every call spends ``epsilon``. ``suppressed_groups``
+    is always 0 here: the exact count of groups below the threshold is not differentially
+    private (released + suppressed = the exact number of groups)."""
     from gongshu.sandbox import dp as dpmod
 
     if checked.dp is None:
         raise ValueError("run_dp needs a query checked with dp=True")
     start = time.perf_counter()
     exact = execute(checked.sql, _authorised(checked, tables), limits)
-    noisy, suppressed = dpmod.release(checked.dp, exact, k=checked.k, epsilon=epsilon,
-                                      delta=delta, rng=rng)
+    noisy, _ = dpmod.release(checked.dp, exact, k=checked.k, epsilon=epsilon, delta=delta,
+                             rng=rng)
+    # how many groups fell below the threshold is NOT released: with the released ones it
+    # would give the exact number of groups in the data, which one person can change
+    suppressed = 0
     # ORDER BY / LIMIT over the noisy, released rows
     table = pa.Table.from_pylist(noisy) if noisy else pa.table(
         {c: pa.array([], pa.null()) for c in checked.columns})
