@@ -381,3 +381,16 @@ def test_check_and_rewrite_are_fast() -> None:
     for _ in range(20):
         check(sql, TABLES)
     assert (time.perf_counter() - start) / 20 < 0.1
+
+
+def test_a_unique_contributor_counts_rows_alone_and_distinct_in_joins() -> None:
+    from dataclasses import replace
+
+    tables = {**TABLES, "population": replace(POPULATION, contributor_unique=True)}
+    alone = check("SELECT county, COUNT(*) FROM population GROUP BY 1", tables)
+    assert f'COUNT(*) AS "{CONTRIBUTORS}"' in alone.sql and "DISTINCT" not in alone.sql
+    joined = check("SELECT p.county, SUM(i.pay_base) FROM population p JOIN insurance i "
+                   "ON p.id_no = i.id_no GROUP BY 1", tables)
+    assert 'COUNT(DISTINCT "p"."id_no")' in joined.sql
+    dp = check("SELECT county, COUNT(*) AS n FROM population GROUP BY 1", tables, dp=True)
+    assert "QUALIFY" not in dp.sql

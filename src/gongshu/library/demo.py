@@ -45,6 +45,8 @@ class Spec:
 
 
 POPULATION = "常住人口基本信息"
+#: the sandbox's samples (Art. 14; ``sandbox.demo`` authorises an operator for them)
+SANDBOX_POPULATION = "常住人口登记（授权运营样本）"
 SPECS = [
     Spec("province.公安厅", POPULATION, 120_000, "csv-gbk", defects=0.004,
          decision=("important", "覆盖全省常住人口的身份和户籍信息，按重要数据管理（演示）"),
@@ -72,6 +74,9 @@ SPECS = [
                 {"kind": "range", "column": "WD", "params": {"min": 34, "max": 41}}]),
     Spec("province.民政厅", "信访事项办理记录", 800, "json", kind="topic",
          rules=[{"kind": "detector", "column": "LXDH", "params": {"detector": "cn_mobile"}}]),
+    Spec("province.统计局", SANDBOX_POPULATION, 120_000, "parquet"),
+    Spec("province.医保局", "医保缴费汇总（授权运营样本）", 30_000, "csv",
+         ids_from_population=True),
 ]
 
 
@@ -155,7 +160,7 @@ def populate(ctx: DemoContext) -> None:
                                         defects=spec.defects,
                                         ids_from=population_ids if spec.ids_from_population
                                         else None)
-            if spec.entry == POPULATION:
+            if spec.entry in (POPULATION, SANDBOX_POPULATION):
                 population_ids = table.column("公民身份号码").to_pylist()[:50_000]
             path = _write(table, folder, f"{org.short_name or org.name}-{spec.entry}", spec.file,
                           f"{org.name}{spec.entry}（{spec.rows}条，合成数据）")

@@ -144,6 +144,13 @@ def _fill(item: Mapping[str, Any], rng: np.random.Generator, n: int,
         return pa.array(addresses(rng, n, ctx.get("county")), pa.string())
     if has("统一社会信用代码", "信用代码"):
         return pa.array(usccs(rng, n), pa.string())
+    if has("所在区县"):  # the county of the person's ID number, without the province
+        places = np.array([p[3:] for _, p in counties()], dtype=object)
+        return pa.array(places[ctx["county"]], pa.string())
+    if has("年收入"):  # skewed, some without income, capped at 500,000 yuan
+        income = np.minimum(np.round(rng.lognormal(np.log(42_000), 0.7, n), -2), 500_000)
+        income[rng.random(n) < 0.04] = 0
+        return pa.array(income.astype(int).astype(str), pa.string())
     if has("行政区划"):
         return pa.array(_choice(rng, [c for c, _ in counties()], n), pa.string())
     if has("单位名称", "机构名称", "学校名称"):

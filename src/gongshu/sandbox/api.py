@@ -138,14 +138,14 @@ def get_agreement(actor: ApiActor, db: Db, auth_id: uuid.UUID) -> Response:
 # --------------------------------------------------------------------------- column policy
 
 
-@router.get("/policies/{entry}", response_model=list[ColumnRulePublic], **guard_any(*ANYONE))
+@router.get("/policies/{entry:path}", response_model=list[ColumnRulePublic], **guard_any(*ANYONE))
 def get_policy(actor: ApiActor, db: Db, entry: str) -> list[ColumnRulePublic]:
     """How each column of a dataset may leave the sandbox (entry id or resource code)."""
     rows = service.get_column_policy(actor, db, _entry_id(actor, db, entry))
     return [ColumnRulePublic.model_validate(p) for p in rows]
 
 
-@router.put("/policies/{entry}", response_model=list[ColumnRulePublic],
+@router.put("/policies/{entry:path}", response_model=list[ColumnRulePublic],
             **guard(SANDBOX_AUTHORISE))
 def set_policy(actor: ApiActor, db: Db, entry: str,
                body: ColumnPolicyIn) -> list[ColumnRulePublic]:

@@ -75,7 +75,8 @@ def _geometric(scale: float) -> Any:
     import opendp.prelude as dp
 
     dp.enable_features("contrib")
-    return dp.m.make_geometric(dp.atom_domain(T=int), dp.absolute_distance(T=int), scale=scale)
+    return dp.m.make_geometric(dp.vector_domain(dp.atom_domain(T=int)), dp.l1_distance(T=int),
+                               scale=scale)
 
 
 @lru_cache(maxsize=64)
@@ -83,26 +84,40 @@ def _laplace(scale: float) -> Any:
     import opendp.prelude as dp
 
     dp.enable_features("contrib")
-    return dp.m.make_laplace(dp.atom_domain(T=float, nan=False), dp.absolute_distance(T=float),
-                             scale=scale)
+    return dp.m.make_laplace(dp.vector_domain(dp.atom_domain(T=float, nan=False)),
+                             dp.l1_distance(T=float), scale=scale)
 
 
 class Noise:
-    """Adds noise of a given scale: OpenDP's samplers, or numpy's when ``rng`` is given."""
+    """Adds noise of a given scale to each value of a vector: OpenDP's samplers (one call per
+    vector), or numpy's when ``rng`` is given."""
 
     def __init__(self, rng: Any = None) -> None:
         self.rng = rng
 
-    def count(self, value: int, scale: float) -> int:
+    def counts(self, values: list[int], scale: float) -> list[int]:
+        if not values:
+            return []
         if self.rng is not None:  # discrete Laplace as the difference of two geometrics
             p = 1 - math.exp(-1 / scale)
-            return int(value) + int(self.rng.geometric(p) - self.rng.geometric(p))
-        return int(_geometric(float(scale))(int(value)))
+            n = len(values)
+            diff = self.rng.geometric(p, n) - self.rng.geometric(p, n)
+            return [int(v) + int(d) for v, d in zip(values, diff, strict=True)]
+        return [int(v) for v in _geometric(float(scale))([int(v) for v in values])]
+
+    def sums(self, values: list[float], scale: float) -> list[float]:
+        if not values:
+            return []
+        if self.rng is not None:
+            noise = self.rng.laplace(0.0, scale, len(values))
+            return [float(v) + float(d) for v, d in zip(values, noise, strict=True)]
+        return [float(v) for v in _laplace(float(scale))([float(v) for v in values])]
+
+    def count(self, value: int, scale: float) -> int:
+        return self.counts([value], scale)[0]
 
     def sum(self, value: float, scale: float) -> float:
-        if self.rng is not None:
-            return float(value) + float(self.rng.laplace(0.0, scale))
-        return float(_laplace(float(scale))(float(value)))
+        return self.sums([value], scale)[0]
 
 
 def release(plan: DpPlan, exact: Any, *, k: int, epsilon: float, delta: float = 1e-6,
@@ -114,42 +129,40 @@ def release(plan: DpPlan, exact: Any, *, k: int, epsilon: float, delta: float = 
     tau = threshold(budget.epsilon_each, delta, k)
     noise = Noise(rng)
     names = list(exact.column_names)
-    key_names = [n for n in names if not n.startswith("__gs_")]
-    rows: list[dict[str, Any]] = []
-    suppressed = 0
-    for record in exact.to_pylist():
-        contributors = noise.count(int(record[CONTRIBUTORS] or 0), count_scale)
-        if contributors < tau:
-            suppressed += 1
+    data = exact.to_pydict()
+    groups = exact.num_rows
+    contributors = noise.counts([int(v or 0) for v in data[CONTRIBUTORS]], count_scale)
+    keep = [i for i in range(groups) if contributors[i] >= tau]
+    # every quantity of every group is noised (one vector call each), kept or not
+    values: dict[int, list[Any]] = {}
+    for i, agg in enumerate(plan.aggregates):
+        if agg.kind == "count":
+            noisy = contributors if agg.column is None else noise.counts(
+                [int(v or 0) for v in data[f"__gs_n{i}"]], count_scale)
+            values[i] = [max(v, 0) for v in noisy]
             continue
-        out: dict[str, Any] = {}
-        key_iter = iter(key_names)
-        done: set[int] = set()
-        for name in names:
-            if name == CONTRIBUTORS:
-                continue
-            if not name.startswith("__gs_"):
-                key = next(key_iter)
-                out[key] = record[key]
-                continue
-            i = int(name[len("__gs_n"):] if name.startswith("__gs_n") else name[len("__gs_s"):])
-            if i in done:
-                continue
-            done.add(i)
-            agg = plan.aggregates[i]
-            if agg.kind == "count":
-                value: Any = contributors if agg.column is None else noise.count(
-                    int(record[f"__gs_n{i}"] or 0), count_scale)
-                out[agg.output] = max(int(value), 0)
-                continue
-            assert agg.bounds is not None
-            sum_scale = sensitivity(agg.bounds) / budget.epsilon_each
-            noisy_sum = noise.sum(float(record[f"__gs_s{i}"] or 0.0), sum_scale)
-            if agg.kind == "sum":
-                out[agg.output] = noisy_sum
-            else:
-                noisy_n = noise.count(int(record[f"__gs_n{i}"] or 0), count_scale)
-                lo, hi = agg.bounds
-                out[agg.output] = min(max(noisy_sum / max(noisy_n, 1), lo), hi)
-        rows.append(out)
-    return rows, suppressed
+        assert agg.bounds is not None
+        sums = noise.sums([float(v or 0.0) for v in data[f"__gs_s{i}"]],
+                          sensitivity(agg.bounds) / budget.epsilon_each)
+        if agg.kind == "sum":
+            values[i] = sums
+        else:
+            lo, hi = agg.bounds
+            counts = noise.counts([int(v or 0) for v in data[f"__gs_n{i}"]], count_scale)
+            values[i] = [min(max(s / max(n, 1), lo), hi) for s, n in zip(sums, counts,
+                                                                         strict=True)]
+    order: list[tuple[str, int | None]] = []  # output name, aggregate index (None: a key)
+    seen: set[int] = set()
+    for name in names:
+        if name == CONTRIBUTORS:
+            continue
+        if not name.startswith("__gs_"):
+            order.append((name, None))
+            continue
+        i = int(name[len("__gs_n"):])
+        if i not in seen:
+            seen.add(i)
+            order.append((plan.aggregates[i].output, i))
+    rows = [{name: (data[name][g] if i is None else values[i][g]) for name, i in order}
+            for g in keep]
+    return rows, groups - len(keep)

@@ -28,7 +28,8 @@ The rules (Art. 14: "usable, not visible")
   ROW_LEVEL_OUTPUT; window functions and QUALIFY are WINDOW_FUNCTION.
 - Suppression counts contributors, not rows: the rewritten query adds
   ``COUNT(DISTINCT <table>.<contributor>)`` (``COUNT(*)`` when the table has no contributor
-  column) as its last column ``__gs_contributors``; for a join it is the LEAST of the joined
+  column, or when it is declared unique, ``contributor_unique``) as its last column
+  ``__gs_contributors``; for a join it is the LEAST of the joined
   tables' distinct contributors (a table without a contributor column gets a row number as one).
   A query without GROUP BY is one group. The runner drops the groups with fewer than ``k``
   contributors and only then applies ORDER BY / LIMIT / OFFSET, which may name output columns only
@@ -134,6 +135,11 @@ class TablePolicy:
     contributor: str | None = None
     #: declared bounds [lower, upper] of numeric columns, for clamping in DP mode
     bounds: Mapping[str, tuple[float, float]] = field(default_factory=dict)
+    #: the contributor column is a key of the table (one row per contributor; the caller must
+    #: know it, e.g. from a uniqueness rule of the dataset): a query over this table alone
+    #: counts a group's rows instead of COUNT(DISTINCT contributor), and DP mode needs no
+    #: one-row-per-contributor step. Joins still count distinct contributors.
+    contributor_unique: bool = False
 
 
 @dataclass(frozen=True)
@@ -308,6 +314,7 @@ class _Source:
     #: column names (in this source) holding contributor ids; [] and rows=True: count rows
     contributors: list[str] = field(default_factory=list)
     rows: bool = False  # every row is its own contributor (a table without contributor)
+    unique: bool = False  # a table whose contributor column is a key
     grouped: bool = False  # an aggregating derived table: its rows are groups with CONTRIBUTORS
     plain_only: bool = True  # a derived table that read plain columns only
     node: Node | None = None  # the FROM/JOIN node (for rewriting)
@@ -542,7 +549,7 @@ class _Checker:
             n = seen.get(base.lower(), 0)
             seen[base.lower()] = n + 1
             unique.append(base if n == 0 else f"{base}_{n + 1}")
-        new_outputs = [exp.alias_((o.this if isinstance(o, exp.Alias) else o), name, quoted=True)
+        new_outputs = [exp.alias_((o.this if isinstance(o, exp.Alias) else o), name, quoted=True, copy=False)
                        for o, name in zip(outputs, unique, strict=True)]
 
         # contributors
@@ -552,22 +559,22 @@ class _Checker:
         if passthrough:
             src = grouped_sources[0]
             contributor_cols.append(exp.alias_(exp.column(CONTRIBUTORS, src.alias, quoted=True),
-                                               CONTRIBUTORS, quoted=True))
+                                               CONTRIBUTORS, quoted=True, copy=False))
             grouped_out = True
         elif has_agg:
             contributor_cols.append(exp.alias_(scope.contributor_count(), CONTRIBUTORS,
-                                               quoted=True))
+                                               quoted=True, copy=False))
             grouped_out = True
         else:
             grouped_out = False
             if top:
                 contributor_cols.append(exp.alias_(exp.cast(exp.null(), "BIGINT"), CONTRIBUTORS,
-                                                   quoted=True))
+                                                   quoted=True, copy=False))
             else:
                 for i, (src_alias, col) in enumerate(scope.contributor_columns()):
                     name = f"__gs_k{i}"
                     contributor_cols.append(exp.alias_(exp.column(col, src_alias, quoted=True),
-                                                       name, quoted=True))
+                                                       name, quoted=True, copy=False))
                     shape_contributors.append(name)
         sel.set("expressions", new_outputs + contributor_cols)
 
@@ -683,7 +690,8 @@ class _Checker:
             columns = {c.lower(): ReleaseLevel(level) for c, level in policy.columns.items()}
             contributors = [policy.contributor.lower()] if policy.contributor else []
             return _Source(alias=alias, columns=columns, table=policy.name,
-                           contributors=contributors, rows=not contributors, node=node)
+                           contributors=contributors, rows=not contributors, node=node,
+                           unique=policy.contributor_unique)
         if isinstance(node, exp.Subquery):
             inner = node.this
             if not isinstance(inner, exp.Select):
@@ -910,7 +918,7 @@ class _Scope:
         node = src.node
         assert isinstance(node, exp.Table) and src.table is not None
         inner = exp.select(exp.Star(), exp.alias_(
-            exp.Window(this=exp.RowNumber()), "__gs_rid", quoted=True)).from_(
+            exp.Window(this=exp.RowNumber()), "__gs_rid", quoted=True, copy=False)).from_(
             exp.Table(this=exp.to_identifier(src.table)))
         sub = exp.Subquery(this=inner, alias=exp.TableAlias(this=exp.to_identifier(src.alias)))
         node.replace(sub)
@@ -924,7 +932,7 @@ class _Scope:
             return exp.Max(this=exp.column(CONTRIBUTORS, src.alias, quoted=True))
         if not self.sources:
             return exp.Literal.number(1)
-        if len(self.sources) == 1 and self.sources[0].rows:
+        if len(self.sources) == 1 and (self.sources[0].rows or self.sources[0].unique):
             return exp.Count(this=exp.Star())
         counts: list[Node] = [
             exp.Count(this=exp.Distinct(expressions=[exp.column(col, alias, quoted=True)]))
@@ -1071,19 +1079,19 @@ def _dp_rewrite(tree: exp.Select, plan: DpPlan, checker: _Checker) -> exp.Select
         arg = expr.this
         if agg.kind == "count":
             count: Node = exp.Count(this=exp.Star() if agg.column is None else arg.copy())
-            new.append(exp.alias_(count, f"__gs_n{i}", quoted=True))
+            new.append(exp.alias_(count, f"__gs_n{i}", quoted=True, copy=False))
             continue
         assert agg.bounds is not None
         lo, hi = agg.bounds
         clamped = exp.Anonymous(this="LEAST", expressions=[exp.Anonymous(
             this="GREATEST", expressions=[exp.cast(arg.copy(), "DOUBLE"), exp.Literal.number(lo)]),
             exp.Literal.number(hi)])
-        new.append(exp.alias_(exp.Sum(this=clamped), f"__gs_s{i}", quoted=True))
+        new.append(exp.alias_(exp.Sum(this=clamped), f"__gs_s{i}", quoted=True, copy=False))
         if agg.kind == "avg":
-            new.append(exp.alias_(exp.Count(this=arg.copy()), f"__gs_n{i}", quoted=True))
-    new.append(exp.alias_(exp.Count(this=exp.Star()), CONTRIBUTORS, quoted=True))
+            new.append(exp.alias_(exp.Count(this=arg.copy()), f"__gs_n{i}", quoted=True, copy=False))
+    new.append(exp.alias_(exp.Count(this=exp.Star()), CONTRIBUTORS, quoted=True, copy=False))
     tree.set("expressions", new)
-    if policy.contributor:
+    if policy.contributor and not policy.contributor_unique:
         from_ = tree.args["from_"]
         table = from_.this
         alias = table.alias_or_name

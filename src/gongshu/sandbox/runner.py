@@ -114,18 +114,28 @@ def _guard(con: duckdb.DuckDBPyConnection, limits: Limits) -> Iterator[None]:
         timer.cancel()
 
 
-def execute(sql: str, tables: Mapping[str, Source], limits: Limits) -> pa.Table:
-    """Run one statement on a fresh locked-down connection with only ``tables`` registered."""
+@contextmanager
+def _connection(tables: Mapping[str, Source], limits: Limits) -> Iterator[duckdb.DuckDBPyConnection]:
     con = connect(limits)
     try:
         for name, source in tables.items():
             con.register(name, source)
-        if len(con.extract_statements(sql)) != 1:  # whatever the caller checked
-            raise Rejected(Reason.NOT_A_SELECT, "Exactly one statement is allowed.")
-        with _guard(con, limits):
-            return con.sql(sql).to_arrow_table()
+        yield con
     finally:
         con.close()
+
+
+def _query(con: duckdb.DuckDBPyConnection, sql: str, limits: Limits) -> pa.Table:
+    if len(con.extract_statements(sql)) != 1:  # whatever the caller checked
+        raise Rejected(Reason.NOT_A_SELECT, "Exactly one statement is allowed.")
+    with _guard(con, limits):
+        return con.sql(sql).to_arrow_table()
+
+
+def execute(sql: str, tables: Mapping[str, Source], limits: Limits) -> pa.Table:
+    """Run one statement on a fresh locked-down connection with only ``tables`` registered."""
+    with _connection(tables, limits) as con:
+        return _query(con, sql, limits)
 
 
 def _authorised(checked: Checked, tables: Mapping[str, Source]) -> dict[str, Source]:
@@ -136,7 +146,8 @@ def _authorised(checked: Checked, tables: Mapping[str, Source]) -> dict[str, Sou
     return {t: tables[t] for t in checked.tables}
 
 
-def release(checked: Checked, stage1: pa.Table, limits: Limits) -> tuple[pa.Table, int]:
+def release(checked: Checked, stage1: pa.Table, limits: Limits,
+            con: duckdb.DuckDBPyConnection | None = None) -> tuple[pa.Table, int]:
     """Suppress small groups, then order and limit what is released; (rows, suppressed)."""
     suppressed = 0
     if checked.suppress:
@@ -155,10 +166,10 @@ def release(checked: Checked, stage1: pa.Table, limits: Limits) -> tuple[pa.Tabl
     sql = internal.release_sql(RESULT)
     if checked.limit is None:
         sql += f" LIMIT {int(limits.max_rows) + 1}"
-    out = execute(sql, {RESULT: renamed}, Limits(memory_limit=limits.memory_limit,
-                                                  timeout_seconds=limits.timeout_seconds,
-                                                  max_rows=limits.max_rows, threads=1))
-    return out, suppressed
+    if con is None:
+        return execute(sql, {RESULT: renamed}, limits), suppressed
+    con.register(RESULT, renamed)  # beside the query's own tables, on its connection
+    return _query(con, sql, limits), suppressed
 
 
 def run(checked: Checked, tables: Mapping[str, Source], *, limits: Limits) -> Result:
@@ -166,13 +177,15 @@ def run(checked: Checked, tables: Mapping[str, Source], *, limits: Limits) -> Re
     if checked.dp is not None:
         raise ValueError("a DP query runs with run_dp")
     start = time.perf_counter()
-    stage1 = execute(checked.sql, _authorised(checked, tables), limits)
-    return finish(checked, stage1, limits, start)
+    with _connection(_authorised(checked, tables), limits) as con:
+        stage1 = _query(con, checked.sql, limits)
+        return finish(checked, stage1, limits, start, con)
 
 
-def finish(checked: Checked, stage1: pa.Table, limits: Limits, start: float) -> Result:
+def finish(checked: Checked, stage1: pa.Table, limits: Limits, start: float,
+           con: duckdb.DuckDBPyConnection | None = None) -> Result:
     """The release step and the JSON-friendly result (shared by DuckDB and Spark)."""
-    released, suppressed = release(checked, stage1, limits)
+    released, suppressed = release(checked, stage1, limits, con)
     rows = [[_json(v) for v in row.values()] for row in released.to_pylist()]
     truncated = len(rows) > limits.max_rows
     return Result(columns=list(checked.columns), rows=rows[: limits.max_rows],
@@ -183,15 +196,20 @@ def finish(checked: Checked, stage1: pa.Table, limits: Limits, start: float) -> 
 def run_dp(checked: Checked, tables: Mapping[str, Source], *, epsilon: float,
            delta: float = 1e-6, limits: Limits, rng: Any = None) -> Result:
     """Run a DP-checked query: exact clamped components per group, then noise and a release
-    threshold (:mod:`gongshu.sandbox.dp`). Every call spends ``epsilon``."""
+    threshold (:mod:`gongshu.sandbox.dp`). Every call spends ``epsilon``. ``suppressed_groups``
+    is always 0 here: the exact count of groups below the threshold is not differentially
+    private (released + suppressed = the exact number of groups)."""
     from gongshu.sandbox import dp as dpmod
 
     if checked.dp is None:
         raise ValueError("run_dp needs a query checked with dp=True")
     start = time.perf_counter()
     exact = execute(checked.sql, _authorised(checked, tables), limits)
-    noisy, suppressed = dpmod.release(checked.dp, exact, k=checked.k, epsilon=epsilon,
-                                      delta=delta, rng=rng)
+    noisy, _ = dpmod.release(checked.dp, exact, k=checked.k, epsilon=epsilon, delta=delta,
+                             rng=rng)
+    # how many groups fell below the threshold is NOT released: with the released ones it
+    # would give the exact number of groups in the data, which one person can change
+    suppressed = 0
     # ORDER BY / LIMIT over the noisy, released rows
     table = pa.Table.from_pylist(noisy) if noisy else pa.table(
         {c: pa.array([], pa.null()) for c in checked.columns})

@@ -1,0 +1,47 @@
+"""The demo province's sandbox (a contract): the operator holds an active authorisation on the
+population sample, visible as table ``population`` with exactly the agreed columns, ≥ 100,000
+rows, release levels as agreed, a joinable second table, and work waiting for the operator and
+the reviewer. Builds the whole demo once (SQLite only: it is slow)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from gongshu.demo.builder import build_demo
+from gongshu.orgs import service as orgs
+from gongshu.sandbox import service
+
+COLUMNS = {"id_no", "name", "gender", "birth_date", "county", "address", "mobile",
+           "annual_income"}
+
+
+@pytest.fixture
+def demo(runtime: Any, backend: str) -> Any:
+    if backend != "sqlite":
+        pytest.skip("the demo is built once, on SQLite")
+    build_demo(runtime, progress=lambda _msg: None)
+    return runtime
+
+
+def test_demo_sandbox(demo: Any) -> None:
+    with demo.db.transaction() as db:
+        operator = orgs.actor_for_user(orgs.find_user(db, "operator"))
+        tables = {w.table.table_name: w for w in service.workspace(operator, db)}
+        assert set(tables) == {"population", "insurance"}
+        population = tables["population"]
+        assert {c["code"] for c in population.columns} == COLUMNS
+        levels = {c["code"]: c["level"] for c in population.columns}
+        assert levels == {"id_no": "join", "name": "hidden", "address": "hidden",
+                          "mobile": "hidden", "gender": "group_by", "county": "group_by",
+                          "birth_date": "group_by", "annual_income": "aggregate"}
+        assert {c["code"]: c["contributor"] for c in population.columns}["id_no"]
+        found = service.run_query(operator, db, sql="SELECT COUNT(*) AS n, "
+                                  "AVG(annual_income) AS avg_income FROM population")
+        assert found.status == "ok" and found.rows[0][0] >= 100_000
+        assert 0 < found.rows[0][1] < 500_000
+        history, _ = service.list_queries(operator, db)
+        assert {q.status for q in history} >= {"ok", "rejected", "pending_review"}
+        reviewer = orgs.actor_for_user(orgs.find_user(db, "reviewer"))
+        assert service.review_queue(reviewer, db)[1] >= 1
