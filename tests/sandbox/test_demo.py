@@ -45,3 +45,11 @@ def test_demo_sandbox(demo: Any) -> None:
         assert {q.status for q in history} >= {"ok", "rejected", "pending_review"}
         reviewer = orgs.actor_for_user(orgs.find_user(db, "reviewer"))
         assert service.review_queue(reviewer, db)[1] >= 1
+        # data products: a free brief and a paid index with sales, seen by the bureau
+        from gongshu.sandbox import products
+
+        mine, total = products.list_products(operator, db)
+        assert total == 2 and {p.category for p in mine} == {"public_interest", "industry"}
+        year = products.local_today(db).year
+        figures = products.supervision(reviewer, db, year=year)
+        assert len(figures) == 1 and figures[0].products == 2 and figures[0].sales >= 2

@@ -17,7 +17,7 @@ from gongshu.core.permissions import Actor
 from gongshu.demo.builder import DemoContext
 from gongshu.library import service as library
 from gongshu.orgs import service as orgs
-from gongshu.sandbox import service
+from gongshu.sandbox import products_demo, service
 
 POPULATION = ("province.统计局", "常住人口登记（授权运营样本）", "population")
 INSURANCE = ("province.医保局", "医保缴费汇总（授权运营样本）", "insurance")
@@ -101,7 +101,8 @@ def populate(ctx: DemoContext) -> None:
                      "运营期限：2026-01-01 至 2028-12-31（不超过五年）\n").encode())
         for t in tables:
             service.set_column_policy(bureau, db, t.entry_id, POLICY[t.table_name])
-        number = auth.number
+        number, auth_id = auth.number, auth.id
+    sales = products_demo.populate(runtime, auth_id)
     with runtime.db.transaction() as db:
         user = orgs.find_user(db, "operator")
         operator = orgs.actor_for_user(user, via="system") if user is not None else None
@@ -114,4 +115,5 @@ def populate(ctx: DemoContext) -> None:
                                       epsilon=epsilon, export=export)
             done.append(found.status if found.code is None else found.code)
     ctx.progress(f"sandbox: authorisation {number} for {operator_org.name} "
-                 f"({', '.join(t.table_name for t in tables)}); queries: {', '.join(done)}")
+                 f"({', '.join(t.table_name for t in tables)}); queries: {', '.join(done)}; "
+                 f"2 data products, {sales} sales")
