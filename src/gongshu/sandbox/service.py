@@ -853,7 +853,8 @@ def _run(checked: policy.Checked, tables: Mapping[str, Any], *, settings: Any,
         from gongshu.sandbox import spark
 
         return spark.run_spark(checked, {n: list(ds.files) for n, (_, ds) in tables.items()},
-                               limits=limits)
+                               limits=limits,
+                               memory=getattr(settings, "sandbox_spark_memory", "1g"))
     return runner.run(checked, {n: ds for n, (_, ds) in tables.items()}, limits=limits)
 
 
