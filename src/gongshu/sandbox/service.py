@@ -781,9 +781,10 @@ def spend(db: Session, /, *, operator_org_id: uuid.UUID, entry_id: uuid.UUID, ep
     """Spend ε from the month's budget, atomically: one conditional UPDATE that can never
     take ``spent`` past ``total`` (and a CHECK constraint behind it). False: not enough left."""
     row = _budget(db, operator_org_id, entry_id, period or period_of(), total)
+    # the total follows the authorisation's current figure (the bureau may change it)
     result = db.execute(sa.update(Budget).where(
-        Budget.id == row.id, Budget.spent + epsilon <= Budget.total).values(
-        spent=Budget.spent + epsilon).execution_options(synchronize_session=False))
+        Budget.id == row.id, Budget.spent + epsilon <= total).values(
+        spent=Budget.spent + epsilon, total=total).execution_options(synchronize_session=False))
     if result.rowcount != 1:  # type: ignore[attr-defined]
         return False
     db.expire(row)
