@@ -221,7 +221,7 @@ async def create_authorisation(request: Request, actor: PageActor, db: Db) -> Re
     names = [str(v) for v in form.getlist("table_name")]
     epsilons = [str(v) for v in form.getlist("epsilon")]
     rows = list(zip(entries, names, epsilons, strict=False))
-    values = {"operator_org_id": text("operator_org_id"), "purpose": text("purpose"),
+    values: dict[str, Any] = {"operator_org_id": text("operator_org_id"), "purpose": text("purpose"),
               "scenarios": text("scenarios"), "starts_on": text("starts_on"),
               "ends_on": text("ends_on"), "k": text("k"), "fee_cap": text("fee_cap"),
               "review_all": bool(text("review_all")),

@@ -335,6 +335,7 @@ def _number(db: Session) -> str:
 def create_authorization(actor: Actor, db: Session, /, data: AuthorizationIn) -> Authorization:
     """A data bureau authorises an operator (Art. 14). The datasets' column policies are
     defaulted from grading where the bureau has not set them yet."""
+    # Art. 14: the data bureau sets up authorised operation; only it authorises
     require(actor, SANDBOX_AUTHORISE)
     bureau = _bureau(actor, db, data.bureau_org_id)
     require(actor, SANDBOX_AUTHORISE, bureau.path)
@@ -941,6 +942,7 @@ def run_query(actor: Actor, db: Session, /, *, sql: str, dp: bool = False,
     query.suppressed_groups = int(result.suppressed_groups)
     query.truncated = bool(result.truncated)
     query.seconds = float(result.seconds)
+    # Art. 14: what leaves as a product (or everything, under review_all) is reviewed first
     review = export or any(a.review_all for a, _ in used)
     query.status = (QueryStatus.PENDING_REVIEW if review else QueryStatus.OK).value
     return _record(db, actor, query)
