@@ -201,7 +201,7 @@ def main() -> None:
         report["generate_seconds"] = round(time.perf_counter() - start, 1)
         dataset = pads.dataset(str(path), format="parquet")
         tables = {"population": POLICY}
-        unique = {"population": replace(POLICY, contributor_unique=True)}
+        unique = {"population": replace(POLICY, rows_per_contributor=1)}
         raw_duckdb(dataset, limits, QUERY)  # warm the file cache
         raw_t, raw_out = [], None
         sand_t, sand_u_t = [], []

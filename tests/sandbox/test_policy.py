@@ -383,14 +383,19 @@ def test_check_and_rewrite_are_fast() -> None:
     assert (time.perf_counter() - start) / 20 < 0.1
 
 
-def test_a_unique_contributor_counts_rows_alone_and_distinct_in_joins() -> None:
+def test_declared_rows_per_contributor_bounds_the_count_alone_and_joins_count_distinct() -> None:
     from dataclasses import replace
 
-    tables = {**TABLES, "population": replace(POPULATION, contributor_unique=True)}
+    tables = {**TABLES, "population": replace(POPULATION, rows_per_contributor=1),
+              "insurance": replace(INSURANCE, rows_per_contributor=4)}
     alone = check("SELECT county, COUNT(*) FROM population GROUP BY 1", tables)
     assert f'COUNT(*) AS "{CONTRIBUTORS}"' in alone.sql and "DISTINCT" not in alone.sql
+    several = check("SELECT year, SUM(pay_base) FROM insurance GROUP BY 1", tables)
+    assert f'CAST(CEIL(COUNT(*) / 4) AS BIGINT) AS "{CONTRIBUTORS}"' in several.sql
     joined = check("SELECT p.county, SUM(i.pay_base) FROM population p JOIN insurance i "
                    "ON p.id_no = i.id_no GROUP BY 1", tables)
     assert 'COUNT(DISTINCT "p"."id_no")' in joined.sql
     dp = check("SELECT county, COUNT(*) AS n FROM population GROUP BY 1", tables, dp=True)
     assert "QUALIFY" not in dp.sql
+    dp_several = check("SELECT year, COUNT(*) AS n FROM insurance GROUP BY 1", tables, dp=True)
+    assert "QUALIFY" in dp_several.sql

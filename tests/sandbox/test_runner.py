@@ -283,3 +283,26 @@ def test_singling_out_and_differencing_by_identifier_are_refused(person, templat
         check(sql, TABLES)
     assert caught.value.code in (Reason.PROTECTED_COLUMN_IN_FILTER,
                                  Reason.COLUMN_NOT_RELEASABLE)
+
+
+def test_rows_per_contributor_is_measured() -> None:
+    from gongshu.sandbox.runner import rows_per_contributor
+
+    assert rows_per_contributor(POP, "id_no", LIMITS) == 1
+    assert rows_per_contributor(INS, "id_no", LIMITS) == 4
+
+
+@settings(max_examples=25, deadline=None)
+@given(year=st.integers(2019, 2024), k=st.integers(2, 40), by_year=st.booleans())
+def test_a_declared_rows_per_contributor_never_releases_a_small_group(year, k, by_year) -> None:
+    from dataclasses import replace
+
+    tables = {**TABLES, "insurance": replace(TABLES["insurance"], rows_per_contributor=4)}
+    group = " GROUP BY year" if by_year else ""
+    sql = f"SELECT {'year, ' if by_year else ''}SUM(pay_base) AS s FROM insurance " \
+          f"WHERE year >= {year}{group}"
+    result = run(check(sql, tables, k=k), DATA, limits=LIMITS)
+    people = dict(raw(f"SELECT {'year' if by_year else '0'}, COUNT(DISTINCT id_no) FROM "
+                      f"insurance WHERE year >= {year} GROUP BY 1"))
+    for row in result.rows:
+        assert people[row[0] if by_year else 0] >= k

@@ -28,8 +28,8 @@ The rules (Art. 14: "usable, not visible")
   ROW_LEVEL_OUTPUT; window functions and QUALIFY are WINDOW_FUNCTION.
 - Suppression counts contributors, not rows: the rewritten query adds
   ``COUNT(DISTINCT <table>.<contributor>)`` (``COUNT(*)`` when the table has no contributor
-  column, or when it is declared unique, ``contributor_unique``) as its last column
-  ``__gs_contributors``; for a join it is the LEAST of the joined
+  column; ``CEIL(COUNT(*) / m)`` when the table declares that no contributor has more than
+  ``m`` rows, ``rows_per_contributor``) as its last column ``__gs_contributors``; for a join it is the LEAST of the joined
   tables' distinct contributors (a table without a contributor column gets a row number as one).
   A query without GROUP BY is one group. The runner drops the groups with fewer than ``k``
   contributors and only then applies ORDER BY / LIMIT / OFFSET, which may name output columns only
@@ -135,11 +135,13 @@ class TablePolicy:
     contributor: str | None = None
     #: declared bounds [lower, upper] of numeric columns, for clamping in DP mode
     bounds: Mapping[str, tuple[float, float]] = field(default_factory=dict)
-    #: the contributor column is a key of the table (one row per contributor; the caller must
-    #: know it, e.g. from a uniqueness rule of the dataset): a query over this table alone
-    #: counts a group's rows instead of COUNT(DISTINCT contributor), and DP mode needs no
-    #: one-row-per-contributor step. Joins still count distinct contributors.
-    contributor_unique: bool = False
+    #: the most rows any one contributor has in the table, when the caller knows it (e.g.
+    #: measured per dataset version with ``runner.rows_per_contributor``); 1: the contributor
+    #: column is a key. A query over this table alone then counts contributors as
+    #: ``CEIL(COUNT(*) / rows_per_contributor)`` — a lower bound, so sound, and far cheaper
+    #: than COUNT(DISTINCT) — and with 1, DP mode needs no one-row-per-contributor step.
+    #: Joins and subqueries still count distinct contributors.
+    rows_per_contributor: int | None = None
 
 
 @dataclass(frozen=True)
@@ -314,7 +316,7 @@ class _Source:
     #: column names (in this source) holding contributor ids; [] and rows=True: count rows
     contributors: list[str] = field(default_factory=list)
     rows: bool = False  # every row is its own contributor (a table without contributor)
-    unique: bool = False  # a table whose contributor column is a key
+    rows_per: int | None = None  # the table's declared most rows per contributor
     grouped: bool = False  # an aggregating derived table: its rows are groups with CONTRIBUTORS
     plain_only: bool = True  # a derived table that read plain columns only
     node: Node | None = None  # the FROM/JOIN node (for rewriting)
@@ -691,7 +693,7 @@ class _Checker:
             contributors = [policy.contributor.lower()] if policy.contributor else []
             return _Source(alias=alias, columns=columns, table=policy.name,
                            contributors=contributors, rows=not contributors, node=node,
-                           unique=policy.contributor_unique)
+                           rows_per=policy.rows_per_contributor)
         if isinstance(node, exp.Subquery):
             inner = node.this
             if not isinstance(inner, exp.Select):
@@ -932,8 +934,16 @@ class _Scope:
             return exp.Max(this=exp.column(CONTRIBUTORS, src.alias, quoted=True))
         if not self.sources:
             return exp.Literal.number(1)
-        if len(self.sources) == 1 and (self.sources[0].rows or self.sources[0].unique):
+        if len(self.sources) == 1 and self.sources[0].rows:
             return exp.Count(this=exp.Star())
+        if len(self.sources) == 1 and self.sources[0].rows_per and self.sources[0].table:
+            per = int(self.sources[0].rows_per)
+            if per == 1:
+                return exp.Count(this=exp.Star())
+            # each contributor has at most `per` rows: rows / per contributors at least
+            return exp.cast(exp.Ceil(this=exp.Div(
+                this=exp.Count(this=exp.Star()), expression=exp.Literal.number(per),
+                typed=False, safe=False)), "BIGINT")
         counts: list[Node] = [
             exp.Count(this=exp.Distinct(expressions=[exp.column(col, alias, quoted=True)]))
             for alias, col in self.contributor_columns()
@@ -1091,7 +1101,7 @@ def _dp_rewrite(tree: exp.Select, plan: DpPlan, checker: _Checker) -> exp.Select
             new.append(exp.alias_(exp.Count(this=arg.copy()), f"__gs_n{i}", quoted=True, copy=False))
     new.append(exp.alias_(exp.Count(this=exp.Star()), CONTRIBUTORS, quoted=True, copy=False))
     tree.set("expressions", new)
-    if policy.contributor and not policy.contributor_unique:
+    if policy.contributor and policy.rows_per_contributor != 1:
         from_ = tree.args["from_"]
         table = from_.this
         alias = table.alias_or_name

@@ -138,6 +138,15 @@ def execute(sql: str, tables: Mapping[str, Source], limits: Limits) -> pa.Table:
         return _query(con, sql, limits)
 
 
+def rows_per_contributor(source: Source, contributor: str, limits: Limits) -> int:
+    """The most rows one contributor has in ``source`` (0 when empty): measure it once per
+    dataset version and declare it as ``TablePolicy.rows_per_contributor``."""
+    quoted = '"' + contributor.replace('"', '""') + '"'
+    table = execute(f"SELECT COALESCE(MAX(n), 0) AS m FROM (SELECT COUNT(*) AS n FROM {RESULT} "
+                    f"GROUP BY {quoted})", {RESULT: source}, limits)
+    return int(table.column(0)[0].as_py())
+
+
 def _authorised(checked: Checked, tables: Mapping[str, Source]) -> dict[str, Source]:
     missing = [t for t in checked.tables if t not in tables]
     if missing:
