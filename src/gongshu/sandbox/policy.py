@@ -622,7 +622,7 @@ class _Checker:
         order = sel.args.get("order")
         if order is not None:
             plain_exprs = [(o.this if isinstance(o, exp.Alias) else o) for o in outputs]
-            by_sql = {e.sql(dialect="duckdb"): i for i, e in enumerate(plain_exprs)}
+            by_sql: dict[str, int] | None = None  # made only if an item needs it
             lowered = [n.lower() for n in names]
             items = []
             for ordered in order.expressions:
@@ -637,6 +637,8 @@ class _Checker:
                     index = lowered.index(target.name.lower())
                 if index is None:
                     scope.qualify(target)
+                    if by_sql is None:
+                        by_sql = {e.sql(dialect="duckdb"): i for i, e in enumerate(plain_exprs)}
                     index = by_sql.get(target.sql(dialect="duckdb"))
                 if index is None:
                     raise _reject(Reason.COLUMN_NOT_RELEASABLE, "ORDER BY may name only output "
