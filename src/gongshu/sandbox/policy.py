@@ -110,6 +110,9 @@ class Reason(StrEnum):
     NOT_AUTHORISED = "NOT_AUTHORISED"  # no active authorisation covers the operator
     #: a valid SELECT whose shape the policy cannot vouch for (scalar subqueries, LATERAL, …)
     UNSUPPORTED_QUERY = "UNSUPPORTED_QUERY"
+    #: the query failed while running; DuckDB's own message is not passed on (it can quote a
+    #: member's value, e.g. "Could not convert string '…'")
+    QUERY_FAILED = "QUERY_FAILED"
 
 
 class Rejected(Exception):
@@ -184,6 +187,11 @@ class Checked:
     order_by: tuple[tuple[int, bool, bool], ...] = ()
     limit: int | None = None
     offset: int | None = None
+    #: the release step's output expressions over the first stage's columns (DuckDB SQL), one
+    #: per output; empty: the first stage's output columns as they are
+    release_exprs: tuple[str, ...] = ()
+    #: the query's HAVING over the first stage's columns, applied to released groups only
+    release_filter: str | None = None
 
     def sql_for(self, dialect: str) -> str:
         """The rewritten query in another engine's dialect (``spark``)."""
@@ -192,15 +200,18 @@ class Checked:
         return str(self.tree.sql(dialect=dialect))
 
     def release_sql(self, result: str = RESULT) -> str:
-        """The second stage, over the first stage's rows registered as ``result``: drop groups
-        with fewer than ``k`` contributors, then ORDER BY / LIMIT / OFFSET the released rows."""
-        cols = ", ".join(_quote(c) for c in self.columns) or "*"
+        """The second stage, over the first stage's rows of the groups with at least ``k``
+        contributors (the runner drops the others first) registered as ``result``: the
+        outputs computed from the groups' aggregates, HAVING, then ORDER BY / LIMIT / OFFSET.
+        Whatever fails or is filtered here concerns released groups only."""
+        exprs = self.release_exprs or tuple(_quote(c) for c in self.columns)
+        cols = ", ".join(f"{e} AS {_quote(f'o{i}')}" for i, e in enumerate(exprs)) or "*"
         sql = f"SELECT {cols} FROM {_quote(result)}"
-        if self.suppress:
-            sql += f" WHERE {_quote(CONTRIBUTORS)} >= {int(self.k)}"
+        if self.release_filter:
+            sql += f" WHERE {self.release_filter}"
         if self.order_by:
             keys = ", ".join(
-                f"{_quote(self.columns[i])} {'DESC' if desc else 'ASC'} "
+                f"{_quote(f'o{i}')} {'DESC' if desc else 'ASC'} "
                 f"NULLS {'FIRST' if nulls_first else 'LAST'}"
                 for i, desc, nulls_first in self.order_by
             )
@@ -348,6 +359,7 @@ class _Checker:
         self.k = k
         self.used: list[str] = []
         self.counter = 0
+        self.dp = False
 
     # ---- statements
     def statement(self, sql: str) -> exp.Select:
@@ -583,6 +595,14 @@ class _Checker:
         order_info: dict[str, Any] = {}
         if top:
             order_info = self.order_limit(sel, outputs, unique, alias_map, scope)
+        if has_agg and not passthrough and (not top or self.dp):
+            # computed here, on every group, small ones included: only what cannot fail
+            for out in outputs:
+                _post_aggregate_safe(out.this if isinstance(out, exp.Alias) else out, scope)
+            if having is not None:
+                _post_aggregate_safe(having.this, scope)
+        elif has_agg and not passthrough:
+            order_info.update(self.split(sel, outputs, scope, contributor_cols))
         columns = {name.lower(): level for name, level in zip(unique, levels, strict=True)}
         if grouped_out and not passthrough:
             # inner aggregates are aggregate level above; keys keep theirs
@@ -595,6 +615,44 @@ class _Checker:
                        grouped=grouped_out, plain_only=scope.all_plain and not grouped_out,
                        tables=[s.table for s in sources if s.table])
         return shape, {"names": unique, "suppress": not plain_only, **order_info}
+
+    def split(self, sel: exp.Select, outputs: list[Node], scope: _Scope,
+              contributor_cols: list[Node]) -> dict[str, Any]:
+        """The outermost aggregation in two stages: the data query computes only the group
+        keys, the aggregates and the contributors; the outputs computed from them and HAVING run
+        in the release step, over released groups only (so an error, e.g. a division by zero,
+        or a HAVING condition, can never depend on a suppressed group)."""
+        aggs: dict[str, tuple[str, Node]] = {}
+        keys = [key for key, _ in scope.keys]
+
+        def lift(expr: Node) -> Node:
+            def repl(node: Node) -> Node:
+                for j, key in enumerate(keys):
+                    if node == key:
+                        return exp.column(f"__gs_g{j}", quoted=True)
+                if isinstance(node, exp.Filter) or _is_aggregate(node):
+                    text = node.sql(dialect="duckdb")
+                    if text not in aggs:
+                        aggs[text] = (f"__gs_a{len(aggs)}", node.copy())
+                    return exp.column(aggs[text][0], quoted=True)
+                return node
+
+            return expr.copy().transform(repl)
+
+        lifted = [lift(o.this if isinstance(o, exp.Alias) else o) for o in outputs]
+        having = sel.args.get("having")
+        release_filter = lift(having.this) if having is not None else None
+        sel.set("having", None)
+        stage1 = [exp.alias_(key.copy(), f"__gs_g{j}", quoted=True, copy=False)
+                  for j, key in enumerate(keys)]
+        stage1 += [exp.alias_(node, name, quoted=True, copy=False)
+                   for name, node in aggs.values()]
+        sel.set("expressions", stage1 + contributor_cols)
+        return {
+            "release_exprs": tuple(e.sql(dialect="duckdb") for e in lifted),
+            "release_filter": (release_filter.sql(dialect="duckdb")
+                               if release_filter is not None else None),
+        }
 
     def alias_or_position(self, key: Node, outputs: list[Node],
                           alias_map: dict[str, Node], scope: _Scope) -> Node:
@@ -957,7 +1015,63 @@ class _Scope:
         return exp.Anonymous(this="LEAST", expressions=counts)
 
 
-def _children(expr: exp.Expression) -> list[exp.Expression]:
+_SAFE_ABOVE_AGGREGATES = (exp.Column, exp.Literal, exp.Boolean, exp.Null, exp.Paren,
+                          exp.Predicate, exp.Connector, exp.Not, exp.Alias, exp.Identifier)
+
+
+def _post_aggregate_safe(expr: Node, scope: _Scope) -> None:
+    """In a subquery that aggregates, what is computed from the aggregates (and HAVING) runs on
+    every group, small ones included; arithmetic or functions there could fail on one of them
+    and so reveal it. Only keys, bare aggregates, comparisons and AND/OR/NOT are allowed."""
+    if isinstance(expr, exp.Filter) or _is_aggregate(expr) or scope.is_key(expr):
+        return
+    if not isinstance(expr, _SAFE_ABOVE_AGGREGATES):
+        raise _reject(Reason.UNSUPPORTED_QUERY, "A subquery that aggregates may output only "
+                      "group keys and aggregates (compute with them in the outermost query): "
+                      "{fragment}", expr)
+    for child in _children(expr):
+        _post_aggregate_safe(child, scope)
+
+
+_ARITHMETIC = (exp.Add, exp.Sub, exp.Mul, exp.Div, exp.IntDiv, exp.Mod, exp.Pow, exp.Neg)
+_NEVER_WRAP = (exp.Case, exp.If, exp.Coalesce, exp.Connector, exp.Try, exp.Window)
+
+
+def _harden(tree: Node) -> Node:
+    """Wrap every computation on row values (arithmetic, casts, functions) in ``TRY(…)``, so
+    that a value making it fail (an overflow, a bad cast, a date out of range) gives NULL
+    instead of an error whose existence — or text, which quotes the value — would reveal a
+    member. Computations over aggregates are not wrapped (DuckDB does not allow it): the
+    outermost ones run in the release step, and subqueries may not have any."""
+
+    def wrappable(node: Node) -> bool:
+        if isinstance(node, exp.In) and not node.args.get("query"):
+            return node.find(exp.Column) is not None  # IN (1, 2) may cast each value
+        if not isinstance(node, _ARITHMETIC) and not (
+                isinstance(node, exp.Func)
+                and not isinstance(node, (exp.Predicate, *_NEVER_WRAP))):
+            return False
+        if _is_aggregate(node) or isinstance(node, exp.Filter):
+            return False
+        if node.find(exp.Column) is None:
+            return False  # constants cannot depend on the data
+        return not any(_is_aggregate(n) or isinstance(n, (exp.Window, exp.Select, exp.Filter))
+                       for n in node.walk())
+
+    def visit(node: Node) -> None:
+        for child in _children(node):
+            if wrappable(child):
+                wrapper = exp.Try()
+                child.replace(wrapper)
+                wrapper.set("this", child)
+            else:
+                visit(child)
+
+    visit(tree)
+    return tree
+
+
+def _children(expr: Node) -> list[Node]:
     out: list[Node] = []
     for value in expr.args.values():
         if isinstance(value, exp.Expression):
@@ -973,6 +1087,7 @@ def check(sql: str, tables: Mapping[str, TablePolicy], *, k: int = 10,
     if k < 1:
         raise ValueError("k must be at least 1")
     checker = _Checker(tables, k)
+    checker.dp = dp
     tree = checker.statement(sql)
     plan: DpPlan | None = None
     if dp:
@@ -981,6 +1096,7 @@ def check(sql: str, tables: Mapping[str, TablePolicy], *, k: int = 10,
     if dp:
         assert plan is not None
         tree = _dp_rewrite(tree, plan, checker)
+    tree = _harden(tree)
     return Checked(
         original=sql,
         sql=tree.sql(dialect="duckdb"),
@@ -993,6 +1109,8 @@ def check(sql: str, tables: Mapping[str, TablePolicy], *, k: int = 10,
         order_by=info.get("order_by", ()),
         limit=info.get("limit"),
         offset=info.get("offset"),
+        release_exprs=info.get("release_exprs", ()),
+        release_filter=info.get("release_filter"),
     )
 
 
