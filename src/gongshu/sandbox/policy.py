@@ -31,17 +31,24 @@ The rules (Art. 14: "usable, not visible")
   column; ``CEIL(COUNT(*) / m)`` when the table declares that no contributor has more than
   ``m`` rows, ``rows_per_contributor``) as its last column ``__gs_contributors``; for a join it is the LEAST of the joined
   tables' distinct contributors (a table without a contributor column gets a row number as one).
-  A query without GROUP BY is one group. The runner drops the groups with fewer than ``k``
-  contributors and only then applies ORDER BY / LIMIT / OFFSET, which may name output columns only
-  (positions, aliases, or the same expression) — so neither ordering nor limiting can bring a
-  suppressed group back or reveal it by its absence.
+  A query without GROUP BY is one group. The outermost aggregation runs in two stages: the data
+  query computes only the group keys, the bare aggregates and the contributor count; the runner
+  drops the groups with fewer than ``k`` contributors, and only then the release step computes
+  the outputs from the aggregates (``ROUND(SUM(x) / COUNT(*), 2)`` …), applies HAVING and
+  ORDER BY / LIMIT / OFFSET (which may name output columns only: positions, aliases, or the same
+  expression). So nothing — an ordering, a limit, a HAVING condition, an error such as a division
+  by zero — can depend on a suppressed group. Computations on row values (arithmetic, casts,
+  functions, ``IN`` lists) are wrapped in ``TRY(…)``: a member's value that would make them fail
+  gives NULL instead of an error (whose existence, or DuckDB's message quoting the value, would
+  reveal it); the runner never passes DuckDB's error text on (QUERY_FAILED).
 - Subqueries in FROM and CTEs (non-recursive) are allowed. A derived table that does not
   aggregate passes its sources' contributor columns through (``__gs_k0``, …) and the levels of its
   outputs; one that aggregates (GROUP BY / aggregates) yields groups that carry their own
   ``__gs_contributors``; it must be the only source of the query above it, which then either
   passes its rows through (each row is a group; its count is kept) or aggregates them again with
   ``MAX`` of the inner counts as the outer group's contributor count (a lower bound of the distinct
-  contributors of the union of the inner groups). The inner aggregates are ``aggregate`` level
+  contributors of the union of the inner groups). Such a subquery may output only group keys and
+  bare aggregates, and its HAVING only compare them (what it computes runs on small groups too). The inner aggregates are ``aggregate`` level
   above (SUM/AVG/COUNT of them are fine, MIN/MAX are member-revealing). Scalar subqueries,
   ``IN (SELECT …)``, ``EXISTS``, LATERAL, VALUES, ORDER BY / LIMIT inside a derived table, and
   semi/anti/asof/natural joins are UNSUPPORTED_QUERY.
