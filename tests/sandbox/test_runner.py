@@ -338,3 +338,11 @@ def test_a_failing_query_does_not_pass_on_duckdbs_message() -> None:
         run(broken, DATA, limits=LIMITS)
     assert caught.value.code == Reason.QUERY_FAILED
     assert "1401" not in caught.value.message and not caught.value.fragment
+
+
+def test_a_type_error_found_before_reading_data_is_explained() -> None:
+    with pytest.raises(Rejected) as caught:
+        run(check("SELECT county, SUM(birth_date) FROM population GROUP BY 1", TABLES), DATA,
+            limits=LIMITS)
+    assert caught.value.code == Reason.QUERY_FAILED
+    assert "sum" in caught.value.fragment.lower()

@@ -112,7 +112,14 @@ def _guard(con: duckdb.DuckDBPyConnection, limits: Limits) -> Iterator[None]:
             raise Rejected(Reason.RESOURCE_LIMIT, "The query needs more memory than "
                            f"{limits.memory_limit}.", limit="memory",
                            memory_limit=limits.memory_limit) from exc
-        # DuckDB's message can quote a member's value: log it, never pass it on
+        if isinstance(exc, duckdb.BinderException | duckdb.ParserException
+                      | duckdb.CatalogException):
+            # found before any data is read: the message names types and functions, no values
+            first = str(exc).splitlines()[0][:300]
+            raise Rejected(Reason.QUERY_FAILED, f"The query cannot run: {first}",
+                           fragment=first) from None
+        # while reading data, DuckDB's message can quote a member's value: log it, never pass
+        # it on
         log.warning("sandbox query failed: %s", exc)
         raise Rejected(Reason.QUERY_FAILED, "The query failed while running.") from None
     finally:
