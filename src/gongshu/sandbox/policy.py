@@ -629,7 +629,7 @@ class _Checker:
         keys, the aggregates and the contributors; the outputs computed from them and HAVING run
         in the release step, over released groups only (so an error, e.g. a division by zero,
         or a HAVING condition, can never depend on a suppressed group)."""
-        aggs: dict[str, tuple[str, Node]] = {}
+        aggs: dict[Node, tuple[str, Node]] = {}  # by structure
         keys = [key for key, _ in scope.keys]
 
         def lift(expr: Node) -> Node:
@@ -638,13 +638,12 @@ class _Checker:
                     if node == key:
                         return exp.column(f"__gs_g{j}", quoted=True)
                 if isinstance(node, exp.Filter) or _is_aggregate(node):
-                    text = node.sql(dialect="duckdb")
-                    if text not in aggs:
-                        aggs[text] = (f"__gs_a{len(aggs)}", node.copy())
-                    return exp.column(aggs[text][0], quoted=True)
+                    if node not in aggs:
+                        aggs[node] = (f"__gs_a{len(aggs)}", node.copy())
+                    return exp.column(aggs[node][0], quoted=True)
                 return node
 
-            return expr.copy().transform(repl)
+            return expr.copy().transform(repl, copy=False)
 
         lifted = [lift(o.this if isinstance(o, exp.Alias) else o) for o in outputs]
         having = sel.args.get("having")
@@ -656,8 +655,9 @@ class _Checker:
                    for name, node in aggs.values()]
         sel.set("expressions", stage1 + contributor_cols)
         return {
-            "release_exprs": tuple(e.sql(dialect="duckdb") for e in lifted),
-            "release_filter": (release_filter.sql(dialect="duckdb")
+            # the lifted expressions are copies of their own: no need to copy them again
+            "release_exprs": tuple(e.sql(dialect="duckdb", copy=False) for e in lifted),
+            "release_filter": (release_filter.sql(dialect="duckdb", copy=False)
                                if release_filter is not None else None),
         }
 
