@@ -243,7 +243,7 @@ def main() -> None:
             "query": DP_QUERY, "epsilon": 1.0, "delta": 1e-6,
             "seconds": round(dp_s, 4), "unique_contributor_seconds": round(dp_u, 4),
             "raw_duckdb_exact_seconds": round(exact_s, 4),
-            "released": len(dp_out.rows), "suppressed": dp_out.suppressed_groups,
+            "released": len(dp_out.rows),
         }
         sub_rows = min(args.snsql_rows, args.rows)
         sub = pads.dataset(str(path), format="parquet").head(sub_rows)

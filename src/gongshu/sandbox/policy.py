@@ -180,7 +180,10 @@ class Checked:
     """A query the policy accepts, ready to run."""
 
     original: str
-    #: the rewritten query in DuckDB's dialect: the query's output columns, then CONTRIBUTORS
+    #: the rewritten query in DuckDB's dialect (the first stage, run on the data): the query's
+    #: output columns — or, for an aggregating query, its group keys ``__gs_g<j>`` and bare
+    #: aggregates ``__gs_a<i>``, from which :meth:`release_sql` computes the outputs — then
+    #: CONTRIBUTORS. Run it with ``runner.run``, which does both stages.
     sql: str
     columns: list[str]  # output column names, keeping the query's aliases
     tables: list[str]  # the authorised tables it reads
