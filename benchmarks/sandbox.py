@@ -201,7 +201,7 @@ def main() -> None:
         report["generate_seconds"] = round(time.perf_counter() - start, 1)
         dataset = pads.dataset(str(path), format="parquet")
         tables = {"population": POLICY}
-        unique = {"population": replace(POLICY, contributor_unique=True)}
+        unique = {"population": replace(POLICY, rows_per_contributor=1)}
         raw_duckdb(dataset, limits, QUERY)  # warm the file cache
         raw_t, raw_out = [], None
         sand_t, sand_u_t = [], []
@@ -243,7 +243,7 @@ def main() -> None:
             "query": DP_QUERY, "epsilon": 1.0, "delta": 1e-6,
             "seconds": round(dp_s, 4), "unique_contributor_seconds": round(dp_u, 4),
             "raw_duckdb_exact_seconds": round(exact_s, 4),
-            "released": len(dp_out.rows), "suppressed": dp_out.suppressed_groups,
+            "released": len(dp_out.rows),
         }
         sub_rows = min(args.snsql_rows, args.rows)
         sub = pads.dataset(str(path), format="parquet").head(sub_rows)

@@ -217,6 +217,10 @@ CASES: list[tuple[str, str]] = [
      "SELECT t.county, SUM(i.pay_base) FROM t JOIN insurance i ON t.county = i.year "
      "GROUP BY 1", R.UNSUPPORTED_QUERY),
     ("SELECT __gs_contributors FROM population", R.UNSUPPORTED_QUERY),
+    ("WITH t AS (SELECT county, SUM(annual_income) // (COUNT(*) - 3) AS x FROM population "
+     "GROUP BY county) SELECT SUM(x) FROM t", R.UNSUPPORTED_QUERY),
+    ("SELECT SUM(n) FROM (SELECT county, COUNT(*) AS n FROM population GROUP BY county "
+     "HAVING 1 // (COUNT(*) - 3) > 0) s", R.UNSUPPORTED_QUERY),
     ("SELECT county, COUNT(*) FROM population GROUP BY ROLLUP (county)", R.UNSUPPORTED_QUERY),
     # --- unknown columns
     ("SELECT county, COUNT(*) FROM population GROUP BY county, salary", R.UNKNOWN_COLUMN),
@@ -297,7 +301,7 @@ def test_order_by_and_limit_are_taken_out_to_run_after_suppression() -> None:
     assert checked.order_by == ((1, True, False), (0, False, False))  # DuckDB: NULLS LAST
     assert (checked.limit, checked.offset) == (5, 1)
     release = checked.release_sql()
-    assert release.index("WHERE") < release.index("ORDER BY") < release.index("LIMIT 5")
+    assert release.index("ORDER BY") < release.index("LIMIT 5") < release.index("OFFSET 1")
 
 
 def test_plain_only_row_output_is_released_whole() -> None:
@@ -383,14 +387,47 @@ def test_check_and_rewrite_are_fast() -> None:
     assert (time.perf_counter() - start) / 20 < 0.1
 
 
-def test_a_unique_contributor_counts_rows_alone_and_distinct_in_joins() -> None:
+def test_declared_rows_per_contributor_bounds_the_count_alone_and_joins_count_distinct() -> None:
     from dataclasses import replace
 
-    tables = {**TABLES, "population": replace(POPULATION, contributor_unique=True)}
+    tables = {**TABLES, "population": replace(POPULATION, rows_per_contributor=1),
+              "insurance": replace(INSURANCE, rows_per_contributor=4)}
     alone = check("SELECT county, COUNT(*) FROM population GROUP BY 1", tables)
     assert f'COUNT(*) AS "{CONTRIBUTORS}"' in alone.sql and "DISTINCT" not in alone.sql
+    several = check("SELECT year, SUM(pay_base) FROM insurance GROUP BY 1", tables)
+    assert f'CAST(CEIL(COUNT(*) / 4) AS BIGINT) AS "{CONTRIBUTORS}"' in several.sql
     joined = check("SELECT p.county, SUM(i.pay_base) FROM population p JOIN insurance i "
                    "ON p.id_no = i.id_no GROUP BY 1", tables)
     assert 'COUNT(DISTINCT "p"."id_no")' in joined.sql
     dp = check("SELECT county, COUNT(*) AS n FROM population GROUP BY 1", tables, dp=True)
     assert "QUALIFY" not in dp.sql
+    dp_several = check("SELECT year, COUNT(*) AS n FROM insurance GROUP BY 1", tables, dp=True)
+    assert "QUALIFY" in dp_several.sql
+
+
+def test_the_outermost_aggregation_computes_outputs_and_having_in_the_release_step() -> None:
+    checked = check("SELECT county, COUNT(*) AS n, ROUND(SUM(annual_income) / COUNT(*), 2) AS m "
+                    "FROM population GROUP BY county HAVING SUM(annual_income) // COUNT(*) > 5",
+                    TABLES)
+    # the data query: keys, bare aggregates (each once), contributors; no HAVING
+    assert checked.sql.startswith('SELECT population.county AS "__gs_g0", COUNT(*) AS "__gs_a0", '
+                                  'SUM(population.annual_income) AS "__gs_a1", COUNT(DISTINCT')
+    assert "HAVING" not in checked.sql
+    assert checked.release_exprs == ('"__gs_g0"', '"__gs_a0"',
+                                     'ROUND("__gs_a1" / "__gs_a0", 2)')
+    assert checked.release_filter == '"__gs_a1" // "__gs_a0" > 5'
+    assert checked.columns == ["county", "n", "m"]
+
+
+def test_computations_on_row_values_cannot_fail() -> None:
+    checked = check("SELECT (2026 - year(birth_date)) // 10 * 10 AS band, "
+                    "SUM(CAST(annual_income AS INT) * 3) FROM population "
+                    "WHERE county IN (1, 2) AND annual_income * 2 > 5 GROUP BY band", TABLES)
+    sql = checked.sql
+    assert "TRY((2026 - YEAR(population.birth_date)) // 10 * 10)" in sql
+    assert "SUM(TRY(CAST(population.annual_income AS INT) * 3))" in sql
+    assert "TRY(population.county IN (1, 2))" in sql
+    assert "TRY(population.annual_income * 2) > 5" in sql
+    # constants stay as they are (nothing in them depends on the data)
+    assert "TRY(2" not in check("SELECT COUNT(*) FROM population WHERE birth_date > "
+                                "DATE '2000-01-01'", TABLES).sql

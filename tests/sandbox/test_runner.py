@@ -192,9 +192,10 @@ def test_the_runner_connection_reaches_nothing(sql: str) -> None:
 
 
 def test_only_the_authorised_tables_are_registered() -> None:
-    with pytest.raises(duckdb.Error):
+    with pytest.raises(Rejected) as caught:
         run(hole("SELECT COUNT(*) AS x, 1 AS __gs_contributors FROM insurance",
                  ["population"]), DATA, limits=LIMITS)
+    assert caught.value.code == Reason.QUERY_FAILED
 
 
 def test_several_statements_are_refused_by_the_runner_too() -> None:
@@ -283,3 +284,65 @@ def test_singling_out_and_differencing_by_identifier_are_refused(person, templat
         check(sql, TABLES)
     assert caught.value.code in (Reason.PROTECTED_COLUMN_IN_FILTER,
                                  Reason.COLUMN_NOT_RELEASABLE)
+
+
+def test_rows_per_contributor_is_measured() -> None:
+    from gongshu.sandbox.runner import rows_per_contributor
+
+    assert rows_per_contributor(POP, "id_no", LIMITS) == 1
+    assert rows_per_contributor(INS, "id_no", LIMITS) == 4
+
+
+@settings(max_examples=25, deadline=None)
+@given(year=st.integers(2019, 2024), k=st.integers(2, 40), by_year=st.booleans())
+def test_a_declared_rows_per_contributor_never_releases_a_small_group(year, k, by_year) -> None:
+    from dataclasses import replace
+
+    tables = {**TABLES, "insurance": replace(TABLES["insurance"], rows_per_contributor=4)}
+    group = " GROUP BY year" if by_year else ""
+    sql = f"SELECT {'year, ' if by_year else ''}SUM(pay_base) AS s FROM insurance " \
+          f"WHERE year >= {year}{group}"
+    result = run(check(sql, tables, k=k), DATA, limits=LIMITS)
+    people = dict(raw(f"SELECT {'year' if by_year else '0'}, COUNT(DISTINCT id_no) FROM "
+                      f"insurance WHERE year >= {year} GROUP BY 1"))
+    for row in result.rows:
+        assert people[row[0] if by_year else 0] >= k
+
+
+def test_errors_on_a_small_group_cannot_leak_it() -> None:
+    # 149901 has 3 people: COUNT(*) - 3 is 0 there; computed after suppression, never on it
+    result = run(check("SELECT county, COUNT(*) // (COUNT(*) - 3) AS x FROM population "
+                       "GROUP BY county", TABLES), DATA, limits=LIMITS)
+    assert result.suppressed_groups == 2 and len(result.rows) == 5
+    # an overflow on one member's value gives NULL, not an error
+    result = run(check("SELECT county, COUNT(*) AS n, SUM(annual_income * 4611686018427387904) "
+                       "AS s FROM population GROUP BY county", TABLES), DATA, limits=LIMITS)
+    assert all(row[2] is None or isinstance(row[2], float | int) for row in result.rows)
+    # a bad cast of a member's value likewise
+    result = run(check("SELECT gender, COUNT(*) FROM population WHERE CAST(county || 'x' AS INT) "
+                       "IS NULL GROUP BY 1", TABLES), DATA, limits=LIMITS)
+    assert len(result.rows) == 2
+
+
+def test_having_does_not_change_the_count_of_suppressed_groups() -> None:
+    for having in ("SUM(annual_income) > 1e15", "SUM(annual_income) >= 0"):
+        _, suppressed = released(f"SELECT county, COUNT(*) FROM population GROUP BY county "
+                                 f"HAVING {having}")
+        assert suppressed == 2
+
+
+def test_a_failing_query_does_not_pass_on_duckdbs_message() -> None:
+    broken = hole("SELECT CAST(id_no || 'x' AS INT) AS x, 1 AS __gs_contributors FROM population",
+                  ["population"])
+    with pytest.raises(Rejected) as caught:
+        run(broken, DATA, limits=LIMITS)
+    assert caught.value.code == Reason.QUERY_FAILED
+    assert "1401" not in caught.value.message and not caught.value.fragment
+
+
+def test_a_type_error_found_before_reading_data_is_explained() -> None:
+    with pytest.raises(Rejected) as caught:
+        run(check("SELECT county, SUM(birth_date) FROM population GROUP BY 1", TABLES), DATA,
+            limits=LIMITS)
+    assert caught.value.code == Reason.QUERY_FAILED
+    assert "sum" in caught.value.fragment.lower()

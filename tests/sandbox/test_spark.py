@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import shutil
+
 import pyarrow.parquet as pq
 import pytest
 
@@ -16,6 +19,8 @@ pytestmark = [
     pytest.mark.slow,
     pytest.mark.skipif(not sandbox_spark.available(),
                        reason="pyspark is not installed (pip install gongshu[spark])"),
+    pytest.mark.skipif(not (shutil.which("java") or os.environ.get("JAVA_HOME")),
+                       reason="Spark needs Java 17 (no java on PATH, no JAVA_HOME)"),
 ]
 
 LIMITS = Limits(memory_limit="256MB", timeout_seconds=120, max_rows=1000, threads=1)

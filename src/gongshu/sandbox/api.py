@@ -33,7 +33,7 @@ from gongshu.sandbox.schemas import (
     WorkspaceTablePublic,
 )
 from gongshu.sandbox.views import auth_out, query_out, workspace_out
-from gongshu.web.deps import ApiActor, Db, guard, locale_of
+from gongshu.web.deps import ApiActor, Db, guard, locale_of, write_intent
 
 router = APIRouter(prefix="/api/v1/sandbox", tags=["sandbox"])
 
@@ -51,10 +51,18 @@ class _NeedsAny:
                                    permission=str(self.perms[0]))
 
 
-def guard_any(*perms: Any) -> dict[str, Any]:
+def guard_any(*perms: Any, writes: bool = False) -> dict[str, Any]:
     """Like ``guard`` for a route several roles use (the service scopes what each sees)."""
-    return {"dependencies": [Depends(_NeedsAny(perms))],
+    return {"dependencies": [*([Depends(write_intent)] if writes else []),
+                             Depends(_NeedsAny(perms))],
             "openapi_extra": {"x-permission": " | ".join(str(p) for p in perms)}}
+
+
+def writing(perm: Any) -> dict[str, Any]:
+    """``guard(perm)`` for a read that writes (an audited download, policy defaults)."""
+    options = guard(perm)
+    options["dependencies"] = [Depends(write_intent), *options["dependencies"]]
+    return options
 
 
 def _entry_id(actor: Actor, db: Any, ref: str) -> uuid.UUID:
@@ -138,7 +146,8 @@ def get_agreement(actor: ApiActor, db: Db, auth_id: uuid.UUID) -> Response:
 # --------------------------------------------------------------------------- column policy
 
 
-@router.get("/policies/{entry:path}", response_model=list[ColumnRulePublic], **guard_any(*ANYONE))
+@router.get("/policies/{entry:path}", response_model=list[ColumnRulePublic],
+            **guard_any(*ANYONE, writes=True))
 def get_policy(actor: ApiActor, db: Db, entry: str) -> list[ColumnRulePublic]:
     """How each column of a dataset may leave the sandbox (entry id or resource code)."""
     rows = service.get_column_policy(actor, db, _entry_id(actor, db, entry))
@@ -158,7 +167,7 @@ def set_policy(actor: ApiActor, db: Db, entry: str,
 # --------------------------------------------------------------------------- workspace
 
 
-@router.get("/tables", response_model=list[WorkspaceTablePublic], **guard(SANDBOX_QUERY))
+@router.get("/tables", response_model=list[WorkspaceTablePublic], **writing(SANDBOX_QUERY))
 def tables(actor: ApiActor, db: Db) -> list[WorkspaceTablePublic]:
     """The tables you may query now, their columns with release levels, and ε left."""
     return workspace_out(service.workspace(actor, db))
@@ -195,7 +204,7 @@ def mark_export(request: Request, actor: ApiActor, db: Db, query_id: uuid.UUID) 
     return query_out(actor, service.mark_export(actor, db, query_id), locale_of(request))
 
 
-@router.get("/queries/{query_id}/download", **guard(SANDBOX_QUERY),
+@router.get("/queries/{query_id}/download", **writing(SANDBOX_QUERY),
             responses={200: {"content": {"text/csv": {}, "application/vnd.openxmlformats-"
                                          "officedocument.spreadsheetml.sheet": {}}}})
 def download(actor: ApiActor, db: Db, query_id: uuid.UUID,
@@ -206,7 +215,7 @@ def download(actor: ApiActor, db: Db, query_id: uuid.UUID,
                     headers={"Content-Disposition": f'attachment; filename="{name}"'})
 
 
-@router.get("/budget", response_model=list[BudgetPublic], **guard(SANDBOX_QUERY))
+@router.get("/budget", response_model=list[BudgetPublic], **writing(SANDBOX_QUERY))
 def budget(actor: ApiActor, db: Db) -> list[BudgetPublic]:
     """ε per authorised table this month: total, spent, left."""
     return [BudgetPublic(table_name=b.table_name, entry_id=b.entry_id, period=b.period,

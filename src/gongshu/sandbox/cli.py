@@ -280,7 +280,7 @@ def column_policy(
             found = catalog.get_entry_by_code(actor, db, entry)
         rows = (service.set_column_policy(actor, db, found.id, [_rule(r) for r in rules])
                 if rules else service.get_column_policy(actor, db, found.id))
-        out = [{"column": p.column, "level": p.level, "lo": p.lo, "hi": p.hi,
+        out: list[dict[str, Any]] = [{"column": p.column, "level": p.level, "lo": p.lo, "hi": p.hi,
                 "contributor": p.contributor, "source": p.source} for p in rows]
     if json_output:
         print_json(out)
@@ -300,7 +300,7 @@ def reviews(as_user: Optional[str] = typer.Option(None, "--as"),  # noqa: UP045
     with runtime().db.transaction(write=False) as db:
         actor = _actor(db, as_user)
         rows, _ = service.review_queue(actor, db, limit=500)
-        out = [{"id": str(q.id), "operator": service.org_name(db, q.operator_org_id),
+        out: list[dict[str, Any]] = [{"id": str(q.id), "operator": service.org_name(db, q.operator_org_id),
                 "user": q.username, "created_at": q.created_at.isoformat(), "sql": q.sql,
                 "export": q.export, "columns": q.columns, "rows": len(q.rows)} for q in rows]
     if json_output:
@@ -346,7 +346,7 @@ def budget(as_user: str = typer.Option(..., "--as", help="An operator's user."),
     """The privacy budget (ε) of this month per authorised table."""
     with runtime().db.transaction() as db:
         actor = _actor(db, as_user)
-        out = [{"table": b.table_name, "period": b.period, "total": b.total, "spent": b.spent,
+        out: list[dict[str, Any]] = [{"table": b.table_name, "period": b.period, "total": b.total, "spent": b.spent,
                 "left": b.left} for b in service.budgets(actor, db)]
     if json_output:
         print_json(out)

@@ -11,7 +11,7 @@ import uuid
 from decimal import Decimal, InvalidOperation
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Form, Request
+from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import FileResponse, RedirectResponse, Response
 from sqlalchemy.orm import Session
 
@@ -22,7 +22,7 @@ from gongshu.core.permissions import Actor
 from gongshu.sandbox import service
 from gongshu.sandbox.permissions import SANDBOX_AUTHORISE, SANDBOX_QUERY, SANDBOX_REVIEW
 from gongshu.sandbox.views import auth_out, query_out
-from gongshu.web.deps import Db, PageActor, locale_of
+from gongshu.web.deps import Db, PageActor, locale_of, write_intent
 from gongshu.web.forms import error_map
 from gongshu.web.nav import Card, NavItem
 from gongshu.web.templating import render
@@ -87,7 +87,7 @@ def _workspace(request: Request, actor: Actor, db: Session, *, sql: str = "",
         "errors": errors or {}, "values": values or {}}, status_code=status)
 
 
-@router.get("/sandbox")
+@router.get("/sandbox", dependencies=[Depends(write_intent)])
 def workspace(request: Request, actor: PageActor, db: Db, q: uuid.UUID | None = None) -> Response:
     _any(actor, SANDBOX_QUERY)
     result = None
@@ -149,7 +149,7 @@ def mark_export(request: Request, actor: PageActor, db: Db, query_id: uuid.UUID)
     return _back(f"/sandbox/queries/{query_id}", "sandbox_export_requested")
 
 
-@router.get("/sandbox/queries/{query_id}/download")
+@router.get("/sandbox/queries/{query_id}/download", dependencies=[Depends(write_intent)])
 def download(actor: PageActor, db: Db, query_id: uuid.UUID, format: str = "csv") -> Response:  # noqa: A002
     _any(actor, SANDBOX_QUERY)
     name, data, media = service.download(actor, db, query_id, fmt=format)
@@ -221,7 +221,7 @@ async def create_authorisation(request: Request, actor: PageActor, db: Db) -> Re
     names = [str(v) for v in form.getlist("table_name")]
     epsilons = [str(v) for v in form.getlist("epsilon")]
     rows = list(zip(entries, names, epsilons, strict=False))
-    values = {"operator_org_id": text("operator_org_id"), "purpose": text("purpose"),
+    values: dict[str, Any] = {"operator_org_id": text("operator_org_id"), "purpose": text("purpose"),
               "scenarios": text("scenarios"), "starts_on": text("starts_on"),
               "ends_on": text("ends_on"), "k": text("k"), "fee_cap": text("fee_cap"),
               "review_all": bool(text("review_all")),
@@ -340,7 +340,7 @@ def _policy_page(request: Request, actor: Actor, db: Session, entry_id: uuid.UUI
         "errors": errors or {}}, status_code=status)
 
 
-@router.get("/sandbox/policies/{entry_id}")
+@router.get("/sandbox/policies/{entry_id}", dependencies=[Depends(write_intent)])
 def column_policy(request: Request, actor: PageActor, db: Db, entry_id: uuid.UUID) -> Response:
     _any(actor, SANDBOX_AUTHORISE, SANDBOX_REVIEW)
     return _policy_page(request, actor, db, entry_id)

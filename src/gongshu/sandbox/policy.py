@@ -28,20 +28,27 @@ The rules (Art. 14: "usable, not visible")
   ROW_LEVEL_OUTPUT; window functions and QUALIFY are WINDOW_FUNCTION.
 - Suppression counts contributors, not rows: the rewritten query adds
   ``COUNT(DISTINCT <table>.<contributor>)`` (``COUNT(*)`` when the table has no contributor
-  column, or when it is declared unique, ``contributor_unique``) as its last column
-  ``__gs_contributors``; for a join it is the LEAST of the joined
+  column; ``CEIL(COUNT(*) / m)`` when the table declares that no contributor has more than
+  ``m`` rows, ``rows_per_contributor``) as its last column ``__gs_contributors``; for a join it is the LEAST of the joined
   tables' distinct contributors (a table without a contributor column gets a row number as one).
-  A query without GROUP BY is one group. The runner drops the groups with fewer than ``k``
-  contributors and only then applies ORDER BY / LIMIT / OFFSET, which may name output columns only
-  (positions, aliases, or the same expression) — so neither ordering nor limiting can bring a
-  suppressed group back or reveal it by its absence.
+  A query without GROUP BY is one group. The outermost aggregation runs in two stages: the data
+  query computes only the group keys, the bare aggregates and the contributor count; the runner
+  drops the groups with fewer than ``k`` contributors, and only then the release step computes
+  the outputs from the aggregates (``ROUND(SUM(x) / COUNT(*), 2)`` …), applies HAVING and
+  ORDER BY / LIMIT / OFFSET (which may name output columns only: positions, aliases, or the same
+  expression). So nothing — an ordering, a limit, a HAVING condition, an error such as a division
+  by zero — can depend on a suppressed group. Computations on row values (arithmetic, casts,
+  functions, ``IN`` lists) are wrapped in ``TRY(…)``: a member's value that would make them fail
+  gives NULL instead of an error (whose existence, or DuckDB's message quoting the value, would
+  reveal it); the runner never passes DuckDB's error text on (QUERY_FAILED).
 - Subqueries in FROM and CTEs (non-recursive) are allowed. A derived table that does not
   aggregate passes its sources' contributor columns through (``__gs_k0``, …) and the levels of its
   outputs; one that aggregates (GROUP BY / aggregates) yields groups that carry their own
   ``__gs_contributors``; it must be the only source of the query above it, which then either
   passes its rows through (each row is a group; its count is kept) or aggregates them again with
   ``MAX`` of the inner counts as the outer group's contributor count (a lower bound of the distinct
-  contributors of the union of the inner groups). The inner aggregates are ``aggregate`` level
+  contributors of the union of the inner groups). Such a subquery may output only group keys and
+  bare aggregates, and its HAVING only compare them (what it computes runs on small groups too). The inner aggregates are ``aggregate`` level
   above (SUM/AVG/COUNT of them are fine, MIN/MAX are member-revealing). Scalar subqueries,
   ``IN (SELECT …)``, ``EXISTS``, LATERAL, VALUES, ORDER BY / LIMIT inside a derived table, and
   semi/anti/asof/natural joins are UNSUPPORTED_QUERY.
@@ -110,6 +117,9 @@ class Reason(StrEnum):
     NOT_AUTHORISED = "NOT_AUTHORISED"  # no active authorisation covers the operator
     #: a valid SELECT whose shape the policy cannot vouch for (scalar subqueries, LATERAL, …)
     UNSUPPORTED_QUERY = "UNSUPPORTED_QUERY"
+    #: the query failed while running; DuckDB's own message is not passed on (it can quote a
+    #: member's value, e.g. "Could not convert string '…'")
+    QUERY_FAILED = "QUERY_FAILED"
 
 
 class Rejected(Exception):
@@ -135,11 +145,13 @@ class TablePolicy:
     contributor: str | None = None
     #: declared bounds [lower, upper] of numeric columns, for clamping in DP mode
     bounds: Mapping[str, tuple[float, float]] = field(default_factory=dict)
-    #: the contributor column is a key of the table (one row per contributor; the caller must
-    #: know it, e.g. from a uniqueness rule of the dataset): a query over this table alone
-    #: counts a group's rows instead of COUNT(DISTINCT contributor), and DP mode needs no
-    #: one-row-per-contributor step. Joins still count distinct contributors.
-    contributor_unique: bool = False
+    #: the most rows any one contributor has in the table, when the caller knows it (e.g.
+    #: measured per dataset version with ``runner.rows_per_contributor``); 1: the contributor
+    #: column is a key. A query over this table alone then counts contributors as
+    #: ``CEIL(COUNT(*) / rows_per_contributor)`` — a lower bound, so sound, and far cheaper
+    #: than COUNT(DISTINCT) — and with 1, DP mode needs no one-row-per-contributor step.
+    #: Joins and subqueries still count distinct contributors.
+    rows_per_contributor: int | None = None
 
 
 @dataclass(frozen=True)
@@ -168,7 +180,10 @@ class Checked:
     """A query the policy accepts, ready to run."""
 
     original: str
-    #: the rewritten query in DuckDB's dialect: the query's output columns, then CONTRIBUTORS
+    #: the rewritten query in DuckDB's dialect (the first stage, run on the data): the query's
+    #: output columns — or, for an aggregating query, its group keys ``__gs_g<j>`` and bare
+    #: aggregates ``__gs_a<i>``, from which :meth:`release_sql` computes the outputs — then
+    #: CONTRIBUTORS. Run it with ``runner.run``, which does both stages.
     sql: str
     columns: list[str]  # output column names, keeping the query's aliases
     tables: list[str]  # the authorised tables it reads
@@ -182,6 +197,11 @@ class Checked:
     order_by: tuple[tuple[int, bool, bool], ...] = ()
     limit: int | None = None
     offset: int | None = None
+    #: the release step's output expressions over the first stage's columns (DuckDB SQL), one
+    #: per output; empty: the first stage's output columns as they are
+    release_exprs: tuple[str, ...] = ()
+    #: the query's HAVING over the first stage's columns, applied to released groups only
+    release_filter: str | None = None
 
     def sql_for(self, dialect: str) -> str:
         """The rewritten query in another engine's dialect (``spark``)."""
@@ -190,15 +210,18 @@ class Checked:
         return str(self.tree.sql(dialect=dialect))
 
     def release_sql(self, result: str = RESULT) -> str:
-        """The second stage, over the first stage's rows registered as ``result``: drop groups
-        with fewer than ``k`` contributors, then ORDER BY / LIMIT / OFFSET the released rows."""
-        cols = ", ".join(_quote(c) for c in self.columns) or "*"
+        """The second stage, over the first stage's rows of the groups with at least ``k``
+        contributors (the runner drops the others first) registered as ``result``: the
+        outputs computed from the groups' aggregates, HAVING, then ORDER BY / LIMIT / OFFSET.
+        Whatever fails or is filtered here concerns released groups only."""
+        exprs = self.release_exprs or tuple(_quote(c) for c in self.columns)
+        cols = ", ".join(f"{e} AS {_quote(f'o{i}')}" for i, e in enumerate(exprs)) or "*"
         sql = f"SELECT {cols} FROM {_quote(result)}"
-        if self.suppress:
-            sql += f" WHERE {_quote(CONTRIBUTORS)} >= {int(self.k)}"
+        if self.release_filter:
+            sql += f" WHERE {self.release_filter}"
         if self.order_by:
             keys = ", ".join(
-                f"{_quote(self.columns[i])} {'DESC' if desc else 'ASC'} "
+                f"{_quote(f'o{i}')} {'DESC' if desc else 'ASC'} "
                 f"NULLS {'FIRST' if nulls_first else 'LAST'}"
                 for i, desc, nulls_first in self.order_by
             )
@@ -314,7 +337,7 @@ class _Source:
     #: column names (in this source) holding contributor ids; [] and rows=True: count rows
     contributors: list[str] = field(default_factory=list)
     rows: bool = False  # every row is its own contributor (a table without contributor)
-    unique: bool = False  # a table whose contributor column is a key
+    rows_per: int | None = None  # the table's declared most rows per contributor
     grouped: bool = False  # an aggregating derived table: its rows are groups with CONTRIBUTORS
     plain_only: bool = True  # a derived table that read plain columns only
     node: Node | None = None  # the FROM/JOIN node (for rewriting)
@@ -346,6 +369,7 @@ class _Checker:
         self.k = k
         self.used: list[str] = []
         self.counter = 0
+        self.dp = False
 
     # ---- statements
     def statement(self, sql: str) -> exp.Select:
@@ -581,6 +605,14 @@ class _Checker:
         order_info: dict[str, Any] = {}
         if top:
             order_info = self.order_limit(sel, outputs, unique, alias_map, scope)
+        if has_agg and not passthrough and (not top or self.dp):
+            # computed here, on every group, small ones included: only what cannot fail
+            for out in outputs:
+                _post_aggregate_safe(out.this if isinstance(out, exp.Alias) else out, scope)
+            if having is not None:
+                _post_aggregate_safe(having.this, scope)
+        elif has_agg and not passthrough:
+            order_info.update(self.split(sel, outputs, scope, contributor_cols))
         columns = {name.lower(): level for name, level in zip(unique, levels, strict=True)}
         if grouped_out and not passthrough:
             # inner aggregates are aggregate level above; keys keep theirs
@@ -593,6 +625,44 @@ class _Checker:
                        grouped=grouped_out, plain_only=scope.all_plain and not grouped_out,
                        tables=[s.table for s in sources if s.table])
         return shape, {"names": unique, "suppress": not plain_only, **order_info}
+
+    def split(self, sel: exp.Select, outputs: list[Node], scope: _Scope,
+              contributor_cols: list[Node]) -> dict[str, Any]:
+        """The outermost aggregation in two stages: the data query computes only the group
+        keys, the aggregates and the contributors; the outputs computed from them and HAVING run
+        in the release step, over released groups only (so an error, e.g. a division by zero,
+        or a HAVING condition, can never depend on a suppressed group)."""
+        aggs: dict[Node, tuple[str, Node]] = {}  # by structure
+        keys = [key for key, _ in scope.keys]
+
+        def lift(expr: Node) -> Node:
+            def repl(node: Node) -> Node:
+                for j, key in enumerate(keys):
+                    if node == key:
+                        return exp.column(f"__gs_g{j}", quoted=True)
+                if isinstance(node, exp.Filter) or _is_aggregate(node):
+                    if node not in aggs:
+                        aggs[node] = (f"__gs_a{len(aggs)}", node.copy())
+                    return exp.column(aggs[node][0], quoted=True)
+                return node
+
+            return expr.copy().transform(repl, copy=False)
+
+        lifted = [lift(o.this if isinstance(o, exp.Alias) else o) for o in outputs]
+        having = sel.args.get("having")
+        release_filter = lift(having.this) if having is not None else None
+        sel.set("having", None)
+        stage1 = [exp.alias_(key.copy(), f"__gs_g{j}", quoted=True, copy=False)
+                  for j, key in enumerate(keys)]
+        stage1 += [exp.alias_(node, name, quoted=True, copy=False)
+                   for name, node in aggs.values()]
+        sel.set("expressions", stage1 + contributor_cols)
+        return {
+            # the lifted expressions are copies of their own: no need to copy them again
+            "release_exprs": tuple(e.sql(dialect="duckdb", copy=False) for e in lifted),
+            "release_filter": (release_filter.sql(dialect="duckdb", copy=False)
+                               if release_filter is not None else None),
+        }
 
     def alias_or_position(self, key: Node, outputs: list[Node],
                           alias_map: dict[str, Node], scope: _Scope) -> Node:
@@ -620,7 +690,7 @@ class _Checker:
         order = sel.args.get("order")
         if order is not None:
             plain_exprs = [(o.this if isinstance(o, exp.Alias) else o) for o in outputs]
-            by_sql = {e.sql(dialect="duckdb"): i for i, e in enumerate(plain_exprs)}
+            by_sql: dict[str, int] | None = None  # made only if an item needs it
             lowered = [n.lower() for n in names]
             items = []
             for ordered in order.expressions:
@@ -635,6 +705,8 @@ class _Checker:
                     index = lowered.index(target.name.lower())
                 if index is None:
                     scope.qualify(target)
+                    if by_sql is None:
+                        by_sql = {e.sql(dialect="duckdb"): i for i, e in enumerate(plain_exprs)}
                     index = by_sql.get(target.sql(dialect="duckdb"))
                 if index is None:
                     raise _reject(Reason.COLUMN_NOT_RELEASABLE, "ORDER BY may name only output "
@@ -691,7 +763,7 @@ class _Checker:
             contributors = [policy.contributor.lower()] if policy.contributor else []
             return _Source(alias=alias, columns=columns, table=policy.name,
                            contributors=contributors, rows=not contributors, node=node,
-                           unique=policy.contributor_unique)
+                           rows_per=policy.rows_per_contributor)
         if isinstance(node, exp.Subquery):
             inner = node.this
             if not isinstance(inner, exp.Select):
@@ -932,8 +1004,16 @@ class _Scope:
             return exp.Max(this=exp.column(CONTRIBUTORS, src.alias, quoted=True))
         if not self.sources:
             return exp.Literal.number(1)
-        if len(self.sources) == 1 and (self.sources[0].rows or self.sources[0].unique):
+        if len(self.sources) == 1 and self.sources[0].rows:
             return exp.Count(this=exp.Star())
+        if len(self.sources) == 1 and self.sources[0].rows_per and self.sources[0].table:
+            per = int(self.sources[0].rows_per)
+            if per == 1:
+                return exp.Count(this=exp.Star())
+            # each contributor has at most `per` rows: rows / per contributors at least
+            return exp.cast(exp.Ceil(this=exp.Div(
+                this=exp.Count(this=exp.Star()), expression=exp.Literal.number(per),
+                typed=False, safe=False)), "BIGINT")
         counts: list[Node] = [
             exp.Count(this=exp.Distinct(expressions=[exp.column(col, alias, quoted=True)]))
             for alias, col in self.contributor_columns()
@@ -945,7 +1025,63 @@ class _Scope:
         return exp.Anonymous(this="LEAST", expressions=counts)
 
 
-def _children(expr: exp.Expression) -> list[exp.Expression]:
+_SAFE_ABOVE_AGGREGATES = (exp.Column, exp.Literal, exp.Boolean, exp.Null, exp.Paren,
+                          exp.Predicate, exp.Connector, exp.Not, exp.Alias, exp.Identifier)
+
+
+def _post_aggregate_safe(expr: Node, scope: _Scope) -> None:
+    """In a subquery that aggregates, what is computed from the aggregates (and HAVING) runs on
+    every group, small ones included; arithmetic or functions there could fail on one of them
+    and so reveal it. Only keys, bare aggregates, comparisons and AND/OR/NOT are allowed."""
+    if isinstance(expr, exp.Filter) or _is_aggregate(expr) or scope.is_key(expr):
+        return
+    if not isinstance(expr, _SAFE_ABOVE_AGGREGATES):
+        raise _reject(Reason.UNSUPPORTED_QUERY, "A subquery that aggregates may output only "
+                      "group keys and aggregates (compute with them in the outermost query): "
+                      "{fragment}", expr)
+    for child in _children(expr):
+        _post_aggregate_safe(child, scope)
+
+
+_ARITHMETIC = (exp.Add, exp.Sub, exp.Mul, exp.Div, exp.IntDiv, exp.Mod, exp.Pow, exp.Neg)
+_NEVER_WRAP = (exp.Case, exp.If, exp.Coalesce, exp.Connector, exp.Try, exp.Window)
+
+
+def _harden(tree: Node) -> Node:
+    """Wrap every computation on row values (arithmetic, casts, functions) in ``TRY(…)``, so
+    that a value making it fail (an overflow, a bad cast, a date out of range) gives NULL
+    instead of an error whose existence — or text, which quotes the value — would reveal a
+    member. Computations over aggregates are not wrapped (DuckDB does not allow it): the
+    outermost ones run in the release step, and subqueries may not have any."""
+
+    def wrappable(node: Node) -> bool:
+        if isinstance(node, exp.In) and not node.args.get("query"):
+            return node.find(exp.Column) is not None  # IN (1, 2) may cast each value
+        if not isinstance(node, _ARITHMETIC) and not (
+                isinstance(node, exp.Func)
+                and not isinstance(node, (exp.Predicate, *_NEVER_WRAP))):
+            return False
+        if _is_aggregate(node) or isinstance(node, exp.Filter):
+            return False
+        if node.find(exp.Column) is None:
+            return False  # constants cannot depend on the data
+        return not any(_is_aggregate(n) or isinstance(n, (exp.Window, exp.Select, exp.Filter))
+                       for n in node.walk())
+
+    def visit(node: Node) -> None:
+        for child in _children(node):
+            if wrappable(child):
+                wrapper = exp.Try()
+                child.replace(wrapper)
+                wrapper.set("this", child)
+            else:
+                visit(child)
+
+    visit(tree)
+    return tree
+
+
+def _children(expr: Node) -> list[Node]:
     out: list[Node] = []
     for value in expr.args.values():
         if isinstance(value, exp.Expression):
@@ -961,6 +1097,7 @@ def check(sql: str, tables: Mapping[str, TablePolicy], *, k: int = 10,
     if k < 1:
         raise ValueError("k must be at least 1")
     checker = _Checker(tables, k)
+    checker.dp = dp
     tree = checker.statement(sql)
     plan: DpPlan | None = None
     if dp:
@@ -969,6 +1106,7 @@ def check(sql: str, tables: Mapping[str, TablePolicy], *, k: int = 10,
     if dp:
         assert plan is not None
         tree = _dp_rewrite(tree, plan, checker)
+    tree = _harden(tree)
     return Checked(
         original=sql,
         sql=tree.sql(dialect="duckdb"),
@@ -981,6 +1119,8 @@ def check(sql: str, tables: Mapping[str, TablePolicy], *, k: int = 10,
         order_by=info.get("order_by", ()),
         limit=info.get("limit"),
         offset=info.get("offset"),
+        release_exprs=info.get("release_exprs", ()),
+        release_filter=info.get("release_filter"),
     )
 
 
@@ -1091,7 +1231,7 @@ def _dp_rewrite(tree: exp.Select, plan: DpPlan, checker: _Checker) -> exp.Select
             new.append(exp.alias_(exp.Count(this=arg.copy()), f"__gs_n{i}", quoted=True, copy=False))
     new.append(exp.alias_(exp.Count(this=exp.Star()), CONTRIBUTORS, quoted=True, copy=False))
     tree.set("expressions", new)
-    if policy.contributor and not policy.contributor_unique:
+    if policy.contributor and policy.rows_per_contributor != 1:
         from_ = tree.args["from_"]
         table = from_.this
         alias = table.alias_or_name

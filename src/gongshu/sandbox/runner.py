@@ -19,13 +19,14 @@ from __future__ import annotations
 
 import datetime as dt
 import decimal
+import logging
 import math
 import threading
 import time
 import uuid
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import duckdb
@@ -33,6 +34,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from gongshu.sandbox.policy import CONTRIBUTORS, RESULT, Checked, Reason, Rejected
+
+log = logging.getLogger(__name__)
 
 Source = Any  # a pyarrow Table or a pyarrow.dataset Dataset
 
@@ -109,7 +112,16 @@ def _guard(con: duckdb.DuckDBPyConnection, limits: Limits) -> Iterator[None]:
             raise Rejected(Reason.RESOURCE_LIMIT, "The query needs more memory than "
                            f"{limits.memory_limit}.", limit="memory",
                            memory_limit=limits.memory_limit) from exc
-        raise
+        if isinstance(exc, duckdb.BinderException | duckdb.ParserException
+                      | duckdb.CatalogException):
+            # found before any data is read: the message names types and functions, no values
+            first = str(exc).splitlines()[0][:300]
+            raise Rejected(Reason.QUERY_FAILED, f"The query cannot run: {first}",
+                           fragment=first) from None
+        # while reading data, DuckDB's message can quote a member's value: log it, never pass
+        # it on
+        log.warning("sandbox query failed: %s", exc)
+        raise Rejected(Reason.QUERY_FAILED, "The query failed while running.") from None
     finally:
         timer.cancel()
 
@@ -138,6 +150,15 @@ def execute(sql: str, tables: Mapping[str, Source], limits: Limits) -> pa.Table:
         return _query(con, sql, limits)
 
 
+def rows_per_contributor(source: Source, contributor: str, limits: Limits) -> int:
+    """The most rows one contributor has in ``source`` (0 when empty): measure it once per
+    dataset version and declare it as ``TablePolicy.rows_per_contributor``."""
+    quoted = '"' + contributor.replace('"', '""') + '"'
+    table = execute(f"SELECT COALESCE(MAX(n), 0) AS m FROM (SELECT COUNT(*) AS n FROM {RESULT} "
+                    f"GROUP BY {quoted})", {RESULT: source}, limits)
+    return int(table.column(0)[0].as_py())
+
+
 def _authorised(checked: Checked, tables: Mapping[str, Source]) -> dict[str, Source]:
     missing = [t for t in checked.tables if t not in tables]
     if missing:
@@ -150,22 +171,19 @@ def release(checked: Checked, stage1: pa.Table, limits: Limits,
             con: duckdb.DuckDBPyConnection | None = None) -> tuple[pa.Table, int]:
     """Suppress small groups, then order and limit what is released; (rows, suppressed)."""
     suppressed = 0
-    if checked.suppress:
-        counts = stage1.column(CONTRIBUTORS)
-        small = pc.sum(pc.less(pc.fill_null(counts, 0), checked.k))
-        suppressed = int(small.as_py() or 0)
-        if checked.dp is None:  # null counts (outer joins of nothing) are small too
-            stage1 = stage1.set_column(stage1.schema.get_field_index(CONTRIBUTORS), CONTRIBUTORS,
-                                       pc.fill_null(counts, 0))
-    # unique, safe names for the release step; the users' names come back afterwards
-    safe = [f"c{i}" for i in range(stage1.num_columns)]
-    renamed = stage1.rename_columns(safe[:-1] + [CONTRIBUTORS])
-    internal = Checked(original=checked.original, sql="", columns=safe[:-1], tables=[],
-                       k=checked.k, suppress=checked.suppress, order_by=checked.order_by,
-                       limit=checked.limit, offset=checked.offset)
-    sql = internal.release_sql(RESULT)
+    if checked.suppress:  # small groups go first: nothing after this can depend on them
+        counts = pc.fill_null(stage1.column(CONTRIBUTORS), 0)
+        released = stage1.filter(pc.greater_equal(counts, checked.k))
+        suppressed = stage1.num_rows - released.num_rows
+        stage1 = released
+    if not checked.release_exprs:  # the outputs as they are, by position
+        names = [f"c{i}" for i in range(stage1.num_columns - 1)]
+        stage1 = stage1.rename_columns([*names, CONTRIBUTORS])
+        checked = replace(checked, columns=names)
+    sql = checked.release_sql(RESULT)
     if checked.limit is None:
         sql += f" LIMIT {int(limits.max_rows) + 1}"
+    renamed = stage1
     if con is None:
         return execute(sql, {RESULT: renamed}, limits), suppressed
     con.register(RESULT, renamed)  # beside the query's own tables, on its connection

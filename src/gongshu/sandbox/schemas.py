@@ -19,6 +19,13 @@ class _Out(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 
 
+Category = Literal["public_interest", "industry"]
+
+
+def _public_interest() -> list[Category]:
+    return ["public_interest"]
+
+
 class TableCreate(_In):
     entry: str = Field(description="The catalog entry: its id or its resource code")
     table_name: str = Field(max_length=64, description="Its name in the operator's SQL")
@@ -35,8 +42,7 @@ class AuthorizationCreate(_In):
     starts_on: dt.date
     ends_on: dt.date = Field(description="At most 5 years after the start")
     tables: list[TableCreate] = Field(min_length=1)
-    product_categories: list[Literal["public_interest", "industry"]] = Field(
-        default_factory=lambda: ["public_interest"])
+    product_categories: list[Category] = Field(default_factory=_public_interest)
     fee_cap: Decimal | None = Field(None, ge=0, le=Decimal("1e15"), description="Yuan")
     k: int = Field(10, ge=2, le=10_000, description="Minimum contributors per group")
     review_all: bool = False
@@ -46,7 +52,7 @@ class AuthorizationUpdate(_In):
     purpose: str | None = Field(None, max_length=4000)
     scenarios: list[str] | None = None
     ends_on: dt.date | None = None
-    product_categories: list[Literal["public_interest", "industry"]] | None = None
+    product_categories: list[Category] | None = None
     fee_cap: Decimal | None = Field(None, ge=0, le=Decimal("1e15"))
     k: int | None = Field(None, ge=2, le=10_000)
     review_all: bool | None = None

@@ -335,6 +335,7 @@ def _number(db: Session) -> str:
 def create_authorization(actor: Actor, db: Session, /, data: AuthorizationIn) -> Authorization:
     """A data bureau authorises an operator (Art. 14). The datasets' column policies are
     defaulted from grading where the bureau has not set them yet."""
+    # Art. 14: the data bureau sets up authorised operation; only it authorises
     require(actor, SANDBOX_AUTHORISE)
     bureau = _bureau(actor, db, data.bureau_org_id)
     require(actor, SANDBOX_AUTHORISE, bureau.path)
@@ -781,9 +782,10 @@ def spend(db: Session, /, *, operator_org_id: uuid.UUID, entry_id: uuid.UUID, ep
     """Spend ε from the month's budget, atomically: one conditional UPDATE that can never
     take ``spent`` past ``total`` (and a CHECK constraint behind it). False: not enough left."""
     row = _budget(db, operator_org_id, entry_id, period or period_of(), total)
+    # the total follows the authorisation's current figure (the bureau may change it)
     result = db.execute(sa.update(Budget).where(
-        Budget.id == row.id, Budget.spent + epsilon <= Budget.total).values(
-        spent=Budget.spent + epsilon).execution_options(synchronize_session=False))
+        Budget.id == row.id, Budget.spent + epsilon <= total).values(
+        spent=Budget.spent + epsilon, total=total).execution_options(synchronize_session=False))
     if result.rowcount != 1:  # type: ignore[attr-defined]
         return False
     db.expire(row)
@@ -853,7 +855,8 @@ def _run(checked: policy.Checked, tables: Mapping[str, Any], *, settings: Any,
         from gongshu.sandbox import spark
 
         return spark.run_spark(checked, {n: list(ds.files) for n, (_, ds) in tables.items()},
-                               limits=limits)
+                               limits=limits,
+                               memory=getattr(settings, "sandbox_spark_memory", "1g"))
     return runner.run(checked, {n: ds for n, (_, ds) in tables.items()}, limits=limits)
 
 
@@ -939,6 +942,7 @@ def run_query(actor: Actor, db: Session, /, *, sql: str, dp: bool = False,
     query.suppressed_groups = int(result.suppressed_groups)
     query.truncated = bool(result.truncated)
     query.seconds = float(result.seconds)
+    # Art. 14: what leaves as a product (or everything, under review_all) is reviewed first
     review = export or any(a.review_all for a, _ in used)
     query.status = (QueryStatus.PENDING_REVIEW if review else QueryStatus.OK).value
     return _record(db, actor, query)

@@ -116,8 +116,5 @@ def run_spark(checked: Checked, sources: Mapping[str, list[str]], *, limits: Lim
 
 
 def _to_arrow(frame: Any) -> pa.Table:
-    if hasattr(frame, "toArrow"):  # Spark 4
-        table = frame.toArrow()
-    else:  # pragma: no cover - Spark 3.5
-        table = pa.Table.from_pandas(frame.toPandas(), preserve_index=False)
+    table = frame.toArrow()  # Spark 4
     return pa.table(table.columns, names=list(frame.columns))
