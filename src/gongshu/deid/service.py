@@ -111,7 +111,7 @@ def read_table(path: str | os.PathLike[str], columns: Sequence[str] | None = Non
                     errors=[FieldError("qi", "deid_unknown_column",
                                                   f"No column {c!r} in the file.",
                                                   params={"column": c}) for c in unknown],
-                    columns=", ".join(unknown))
+                    column=", ".join(unknown))
             wanted = list(dict.fromkeys(columns))
             batches = [b.select(wanted) for b in reader.batches()]
             schema = pa.schema([reader.schema.field(c) for c in wanted])
@@ -138,7 +138,7 @@ def assess_table(table: pa.Table, qi: Sequence[str] | str, *, k: int = 10,
         raise ValidationFailed(
             f"No such columns: {', '.join(unknown)} (the data has: "
             f"{', '.join(table.column_names)}).", code="deid_unknown_column",
-            columns=", ".join(unknown))
+            column=", ".join(unknown))
     if k < 1:
         raise ValidationFailed.single("k", "deid_number", "k is at least 1.", lo=1, hi=10**9)
     return risk.assess(table, names, k_threshold=k, sensitive=sensitive)
@@ -324,7 +324,7 @@ def assess_dataset(actor: Actor, db: Session, /, *, entry_id: uuid.UUID,
         unknown = [c for c in [*names, *([sensitive] if sensitive else [])] if c not in codes]
         if unknown:
             raise ValidationFailed(f"No such columns: {', '.join(unknown)}.",
-                                   code="deid_unknown_column", columns=", ".join(unknown))
+                                   code="deid_unknown_column", column=", ".join(unknown))
         table, number = _read(actor, db, entry_id,
                               list(dict.fromkeys([*names, *([sensitive] if sensitive else [])])),
                               version)
@@ -593,3 +593,39 @@ def download_release(actor: Actor, db: Session, /, release_id: uuid.UUID, *,
                  org_path=found.provider_path,
                  details={"entry_id": str(found.entry_id), "format": fmt, "rows": found.rows})
     return body, fmt, found
+
+
+# ------------------------------------------------------------------------ uploaded files
+
+
+def assess_upload(actor: Actor, db: Session, /, *, stream: Any, filename: str | None,
+                  qi: Sequence[str] | str, k: int = 10, sensitive: str | None = None,
+                  max_bytes: int = MAX_UPLOAD_BYTES) -> Assessment:
+    """The risk of an uploaded file (copied to a temporary file, read, deleted). Audited (the
+    figures only; the file is not kept)."""
+    if not actor.is_system and not actor.can(DEID_ASSESS):
+        raise PermissionDenied(f"You do not have the permission {DEID_ASSESS}.",
+                               permission=str(DEID_ASSESS))
+    suffix = Path((filename or "upload.csv").replace("\\", "/")).suffix.lower()[:10] or ".csv"
+    if not suffix[1:].isalnum():
+        suffix = ".csv"
+    with tempfile.TemporaryDirectory(prefix="gongshu-deid-") as folder:
+        target = Path(folder) / f"upload{suffix}"
+        written = 0
+        with target.open("wb") as out:
+            while chunk := stream.read(1 << 20):
+                written += len(chunk)
+                if written > max_bytes:
+                    raise ValidationFailed.single(
+                        "file", "deid_upload_too_large",
+                        f"The file is larger than {max_bytes // (1 << 20)} MB; assess it on "
+                        "the server with `gongshu deid assess`.", mb=max_bytes // (1 << 20))
+                out.write(chunk)
+        if written == 0:
+            raise ValidationFailed.single("file", "deid_upload_empty", "The file is empty.")
+        found = assess_file(target, qi, k=k, sensitive=sensitive)
+    audit.record(db, actor, "deid.assess_file", target_type="file",
+                 target_id=(filename or "")[:100], org_path=actor.org_path,
+                 details={"quasi_identifiers": list(found.quasi_identifiers),
+                          "records": found.records, "k": found.k})
+    return found
