@@ -97,7 +97,8 @@ def _dataset_page(request: Request, db: Db, actor: Any, entry_id: uuid.UUID, *,
     releases, _n = service.list_releases(actor, db, entry_id=entry_id, limit=50)
     return render(request, "deid/dataset.html", {
         "dataset": dataset, "entry_id": entry_id, "columns": columns, "profiles": profiles,
-        "releases": releases, "assessment": assessment, "reasons": reasons,
+        "releases": releases, "assessment": assessment,
+        "reasons": [r if isinstance(r, Mapping) else r.as_dict() for r in reasons],
         "bins": binned(assessment.class_sizes) if assessment else [],
         "errors": errors or {}, "form": form or {},
         "may_manage": actor.is_system or actor.can(DEID_MANAGE, dataset.provider_path)

@@ -310,7 +310,8 @@ def mask(array: pa.Array | pa.ChunkedArray, *, first: int, last: int, char: str 
         head_len = pc.if_else(found, pc.utf8_length(head), short)
         rest = pc.subtract(length, head_len)
         kept = pc.if_else(found, head, _slice_heads(text, short))
-        stars = pc.binary_repeat(char, pc.fill_null(pc.min_element_wise(rest, 4), 0))
+        # four marks whatever was cut, so the length of the address does not show
+        stars = pc.binary_repeat(char, pc.fill_null(pc.if_else(pc.greater(rest, 0), 4, 0), 0))
         joined = pc.binary_join_element_wise(kept, stars, "")
         return pc.if_else(pc.is_valid(text), joined, pa.scalar(None, pa.string()))
     length = pc.fill_null(pc.utf8_length(text), 0)  # a missing value stays missing (below)
