@@ -297,3 +297,45 @@ def test_pages(client: Any, dataset: Any, people: Any) -> None:
                            data={"csrf_token": csrf_of(release_page.text)})
     assert released.status_code == 200 and "已发布" in released.text
     assert "download?format=csv" in released.text
+
+
+# ------------------------------------------------------------------------------------ CLI
+
+
+def test_cli_dataset_release(runtime: Any, dataset: Any, people: Any,
+                             monkeypatch: pytest.MonkeyPatch) -> None:
+    import json
+
+    from typer.testing import CliRunner
+
+    from gongshu.cli import main as cli
+    from gongshu.core.runtime import Runtime
+
+    steward = people.steward.actor
+    with runtime.db.transaction() as db:
+        service.create_profile(steward, db, entry_id=dataset.id, name="对外", spec=SAFE)
+        service.create_profile(steward, db, entry_id=dataset.id, name="按月", spec=RISKY)
+    app, runner = cli.build_app(), CliRunner()
+
+    def gongshu(*args: str) -> Any:
+        monkeypatch.setattr(cli.State, "runtime", Runtime(runtime.settings))
+        return runner.invoke(app, list(args), catch_exceptions=False)
+
+    made = gongshu("deid", "apply", "--dataset", str(dataset.id), "--profile", "对外", "--json")
+    assert made.exit_code == 0, made.output
+    got = json.loads(made.stdout)
+    assert got["status"] == "ready" and got["k"] >= 5
+    blocked = gongshu("deid", "apply", "--dataset", dataset.resource_code, "--profile", "按月",
+                      "--json")
+    assert blocked.exit_code == 1 and json.loads(blocked.stdout)["status"] == "blocked"
+    assert gongshu("deid", "apply", "--dataset", str(dataset.id), "--profile",
+                   "无此方案").exit_code == 1
+    listed = json.loads(gongshu("deid", "releases", "--dataset", str(dataset.id),
+                                "--json").stdout)
+    assert {r["status"] for r in listed} == {"ready", "blocked"}
+    released = gongshu("deid", "release", got["release"])
+    assert released.exit_code == 0 and json.loads(released.stdout)["status"] == "released"
+    again = gongshu("deid", "release", got["release"])
+    assert again.exit_code == 1 and "released already" in again.output
+    refused = gongshu("deid", "release", json.loads(blocked.stdout)["release"])
+    assert refused.exit_code == 1 and "blocked" in refused.output
