@@ -112,6 +112,22 @@ def test_pseudonym_keys_per_release_or_per_dataset(runtime: Any, dataset: Any,
     assert (runtime.settings.keys_dir / "deid.key").exists()
 
 
+def test_a_rolled_back_release_leaves_no_release_file(runtime: Any, dataset: Any,
+                                                      people: Any) -> None:
+    steward = people.steward.actor
+    with runtime.db.transaction() as db:
+        profile_id = service.create_profile(steward, db, entry_id=dataset.id, name="回滚",
+                                            spec=SAFE).id
+    with pytest.raises(RuntimeError), runtime.db.transaction() as db:
+        made = service.create_release(steward, db, entry_id=dataset.id, profile_id=profile_id)
+        name = made.file_name
+        raise RuntimeError("the unit of work fails after the release was made")
+    folder = runtime.settings.resolved_data_dir / "deid"
+    assert not (folder / name).exists()
+    with runtime.db.transaction(write=False) as db:
+        assert service.list_releases(steward, db, entry_id=dataset.id)[1] == 0
+
+
 def test_concurrent_release_releases_once(runtime: Any, dataset: Any, people: Any) -> None:
     steward = people.steward.actor
     with runtime.db.transaction() as db:

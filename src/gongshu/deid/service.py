@@ -38,7 +38,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from gongshu.core import audit, exports
-from gongshu.core.db import runtime_of, utcnow
+from gongshu.core.db import on_commit, runtime_of, utcnow
 from gongshu.core.errors import (
     Conflict,
     FieldError,
@@ -475,9 +475,13 @@ def create_release(actor: Actor, db: Session, /, *, entry_id: uuid.UUID,
     release.columns = out.column_names
     release.status = (ReleaseStatus.BLOCKED if reasons else ReleaseStatus.READY).value
     if not reasons:
-        directory = releases_dir(db)
-        release.file_name = f"{release.id}.parquet"
-        write_output(out, directory / release.file_name, fmt="parquet")
+        # written under a pending name and renamed when the release's row commits, so a
+        # rolled-back release never leaves a file that looks like one
+        final = releases_dir(db) / f"{release.id}.parquet"
+        pending = final.with_suffix(".pending")
+        write_output(out, pending, fmt="parquet")
+        release.file_name = final.name
+        on_commit(db, lambda: os.replace(pending, final))
     db.add(release)
     db.flush()
     audit.record(db, actor, "deid.release_create", target_type=TARGET_RELEASE,
