@@ -128,6 +128,34 @@ def test_a_rolled_back_release_leaves_no_release_file(runtime: Any, dataset: Any
         assert service.list_releases(steward, db, entry_id=dataset.id)[1] == 0
 
 
+def test_a_release_as_a_job(client: Any, token_for: Any, runtime: Any, dataset: Any,
+                            people: Any) -> None:
+    from gongshu.core.jobs import Worker
+
+    steward = people.steward.actor
+    with runtime.db.transaction() as db:
+        safe_id = service.create_profile(steward, db, entry_id=dataset.id, name="后台",
+                                         spec=SAFE).id
+        risky_id = service.create_profile(steward, db, entry_id=dataset.id, name="后台按月",
+                                          spec=RISKY).id
+    auth = token_for(people.steward)
+    queued = [client.post(f"/api/v1/deid/datasets/{dataset.id}/release-jobs",
+                          json={"profile_id": str(p)}, headers=auth) for p in (safe_id, risky_id)]
+    assert [q.status_code for q in queued] == [202, 202], queued[0].text
+    Worker(runtime).run_pending()
+    results = [client.get(q.json()["href"], headers=auth).json() for q in queued]
+    assert [r["status"] for r in results] == ["succeeded", "succeeded"], results
+    ready, blocked = (r["result"] for r in results)
+    assert ready["status"] == "ready" and blocked["status"] == "blocked" and blocked["reasons"]
+    with runtime.db.transaction(write=False) as db:
+        made = service.get_release(steward, db, uuid.UUID(ready["release_id"]))
+        assert (service.releases_dir(db) / made.file_name).exists()
+    assert not list((runtime.settings.resolved_data_dir / "deid").glob("*.pending"))
+    outsider = client.post(f"/api/v1/deid/datasets/{dataset.id}/release-jobs",
+                           json={"profile_id": str(safe_id)}, headers=token_for(people.outsider))
+    assert outsider.status_code == 404
+
+
 def test_concurrent_release_releases_once(runtime: Any, dataset: Any, people: Any) -> None:
     steward = people.steward.actor
     with runtime.db.transaction() as db:

@@ -21,6 +21,7 @@ from gongshu.deid.schemas import (
     ProfilePublic,
     ProfileUpdate,
     ReleaseCreate,
+    ReleaseJob,
     ReleasePublic,
     ReleasesPublic,
     profile_public,
@@ -117,6 +118,16 @@ def create_release(actor: ApiActor, db: Db, entry_id: uuid.UUID,
     return release_public(service.create_release(actor, db, entry_id=entry_id,
                                                  profile_id=body.profile_id,
                                                  version=body.version))
+
+
+@router.post("/datasets/{entry_id}/release-jobs", response_model=ReleaseJob, status_code=202,
+             **guard(DEID_MANAGE))
+def request_release(actor: ApiActor, db: Db, entry_id: uuid.UUID,
+                    body: ReleaseCreate) -> ReleaseJob:
+    """The same as ``POST …/releases``, as a job (for large datasets): answers at once."""
+    job = service.request_release(actor, db, entry_id=entry_id, profile_id=body.profile_id,
+                                  version=body.version)
+    return ReleaseJob(job_id=job.id, href=f"/api/v1/jobs/{job.id}")
 
 
 @router.get("/releases/{release_id}", response_model=ReleasePublic, **guard(DEID_ASSESS))

@@ -72,6 +72,14 @@ class ReleaseCreate(BaseModel):
     version: int | None = Field(None, ge=1, le=1_000_000_000)
 
 
+class ReleaseJob(BaseModel):
+    """A release queued as a job: follow it at ``/api/v1/jobs/{job_id}``; its result names
+    the release."""
+
+    job_id: uuid.UUID
+    href: str
+
+
 class ReleasePublic(BaseModel):
     id: uuid.UUID
     entry_id: uuid.UUID

@@ -37,7 +37,7 @@ import pyarrow.parquet as pq
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from gongshu.core import audit, exports
+from gongshu.core import audit, exports, jobs
 from gongshu.core.db import on_commit, runtime_of, utcnow
 from gongshu.core.errors import (
     Conflict,
@@ -447,11 +447,36 @@ def releases_dir(db: Session) -> Path:
     return runtime_of(db).settings.resolved_data_dir / "deid"
 
 
-def create_release(actor: Actor, db: Session, /, *, entry_id: uuid.UUID,
-                   profile_id: uuid.UUID, version: int | None = None) -> DeidRelease:
-    """Apply a profile to a version of the dataset (the current one by default), measure it,
-    and record the release: ``ready`` when the thresholds are met (its file written under the
-    data directory), else ``blocked`` with the reasons (no file)."""
+@dataclass
+class Prepared:
+    """A release computed but not yet recorded (``prepare_release``): its figures, and its
+    output under a pending name when the thresholds are met."""
+
+    release_id: uuid.UUID
+    entry_id: uuid.UUID
+    profile_id: uuid.UUID
+    profile_name: str
+    spec: dict[str, Any]
+    provider_path: str
+    bureau_path: str
+    dataset_version: int
+    assessment: Assessment
+    reasons: list[Reason]
+    rows: int
+    columns: list[str]
+    pending: Path | None
+
+    def discard(self) -> None:
+        if self.pending is not None:
+            with contextlib.suppress(FileNotFoundError):
+                self.pending.unlink()
+
+
+def prepare_release(actor: Actor, db: Session, /, *, entry_id: uuid.UUID,
+                    profile_id: uuid.UUID, version: int | None = None) -> Prepared:
+    """Read a version of the dataset (the current one by default), apply the profile, measure
+    it, and when the thresholds are met write the output under a pending name. Writes no row:
+    a job does this in a read transaction and records the release in a short one after."""
     dataset = _dataset(actor, db, entry_id, DEID_MANAGE)
     found = get_profile(actor, db, profile_id)
     if found.entry_id != entry_id:
@@ -459,38 +484,76 @@ def create_release(actor: Actor, db: Session, /, *, entry_id: uuid.UUID,
     codes = _codes(dataset_columns(actor, db, entry_id))
     profile = transforms.parse_profile(found.spec, columns=codes)
     table, number = _read(actor, db, entry_id, profile.output_columns(codes), version)
-    release = DeidRelease(id=uuid.uuid4(), entry_id=entry_id, profile_id=found.id,
-                          profile_name=found.name, spec=profile.as_dict(),
-                          provider_path=dataset.provider_path, bureau_path=dataset.bureau_path,
-                          dataset_version=number, created_by=actor.username)
+    release_id = uuid.uuid4()
     key = None
     if profile.needs_key():
         scope = f"dataset:{entry_id}" if profile.key_scope == "dataset" \
-            else f"release:{release.id}"
+            else f"release:{release_id}"
         key = derive_key(runtime_of(db).keys, scope)
     out, assessment, reasons = deidentify(table, profile, key=key)
-    release.assessment = assessment.as_dict()
-    release.reasons = [r.as_dict() for r in reasons]
-    release.rows = out.num_rows
-    release.columns = out.column_names
-    release.status = (ReleaseStatus.BLOCKED if reasons else ReleaseStatus.READY).value
+    pending = None
     if not reasons:
-        # written under a pending name and renamed when the release's row commits, so a
-        # rolled-back release never leaves a file that looks like one
-        final = releases_dir(db) / f"{release.id}.parquet"
-        pending = final.with_suffix(".pending")
+        pending = releases_dir(db) / f"{release_id}.pending"
         write_output(out, pending, fmt="parquet")
+    return Prepared(release_id, entry_id, found.id, found.name, profile.as_dict(),
+                    dataset.provider_path, dataset.bureau_path, number, assessment, reasons,
+                    out.num_rows, out.column_names, pending)
+
+
+def record_release(actor: Actor, db: Session, /, prepared: Prepared) -> DeidRelease:
+    """Record a prepared release: ``ready`` when the thresholds are met (its file renamed from
+    pending when the row commits, so a rolled-back release leaves no release file), else
+    ``blocked`` with the reasons (no file). Audited."""
+    _dataset(actor, db, prepared.entry_id, DEID_MANAGE)  # still allowed (a job runs later)
+    p = prepared
+    status = ReleaseStatus.BLOCKED if p.reasons else ReleaseStatus.READY
+    release = DeidRelease(id=p.release_id, entry_id=p.entry_id, profile_id=p.profile_id,
+                          profile_name=p.profile_name, spec=p.spec,
+                          provider_path=p.provider_path, bureau_path=p.bureau_path,
+                          dataset_version=p.dataset_version, status=status.value,
+                          assessment=p.assessment.as_dict(),
+                          reasons=[r.as_dict() for r in p.reasons], rows=p.rows,
+                          columns=p.columns, created_by=actor.username)
+    if p.pending is not None:
+        pending, final = p.pending, p.pending.with_suffix(".parquet")
         release.file_name = final.name
         on_commit(db, lambda: os.replace(pending, final))
     db.add(release)
     db.flush()
+    a = p.assessment
     audit.record(db, actor, "deid.release_create", target_type=TARGET_RELEASE,
-                 target_id=release.id, org_path=dataset.provider_path,
-                 details={"entry_id": str(entry_id), "profile": found.name,
-                          "version": number, "status": release.status, "k": assessment.k,
-                          "l": assessment.l, "max_risk": assessment.max_risk,
-                          "reasons": [r.code for r in reasons]})
+                 target_id=release.id, org_path=p.provider_path,
+                 details={"entry_id": str(p.entry_id), "profile": p.profile_name,
+                          "version": p.dataset_version, "status": release.status, "k": a.k,
+                          "l": a.l, "max_risk": a.max_risk,
+                          "reasons": [r.code for r in p.reasons]})
     return release
+
+
+def create_release(actor: Actor, db: Session, /, *, entry_id: uuid.UUID,
+                   profile_id: uuid.UUID, version: int | None = None) -> DeidRelease:
+    """``prepare_release`` and ``record_release`` in one unit of work (the API, the CLI)."""
+    prepared = prepare_release(actor, db, entry_id=entry_id, profile_id=profile_id,
+                               version=version)
+    try:
+        return record_release(actor, db, prepared)
+    except BaseException:
+        prepared.discard()
+        raise
+
+
+def request_release(actor: Actor, db: Session, /, *, entry_id: uuid.UUID,
+                    profile_id: uuid.UUID, version: int | None = None) -> Any:
+    """Queue a release as a job (``deid.release``), for datasets too large to wait for."""
+    dataset = _dataset(actor, db, entry_id, DEID_MANAGE)
+    found = get_profile(actor, db, profile_id)
+    if found.entry_id != entry_id:
+        raise NotFound("No such profile.", code="deid_profile_not_found")
+    return jobs.submit(actor, db, kind="deid.release",
+                       params={"entry_id": str(entry_id), "profile_id": str(profile_id),
+                               "version": version},
+                       title=f"deid {dataset.resource_code} {found.name}"[:200],
+                       org_path=dataset.provider_path)
 
 
 def _release_row(db: Session, release_id: uuid.UUID, *, lock: bool = False) -> DeidRelease:
