@@ -108,9 +108,8 @@ def read_table(path: str | os.PathLike[str], columns: Sequence[str] | None = Non
                 raise ValidationFailed(
                     f"No such columns: {', '.join(unknown)} (the file has: {', '.join(names)}).",
                     code="deid_unknown_column",
-                    errors=[FieldError("qi", "deid_unknown_column",
-                                                  f"No column {c!r} in the file.",
-                                                  params={"column": c}) for c in unknown],
+                    errors=[FieldError("qi", "deid_unknown_column", f"No column {c!r} in the file.",
+                                       params={"column": c}) for c in unknown],
                     column=", ".join(unknown))
             wanted = list(dict.fromkeys(columns))
             batches = [b.select(wanted) for b in reader.batches()]
