@@ -24,7 +24,7 @@ CONFIG = ROOT / ".importlinter"
 PUBLIC = {"service", "permissions", "schemas"}
 #: pure modules (no I/O, no tables) other rooms may import directly
 PURE_PUBLIC = {"orgs": {"regions"}, "catalog": {"vocab"}, "grading": {"vocab", "detectors"},
-               "library": {"synthetic"}, "deid": {"masks"}}
+               "library": {"synthetic"}, "deid": {"masks", "transforms", "risk"}}
 #: packages that are not rooms
 NOT_ROOMS = {"core", "web", "cli", "demo", "migrations", "locales", "engine"}
 

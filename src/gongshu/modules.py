@@ -20,6 +20,7 @@ MODULES: tuple[str, ...] = (
     "library",
     "sharing",
     "opening",
+    "deid",
     "sandbox",
 )
 
