@@ -78,7 +78,9 @@ CASES: list[tuple[str, str]] = [
     ("SELECT county, COUNT(*) FILTER (WHERE gender = 'F') AS women FROM population GROUP BY 1", OK),
     ("SELECT CASE WHEN year(birth_date) < 1970 THEN 'old' ELSE 'young' END AS g, COUNT(*) "
      "FROM population GROUP BY 1", OK),
-    ("SELECT county, MIN(birth_date), MAX(birth_date) FROM population GROUP BY county", OK),
+    # the oldest and the youngest member's birth dates: one person's value each
+    ("SELECT county, MIN(birth_date), MAX(birth_date) FROM population GROUP BY county",
+     R.MEMBER_REVEALING_AGGREGATE),
     ("SELECT DISTINCT county FROM population", OK),
     ("SELECT p.county, SUM(i.pay_base) FROM population p JOIN insurance i ON p.id_no = i.id_no "
      "GROUP BY p.county", OK),

@@ -36,7 +36,8 @@ QUERIES = [
     "JOIN insurance i ON p.id_no = i.id_no GROUP BY p.county, i.year ORDER BY 1, 2",
     "WITH t AS (SELECT county, gender, COUNT(*) AS n FROM population GROUP BY 1, 2) "
     "SELECT county, SUM(n) AS n FROM t GROUP BY county ORDER BY county",
-    "SELECT COUNT(*) AS n, MIN(birth_date) AS first FROM population WHERE gender = 'F'",
+    "SELECT COUNT(*) AS n, COUNT(DISTINCT county) AS counties FROM population "
+    "WHERE gender = 'F'",
 ]
 
 

@@ -14,9 +14,9 @@ The rules (Art. 14: "usable, not visible")
   allow-list (arithmetic, strings, dates, CAST, CASE …), every aggregate is classified.
 - Levels: an expression's level is the most restrictive of its inputs (constants are plain).
   An output column is releasable when it is plain; a group key of level ≤ ``group_by``; or an
-  aggregate — COUNT / SUM / AVG over inputs of level ≤ ``aggregate``, MIN / MAX / median / mode /
-  quantiles over inputs ≤ ``group_by``, list and string aggregates, first/last/any_value/arg_max
-  over plain inputs only (else MEMBER_REVEALING_AGGREGATE). Group keys themselves must be
+  aggregate — COUNT / SUM / AVG over inputs of level ≤ ``aggregate``; MIN / MAX / median /
+  mode / quantiles, list and string aggregates, first/last/any_value/arg_max return one
+  member's value, so they take plain inputs only (else MEMBER_REVEALING_AGGREGATE). Group keys themselves must be
   ≤ ``group_by``.
 - Filters — WHERE, HAVING, JOIN ON conditions other than key equalities, CASE/IF conditions,
   ``FILTER (WHERE …)`` — may use columns up to ``compare``; ``join`` and ``hidden`` columns there
@@ -966,7 +966,9 @@ class _Scope:
                               "level {level}.", expr, level=level.value)
             return PLAIN
         if name in _ORDER_STAT or name in _ORDER_STAT_NAMES:
-            if _le(level, GROUP_BY):
+            # MIN(birth_date) is the oldest person's birth date: one member's value, which a
+            # group_by column may release only as the key of a group of k contributors
+            if level == PLAIN:
                 return PLAIN
         elif (name in _MEMBER or name in _MEMBER_NAMES) and level == PLAIN:
             return PLAIN
