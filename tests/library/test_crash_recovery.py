@@ -233,3 +233,38 @@ def test_a_worker_told_to_stop_mid_ingest_drains(
             "the worker removed itself from job_worker"
     assert not list(runtime.settings.parquet_dir.glob(f"{dataset.storage_id}/.tmp-*"))
     _verifies(runtime)
+
+
+def test_an_ingest_cancelled_while_queued_is_settled(runtime: Runtime, entry: Any,
+                                                     people: Any, tmp_path: Path) -> None:
+    upload = _upload(runtime, tmp_path, 10)
+    ingest_id, job_id = _queue_ingest(runtime, people, entry, upload)
+    with runtime.db.transaction() as db:
+        jobs.cancel(people.steward.actor, db, job_id)
+    ingest, job = _state(runtime, ingest_id, job_id)
+    assert (job.status, ingest.status) == ("cancelled", "failed")
+    assert "cancelled before it started" in ingest.error
+
+
+def test_the_sweep_removes_only_what_no_live_work_uses(runtime: Runtime, entry: Any,
+                                                       people: Any, tmp_path: Path) -> None:
+    live = _upload(runtime, tmp_path, 10)
+    ingest_id, job_id = _queue_ingest(runtime, people, entry, live)  # queued: in use
+    orphan = _upload(runtime, tmp_path, 10)
+    _age_everything(runtime)
+    young = _upload(runtime, tmp_path, 10)  # a request may be about to queue its ingest
+    with runtime.db.transaction() as db:
+        swept = service.sweep_leftovers(SYSTEM, db)
+    assert swept.orphan_uploads == 1
+    assert live.exists() and young.exists() and not orphan.exists()
+    # an ingest whose job ended without settling it (e.g. a settle that failed) is settled
+    with runtime.db.transaction() as db:
+        db.execute(jobs.update(Job).where(Job.id == job_id)
+                   .values(status=JobStatus.FAILED, error="worker x stopped responding"))
+    with runtime.db.transaction() as db:
+        swept = service.sweep_leftovers(SYSTEM, db)
+    assert swept.settled == 1
+    ingest, _job = _state(runtime, ingest_id, job_id)
+    assert ingest.status == "failed" and "worker x stopped responding" in ingest.error
+    with pytest.raises(jobs.PermissionDenied), runtime.db.transaction() as db:
+        service.sweep_leftovers(people.steward.actor, db)
