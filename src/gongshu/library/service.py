@@ -644,10 +644,16 @@ def settle_lost_ingest(db: Session, job: Job, reason: str) -> None:
 
 
 def _age(path: Path, now: float) -> float:
+    """Seconds since anything in ``path`` last changed (a folder and the files in it: an
+    upload being written for minutes keeps its folder's time from its start)."""
     try:
-        return now - path.stat().st_mtime
+        newest = path.stat().st_mtime
+        if path.is_dir():
+            for child in path.iterdir():
+                newest = max(newest, child.stat().st_mtime)
     except FileNotFoundError:
         return 0.0
+    return now - newest
 
 
 @dataclass(frozen=True)
