@@ -609,6 +609,11 @@ def _requeue(db: Session, job: Job, why: str) -> None:
     )
 
 
+def list_workers(db: Session, /) -> list[JobWorker]:
+    """The worker processes that announced themselves, most recently seen first."""
+    return list(db.scalars(select(JobWorker).order_by(JobWorker.seen_at.desc())))
+
+
 @dataclass(frozen=True, slots=True)
 class Readiness:
     """What ``/readyz`` reports about the jobs: live workers, and the queue's oldest due job."""
