@@ -890,3 +890,12 @@ def test_readiness_reports_the_oldest_due_job(runtime: Runtime) -> None:
         state = jobs.readiness(db, stale_seconds=60)
     assert state.queued == 2
     assert 29 * 60 < (state.oldest_queued_seconds or 0) < 31 * 60
+
+
+def test_a_worker_gone_for_long_is_forgotten(runtime: Runtime) -> None:
+    with runtime.db.transaction() as db:
+        Worker(runtime, name="killed:1")._register(db, utcnow() - dt.timedelta(hours=3))
+        Worker(runtime, name="killed:2")._register(db, utcnow() - dt.timedelta(minutes=5))
+    Worker(runtime).reap_stale()
+    with runtime.db.transaction(write=False) as db:
+        assert [w.name for w in jobs.list_workers(db)] == ["killed:2"]

@@ -743,6 +743,9 @@ def queue_states(actor: Actor, db: Session, /, *, limits: dict[str, int]) -> lis
                        counts.get(q, {}).get(JobStatus.RUNNING, 0)) for q in names]
 
 
+#: how long a worker process that stopped without saying so (killed, cut off) stays listed
+#: (``gongshu job workers``: gone) after its lease ran out
+GONE_WORKERS_KEPT = dt.timedelta(hours=1)
 #: seconds a job handed back by a draining worker has to stop at its next progress report
 #: before the worker queues it again itself and exits
 HAND_BACK_SECONDS = 5.0
@@ -1000,9 +1003,12 @@ class Worker:
             log.exception("could not remove worker %s from job_worker", self.name)
 
     def reap_stale(self) -> int:
-        """Mark failed the running jobs whose worker has gone silent."""
+        """Mark failed the running jobs whose worker has gone silent (and forget the worker
+        processes gone for more than ``GONE_WORKERS_KEPT``)."""
         cutoff = utcnow() - dt.timedelta(seconds=self.runtime.settings.job_stale_seconds)
         with self.runtime.db.transaction() as db:
+            db.execute(delete(JobWorker).where(
+                JobWorker.seen_at < cutoff - GONE_WORKERS_KEPT))
             stmt = select(Job).where(Job.status == JobStatus.RUNNING, Job.heartbeat_at < cutoff)
             if db.get_bind().dialect.name == "postgresql":
                 stmt = stmt.with_for_update(skip_locked=True)  # one reaper per job
