@@ -11,6 +11,10 @@ import pytest
 from typer.testing import CliRunner
 
 from gongshu.cli.main import build_app
+from gongshu.core.config import Settings
+from gongshu.core.db import utcnow
+from gongshu.core.jobs import Worker
+from gongshu.core.runtime import Runtime
 
 
 @pytest.fixture
@@ -36,6 +40,10 @@ def _live(gongshu: Any) -> None:
 
 def test_the_restore_drill(gongshu: Any, tmp_path: Path) -> None:
     _live(gongshu)
+    rt = Runtime(Settings(job_threads=0))  # a worker runs on the live platform
+    with rt.db.transaction() as db:
+        Worker(rt, name="live-host:7")._register(db, utcnow())
+    rt.close()
     made = gongshu("backup", str(tmp_path / "backup"))
     assert made.exit_code == 0, made.output
     assert "audit chain head at event" in made.stdout
@@ -49,6 +57,8 @@ def test_the_restore_drill(gongshu: Any, tmp_path: Path) -> None:
     assert json.loads(verified.stdout)["ok"] is True
     orgs = json.loads(gongshu("--data-dir", str(drill), "org", "list", "--json").stdout)
     assert [o["name"] for o in orgs] == ["山西省人民政府", "山西省数据局"]
+    # the live platform's worker does not run on the restored one
+    assert json.loads(gongshu("--data-dir", str(drill), "job", "workers", "--json").stdout) == []
     again = gongshu("--data-dir", str(drill), "restore", str(tmp_path / "backup"))
     assert again.exit_code == 1 and "restore_target_not_empty" in again.stderr
 

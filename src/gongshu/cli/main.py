@@ -233,6 +233,10 @@ def restore(
     rt = Runtime(settings)
     try:
         before, after = migrations.upgrade(rt.db)
+        from gongshu.core.jobs import forget_workers
+
+        with rt.db.transaction() as db:  # the backed-up platform's workers do not run here
+            forget_workers(db)
     finally:
         rt.close()
     console.print(f"restored the backup of {manifest['snapshot_at']} ({manifest['backend']}, "

@@ -609,6 +609,12 @@ def _requeue(db: Session, job: Job, why: str) -> None:
     )
 
 
+def forget_workers(db: Session, /) -> int:
+    """Remove every worker row (after a restore: the processes of the backed-up platform are
+    not running here). Returns how many."""
+    return db.execute(delete(JobWorker)).rowcount or 0  # type: ignore[attr-defined]
+
+
 def list_workers(db: Session, /) -> list[JobWorker]:
     """The worker processes that announced themselves, most recently seen first."""
     return list(db.scalars(select(JobWorker).order_by(JobWorker.seen_at.desc())))
