@@ -47,6 +47,12 @@ def slow(self, rows, batch):
     time.sleep(delay)
     original(self, rows, batch)
 library_jobs._Progress.__call__ = slow
+if delay < 0:  # stop after the version is published, before its record is committed
+    def stuck(ctx, plan, result):
+        marker.write_text("999999")
+        time.sleep(120)
+    library_jobs._quality = stuck
+    library_jobs._Progress.__call__ = original
 from gongshu.cli.main import main
 sys.argv = ["gongshu", "worker", *sys.argv[3:]]
 main()
@@ -82,7 +88,8 @@ def _wait_for(marker: Path, proc: subprocess.Popen[bytes], rows: int = 1000,
               timeout: float = 60) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if marker.exists() and marker.read_text() and int(marker.read_text()) >= rows:
+        text = marker.read_text() if marker.exists() else ""
+        if text and int(text) >= rows:
             return
         if proc.poll() is not None:
             raise AssertionError(f"the worker ended early: {proc.stdout.read().decode()}")
@@ -268,3 +275,34 @@ def test_the_sweep_removes_only_what_no_live_work_uses(runtime: Runtime, entry: 
     assert ingest.status == "failed" and "worker x stopped responding" in ingest.error
     with pytest.raises(jobs.PermissionDenied), runtime.db.transaction() as db:
         service.sweep_leftovers(people.steward.actor, db)
+
+
+def test_a_worker_killed_after_publishing_leaves_no_unrecorded_version(
+        runtime: Runtime, reaper: Runtime, entry: Any, people: Any, run_ingest: Any,
+        tmp_path: Path) -> None:
+    """Killed between writing the new version and recording it: the version is on disk and
+    the storage pointer names it, the metadata store does not. The sweep removes it and points
+    storage back at the recorded version."""
+    dataset, v1 = _first_version(runtime, entry, people, run_ingest, tmp_path)
+    upload = _upload(runtime, tmp_path, 100)
+    ingest_id, job_id = _queue_ingest(runtime, people, entry, upload)
+    proc, marker = _start_worker(runtime.settings, tmp_path, delay=-1)
+    try:
+        _wait_for(marker, proc, rows=999999)
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(30)
+    store = DatasetStore(runtime.settings.parquet_dir)
+    assert len(store.versions(dataset.storage_id)) == 2
+    assert store.current(dataset.storage_id).version != v1.storage_version
+    time.sleep(STALE + 0.5)
+    assert Worker(reaper).reap_stale() == 1
+    assert _state(runtime, ingest_id, job_id)[0].status == "failed"
+    later = jobs.utcnow() + 2 * service.SWEEP_MIN_AGE  # as the sweep would see it later
+    with runtime.db.transaction() as db:
+        swept = service.sweep_leftovers(SYSTEM, db, now=later)
+    assert (swept.orphan_versions, swept.repointed, swept.orphan_uploads) == (1, 1, 1)
+    assert [v.version for v in store.versions(dataset.storage_id)] == [v1.storage_version]
+    assert store.current(dataset.storage_id).version == v1.storage_version
+    assert not _leftovers(runtime)
+    _verifies(runtime)

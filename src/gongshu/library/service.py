@@ -663,6 +663,10 @@ class Swept:
     temporary_versions: int = 0
     spill: int = 0
     settled: int = 0
+    #: versions published by ingests that failed before recording them, removed
+    orphan_versions: int = 0
+    #: datasets whose storage pointer named such a version, pointed back at the recorded one
+    repointed: int = 0
 
     def as_dict(self) -> dict[str, int]:
         return dataclasses.asdict(self)
@@ -677,6 +681,9 @@ def sweep_leftovers(actor: Actor, db: Session, /, *, now: dt.datetime | None = N
       killed before its job's ``finally`` ran, a request that failed after writing the file);
     - temporary versions (``.tmp-*``) of datasets with no queued or running ingest, and DuckDB
       spill directories of jobs no longer running, older than ``min_age``;
+    - versions that ingests failed in the last two days published without recording them
+      (killed between publishing and committing), older than ``min_age``; the storage pointer
+      goes back to the recorded current version;
     - ingests still queued or running whose job has ended (a settling that failed): failed
       with the job's error.
     """
@@ -716,6 +723,8 @@ def sweep_leftovers(actor: Actor, db: Session, /, *, now: dt.datetime | None = N
                 else:
                     path.unlink(missing_ok=True)
                 spill += 1
+    orphans_v, repointed = _sweep_unrecorded_versions(db, store, busy, now=now,
+                                                      min_age=min_age)
     settled = 0
     stranded = db.execute(
         sa.select(Ingest.id, Job.error).join(Job, Job.id == Ingest.job_id)
@@ -725,7 +734,39 @@ def sweep_leftovers(actor: Actor, db: Session, /, *, now: dt.datetime | None = N
         fail_ingest(SWEEPER, db, ingest_id,
                     message=f"the ingest job did not finish: {error or 'it ended'}")
         settled += 1
-    return Swept(kept, orphans, temporary, spill, settled)
+    return Swept(kept, orphans, temporary, spill, settled, orphans_v, repointed)
+
+
+def _sweep_unrecorded_versions(db: Session, store: DatasetStore, busy: set[str], *,
+                               now: dt.datetime, min_age: dt.timedelta) -> tuple[int, int]:
+    """For the datasets of ingests failed in the last two days (an ingest killed after it
+    published its version and before its record committed leaves that version behind, and the
+    storage pointer on it): remove the versions no record names, older than ``min_age``, and
+    point storage back at the recorded current version."""
+    recent = set(db.scalars(sa.select(Ingest.dataset_id).where(
+        Ingest.status == IngestStatus.FAILED,
+        Ingest.finished_at >= now - dt.timedelta(days=2))))
+    removed = repointed = 0
+    for dataset in db.scalars(sa.select(Dataset).where(Dataset.id.in_(recent))):
+        if dataset.storage_id in busy:
+            continue
+        recorded = {v: i for i, v in db.execute(
+            sa.select(DatasetVersion.id, DatasetVersion.storage_version)
+            .where(DatasetVersion.dataset_id == dataset.id))}
+        current = next((v for v, i in recorded.items() if i == dataset.current_version_id), None)
+        try:
+            pointed = store.current(dataset.storage_id)
+            if current is not None and (pointed is None or pointed.version != current):
+                store.set_current(dataset.storage_id, current)
+                repointed += 1
+            for version in store.versions(dataset.storage_id):
+                created = dt.datetime.fromisoformat(version.created_at)
+                if version.version not in recorded and now - created >= min_age:
+                    store.discard(dataset.storage_id, version.version)
+                    removed += 1
+        except (NotFound, InvalidState, ValueError, OSError):
+            continue  # nothing recorded yet, or the files are not as expected: leave them
+    return removed, repointed
 
 
 def kept_upload(db: Session, ingest: Ingest) -> Path | None:
