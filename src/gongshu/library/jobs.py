@@ -13,7 +13,8 @@ transaction while it works or reports progress (SQLite would wait on its own loc
 5. in one transaction: the version becomes current, with its scan and quality report.
 
 If step 5 fails (or the process dies before it), the metadata store still names the previous
-version as current, so readers never see the new one; the storage pointer is set back too.
+version as current, so readers never see the new one; the storage pointer is set back too (by
+the job, or by the sweep when the process died, which also removes the unrecorded version).
 
 A job that ends outside its handler (its worker killed, its actor refused, cancelled while
 queued) settles its ingest as failed with the reason (``on_lost``: ``service.settle_lost_ingest``).
