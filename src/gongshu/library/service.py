@@ -695,7 +695,10 @@ def sweep_leftovers(actor: Actor, db: Session, /, *, now: dt.datetime | None = N
     uploads = settings.resolved_data_dir / "uploads"
     kept = sweep_kept_uploads(uploads, now=now) if uploads.is_dir() else 0
     live = jobs.live_jobs(db, kinds=("library.ingest",))
-    reading = {Path(str(j.params.get("source", ""))).parent.name for j in live}
+    # every path component of the live jobs' parameters: the folder of each upload they read,
+    # whatever the parameter is called and whether it is absolute or relative
+    reading = {part for j in live for value in (j.params or {}).values()
+               if isinstance(value, str) for part in Path(value).parts}
     orphans = 0
     if uploads.is_dir():
         for folder in uploads.iterdir():
