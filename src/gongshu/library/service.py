@@ -714,7 +714,11 @@ def sweep_leftovers(actor: Actor, db: Session, /, *, now: dt.datetime | None = N
     if settings.parquet_dir.is_dir():
         for base in settings.parquet_dir.iterdir():
             if base.is_dir() and base.name not in busy and any(base.glob(".tmp-*")):
-                temporary += store.clean_temporary(base.name, older_than=min_age.total_seconds())
+                try:
+                    temporary += store.clean_temporary(base.name,
+                                                       older_than=min_age.total_seconds())
+                except ValidationFailed:  # not a dataset's directory: not ours to touch
+                    continue
     spill = 0
     spill_root = settings.resolved_data_dir / "tmp" / "duckdb"
     running = {str(j.id) for j in live} | {str(i) for i in jobs.running_job_ids(db)}
