@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -11,10 +12,30 @@ from gongshu.core.config import Settings, describe_settings
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def test_every_setting_is_documented_in_operations_md() -> None:
+def _settings_table() -> set[str]:
+    """The variables of the settings table of docs/operations.md (its rows' first cells)."""
     text = (ROOT / "docs" / "operations.md").read_text(encoding="utf-8")
-    missing = [env for env, _d, _desc in describe_settings() if env not in text]
-    assert not missing, f"document these in docs/operations.md: {missing}"
+    table = text[text.index("## Settings"):]
+    table = table[:table.index("\n## ", 1)]
+    return set(re.findall(r"^\| `(GONGSHU_[A-Z0-9_]+)` \|", table, flags=re.M))
+
+
+def test_every_setting_is_documented_in_operations_md() -> None:
+    rows = _settings_table()
+    missing = [env for env, _d, _desc in describe_settings() if env not in rows]
+    assert not missing, f"add rows for these to the settings table of docs/operations.md: {missing}"
+
+
+def test_every_environment_variable_the_code_reads_is_in_the_settings_table() -> None:
+    """Also those read outside ``Settings`` (e.g. GONGSHU_CACHE_DIR by the segmenter)."""
+    read = set()
+    for path in (ROOT / "src" / "gongshu").rglob("*.py"):
+        text = path.read_text(encoding="utf-8")
+        read |= set(re.findall(r"""(?:environ(?:\.get)?\(?\[?|getenv\()\s*["'](GONGSHU_[A-Z0-9_]+)""",
+                               text))
+    assert "GONGSHU_CACHE_DIR" in read and "GONGSHU_DATA_DIR" in read  # the scan works
+    missing = sorted(read - _settings_table())
+    assert not missing, f"add rows for these to the settings table of docs/operations.md: {missing}"
 
 
 def test_every_setting_has_a_description() -> None:

@@ -703,3 +703,199 @@ def test_a_worker_that_read_a_schedule_before_another_took_it_submits_nothing(
     assert len(a.run_schedules(now=t0)) == 1 and a.run_pending() == 1
     assert b._take_period(*stale, now=t0) is None
     assert len(_scheduled_jobs(runtime)) == 1
+
+
+# ------------------------------------------------------ lost jobs settle; draining; readiness
+
+settled: list[tuple[uuid.UUID, str]] = []
+
+
+def _settle(db: Any, job: Job, reason: str) -> None:
+    if job.params.get("settle_fails"):
+        raise RuntimeError("the record is gone")
+    settled.append((job.id, reason))
+
+
+@jobs.handler("test.settled", on_lost=_settle)
+def _settled(ctx: JobContext) -> dict[str, Any] | None:
+    return hooks["run"](ctx) if "run" in hooks else None
+
+
+@pytest.fixture
+def settled_jobs() -> Iterator[list[tuple[uuid.UUID, str]]]:
+    settled.clear()
+    yield settled
+    settled.clear()
+
+
+def test_a_reaped_job_settles_its_record(runtime: Runtime, settled_jobs: Any) -> None:
+    job_id = submit(runtime, kind="test.settled")
+    _claim_as(runtime, "crashed-host:1")
+    _age_heartbeat(runtime, job_id, runtime.settings.job_stale_seconds + 5)
+    assert Worker(runtime).reap_stale() == 1
+    assert len(settled_jobs) == 1 and settled_jobs[0][0] == job_id
+    assert "crashed-host:1 stopped responding" in settled_jobs[0][1]
+
+
+def test_a_job_cancelled_while_queued_settles_its_record(runtime: Runtime,
+                                                         settled_jobs: Any) -> None:
+    job_id = submit(runtime, kind="test.settled")
+    with runtime.db.transaction() as db:
+        jobs.cancel(STEWARD, db, job_id)
+    assert settled_jobs == [(job_id, "cancelled before it started")]
+
+
+def test_a_refused_job_settles_its_record(runtime: Runtime, settled_jobs: Any,
+                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    def gone(db: Any, actor: Actor) -> Actor:
+        raise jobs.ActorGone("user_inactive", "steward was deactivated")
+
+    monkeypatch.setattr(jobs, "_actor_resolver", gone)
+    job_id = submit(runtime, kind="test.settled")
+    Worker(runtime).run_pending()
+    assert load(runtime, job_id).error_code == jobs.ACTOR_NO_LONGER_PERMITTED
+    assert len(settled_jobs) == 1 and "steward was deactivated" in settled_jobs[0][1]
+
+
+def test_a_job_failing_in_its_handler_settles_nothing(runtime: Runtime,
+                                                      settled_jobs: Any) -> None:
+    """Its handler settles its own record; the hook is for ends outside the handler."""
+    hooks["run"] = lambda ctx: 1 / 0
+    job_id = submit(runtime, kind="test.settled")
+    Worker(runtime).run_pending()
+    assert load(runtime, job_id).status == JobStatus.FAILED
+    assert settled_jobs == []
+
+
+def test_a_failing_settle_does_not_keep_the_reaper_from_failing_the_job(
+        runtime: Runtime, settled_jobs: Any) -> None:
+    job_id = submit(runtime, kind="test.settled", settle_fails=True)
+    _claim_as(runtime, "crashed-host:2")
+    _age_heartbeat(runtime, job_id, runtime.settings.job_stale_seconds + 5)
+    assert Worker(runtime).reap_stale() == 1
+    job = load(runtime, job_id)
+    assert (job.status, job.error_code) == (JobStatus.FAILED, "worker_lost")
+    assert actions_for(runtime, job_id) == ["job.submit", "job.failed"]
+
+
+def _started(runtime: Runtime, threads: int = 1) -> Worker:
+    worker = Worker(runtime, threads=threads)
+    worker.start()
+    return worker
+
+
+def _wait(predicate: Any, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.02)
+
+
+def test_draining_lets_a_running_job_finish_within_the_grace(runtime: Runtime) -> None:
+    running = threading.Event()
+
+    def run(ctx: JobContext) -> dict[str, Any]:
+        running.set()
+        time.sleep(0.5)
+        ctx.progress(1, 1)
+        return {"done": True}
+
+    hooks["run"] = run
+    job_id = submit(runtime, kind="test.hook")
+    worker = _started(runtime)
+    assert running.wait(10)
+    later = submit(runtime, kind="test.hook")
+    drained = worker.drain(10)
+    assert drained == jobs.Drained(finished=1, handed_back=0, requeued=0)
+    assert load(runtime, job_id).status == JobStatus.SUCCEEDED
+    assert load(runtime, later).status == JobStatus.QUEUED  # claimed by nobody while draining
+
+
+def test_draining_hands_back_a_job_at_its_next_progress_report(runtime: Runtime) -> None:
+    running = threading.Event()
+
+    def run(ctx: JobContext) -> dict[str, Any]:
+        for i in range(100):
+            running.set()
+            time.sleep(0.05)
+            ctx.progress(i, 100)
+        return {"done": True}
+
+    hooks["run"] = run
+    job_id = submit(runtime, kind="test.hook")
+    worker = _started(runtime)
+    assert running.wait(10)
+    drained = worker.drain(0.1)
+    assert drained == jobs.Drained(finished=0, handed_back=1, requeued=0)
+    job = load(runtime, job_id)
+    assert (job.status, job.worker, job.started_at, job.progress_done) == (
+        JobStatus.QUEUED, "", None, 0)
+    assert actions_for(runtime, job_id) == ["job.submit", "job.requeued"]
+    hooks["run"] = lambda ctx: {"again": True}
+    Worker(runtime).run_pending()
+    assert load(runtime, job_id).result == {"again": True}
+
+
+def test_a_job_that_never_reports_is_queued_again_by_the_draining_worker(
+        runtime: Runtime, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(jobs, "HAND_BACK_SECONDS", 0.2)
+    release = threading.Event()
+    running = threading.Event()
+
+    def run(ctx: JobContext) -> dict[str, Any]:
+        running.set()
+        release.wait(10)
+        return {"late": True}
+
+    hooks["run"] = run
+    job_id = submit(runtime, kind="test.hook")
+    worker = _started(runtime)
+    assert running.wait(10)
+    drained = worker.drain(0.1)
+    assert drained == jobs.Drained(finished=0, handed_back=0, requeued=1)
+    assert load(runtime, job_id).status == JobStatus.QUEUED
+    release.set()  # the abandoned thread finishes late: the queued job is not overwritten
+    time.sleep(0.5)
+    assert load(runtime, job_id).status == JobStatus.QUEUED
+
+
+def test_workers_are_counted_while_alive_and_draining(runtime: Runtime) -> None:
+    def state() -> jobs.Readiness:
+        with runtime.db.transaction(write=False) as db:
+            return jobs.readiness(db, stale_seconds=runtime.settings.job_stale_seconds)
+
+    assert (state().workers, state().draining) == (0, 0)
+    worker = _started(runtime, threads=2)
+    try:
+        assert (state().workers, state().draining) == (1, 0)
+        # a worker not seen for longer than the lease counts as dead
+        with runtime.db.transaction(write=False) as db:
+            later = utcnow() + dt.timedelta(seconds=runtime.settings.job_stale_seconds + 5)
+            assert jobs.readiness(db, stale_seconds=runtime.settings.job_stale_seconds,
+                                  now=later).workers == 0
+    finally:
+        worker.drain(1)
+    assert (state().workers, state().draining) == (0, 0)
+
+
+def test_readiness_reports_the_oldest_due_job(runtime: Runtime) -> None:
+    old = submit(runtime)
+    submit(runtime)
+    with runtime.db.transaction() as db:
+        db.execute(update(Job).where(Job.id == old)
+                   .values(created_at=utcnow() - dt.timedelta(minutes=30)))
+        jobs.submit(STEWARD, db, kind="test.count",
+                    run_after=utcnow() + dt.timedelta(hours=1))  # not due: not waiting yet
+    with runtime.db.transaction(write=False) as db:
+        state = jobs.readiness(db, stale_seconds=60)
+    assert state.queued == 2
+    assert 29 * 60 < (state.oldest_queued_seconds or 0) < 31 * 60
+
+
+def test_a_worker_gone_for_long_is_forgotten(runtime: Runtime) -> None:
+    with runtime.db.transaction() as db:
+        Worker(runtime, name="killed:1")._register(db, utcnow() - dt.timedelta(hours=3))
+        Worker(runtime, name="killed:2")._register(db, utcnow() - dt.timedelta(minutes=5))
+    Worker(runtime).reap_stale()
+    with runtime.db.transaction(write=False) as db:
+        assert [w.name for w in jobs.list_workers(db)] == ["killed:2"]

@@ -12,7 +12,7 @@ from pathlib import Path
 import pyarrow as pa
 import pytest
 
-from gongshu.core.errors import NotFound, ValidationFailed
+from gongshu.core.errors import InvalidState, NotFound, ValidationFailed
 from gongshu.engine.duckdb import DuckDBEngine
 from gongshu.engine.storage import CURRENT, DatasetStore
 
@@ -204,3 +204,15 @@ def test_writers_in_separate_processes_get_distinct_versions(store: DatasetStore
         p.join(30)
     assert [p.exitcode for p in procs] == [0, 0, 0, 0]
     assert [v.version for v in store.versions("population")] == [1, 2, 3, 4]
+
+
+def test_discard_removes_an_unrecorded_version_but_never_the_current_one(
+        store: DatasetStore) -> None:
+    store.write("population", V1)
+    store.write("population", V2)  # published; its ingest died before recording it
+    with pytest.raises(InvalidState):
+        store.discard("population", 2)
+    store.set_current("population", 1)
+    store.discard("population", 2)
+    assert [v.version for v in store.versions("population")] == [1]
+    assert store.read("population").equals(V1)

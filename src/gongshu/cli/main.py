@@ -163,8 +163,12 @@ def serve(
 @app.command()
 def worker(
     threads: int = typer.Option(1, help="Jobs run at the same time by this process."),
+    grace: float | None = typer.Option(
+        None, help="Seconds the running jobs get to finish when the worker is told to stop "
+        "(default: GONGSHU_WORKER_GRACE_SECONDS)."),
 ) -> None:
-    """Run jobs in this process until interrupted (for deployments with several processes)."""
+    """Run jobs in this process until SIGTERM or Ctrl-C, then drain: claim nothing more, let
+    the running jobs finish within the grace period, hand back those still running, exit 0."""
     import signal
     import threading
 
@@ -174,15 +178,71 @@ def worker(
     w = Worker(rt, threads=threads)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
     w.start()
-    console.print(f"worker {w.name} running {threads} thread(s); Ctrl-C to stop")
-    try:
-        while not stop.wait(1.0):
-            pass
-    except KeyboardInterrupt:
+    console.print(f"worker {w.name} running {threads} thread(s); SIGTERM or Ctrl-C to stop")
+    while not stop.wait(1.0):
         pass
+    limit = rt.settings.worker_grace_seconds if grace is None else grace
+    console.print(f"worker {w.name} draining ({limit:.0f} s for the running jobs)")
+    drained = w.drain(limit)
+    console.print(f"worker {w.name} stopped: {drained.finished} job(s) finished, "
+                  f"{drained.handed_back + drained.requeued} handed back")
+    if drained.requeued:
+        # a job that never reached a progress report still runs in a thread of ours: its job
+        # is queued again; end the process without waiting for it (the audit head is written)
+        rt.audit_checkpoints.close()
+        sys.stdout.flush()
+        os._exit(0)
+
+
+@app.command()
+def backup(
+    target: Path = typer.Argument(..., help="A new (or empty) directory for the backup."),
+    with_keys: bool = typer.Option(False, "--with-keys", help="Copy the keys too (keep such a "
+                                   "backup encrypted; by default keys are backed up apart)."),
+) -> None:
+    """Back up the metadata store (one snapshot), the datasets and the audit checkpoints,
+    consistently even while the platform runs (docs/operations.md, "Backup and restore")."""
+    from gongshu.core import backup as backups
+
+    settings = Settings()
+    result = backups.backup(settings, target, with_keys=with_keys)
+    m = result.manifest
+    size = sum(f["bytes"] for f in m["files"])
+    console.print(f"backup of {m['backend']} in {result.path}: {len(m['files'])} files, "
+                  f"{size:,} bytes, audit chain head at event {m['audit']['head_seq']} "
+                  f"(checkpoint at {m['audit']['checkpoint_seq']})")
+
+
+@app.command()
+def restore(
+    source: Path = typer.Argument(..., help="A directory written by `gongshu backup`."),
+    force: bool = typer.Option(False, "--force", help="Replace a target that is not empty "
+                               "(its audit checkpoint files are kept aside, never deleted)."),
+) -> None:
+    """Restore a backup into this data directory and database (empty ones unless --force),
+    then bring the schema up to date. Run `gongshu audit verify` afterwards."""
+    from gongshu.core import backup as backups
+    from gongshu.core import migrations
+    from gongshu.modules import import_models
+
+    settings = Settings()
+    manifest = backups.restore(settings, source, force=force)
+    import_models()
+    rt = Runtime(settings)
+    try:
+        before, after = migrations.upgrade(rt.db)
+        from gongshu.core.jobs import forget_workers
+
+        with rt.db.transaction() as db:  # the backed-up platform's workers do not run here
+            forget_workers(db)
     finally:
-        w.stop()
+        rt.close()
+    console.print(f"restored the backup of {manifest['snapshot_at']} ({manifest['backend']}, "
+                  f"audit chain head at event {manifest['audit']['head_seq']}) into "
+                  f"{settings.resolved_data_dir}; schema {before} → {after}")
+    console.print("next: gongshu audit verify")
 
 
 @app.command()

@@ -115,6 +115,19 @@ class Settings(BaseSettings):
         "worker threads, and 0 pauses a queue. Queues: ingest (library ingests), scan (rescans, "
         "quality evaluations), default (everything else).",
     )
+    worker_grace_seconds: float = Field(
+        30.0, ge=0,
+        description="How long a worker that is told to stop (SIGTERM to `gongshu worker`, the "
+        "shutdown of `gongshu serve`) lets its running jobs finish. Jobs still running then are "
+        "handed back to their queue (they run again from the start elsewhere) and the process "
+        "exits 0, at most about 5 seconds later.",
+    )
+    ready_queue_seconds: float = Field(
+        900.0, ge=0,
+        description="/readyz reports the jobs as stalled (status degraded, still 200) when a due "
+        "job has waited longer than this, or when jobs wait and no worker is alive; 0 leaves "
+        "the age out.",
+    )
     duckdb_memory_limit: str = Field("4GB", description="Memory limit of each DuckDB connection.")
     duckdb_threads: int = Field(2, description="Threads of each DuckDB connection.")
     # Limits (issue 8 §4): what a request or a job may take, as settings rather than constants.
@@ -199,6 +212,12 @@ class Settings(BaseSettings):
     sandbox_threads: int = Field(2, ge=1, description="Threads of each sandbox query.")
     sandbox_spark_memory: str = Field(
         "1g", description="Driver memory of the local Spark session of sandbox_engine = spark.")
+    pg_bin_dir: Path | None = Field(
+        None,
+        description="Directory of pg_dump and pg_restore for `gongshu backup` and `gongshu "
+        "restore` on PostgreSQL; default: found on the PATH, else the newest "
+        "/usr/lib/postgresql/*/bin. Use the tools of the server's major version.",
+    )
     page_size: int = Field(50, description="Default page size of lists in the API and the web UI.")
     log_level: str = Field("INFO", description="Logging level (DEBUG, INFO, WARNING, ERROR).")
 

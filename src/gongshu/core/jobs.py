@@ -30,6 +30,19 @@
   due schedule's job after moving its ``next_run_at`` on by a compare-and-set update, so however
   many workers run, a period runs once. Missed periods (no worker running) are run once, not
   caught up one by one.
+- Lost work settles its domain record: a handler may declare ``on_lost`` (``@handler(kind,
+  on_lost=fn)``), called as ``fn(db, job, reason)`` in the same transaction whenever a job of its
+  kind ends without its handler having run to the end — reaped after its worker died
+  (``worker_lost``), refused because its actor may no longer act, or cancelled while queued —
+  so that, say, an ingest does not say "running" for ever. Files of such work are left to the
+  module's scheduled sweep (``library.sweep_uploads``).
+- Workers announce themselves in ``job_worker`` (a row per process, ``seen_at`` renewed by
+  housekeeping), which ``/readyz`` counts. ``Worker.drain`` (SIGTERM of ``gongshu worker``, the
+  shutdown of ``gongshu serve``) stops claiming, lets the running jobs finish within
+  ``worker_grace_seconds``, then hands back those still running: asked to stop at their next
+  progress report (``JobHandedBack``) and queued again, or — if they do not stop within
+  ``HAND_BACK_SECONDS`` — queued again by the worker itself as it exits. A handed-back job runs
+  again from the start on another worker; nothing of it is settled as failed.
 """
 
 from __future__ import annotations
@@ -54,6 +67,7 @@ from sqlalchemy import (
     Integer,
     String,
     Text,
+    delete,
     false,
     func,
     literal,
@@ -147,11 +161,33 @@ class JobSchedule(Base):
     last_job_id: Mapped[uuid.UUID | None]
 
 
+class JobWorker(Base):
+    """A worker process (``gongshu worker`` or the worker inside ``gongshu serve``) that is
+    alive: ``seen_at`` is renewed by its housekeeping; the row goes when it stops cleanly."""
+
+    __tablename__ = "job_worker"
+
+    name: Mapped[str] = mapped_column(String(128), primary_key=True)
+    host: Mapped[str] = mapped_column(String(255), default="")
+    pid: Mapped[int] = mapped_column(Integer, default=0)
+    threads: Mapped[int] = mapped_column(Integer, default=1)
+    started_at: Mapped[dt.datetime]
+    seen_at: Mapped[dt.datetime] = mapped_column(index=True)
+    #: it received SIGTERM (or is shutting down): it claims nothing more
+    draining: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
 # ----------------------------------------------------------------------------------- handlers
 
 
 class JobCancelled(Exception):
     pass
+
+
+class JobHandedBack(Exception):  # noqa: N818 - a signal, like JobCancelled
+    """Raised at a progress report when the worker drains: the job goes back to its queue and
+    runs again elsewhere. A handler that settles its domain record on errors must let this
+    pass unsettled (the record stays as it is; the next run takes it up)."""
 
 
 @dataclass
@@ -163,19 +199,26 @@ class JobContext:
     actor: Actor
     runtime: Runtime
     _report: Callable[[int, int | None, str, str, dict[str, Any]], bool] = field(repr=False)
+    #: True once the worker drains and hands the job back (see ``Worker.drain``)
+    _handing_back: Callable[[], bool] = field(default=lambda: False, repr=False)
 
     def progress(self, done: int, total: int | None = None, message: str = "", *,
                  key: str = "", **params: Any) -> None:
         """Report progress; raises ``JobCancelled`` if someone asked to cancel the job.
 
         ``message`` is English; ``key`` (with ``params``) names the same message in the
-        ``job_message`` i18n group, for pages in the reader's language."""
+        ``job_message`` i18n group, for pages in the reader's language.
+        Raises ``JobHandedBack`` when the worker drains and hands the job back."""
+        if self._handing_back():
+            raise JobHandedBack()
         if self._report(done, total, message, key, params):
             raise JobCancelled()
 
 
 Handler = Callable[[JobContext], dict[str, Any] | None]
 HANDLERS: dict[str, Handler] = {}
+#: settles a job's domain record when the job ends outside its handler: (db, job, reason)
+OnLost = Callable[[Session, "Job", str], None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -189,6 +232,8 @@ class HandlerSpec:
     perms: tuple[str, ...] = ()
     #: check ``perms`` anywhere rather than at the job's organisation
     anywhere: bool = False
+    #: called when a job of this kind ends without its handler running to the end
+    on_lost: OnLost | None = None
 
 
 SPECS: dict[str, HandlerSpec] = {}
@@ -196,20 +241,25 @@ SPECS: dict[str, HandlerSpec] = {}
 
 def handler(kind: str, *, queue: str = DEFAULT_QUEUE, priority: int = 0,
             perm: str | tuple[str, ...] | None = None,
-            anywhere: bool = False) -> Callable[[Handler], Handler]:
+            anywhere: bool = False, on_lost: OnLost | None = None
+            ) -> Callable[[Handler], Handler]:
     """Register the function that runs jobs of ``kind``.
 
     ``queue`` and ``priority`` place its jobs; ``perm`` (one permission, or a tuple of which
     any one will do) is what the job's actor must still hold, at the job's organisation (or
     ``anywhere``), when a worker claims the job: the submitting service has checked it once,
-    the worker checks it again against the actor as it is by then."""
+    the worker checks it again against the actor as it is by then. ``on_lost(db, job, reason)``
+    settles the job's domain record when the job ends without its handler running to the end
+    (its worker was lost, its actor refused, it was cancelled while queued): in the transaction
+    that fails the job, inside a savepoint (an error there is logged, the job still ends)."""
     if len(queue) > 32 or not queue:
         raise ValueError(f"queue name {queue!r}: 1 to 32 characters")
     perms = () if perm is None else (perm,) if isinstance(perm, str) else tuple(perm)
 
     def register(fn: Handler) -> Handler:
         HANDLERS[kind] = fn
-        SPECS[kind] = HandlerSpec(kind, queue, priority, tuple(str(p) for p in perms), anywhere)
+        SPECS[kind] = HandlerSpec(kind, queue, priority, tuple(str(p) for p in perms), anywhere,
+                                  on_lost)
         return fn
 
     return register
@@ -217,6 +267,20 @@ def handler(kind: str, *, queue: str = DEFAULT_QUEUE, priority: int = 0,
 
 def spec_of(kind: str) -> HandlerSpec:
     return SPECS.get(kind) or HandlerSpec(kind)
+
+
+def settle_lost(db: Session, job: Job, reason: str) -> None:
+    """Let the handler of ``job`` settle its domain record (``on_lost``): the job ended (or is
+    ending, in this transaction) without its handler having run to the end."""
+    settle = spec_of(job.kind).on_lost
+    if settle is None:
+        return
+    try:
+        with db.begin_nested():
+            settle(db, job, reason)
+    except Exception:  # the job still ends; its own record says why
+        log.exception("job %s (%s): could not settle its record after: %s", job.id, job.kind,
+                      reason)
 
 
 def actor_snapshot(actor: Actor) -> dict[str, Any]:
@@ -363,6 +427,16 @@ def _lock_job(db: Session, job_id: uuid.UUID) -> Job | None:
     return db.get(Job, job_id, with_for_update=True, populate_existing=True)
 
 
+def live_jobs(db: Session, /, *, kinds: Sequence[str]) -> list[Job]:
+    """The queued and running jobs of ``kinds`` (for a module's sweep: what is still in use)."""
+    return list(db.scalars(select(Job).where(
+        Job.kind.in_(list(kinds)), Job.status.in_([JobStatus.QUEUED, JobStatus.RUNNING]))))
+
+
+def running_job_ids(db: Session, /) -> list[uuid.UUID]:
+    return list(db.scalars(select(Job.id).where(Job.status == JobStatus.RUNNING)))
+
+
 def count_running(db: Session, /) -> int:
     """How many jobs are running now (the home page's figure)."""
     return db.scalar(select(func.count()).select_from(Job).where(Job.status == JobStatus.RUNNING)) or 0
@@ -423,6 +497,7 @@ def cancel(actor: Actor, db: Session, /, job_id: uuid.UUID) -> Job:
         job.status = JobStatus.CANCELLED
         job.finished_at = utcnow()
         job.message = "cancelled before it started"
+        settle_lost(db, job, "cancelled before it started")
     else:
         job.cancel_requested = True
     audit.record(db, actor, "job.cancel", target_type="job", target_id=job.id)
@@ -500,6 +575,7 @@ def _refuse(db: Session, job: Job, gone: ActorGone, code: str = ACTOR_NO_LONGER_
     if code != ACTOR_NO_LONGER_PERMITTED:
         job.error = f"the job's actor could not be checked: {gone.message}"[:2000]
     job.error_code = code
+    settle_lost(db, job, job.error)
     audit.record(
         db,
         Actor.system("job-worker", via="system"),
@@ -509,6 +585,70 @@ def _refuse(db: Session, job: Job, gone: ActorGone, code: str = ACTOR_NO_LONGER_
         details={"kind": job.kind, "error": code, "reason": gone.reason,
                  "actor": job.actor.get("username", "")},
     )
+
+
+def _requeue(db: Session, job: Job, why: str) -> None:
+    """Put a running job back in its queue (a draining worker hands it back): it runs again
+    from the start, on whichever worker claims it."""
+    job.status = JobStatus.QUEUED
+    job.worker = ""
+    job.started_at = None
+    job.heartbeat_at = None
+    job.progress_done = 0
+    job.progress_total = None
+    job.message = why[:500]
+    job.message_key = ""
+    job.message_params = {}
+    audit.record(
+        db,
+        Actor.system("job-worker", via="system"),
+        "job.requeued",
+        target_type="job",
+        target_id=job.id,
+        details={"kind": job.kind, "reason": why[:200]},
+    )
+
+
+def forget_workers(db: Session, /) -> int:
+    """Remove every worker row (after a restore: the processes of the backed-up platform are
+    not running here). Returns how many."""
+    return db.execute(delete(JobWorker)).rowcount or 0  # type: ignore[attr-defined]
+
+
+def list_workers(db: Session, /) -> list[JobWorker]:
+    """The worker processes that announced themselves, most recently seen first."""
+    return list(db.scalars(select(JobWorker).order_by(JobWorker.seen_at.desc())))
+
+
+@dataclass(frozen=True, slots=True)
+class Readiness:
+    """What ``/readyz`` reports about the jobs: live workers, and the queue's oldest due job."""
+
+    workers: int
+    draining: int
+    queued: int
+    oldest_queued_seconds: float | None
+    running: int
+
+
+def readiness(db: Session, /, *, stale_seconds: float, now: dt.datetime | None = None
+              ) -> Readiness:
+    """Workers seen within ``stale_seconds`` (those draining apart), and the jobs that are due
+    and waiting: how many, and how long the oldest has waited (since it was due)."""
+    now = now or utcnow()
+    cutoff = now - dt.timedelta(seconds=stale_seconds)
+    rows = db.execute(select(JobWorker.draining, func.count()).where(JobWorker.seen_at >= cutoff)
+                      .group_by(JobWorker.draining)).all()
+    live = {bool(d): int(n) for d, n in rows}
+    due = (Job.status == JobStatus.QUEUED, or_(Job.run_after.is_(None), Job.run_after <= now))
+    # a delayed job waits from its run_after, any other from its submit
+    waiting_since = func.coalesce(Job.run_after, Job.created_at, type_=Job.created_at.type)
+    queued, since = db.execute(select(func.count(), func.min(waiting_since)).where(*due)).one()
+    oldest = max(0.0, (now - since).total_seconds()) if queued and since is not None else None
+    running = db.scalar(select(func.count()).select_from(Job)
+                        .where(Job.status == JobStatus.RUNNING)) or 0
+    return Readiness(live.get(False, 0), live.get(True, 0), int(queued or 0), oldest,
+                     int(running))
 
 
 # ----------------------------------------------------------------------------------- schedules
@@ -609,6 +749,24 @@ def queue_states(actor: Actor, db: Session, /, *, limits: dict[str, int]) -> lis
                        counts.get(q, {}).get(JobStatus.RUNNING, 0)) for q in names]
 
 
+#: how long a worker process that stopped without saying so (killed, cut off) stays listed
+#: (``gongshu job workers``: gone) after its lease ran out
+GONE_WORKERS_KEPT = dt.timedelta(hours=1)
+#: seconds a job handed back by a draining worker has to stop at its next progress report
+#: before the worker queues it again itself and exits
+HAND_BACK_SECONDS = 5.0
+
+
+@dataclass(frozen=True, slots=True)
+class Drained:
+    """What ``Worker.drain`` did: jobs that finished while it waited, handed back at a progress
+    report, and queued again by the worker itself (they had not stopped in time)."""
+
+    finished: int
+    handed_back: int
+    requeued: int
+
+
 class Worker:
     """Claims and runs jobs. ``run_pending`` for tests and the CLI; ``start`` for threads."""
 
@@ -621,10 +779,15 @@ class Worker:
         self._running: set[uuid.UUID] = set()
         self._lock = threading.Lock()
         self._threads: list[threading.Thread] = []
+        self._job_threads: list[threading.Thread] = []
+        self._hand_back = threading.Event()  # running jobs: stop and go back to the queue
+        self._handed_back = 0
 
     # -- one job
     def run_one(self) -> uuid.UUID | None:
         """Claim the oldest queued job and run it to the end. Returns its id, or None."""
+        if self._hand_back.is_set():  # draining: claim nothing more
+            return None
         with self.runtime.db.transaction() as db:
             job = _claim(db, self.name, self.runtime.settings.job_queue_limits)
             if job is None:
@@ -684,14 +847,21 @@ class Worker:
                 job.heartbeat_at = utcnow()
                 return job.cancel_requested
 
-        ctx = JobContext(job_id, params, actor, self.runtime, report)
+        ctx = JobContext(job_id, params, actor, self.runtime, report, self._hand_back.is_set)
         with self._heartbeating(job_id):
             status, result, error, error_code = self._call(ctx, kind)
         with self.runtime.db.transaction() as db:
             job = _lock_job(db, job_id)
             assert job is not None
-            if job.status in FINISHED:  # reaped (or cancelled) while we ran: that stands
+            if job.status != JobStatus.RUNNING or job.worker != self.name:
+                # reaped, cancelled, or queued again (a drain that could not wait) while we
+                # ran: that stands
                 log.warning("job %s finished as %s but was already %s", job_id, status, job.status)
+                return
+            if status == JobStatus.QUEUED:  # handed back by a draining worker
+                _requeue(db, job, f"handed back by worker {self.name} as it stopped")
+                with self._lock:
+                    self._handed_back += 1
                 return
             job.status = status
             job.result = result
@@ -720,6 +890,8 @@ class Worker:
             return JobStatus.SUCCEEDED, fn(ctx), None, ""
         except JobCancelled:
             return JobStatus.CANCELLED, None, "cancelled on request", "cancelled"
+        except JobHandedBack:
+            return JobStatus.QUEUED, None, None, ""
         except GongshuError as exc:
             return JobStatus.FAILED, None, exc.detail, exc.code[:64]
         except Exception as exc:  # a bug: keep the job, say what happened, log the trace
@@ -816,15 +988,33 @@ class Worker:
     def heartbeat(self) -> None:
         with self._lock:
             running = list(self._running)
-        if not running:
-            return
         with self.runtime.db.transaction() as db:
-            db.execute(update(Job).where(Job.id.in_(running)).values(heartbeat_at=utcnow()))
+            now = utcnow()
+            if running:
+                db.execute(update(Job).where(Job.id.in_(running)).values(heartbeat_at=now))
+            seen = db.execute(update(JobWorker).where(JobWorker.name == self.name)
+                              .values(seen_at=now, draining=self._stop.is_set()))
+            if getattr(seen, "rowcount", 1) == 0 and self._threads:
+                self._register(db, now)  # removed meanwhile (e.g. by a restore): again
+
+    def _register(self, db: Session, now: dt.datetime) -> None:
+        db.merge(JobWorker(name=self.name, host=socket.gethostname(), pid=os.getpid(),
+                           threads=self.threads, started_at=now, seen_at=now, draining=False))
+
+    def _deregister(self) -> None:
+        try:
+            with self.runtime.db.transaction() as db:
+                db.execute(delete(JobWorker).where(JobWorker.name == self.name))
+        except Exception:  # it ages out of /readyz's count anyway
+            log.exception("could not remove worker %s from job_worker", self.name)
 
     def reap_stale(self) -> int:
-        """Mark failed the running jobs whose worker has gone silent."""
+        """Mark failed the running jobs whose worker has gone silent (and forget the worker
+        processes gone for more than ``GONE_WORKERS_KEPT``)."""
         cutoff = utcnow() - dt.timedelta(seconds=self.runtime.settings.job_stale_seconds)
         with self.runtime.db.transaction() as db:
+            db.execute(delete(JobWorker).where(
+                JobWorker.seen_at < cutoff - GONE_WORKERS_KEPT))
             stmt = select(Job).where(Job.status == JobStatus.RUNNING, Job.heartbeat_at < cutoff)
             if db.get_bind().dialect.name == "postgresql":
                 stmt = stmt.with_for_update(skip_locked=True)  # one reaper per job
@@ -834,6 +1024,7 @@ class Worker:
                 job.finished_at = utcnow()
                 job.error = f"worker {job.worker} stopped responding; the job did not finish"
                 job.error_code = "worker_lost"
+                settle_lost(db, job, job.error)
                 audit.record(
                     db,
                     Actor.system("job-reaper", via="system"),
@@ -870,6 +1061,8 @@ class Worker:
                 log.exception("worker housekeeping error")
 
     def start(self) -> None:
+        with self.runtime.db.transaction() as db:
+            self._register(db, utcnow())
         self.reap_stale()
         try:
             self.sync_schedules()
@@ -880,6 +1073,7 @@ class Worker:
             t = threading.Thread(target=self._loop, name=f"gongshu-job-{i}", daemon=True)
             t.start()
             self._threads.append(t)
+            self._job_threads.append(t)
         t = threading.Thread(target=self._housekeeping, name="gongshu-job-hk", daemon=True)
         t.start()
         self._threads.append(t)
@@ -890,6 +1084,64 @@ class Worker:
         for t in self._threads:
             t.join(timeout)
         self._threads.clear()
+        self._job_threads.clear()
+        self._deregister()
+
+    def drain(self, grace: float | None = None) -> Drained:
+        """Stop claiming; let the running jobs finish within ``grace`` seconds (default
+        ``worker_grace_seconds``); hand back those still running (see the module doc); stop.
+        Returns what happened to the jobs that were running."""
+        grace = self.runtime.settings.worker_grace_seconds if grace is None else grace
+        with self._lock:
+            had = set(self._running)
+        self._stop.set()
+        self._wake.set()
+        try:
+            with self.runtime.db.transaction() as db:
+                db.execute(update(JobWorker).where(JobWorker.name == self.name)
+                           .values(draining=True, seen_at=utcnow()))
+        except Exception:
+            log.exception("could not mark worker %s draining", self.name)
+        if had:
+            log.info("worker %s draining: %d job(s) running, %.0f s to finish", self.name,
+                     len(had), grace)
+        deadline = time.monotonic() + max(0.0, grace)
+        self._join_jobs(deadline)
+        with self._lock:
+            left = set(self._running)
+        requeued = 0
+        if left:
+            log.warning("worker %s: %d job(s) still running after %.0f s: handing them back",
+                        self.name, len(left), grace)
+            self._hand_back.set()
+            self._join_jobs(time.monotonic() + HAND_BACK_SECONDS)
+            with self._lock:
+                stuck = set(self._running)
+            if stuck:
+                requeued = self._requeue_own(stuck)
+        for t in self._threads:
+            t.join(1.0)
+        self._threads.clear()
+        self._job_threads.clear()
+        self._deregister()
+        handed = self._handed_back
+        return Drained(len(had) - handed - requeued, handed, requeued)
+
+    def _join_jobs(self, deadline: float) -> None:
+        for t in self._job_threads:
+            t.join(max(0.0, deadline - time.monotonic()))
+
+    def _requeue_own(self, job_ids: set[uuid.UUID]) -> int:
+        """Queue again the jobs this worker still runs (it exits without waiting for them)."""
+        n = 0
+        with self.runtime.db.transaction() as db:
+            for job_id in job_ids:
+                job = _lock_job(db, job_id)
+                if job is not None and job.status == JobStatus.RUNNING and job.worker == self.name:
+                    _requeue(db, job, f"queued again by worker {self.name}: it stopped before "
+                             "the job reached a progress report")
+                    n += 1
+        return n
 
 
 def run_inline(

@@ -40,7 +40,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.dataset as pads
 
-from gongshu.core.errors import NotFound, ValidationFailed
+from gongshu.core.errors import InvalidState, NotFound, ValidationFailed
 from gongshu.engine.base import Batches, Engine, write_parquet
 
 _DATASET_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
@@ -159,6 +159,17 @@ class DatasetStore:
         return found
 
     # -- housekeeping
+    def discard(self, dataset_id: str, version: int) -> None:
+        """Remove a version that no record names: one an ingest published and then died before
+        its record committed (the library's sweep). Never the version ``CURRENT`` names."""
+        base = self._dataset_dir(dataset_id)
+        with self._locked(base):
+            current = self.current(dataset_id)
+            if current is not None and current.version == version:
+                raise InvalidState(f"Version {version} of {dataset_id} is current.",
+                                   code="dataset_version_current")
+            shutil.rmtree(base / f"v{version}", ignore_errors=True)
+
     def clean_temporary(self, dataset_id: str, *, older_than: float = 3600.0) -> int:
         """Remove temporary directories a crashed writer left (only old ones: a live writer's
         directory is younger than any write takes). Returns how many went."""

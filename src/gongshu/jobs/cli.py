@@ -73,3 +73,27 @@ def schedules(json_output: bool = typer.Option(False, "--json")) -> None:
     for n, k, p, nx, _lr, j in rows:
         table.add_row(n, k, str(p), f"{nx:%Y-%m-%d %H:%M:%S}", str(j) if j else "")
     console.print(table)
+
+
+@job_app.command("workers")
+def workers(json_output: bool = typer.Option(False, "--json")) -> None:
+    """The worker processes: host, pid, threads, when last seen, draining or not (a worker
+    not seen within GONGSHU_JOB_STALE_SECONDS is no longer counted alive by /readyz)."""
+    rt = runtime()
+    with rt.db.transaction(write=False) as db:
+        rows = [(w.name, w.host, w.pid, w.threads, w.started_at, w.seen_at, w.draining)
+                for w in jobs.list_workers(db)]
+    stale = rt.settings.job_stale_seconds
+    now = jobs.utcnow()
+    if json_output:
+        print_json([{"name": n, "host": h, "pid": p, "threads": t, "started_at": s.isoformat(),
+                     "seen_at": seen.isoformat(), "draining": d,
+                     "alive": (now - seen).total_seconds() <= stale}
+                    for n, h, p, t, s, seen, d in rows])
+        return
+    table = Table("name", "threads", "seen (UTC)", "state")
+    for n, _h, _p, t, _s, seen, d in rows:
+        state = ("draining" if d else "alive") if (now - seen).total_seconds() <= stale \
+            else "gone"
+        table.add_row(n, str(t), f"{seen:%Y-%m-%d %H:%M:%S}", state)
+    console.print(table)

@@ -13,10 +13,18 @@ transaction while it works or reports progress (SQLite would wait on its own loc
 5. in one transaction: the version becomes current, with its scan and quality report.
 
 If step 5 fails (or the process dies before it), the metadata store still names the previous
-version as current, so readers never see the new one; the storage pointer is set back too.
+version as current, so readers never see the new one; the storage pointer is set back too (by
+the job, or by the sweep when the process died, which also removes the unrecorded version).
 
-``library.sweep_uploads`` runs once an hour (a scheduled job) and removes the kept uploads whose
-time is up (``GONGSHU_UPLOAD_KEEP_HOURS``).
+A job that ends outside its handler (its worker killed, its actor refused, cancelled while
+queued) settles its ingest as failed with the reason (``on_lost``: ``service.settle_lost_ingest``).
+A worker that drains hands the job back (``JobHandedBack``): the ingest stays running, its upload
+stays, and the job runs again from the start.
+
+``library.sweep_uploads`` runs every 15 minutes (a scheduled job) and removes what failed or lost
+work left behind (``service.sweep_leftovers``): kept uploads whose time is up
+(``GONGSHU_UPLOAD_KEEP_HOURS``), uploads no live ingest reads, temporary versions and DuckDB
+spill directories of work no longer running.
 """
 
 from __future__ import annotations
@@ -24,6 +32,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import logging
+import shutil
 import time
 import uuid
 from collections.abc import Iterator
@@ -35,7 +44,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from gongshu.core.errors import GongshuError, InvalidState, ValidationFailed
-from gongshu.core.jobs import JobCancelled, JobContext, handler, schedule
+from gongshu.core.jobs import JobCancelled, JobContext, JobHandedBack, handler, schedule
 from gongshu.engine import DatasetStore, Engine
 from gongshu.engine.duckdb import DuckDBEngine
 from gongshu.engine.readers import SourceReader, open_source
@@ -48,12 +57,15 @@ log = logging.getLogger("gongshu.library")
 #: Rows per batch read, cast, written and scanned (the detectors' preferred batch size).
 INGEST_BATCH_ROWS = pipeline.SCAN_BATCH_ROWS
 @contextlib.contextmanager
-def quality_engine(runtime: Any) -> Iterator[Engine]:
+def quality_engine(runtime: Any, job_id: uuid.UUID | None = None) -> Iterator[Engine]:
     """A DuckDB engine of its own for one job's quality rules, memory-capped
-    (``GONGSHU_QUALITY_MEMORY_LIMIT``), spilling to disk under ``<data_dir>/tmp``: a uniqueness
-    check over tens of millions of values would otherwise take gigabytes, and an ingest stays
-    within about 1 GB whatever the file's size."""
+    (``GONGSHU_QUALITY_MEMORY_LIMIT``), spilling to disk under ``<data_dir>/tmp/duckdb/<job>``:
+    a uniqueness check over tens of millions of values would otherwise take gigabytes, and an
+    ingest stays within about 1 GB whatever the file's size. The directory goes with the job
+    (or, if its process dies, with the sweep)."""
     spill = runtime.settings.resolved_data_dir / "tmp" / "duckdb"
+    if job_id is not None:
+        spill = spill / str(job_id)
     spill.mkdir(parents=True, exist_ok=True)
     engine = DuckDBEngine(runtime.settings.parquet_dir, memory_limit=runtime.settings.quality_memory_limit,
                           threads=runtime.settings.duckdb_threads, temp_directory=spill)
@@ -61,6 +73,8 @@ def quality_engine(runtime: Any) -> Iterator[Engine]:
         yield engine
     finally:
         engine.close()
+        if job_id is not None:
+            shutil.rmtree(spill, ignore_errors=True)
 
 
 class _Progress:
@@ -105,31 +119,39 @@ def _source_info(reader: SourceReader, plan: service.IngestPlan) -> dict[str, An
             "delimiter": getattr(reader, "delimiter", None), "name": plan.source_name}
 
 
-#: how often the kept uploads whose time is up are removed
-SWEEP_UPLOADS_EVERY = dt.timedelta(hours=1)
+#: how often the leftovers of failed or lost work are removed
+SWEEP_UPLOADS_EVERY = dt.timedelta(minutes=15)
 
 
 @handler("library.sweep_uploads")
 def sweep_uploads(ctx: JobContext) -> dict[str, Any]:
-    """Remove the kept uploads whose time is up (a scheduled job, see ``schedule`` below)."""
-    uploads = ctx.runtime.settings.resolved_data_dir / "uploads"
-    return {"removed": service.sweep_kept_uploads(uploads) if uploads.is_dir() else 0}
+    """Remove what failed or lost work left behind (a scheduled job, see ``schedule`` below):
+    kept uploads whose time is up, uploads of no live ingest, temporary versions, spill files."""
+    with ctx.runtime.db.transaction() as db:
+        swept = service.sweep_leftovers(ctx.actor, db)
+    return {"removed": swept.kept_uploads, **swept.as_dict()}
 
 
 schedule("library.sweep_uploads", every=SWEEP_UPLOADS_EVERY)
 
 
-@handler("library.ingest", queue="ingest", perm=LIBRARY_INGEST)
+@handler("library.ingest", queue="ingest", perm=LIBRARY_INGEST,
+         on_lost=service.settle_lost_ingest)
 def ingest(ctx: JobContext) -> dict[str, Any]:
     ingest_id = uuid.UUID(ctx.params["ingest_id"])
     runtime = ctx.runtime
     source = service.job_source(runtime.keys, ctx.params)
     uploads = runtime.settings.resolved_data_dir / "uploads"
+    handed_back = False
     try:
         return _ingest(ctx, ingest_id, source)
+    except JobHandedBack:
+        handed_back = True  # it runs again: its upload stays
+        raise
     finally:
         # an upload is read once, unless it was rejected and is kept to be mapped (``_reject``)
-        if (Path(source).is_file() and Path(source).resolve().parent.parent == uploads.resolve()
+        if (not handed_back and Path(source).is_file()
+                and Path(source).resolve().parent.parent == uploads.resolve()
                 and not service.is_kept(source)):
             service.discard_upload(source, uploads)
 
@@ -170,6 +192,8 @@ def _ingest(ctx: JobContext, ingest_id: uuid.UUID, source: str) -> dict[str, Any
                 report["rows"] = exc.rows
                 _mark_statuses(report, exc.problems)
                 _reject(ctx, ingest_id, report, exc.problems, source=source)
+        except JobHandedBack:
+            raise  # not a failure: the ingest stays running and runs again
         except GongshuError as exc:
             if not isinstance(exc, _Rejected):
                 _fail(ctx, ingest_id, exc.detail, {**report, "errors": _errors_of(exc)})
@@ -211,11 +235,12 @@ def _ingest(ctx: JobContext, ingest_id: uuid.UUID, source: str) -> dict[str, Any
     except BaseException as exc:
         # The new version never became current in the metadata store; point storage back too.
         _restore_storage(runtime.settings.parquet_dir, plan)
-        if isinstance(exc, Exception):
+        if isinstance(exc, Exception) and not isinstance(exc, JobHandedBack):
             _fail(ctx, ingest_id, exc.detail if isinstance(exc, GongshuError)
                   else f"internal error: {exc}", report)
         raise
-    with contextlib.suppress(JobCancelled):  # too late to cancel: the version is current
+    # too late to cancel or hand back: the version is current
+    with contextlib.suppress(JobCancelled, JobHandedBack):
         ctx.progress(result.rows, result.rows, key="library_stored", version=answer["version"],
                      rows=result.rows, message=f"version {answer['version']} stored: "
                      f"{result.rows:,} rows")
@@ -300,7 +325,7 @@ def _quality(ctx: JobContext, plan: service.IngestPlan,
 
         dataset = db.get(Dataset, plan.dataset_id)
         assert dataset is not None
-        with quality_engine(ctx.runtime) as engine:
+        with quality_engine(ctx.runtime, ctx.job_id) as engine:
             return service.evaluate_version(
                 db, dataset, None, files=result.version.file_paths, columns=columns,
                 rules=plan.rules, created_at=dt.datetime.now(dt.UTC),
@@ -315,7 +340,8 @@ def evaluate(ctx: JobContext) -> dict[str, Any]:
     afterwards (on SQLite a write transaction must not stay open while the engine works)."""
     dataset_id = uuid.UUID(ctx.params["dataset_id"])
     ctx.progress(0, 1, "evaluating the quality rules", key="library_quality")
-    with ctx.runtime.db.transaction(write=False) as db, quality_engine(ctx.runtime) as engine:
+    with (ctx.runtime.db.transaction(write=False) as db,
+          quality_engine(ctx.runtime, ctx.job_id) as engine):
         evaluation = service.evaluate_quality(ctx.actor, db, dataset_id, engine=engine)
     with ctx.runtime.db.transaction() as db:
         report = service.record_quality(ctx.actor, db, evaluation)

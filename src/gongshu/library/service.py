@@ -618,6 +618,164 @@ def sweep_kept_uploads(uploads: Path, *, now: dt.datetime | None = None) -> int:
     return removed
 
 
+# ------------------------------------------------- settling lost ingests, sweeping leftovers
+
+#: the actor that settles the ingests of jobs that ended outside their handler
+SWEEPER = Actor.system("library-sweeper", via="system")
+#: leftovers (uploads of no live ingest, temporary versions, spill files) younger than this are
+#: never swept: a request may have written an upload whose ingest it has not committed yet
+SWEEP_MIN_AGE = dt.timedelta(minutes=10)
+_LIVE_INGEST = (IngestStatus.QUEUED, IngestStatus.RUNNING)
+
+
+def settle_lost_ingest(db: Session, job: Job, reason: str) -> None:
+    """The ``on_lost`` hook of ``library.ingest``: the job ended without its handler running to
+    the end (its worker died, its actor was refused, it was cancelled while queued), so the
+    ingest fails with that reason. The previous version stays current: ``complete_ingest``
+    never committed. The files it left are the sweep's (``sweep_leftovers``)."""
+    ingest_id = (job.params or {}).get("ingest_id")
+    if not ingest_id:
+        return
+    ingest = db.get(Ingest, uuid.UUID(str(ingest_id)), with_for_update=True,
+                    populate_existing=True)
+    if ingest is None or ingest.status not in _LIVE_INGEST:
+        return
+    fail_ingest(SWEEPER, db, ingest.id, message=f"the ingest job did not finish: {reason}")
+
+
+def _age(path: Path, now: float) -> float:
+    """Seconds since anything in ``path`` last changed (a folder and the files in it: an
+    upload being written for minutes keeps its folder's time from its start)."""
+    try:
+        newest = path.stat().st_mtime
+        if path.is_dir():
+            for child in path.iterdir():
+                newest = max(newest, child.stat().st_mtime)
+    except FileNotFoundError:
+        return 0.0
+    return now - newest
+
+
+@dataclass(frozen=True)
+class Swept:
+    kept_uploads: int = 0
+    orphan_uploads: int = 0
+    temporary_versions: int = 0
+    spill: int = 0
+    settled: int = 0
+    #: versions published by ingests that failed before recording them, removed
+    orphan_versions: int = 0
+    #: datasets whose storage pointer named such a version, pointed back at the recorded one
+    repointed: int = 0
+
+    def as_dict(self) -> dict[str, int]:
+        return dataclasses.asdict(self)
+
+
+def sweep_leftovers(actor: Actor, db: Session, /, *, now: dt.datetime | None = None,
+                    min_age: dt.timedelta = SWEEP_MIN_AGE) -> Swept:
+    """What failed or lost ingests left behind, removed (the scheduled ``library.sweep_uploads``):
+
+    - kept uploads whose time is up (``GONGSHU_UPLOAD_KEEP_HOURS``);
+    - uploads that no queued or running ingest job reads, older than ``min_age`` (a worker
+      killed before its job's ``finally`` ran, a request that failed after writing the file);
+    - temporary versions (``.tmp-*``) of datasets with no queued or running ingest, and DuckDB
+      spill directories of jobs no longer running, older than ``min_age``;
+    - versions that ingests failed in the last two days published without recording them
+      (killed between publishing and committing), older than ``min_age``; the storage pointer
+      goes back to the recorded current version;
+    - ingests still queued or running whose job has ended (a settling that failed): failed
+      with the job's error.
+    """
+    if not actor.is_system:
+        raise PermissionDenied("Only the platform sweeps leftovers.", code="permission_denied")
+    now = now or utcnow()
+    clock = now.timestamp()
+    settings = runtime_of(db).settings
+    uploads = settings.resolved_data_dir / "uploads"
+    kept = sweep_kept_uploads(uploads, now=now) if uploads.is_dir() else 0
+    live = jobs.live_jobs(db, kinds=("library.ingest",))
+    # every path component of the live jobs' parameters: the folder of each upload they read,
+    # whatever the parameter is called and whether it is absolute or relative
+    reading = {part for j in live for value in (j.params or {}).values()
+               if isinstance(value, str) for part in Path(value).parts}
+    orphans = 0
+    if uploads.is_dir():
+        for folder in uploads.iterdir():
+            if (folder.is_dir() and folder.name not in reading
+                    and not (folder / KEPT_MARKER).exists()
+                    and _age(folder, clock) >= min_age.total_seconds()):
+                shutil.rmtree(folder, ignore_errors=True)
+                orphans += 1
+    busy = set(db.scalars(sa.select(Dataset.storage_id).join(Ingest, Ingest.dataset_id == Dataset.id)
+                          .where(Ingest.job_id.in_([j.id for j in live]))))
+    temporary = 0
+    store = store_of(db)
+    if settings.parquet_dir.is_dir():
+        for base in settings.parquet_dir.iterdir():
+            if base.is_dir() and base.name not in busy and any(base.glob(".tmp-*")):
+                try:
+                    temporary += store.clean_temporary(base.name,
+                                                       older_than=min_age.total_seconds())
+                except ValidationFailed:  # not a dataset's directory: not ours to touch
+                    continue
+    spill = 0
+    spill_root = settings.resolved_data_dir / "tmp" / "duckdb"
+    running = {str(j.id) for j in live} | {str(i) for i in jobs.running_job_ids(db)}
+    if spill_root.is_dir():
+        for path in spill_root.iterdir():
+            if path.name not in running and _age(path, clock) >= min_age.total_seconds():
+                if path.is_dir():
+                    shutil.rmtree(path, ignore_errors=True)
+                else:
+                    path.unlink(missing_ok=True)
+                spill += 1
+    orphans_v, repointed = _sweep_unrecorded_versions(db, store, busy, now=now,
+                                                      min_age=min_age)
+    settled = 0
+    stranded = db.execute(
+        sa.select(Ingest.id, Job.error).join(Job, Job.id == Ingest.job_id)
+        .where(Ingest.status.in_(_LIVE_INGEST), Job.status.in_(tuple(jobs.FINISHED)))
+    ).all()
+    for ingest_id, error in stranded:
+        fail_ingest(SWEEPER, db, ingest_id,
+                    message=f"the ingest job did not finish: {error or 'it ended'}")
+        settled += 1
+    return Swept(kept, orphans, temporary, spill, settled, orphans_v, repointed)
+
+
+def _sweep_unrecorded_versions(db: Session, store: DatasetStore, busy: set[str], *,
+                               now: dt.datetime, min_age: dt.timedelta) -> tuple[int, int]:
+    """For the datasets of ingests failed in the last two days (an ingest killed after it
+    published its version and before its record committed leaves that version behind, and the
+    storage pointer on it): remove the versions no record names, older than ``min_age``, and
+    point storage back at the recorded current version."""
+    recent = set(db.scalars(sa.select(Ingest.dataset_id).where(
+        Ingest.status == IngestStatus.FAILED,
+        Ingest.finished_at >= now - dt.timedelta(days=2))))
+    removed = repointed = 0
+    for dataset in db.scalars(sa.select(Dataset).where(Dataset.id.in_(recent))):
+        if dataset.storage_id in busy:
+            continue
+        recorded = {v: i for i, v in db.execute(
+            sa.select(DatasetVersion.id, DatasetVersion.storage_version)
+            .where(DatasetVersion.dataset_id == dataset.id))}
+        current = next((v for v, i in recorded.items() if i == dataset.current_version_id), None)
+        try:
+            pointed = store.current(dataset.storage_id)
+            if current is not None and (pointed is None or pointed.version != current):
+                store.set_current(dataset.storage_id, current)
+                repointed += 1
+            for version in store.versions(dataset.storage_id):
+                created = dt.datetime.fromisoformat(version.created_at)
+                if version.version not in recorded and now - created >= min_age:
+                    store.discard(dataset.storage_id, version.version)
+                    removed += 1
+        except (NotFound, InvalidState, ValueError, OSError):
+            continue  # nothing recorded yet, or the files are not as expected: leave them
+    return removed, repointed
+
+
 def kept_upload(db: Session, ingest: Ingest) -> Path | None:
     """The kept file of a rejected ingest, if it is still there and its time is not up."""
     retry = (ingest.report or {}).get("retry")

@@ -140,11 +140,13 @@ def create_app(runtime: Runtime | None = None, *, start_worker: bool = True) -> 
             worker = Worker(runtime, threads=runtime.settings.job_threads)
             worker.start()
         app.state.worker = worker
+        app.state.shutting_down = False
         try:
             yield
         finally:
+            app.state.shutting_down = True  # /readyz answers 503 from now on
             if worker is not None:
-                worker.stop()
+                worker.drain()
 
     app = FastAPI(
         title="gongshu 公数",

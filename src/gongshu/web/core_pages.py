@@ -13,7 +13,7 @@ from sqlalchemy import select
 
 from gongshu.core.errors import PermissionDenied, ValidationFailed
 from gongshu.core.i18n import Translator, normalise
-from gongshu.core.jobs import count_running, list_jobs
+from gongshu.core.jobs import count_running, list_jobs, readiness
 from gongshu.core.security import constant_time_equal
 from gongshu.modules import submodules
 from gongshu.orgs import service as orgs
@@ -27,6 +27,7 @@ from gongshu.web.deps import (
     RuntimeDep,
     locale_of,
     login_csrf,
+    public,
 )
 from gongshu.web.forms import error_map
 from gongshu.web.templating import render
@@ -187,3 +188,41 @@ def healthz(db: Db) -> dict[str, str]:
     """Liveness and database reachability, for load balancers."""
     db.execute(select(1))
     return {"status": "ok"}
+
+
+@router.get("/readyz", include_in_schema=True, tags=["platform"], **public())
+def readyz(request: Request) -> Response:
+    """Readiness, for load balancers and monitoring (docs/operations.md, "Logs and health").
+
+    503 (``not_ready``) when this process cannot serve: the database does not answer, or the
+    process is shutting down. 200 otherwise, ``degraded`` when the jobs are stalled (jobs wait
+    and no worker is alive, or a due job has waited longer than ``GONGSHU_READY_QUEUE_SECONDS``),
+    ``ok`` else. The body says how many workers are alive and how old the oldest queued job is."""
+    from fastapi.responses import JSONResponse
+
+    runtime = request.app.state.runtime
+    settings = runtime.settings
+    body: dict[str, Any] = {"status": "ok", "database": {"ok": True}}
+    try:
+        with runtime.db.transaction(write=False) as db:
+            db.execute(select(1))
+            state = readiness(db, stale_seconds=settings.job_stale_seconds)
+    except Exception as exc:  # unreachable, or no connection in time
+        body = {"status": "not_ready", "database": {"ok": False, "error": type(exc).__name__}}
+        return JSONResponse(body, status_code=503)
+    stalled = state.queued > 0 and (
+        state.workers == 0
+        or (settings.ready_queue_seconds > 0 and state.oldest_queued_seconds is not None
+            and state.oldest_queued_seconds > settings.ready_queue_seconds))
+    body["workers"] = {"alive": state.workers, "draining": state.draining}
+    body["jobs"] = {"status": "stalled" if stalled else "ok", "queued": state.queued,
+                    "running": state.running,
+                    "oldest_queued_seconds": None if state.oldest_queued_seconds is None
+                    else round(state.oldest_queued_seconds, 1)}
+    if getattr(request.app.state, "shutting_down", False):
+        body["status"] = "not_ready"
+        body["shutting_down"] = True
+        return JSONResponse(body, status_code=503)
+    if stalled:
+        body["status"] = "degraded"
+    return JSONResponse(body)
