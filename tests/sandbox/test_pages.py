@@ -59,6 +59,8 @@ def test_the_journey_through_the_forms(client: Any, world: Any) -> None:
     r = client.post(f"/sandbox/queries/{qid}/export", data={"csrf_token": csrf_of(detail.text)})
     assert r.status_code == 200 and "待审核" in r.text
     login(client, world.bureau)
+    home = client.get("/").text
+    assert "待审核的沙箱结果" in home and 'href="/sandbox/reviews"' in home
     queue = client.get("/sandbox/reviews")
     assert qid in queue.text and "相似查询" in queue.text
     r = client.post(f"/sandbox/reviews/{qid}", data={"csrf_token": csrf_of(queue.text),
