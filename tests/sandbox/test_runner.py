@@ -346,3 +346,26 @@ def test_a_type_error_found_before_reading_data_is_explained() -> None:
             limits=LIMITS)
     assert caught.value.code == Reason.QUERY_FAILED
     assert "sum" in caught.value.fragment.lower()
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(inner=st.lists(st.sampled_from(["county", "gender", "band"]), min_size=1, max_size=3,
+                      unique=True),
+       outer=st.sampled_from(["county", "gender", "band", None]), k=st.integers(2, 60),
+       x=st.integers(0, 400000))
+def test_re_aggregating_a_cte_never_releases_a_small_group(inner, outer, k, x) -> None:
+    if outer is not None and outer not in inner:
+        inner = [*inner, outer]
+    exprs = {"county": "county", "gender": "gender",
+             "band": "(2026 - year(birth_date)) // 10 * 10"}
+    keys = ", ".join(f"{exprs[c]} AS {c}" for c in inner)
+    sql = (f"WITH t AS (SELECT {keys}, COUNT(*) AS n, SUM(annual_income) AS s FROM population "
+           f"WHERE annual_income > {x} GROUP BY {', '.join(inner)}) "
+           f"SELECT {outer + ', ' if outer else ''}SUM(n) AS n, SUM(s) AS s FROM t"
+           f"{' GROUP BY ' + outer if outer else ''}")
+    result = run(check(sql, TABLES, k=k), DATA, limits=LIMITS)
+    truth = dict(raw(f"SELECT {exprs[outer] if outer else '0'} AS g, COUNT(DISTINCT id_no) "
+                     f"FROM population WHERE annual_income > {x} GROUP BY g"))
+    for row in result.rows:
+        assert truth[row[0] if outer else 0] >= k, (sql, row)
+        assert row[-2] == truth[row[0] if outer else 0]  # one row per person: n sums to it
