@@ -149,3 +149,18 @@ def test_the_agreement_is_kept_under_the_data_directory(runtime: Any, world: Any
         assert path.parent == runtime.settings.resolved_data_dir / "sandbox" / "agreements"
         with pytest.raises(NotFound):
             service.agreement_file(world.rival.actor, db, auth.id)
+
+
+def test_release_levels_are_set_by_the_bureau_concerned(runtime: Any, world: Any) -> None:
+    world.authorise()
+    rule = [service.ColumnRule("gender", "plain")]
+    with runtime.db.transaction() as db, pytest.raises(PermissionDenied):
+        service.set_column_policy(world.city_bureau.actor, db, world.population.id, rule)
+    with runtime.db.transaction() as db, pytest.raises(PermissionDenied):
+        service.set_column_policy(world.operator.actor, db, world.population.id, rule)
+    with runtime.db.transaction() as db:
+        rows = service.set_column_policy(world.bureau.actor, db, world.population.id, rule)
+        assert {p.column: p.level for p in rows}["gender"] == "plain"
+    with runtime.db.transaction() as db, pytest.raises(ValidationFailed):
+        service.set_column_policy(world.bureau.actor, db, world.population.id,
+                                  [service.ColumnRule("nope", "plain")])

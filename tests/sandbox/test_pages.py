@@ -59,6 +59,8 @@ def test_the_journey_through_the_forms(client: Any, world: Any) -> None:
     r = client.post(f"/sandbox/queries/{qid}/export", data={"csrf_token": csrf_of(detail.text)})
     assert r.status_code == 200 and "待审核" in r.text
     login(client, world.bureau)
+    home = client.get("/").text
+    assert "待审核的沙箱结果" in home and 'href="/sandbox/reviews"' in home
     queue = client.get("/sandbox/reviews")
     assert qid in queue.text and "相似查询" in queue.text
     r = client.post(f"/sandbox/reviews/{qid}", data={"csrf_token": csrf_of(queue.text),
@@ -78,3 +80,17 @@ def test_pages_are_for_their_roles(client: Any, world: Any) -> None:
     for page in ("/", "/sandbox/authorisations", "/sandbox/reviews",
                  "/sandbox/reviews?status=released"):
         assert client.get(page).status_code == 200, page
+
+
+def test_the_bureau_changes_the_terms_on_the_page(client: Any, world: Any) -> None:
+    auth = world.authorise()
+    login(client, world.bureau)
+    page = client.get(f"/sandbox/authorisations/{auth.id}")
+    form = {"csrf_token": csrf_of(page.text), "purpose": "新的用途", "scenarios": "场景一",
+            "ends_on": auth.ends_on.isoformat(), "categories": ["industry"],
+            "fee_cap": "20000", "k": "15", "review_all": "1"}
+    r = client.post(f"/sandbox/authorisations/{auth.id}/terms", data={**form, "k": "1"})
+    assert r.status_code == 422
+    r = client.post(f"/sandbox/authorisations/{auth.id}/terms", data=form)
+    assert r.status_code == 200 and "新的用途" in r.text and "20000" in r.text
+    assert "产业与行业发展类" in r.text and "全部结果须审核" in r.text

@@ -6,6 +6,8 @@ bureau's output review."""
 from __future__ import annotations
 
 import json
+import os
+import shutil
 from typing import Any
 
 import pytest
@@ -175,3 +177,36 @@ def test_dp_queries_spend_the_budget_and_never_overspend(runtime: Any, world: An
         assert budget.spent == pytest.approx(1.0) and budget.total == 1.0
         lines = service.budgets(world.operator.actor, db)
         assert [(b.table_name, b.left) for b in lines] == [("population", pytest.approx(0))]
+
+
+def test_the_bureau_changes_terms_and_the_change_is_audited(runtime: Any, world: Any) -> None:
+    auth = world.authorise()
+    change = service.AuthorizationChange(k=20, review_all=True, purpose="新的用途")
+    with runtime.db.transaction() as db, pytest.raises(PermissionDenied):
+        service.update_authorization(world.operator.actor, db, auth.id, change)
+    with runtime.db.transaction() as db:
+        updated = service.update_authorization(world.bureau.actor, db, auth.id, change)
+        assert (updated.k, updated.review_all, updated.purpose) == (20, True, "新的用途")
+    with runtime.db.transaction(write=False) as db:
+        actions = [e.action for e in db.scalars(sa.select(AuditEvent))]
+    assert "sandbox.authorisation_update" in actions
+    world.set_population_policy()
+    # k = 20 now: 迎泽区 (20 people) is still released, and the result waits for review
+    found = world.query(sql=BY_COUNTY)
+    assert found.status == "pending_review"
+    assert {r[0] for r in found.rows} == {c for c, n in COUNTIES.items() if n >= 20}
+
+
+@pytest.mark.slow
+def test_the_spark_engine_gives_the_same_answer(runtime: Any, authorised: Any,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    from gongshu.sandbox import spark
+
+    if not spark.available() or not (shutil.which("java") or os.environ.get("JAVA_HOME")):
+        pytest.skip("PySpark or Java is not installed")
+    duck = authorised.query(sql=BY_COUNTY)
+    monkeypatch.setattr(runtime.settings, "sandbox_engine", "spark")
+    on_spark = authorised.query(sql=BY_COUNTY)
+    assert on_spark.status == "ok", (on_spark.code, on_spark.message)
+    assert [r[:2] for r in on_spark.rows] == [r[:2] for r in duck.rows]
+    assert on_spark.rows[0][2] == pytest.approx(duck.rows[0][2])

@@ -301,6 +301,40 @@ def set_status(request: Request, actor: PageActor, db: Db, auth_id: uuid.UUID,
     return _back(f"/sandbox/authorisations/{auth_id}", "sandbox_status_changed")
 
 
+@router.post("/sandbox/authorisations/{auth_id}/terms")
+async def change_terms(request: Request, actor: PageActor, db: Db, auth_id: uuid.UUID) -> Response:
+    """The bureau changes the purpose, scenarios, end, categories, fee cap, k, review."""
+    _any(actor, SANDBOX_AUTHORISE)
+    form = await request.form()
+
+    def text(name: str) -> str:
+        value = form.get(name)
+        return value.strip() if isinstance(value, str) else ""
+
+    try:
+        try:
+            k = int(text("k")) if text("k") else None
+        except ValueError:
+            raise ValidationFailed.single("k", "invalid", "A whole number.") from None
+        change = service.AuthorizationChange(
+            purpose=text("purpose") or None,
+            scenarios=[s for s in text("scenarios").splitlines() if s.strip()],
+            ends_on=_day(text("ends_on"), "ends_on") if text("ends_on") else None,
+            product_categories=[str(v) for v in form.getlist("categories")] or None,
+            fee_cap=_decimal(text("fee_cap")), k=k, review_all=bool(text("review_all")))
+        with db.begin_nested():
+            service.update_authorization(actor, db, auth_id, change)
+    except ValidationFailed as exc:
+        return _auth_page(request, actor, db, auth_id, errors=error_map(request, exc),
+                          status=422)
+    except GongshuError as exc:
+        if exc.status == 404:
+            raise
+        return _auth_page(request, actor, db, auth_id, errors={"_": _message(request, exc)},
+                          status=exc.status)
+    return _back(f"/sandbox/authorisations/{auth_id}", "sandbox_terms_saved")
+
+
 @router.post("/sandbox/authorisations/{auth_id}/agreement")
 async def attach_agreement(request: Request, actor: PageActor, db: Db,
                            auth_id: uuid.UUID) -> Response:

@@ -637,9 +637,17 @@ class ColumnRule:
 
 def set_column_policy(actor: Actor, db: Session, /, entry_id: uuid.UUID,
                       rules: Sequence[ColumnRule]) -> list[ColumnPolicy]:
-    """The bureau sets how columns of a dataset may leave (audited, before and after)."""
+    """The bureau sets how columns of a dataset may leave (audited, before and after): the
+    entry's own data bureau, or a bureau that authorised an operator for it."""
     require(actor, SANDBOX_AUTHORISE)
-    catalog.get_entry(LOOKUP, db, entry_id)
+    entry = catalog.get_entry(LOOKUP, db, entry_id)
+    authorising = db.scalars(sa.select(Authorization.bureau_path).join(
+        AuthorizedTable, AuthorizedTable.authorization_id == Authorization.id).where(
+        AuthorizedTable.entry_id == entry_id)).all()
+    paths = [p for p in (entry.bureau_path, *authorising) if p]
+    if not any(actor.can(SANDBOX_AUTHORISE, p) for p in paths) and not actor.is_system:
+        raise PermissionDenied("Only the dataset's data bureau, or one that authorised it, "
+                               "sets its release levels.", permission=str(SANDBOX_AUTHORISE))
     current = {p.column: p for p in ensure_policy(db, entry_id)}
     errors = Collector()
     contributors = [r.column for r in rules if r.contributor]
@@ -672,7 +680,6 @@ def set_column_policy(actor: Actor, db: Session, /, entry_id: uuid.UUID,
         row.updated_at = utcnow()
         changed.append({"column": r.column, "before": list(before), "after": list(after)})
     if changed:
-        entry = catalog.get_entry(LOOKUP, db, entry_id)
         audit.record(db, actor, "sandbox.policy_set", target_type="catalog_entry",
                      target_id=entry_id, org_id=entry.provider_org_id,
                      org_path=entry.provider_path,
