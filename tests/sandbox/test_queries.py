@@ -210,3 +210,30 @@ def test_the_spark_engine_gives_the_same_answer(runtime: Any, authorised: Any,
     assert on_spark.status == "ok", (on_spark.code, on_spark.message)
     assert [r[:2] for r in on_spark.rows] == [r[:2] for r in duck.rows]
     assert on_spark.rows[0][2] == pytest.approx(duck.rows[0][2])
+
+
+def test_a_keyed_contributor_is_measured_once_and_changes_no_answer(
+        runtime: Any, authorised: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The population's id_no is a key: it is measured once per version and declared, so
+    one-table queries count rows; the answer (released groups, suppressed ones) is the same
+    as with COUNT(DISTINCT id_no)."""
+    from gongshu.sandbox import runner
+
+    measured: list[str] = []
+    real = runner.rows_per_contributor
+
+    def counting(source: Any, contributor: str, limits: Any) -> int:
+        measured.append(contributor)
+        return real(source, contributor, limits)
+
+    monkeypatch.setattr(runner, "rows_per_contributor", counting)
+    monkeypatch.setattr(service, "_ROWS_PER_CONTRIBUTOR", {})
+    keyed = authorised.query(sql=BY_COUNTY)
+    again = authorised.query(sql=BY_COUNTY)
+    assert measured == ["id_no"]  # once per version, not per query
+    assert [k for k, m in service._ROWS_PER_CONTRIBUTOR.items() if m == 1]
+    # the same query with the contributor counted the expensive way
+    monkeypatch.setattr(service, "_keyed", lambda *a, **k: False)
+    distinct = authorised.query(sql=BY_COUNTY)
+    assert keyed.rows == again.rows == distinct.rows
+    assert keyed.suppressed_groups == distinct.suppressed_groups == 1

@@ -16,6 +16,7 @@ platform, it is "usable but not visible". So:
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import hashlib
 import json
@@ -849,6 +850,35 @@ def _limits(settings: Any) -> Any:
     return runner.Limits.from_settings(settings)
 
 
+#: the most rows one contributor has, per dataset version (its files) and contributor column.
+#: Versions never change, so a measure holds for the life of the process.
+_ROWS_PER_CONTRIBUTOR: dict[tuple[str, tuple[str, ...]], int] = {}
+
+
+def _keyed(policies: dict[str, policy.TablePolicy], opened: Mapping[str, Any], *,
+           settings: Any) -> bool:
+    """Declare ``rows_per_contributor = 1`` on the tables whose contributor column is a key
+    (measured once per version): a one-table query then counts its groups' rows instead of
+    their distinct contributors — the same figure, without the cost of COUNT(DISTINCT) (the
+    sandbox benchmark: ~5× raw DuckDB with it, ~1× without). Other tables keep COUNT(DISTINCT).
+    True when a policy changed."""
+    from gongshu.sandbox import runner
+
+    changed = False
+    for name, (_, source) in opened.items():
+        table = policies.get(name)
+        if table is None or table.contributor is None or table.rows_per_contributor is not None:
+            continue
+        key = (table.contributor, tuple(str(f) for f in source.files))
+        if key not in _ROWS_PER_CONTRIBUTOR:
+            _ROWS_PER_CONTRIBUTOR[key] = runner.rows_per_contributor(
+                source, table.contributor, _limits(settings))
+        if _ROWS_PER_CONTRIBUTOR[key] == 1:
+            policies[name] = dataclasses.replace(table, rows_per_contributor=1)
+            changed = True
+    return changed
+
+
 def _run(checked: policy.Checked, tables: Mapping[str, Any], *, settings: Any,
          dp: bool, epsilon: float | None) -> Any:
     """Run an accepted query with the configured engine (``sandbox_engine``)."""
@@ -929,6 +959,8 @@ def run_query(actor: Actor, db: Session, /, *, sql: str, dp: bool = False,
                                                     via=f"{TARGET}:{auth.id}"))
         opened[table.table_name] = library.open_dataset(reader, db, entry_id=table.entry_id)
     try:
+        if _keyed(policies, opened, settings=settings):
+            checked = policy.check(sql, policies, k=k, dp=dp)
         result = _run(checked, opened, settings=settings, dp=dp, epsilon=epsilon)
     except policy.Rejected as exc:
         query.code = exc.code.value
