@@ -1,7 +1,9 @@
 """The sandbox journey in Chromium (Art. 14): the bureau's reviewer authorises the demo operator
 for the population sample under a new table name; the operator queries it, sees a refused
 query's reason, marks a result for export; the reviewer releases it from the review queue
-(beside the operator's similar queries); the operator downloads it as CSV."""
+(beside the operator's similar queries); the operator downloads it as CSV and registers a
+data product under the demo authorisation (refused above its fee cap); the reviewer sees it in
+the supervision view."""
 
 from __future__ import annotations
 
@@ -79,4 +81,27 @@ def test_authorise_query_refuse_export_release_download(browser: Any,
         page.click("#download-csv")
     text = Path(download.value.path()).read_text(encoding="utf-8-sig")
     assert text.splitlines()[0] == "gender,n,avg_income" and len(text.splitlines()) == 3
+
+    # the released result becomes a data product under the demo authorisation (fee cap 50000)
+    page.goto(f"{url}/sandbox/products")
+    option = page.locator("#f-authorization_id option", has_text="开发区县人口")
+    page.select_option("#f-authorization_id", option.first.get_attribute("value"))
+    page.fill("#f-name", "分性别收入简报（端到端测试）")
+    page.select_option("#f-category", "industry")
+    page.fill("#f-price", "60000")
+    page.fill("#f-method", "以经数据主管部门放行的沙箱结果（按性别汇总的人数和平均年收入）编制，每季度更新。")
+    page.fill("#f-output_schema", "gender, string, 性别\nn, integer, 人数\navg_income, number, 平均年收入")
+    page.click("#register-product button")
+    assert "收费上限" in page.locator("#register-product").inner_text()  # above the fee cap
+    page.fill("#f-price", "3000")
+    page.click("#register-product button")
+    page.wait_for_url("**flash=product_registered")
+    assert "avg_income" in page.locator("body").inner_text()
+    page.screenshot(path=str(SHOTS / "sandbox-product.png"), full_page=True)
+    page.context.close()
+
+    page = sign_in(browser, live_server, "reviewer")
+    page.goto(f"{url}/sandbox/supervision")
+    assert OPERATOR in page.locator("#supervision").inner_text()
+    page.screenshot(path=str(SHOTS / "sandbox-supervision.png"), full_page=True)
     page.context.close()
