@@ -111,6 +111,10 @@ def settings(request: pytest.FixtureRequest, backend: str, tmp_path: Path, sqlit
         _reset_pg(pg_migrated)
         url = pg_migrated
     storage = request.getfixturevalue("s3_prefix") if STORAGE == "s3" else {}
+    if storage:  # a CLI or server the test starts from the environment uses the bucket too
+        monkeypatch = request.getfixturevalue("monkeypatch")
+        for name, value in storage.items():
+            monkeypatch.setenv(f"GONGSHU_{name.upper()}", str(value))
     return Settings(data_dir=data_dir, database_url=url, job_threads=0, password_min_length=10,
                     **storage)
 
