@@ -96,7 +96,7 @@ def start(directory: Path, *, timeout: float = 90.0) -> S3Server:
             "-ip.bind=127.0.0.1", f"-master.port={master}", f"-volume.port={volume}",
             f"-filer.port={filer}", "-s3", f"-s3.port={s3}", f"-s3.config={identities}",
             "-master.volumeSizeLimitMB=64", "-volume.max=30", "-metricsPort=0",
-            "-master.telemetry=false"]
+            "-master.telemetry=false", "-s3.port.iceberg=0", "-s3.port.lance=0", "-iam=false"]
     (directory / "data").mkdir(exist_ok=True)
     with log.open("wb") as out:
         process = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT, cwd=directory,
