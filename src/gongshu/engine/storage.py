@@ -177,14 +177,14 @@ def storage_location(settings: Any) -> Location:
         if not parts.netloc:
             raise ValueError(f"GONGSHU_STORAGE_URL {url!r} names no bucket (s3://bucket/prefix).")
         prefix = parts.path.strip("/")
-        base = f"{parts.netloc}/{prefix}" if prefix else parts.netloc
+        bucket = f"{parts.netloc}/{prefix}" if prefix else parts.netloc
         secret = settings.s3_secret_key
         fs = s3_filesystem(settings.s3_endpoint, settings.s3_access_key,
                            secret.get_secret_value() if hasattr(secret, "get_secret_value")
                            else str(secret or ""), settings.s3_region,
                            float(getattr(settings, "s3_connect_timeout", 10.0)),
                            float(getattr(settings, "s3_request_timeout", 120.0)))
-        return Location(fs, base, f"s3://{base}")
+        return Location(fs, bucket, f"s3://{bucket}")
     raise ValueError(f"GONGSHU_STORAGE_URL {url!r}: use file:/path or s3://bucket/prefix.")
 
 
