@@ -117,6 +117,9 @@ def test_a_crash_before_publishing_is_invisible_and_cleaned_up(store: DatasetSto
     assert store.clean_temporary("population", older_than=-60) == 1
     assert entries(store, "population") == [CURRENT, "v1"]
     assert store.write("population", V2).version == 2
+    store.location.put("other/v1/_writing", b"")
+    assert store.clean_all_temporary(older_than=-60) == 1
+    assert entries(store, "other") == []
 
 
 def test_temporary_directories_of_the_earlier_layout_are_cleaned_up(

@@ -358,6 +358,13 @@ class DatasetStore:
                 removed += 1
         return removed
 
+    def clean_all_temporary(self, *, older_than: float = 3600.0) -> int:
+        """``clean_temporary`` for every dataset under the root (for a scheduled sweep)."""
+        return sum(self.clean_temporary(PurePosixPath(i.path).name, older_than=older_than)
+                   for i in self.location.listing()
+                   if i.type == pafs.FileType.Directory
+                   and _DATASET_ID.match(PurePosixPath(i.path).name))
+
     # -- internals
     def _dataset_key(self, dataset_id: str) -> str:
         if not _DATASET_ID.match(dataset_id) or dataset_id in (".", ".."):
