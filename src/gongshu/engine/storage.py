@@ -45,6 +45,7 @@ import os
 import re
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
@@ -214,9 +215,18 @@ class DatasetVersion:
 
     def arrow_dataset(self) -> pads.Dataset:
         """The version as a ``pyarrow.dataset`` on its file system (lazy: nothing is read until
-        scanned) — the way every reader reaches the data, on a disk or in an object store."""
-        return pads.dataset([str(p) for p in self.file_paths], format="parquet",
-                            filesystem=self.filesystem or pafs.LocalFileSystem())
+        scanned) — the way every reader reaches the data, on a disk or in an object store. In
+        an object store the dataset (its schema, read from a file footer) is kept per process:
+        a version never changes."""
+        if self.local:
+            return pads.dataset([str(p) for p in self.file_paths], format="parquet",
+                                filesystem=pafs.LocalFileSystem())
+        key = ("dataset", id(self.filesystem), str(self.path))
+        found = _CACHE.get(key)
+        if found is None:
+            found = _CACHE.put(key, pads.dataset([str(p) for p in self.file_paths],
+                                                 format="parquet", filesystem=self.filesystem))
+        return found
 
     def engine_source(self) -> Source:
         """What ``Engine.register`` takes for this version: the Parquet paths on a local disk
@@ -405,6 +415,11 @@ class DatasetStore:
 
     def _load(self, dataset_id: str, version: int) -> DatasetVersion:
         key = f"{self._dataset_key(dataset_id)}/v{version}"
+        cache_key = ("version", id(self.fs), self._path(key))
+        if not self.local:  # a complete version never changes: one request per process
+            cached = _CACHE.get(cache_key)
+            if cached is not None:
+                return cached
         data = self.location.get(f"{key}/{MANIFEST}")
         if data is None:
             raise NotFound(
@@ -414,7 +429,7 @@ class DatasetStore:
             )
         manifest = json.loads(data)
         path = self._path(key)
-        return DatasetVersion(
+        loaded = DatasetVersion(
             dataset_id=dataset_id,
             version=version,
             path=Path(path) if self.local else PurePosixPath(path),
@@ -425,6 +440,7 @@ class DatasetStore:
             metadata=manifest.get("metadata", {}),
             filesystem=self.fs,
         )
+        return loaded if self.local else _CACHE.put(cache_key, loaded)
 
     @contextmanager
     def _locked(self, dataset_id: str) -> Iterator[None]:
@@ -445,6 +461,32 @@ class DatasetStore:
             finally:
                 fcntl.flock(lock, fcntl.LOCK_UN)
 
+
+class _Cache:
+    """A small LRU of immutable things read from an object store (manifests, datasets)."""
+
+    def __init__(self, size: int = 256) -> None:
+        self.size = size
+        self.items: OrderedDict[tuple[Any, ...], Any] = OrderedDict()
+        self.lock = threading.Lock()
+
+    def get(self, key: tuple[Any, ...]) -> Any:
+        with self.lock:
+            found = self.items.get(key)
+            if found is not None:
+                self.items.move_to_end(key)
+            return found
+
+    def put(self, key: tuple[Any, ...], value: Any) -> Any:
+        with self.lock:
+            self.items[key] = value
+            self.items.move_to_end(key)
+            while len(self.items) > self.size:
+                self.items.popitem(last=False)
+        return value
+
+
+_CACHE = _Cache()
 
 _PROCESS_LOCKS: dict[str, threading.Lock] = {}
 _PROCESS_LOCKS_GUARD = threading.Lock()
