@@ -269,3 +269,29 @@ def test_the_configured_location(tmp_path: Path) -> None:
     assert "s3cr3t" not in repr(s3.s3_secret_key) and "s3cr3t" not in str(s3)
     with pytest.raises(ValueError):
         storage_location(Settings(data_dir=tmp_path / "d", storage_url="ftp://x"))
+
+
+def test_an_object_stores_versions_are_read_from_a_local_copy(
+    request: pytest.FixtureRequest, tmp_path: Path,
+) -> None:
+    from gongshu.engine.storage import VersionCache
+
+    server = request.getfixturevalue("s3_server")
+    location = Location(server.filesystem(), f"{server.bucket}/cache-{os.getpid()}-{tmp_path.name}",
+                        "s3://test")
+    cache = VersionCache(tmp_path / "cache", 10 * 1024 * 1024, keep_seconds=0)
+    store = DatasetStore(location, cache=cache)
+    first = store.write("population", V1)
+    source = first.engine_source()
+    assert isinstance(source, list) and all(Path(p).is_relative_to(tmp_path / "cache")
+                                            for p in source)
+    with DuckDBEngine(tmp_path, memory_limit="256MB", threads=1) as engine:
+        engine.register("pop", source)
+        assert engine.query("SELECT count(*) AS n FROM pop").column("n")[0].as_py() == 2
+    assert store.get("population", 1).engine_source() == source  # fetched once
+    second = store.write("population", V2)
+    cache.max_bytes = second.bytes + 1  # room for one copy: the older one goes
+    assert isinstance(second.engine_source(), list)
+    assert not Path(source[0]).exists()
+    cache.max_bytes = 10  # too big for the cache: read from the bucket through Arrow
+    assert store.get("population", 2).engine_source().to_table().equals(V2)  # type: ignore[union-attr]

@@ -155,6 +155,12 @@ class Settings(BaseSettings):
         "or s3://bucket/prefix for an S3-compatible object store (then web and worker machines "
         "share nothing but the database and the bucket).",
     )
+    storage_cache_mb: int = Field(
+        4096, ge=0,
+        description="With storage in an object store: MB of this machine's disk (under "
+        "<data dir>/cache/datasets) kept as copies of dataset versions for previews, deliveries "
+        "and quality checks to read; 0 reads the object store every time.",
+    )
     s3_endpoint: str = Field(
         "",
         description="URL of the S3-compatible server, e.g. http://minio.example:9000 or "

@@ -32,17 +32,21 @@ store must pass ``lock=``: the library passes a lock on the dataset's row in the
 
 Readers get a version as a ``pyarrow.dataset`` on the right file system
 (``DatasetVersion.arrow_dataset()``), or as what an engine registers
-(``DatasetVersion.engine_source()``: file paths, which DuckDB reads itself, on a local disk; the
-Arrow dataset in an object store, since DuckDB's ``httpfs`` extension is not available offline).
+(``DatasetVersion.engine_source()``: file paths, which DuckDB reads itself, on a local disk; in
+an object store, this machine's copy of the version (``VersionCache``) or else the Arrow
+dataset, since DuckDB's ``httpfs`` extension is not available offline).
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import fcntl
+import hashlib
 import json
 import os
 import re
+import shutil
 import threading
 import time
 from collections import OrderedDict
@@ -203,6 +207,7 @@ class DatasetVersion:
     created_at: str
     metadata: Mapping[str, Any] = field(default_factory=dict)
     filesystem: pafs.FileSystem | None = field(default=None, compare=False, repr=False)
+    cache: VersionCache | None = field(default=None, compare=False, repr=False)
 
     @property
     def file_paths(self) -> list[PurePath]:
@@ -230,17 +235,90 @@ class DatasetVersion:
 
     def engine_source(self) -> Source:
         """What ``Engine.register`` takes for this version: the Parquet paths on a local disk
-        (DuckDB reads them itself), the Arrow dataset in an object store."""
+        (DuckDB reads them itself); from an object store, the paths of this machine's copy
+        (``VersionCache``, when the store has one and the version fits), else the Arrow
+        dataset."""
         if self.local:
             return [Path(p) for p in self.file_paths]
+        if self.cache is not None:
+            copied = self.cache.paths(self)
+            if copied is not None:
+                return copied
         return self.arrow_dataset()
+
+
+class VersionCache:
+    """Copies of an object store's versions on this machine's disk, for the engine to read.
+
+    A version never changes, so a copy never goes stale: it is fetched whole on first use
+    (into a temporary directory renamed into place, so readers never see half a copy) and the
+    least recently used copies go when the cache outgrows ``max_bytes`` — never one used in the
+    last ``keep_seconds`` (a query may still be reading it). Without it, a short read (a page of
+    20 rows) would fetch the version's whole row group over the network every time.
+    """
+
+    def __init__(self, directory: Path, max_bytes: int, *, keep_seconds: float = 600.0) -> None:
+        self.directory = Path(directory)
+        self.max_bytes = max_bytes
+        self.keep_seconds = keep_seconds
+
+    def paths(self, version: DatasetVersion) -> list[Path] | None:
+        """Local paths of the version's parts (fetched now if need be), or None when it does
+        not fit in the cache."""
+        if version.bytes > self.max_bytes or version.filesystem is None:
+            return None
+        name = hashlib.sha256(f"{id(version.filesystem)}:{version.path}".encode()).hexdigest()
+        folder = self.directory / name[:32]
+        done = folder / ".complete"
+        if not done.is_file():
+            self._fetch(version, folder)
+            self._evict()
+        with contextlib.suppress(OSError):
+            os.utime(done)  # last used
+        return [folder / part for part in version.files]
+
+    def _fetch(self, version: DatasetVersion, folder: Path) -> None:
+        assert version.filesystem is not None
+        tmp = folder.with_name(f"{folder.name}.tmp-{os.getpid()}-{threading.get_ident()}")
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir(parents=True)
+        try:
+            for part in version.files:
+                with version.filesystem.open_input_stream(str(version.path / part)) as src, \
+                        open(tmp / part, "wb") as out:
+                    while chunk := src.read(1 << 22):
+                        out.write(chunk)
+            (tmp / ".complete").write_text(str(version.path))
+            try:
+                os.rename(tmp, folder)
+            except OSError:  # another thread or process put it there first
+                if not (folder / ".complete").is_file():
+                    raise
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+    def _evict(self) -> None:
+        copies = []
+        for folder in self.directory.iterdir():
+            done = folder / ".complete"
+            if folder.is_dir() and done.is_file():
+                size = sum(p.stat().st_size for p in folder.iterdir())
+                copies.append((done.stat().st_mtime, size, folder))
+        total = sum(size for _t, size, _f in copies)
+        cutoff = time.time() - self.keep_seconds
+        for used, size, folder in sorted(copies):
+            if total <= self.max_bytes or used >= cutoff:
+                break
+            shutil.rmtree(folder, ignore_errors=True)
+            total -= size
 
 
 class DatasetStore:
     """Versions of datasets under one root: a local directory (``settings.parquet_dir``) or a
     :class:`Location` (``dataset_store_of(settings)``: the configured storage)."""
 
-    def __init__(self, root: Path | str | Location, *, lock: LockFactory | None = None) -> None:
+    def __init__(self, root: Path | str | Location, *, lock: LockFactory | None = None,
+                 cache: VersionCache | None = None) -> None:
         if isinstance(root, Location):
             self.location = root
         else:
@@ -252,6 +330,8 @@ class DatasetStore:
         self.root: PurePath = Path(self.location.base) if self.local else \
             PurePosixPath(self.location.base)
         self._lock_factory = lock
+        #: this machine's copies of an object store's versions (``engine_source``)
+        self.cache = None if self.local else cache
 
     # -- writing
     def write(
@@ -415,7 +495,7 @@ class DatasetStore:
 
     def _load(self, dataset_id: str, version: int) -> DatasetVersion:
         key = f"{self._dataset_key(dataset_id)}/v{version}"
-        cache_key = ("version", id(self.fs), self._path(key))
+        cache_key = ("version", id(self.fs), id(self.cache), self._path(key))
         if not self.local:  # a complete version never changes: one request per process
             cached = _CACHE.get(cache_key)
             if cached is not None:
@@ -439,6 +519,7 @@ class DatasetStore:
             created_at=manifest["created_at"],
             metadata=manifest.get("metadata", {}),
             filesystem=self.fs,
+            cache=self.cache,
         )
         return loaded if self.local else _CACHE.put(cache_key, loaded)
 
@@ -498,8 +579,13 @@ def _process_lock(name: str) -> threading.Lock:
 
 
 def dataset_store_of(settings: Any, *, lock: LockFactory | None = None) -> DatasetStore:
-    """The configured dataset store (``GONGSHU_STORAGE_URL``; default ``<data_dir>/datasets``)."""
-    return DatasetStore(storage_location(settings).child("datasets"), lock=lock)
+    """The configured dataset store (``GONGSHU_STORAGE_URL``; default ``<data_dir>/datasets``),
+    with a copy cache of ``GONGSHU_STORAGE_CACHE_MB`` under ``<data_dir>/cache/datasets`` when
+    the store is an object store."""
+    mb = int(getattr(settings, "storage_cache_mb", 0) or 0)
+    cache = VersionCache(Path(settings.resolved_data_dir) / "cache" / "datasets",
+                         mb * 1024 * 1024) if mb > 0 else None
+    return DatasetStore(storage_location(settings).child("datasets"), lock=lock, cache=cache)
 
 
 def _write_synced(path: Path, data: bytes) -> None:
