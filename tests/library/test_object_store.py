@@ -112,3 +112,22 @@ def test_processes_writing_one_dataset_get_distinct_versions(
     store = service.dataset_store(runtime)
     assert [v.version for v in store.versions(storage_id)] == [1, 2, 3, 4, 5]
     assert store.current(storage_id).version == 5  # type: ignore[union-attr]
+
+
+def test_an_upload_gone_from_the_bucket_fails_its_ingest(
+        runtime: Any, entry: Any, people: Any, tmp_path: Path) -> None:
+    from gongshu.library import uploads
+
+    area = service.upload_area(runtime.settings)
+    key = "0123456789abcdef/人口.csv"
+    area.put(key, write_file(tmp_path / "p.csv", ROWS).read_bytes())
+    with runtime.db.transaction() as db:
+        ingest = service.start_ingest(people.steward.actor, db, entry_id=entry.id, source=key,
+                                      source_kind="upload")
+        ingest_id = ingest.id
+    uploads.discard(area, key)  # e.g. swept while the job waited
+    Worker(runtime).run_pending()
+    with runtime.db.transaction(write=False) as db:
+        done = db.get(Ingest, ingest_id)
+        assert done is not None and done.status == "failed"
+        assert "could not be read from the storage" in (done.error or "")

@@ -129,7 +129,13 @@ def ingest(ctx: JobContext) -> dict[str, Any]:
     area = service.upload_area(runtime.settings)
     scratch = runtime.settings.resolved_data_dir / "tmp"
     try:
-        with uploads.local_file(area, upload, scratch) as path:
+        with contextlib.ExitStack() as stack:
+            try:
+                path = stack.enter_context(uploads.local_file(area, upload, scratch))
+            except Exception as exc:  # gone from the storage, or the storage unreachable
+                _fail(ctx, ingest_id, f"the upload could not be read from the storage: {exc}",
+                      None)
+                raise
             return _ingest(ctx, ingest_id, str(path), upload=upload)
     finally:
         # an upload is read once, unless it was rejected and is kept to be mapped (``_reject``)
