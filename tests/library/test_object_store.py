@@ -63,6 +63,9 @@ def test_an_upload_travels_through_the_bucket_and_every_reader_reads_there(
     [stored] = store.versions(storage_id)
     assert str(stored.path).startswith("gongshu-test/") and not stored.local
     assert stored.arrow_dataset().count_rows() == len(ROWS)
+    # a version never changes: its manifest is read once per process, whichever store asks
+    assert service.dataset_store(runtime).get(storage_id, stored.version) is \
+        service.dataset_store(runtime).get(storage_id, stored.version)
 
     with runtime.db.transaction() as db:
         page = service.preview(actor, db, dataset.id, limit=5)

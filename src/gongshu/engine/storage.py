@@ -578,13 +578,19 @@ def _process_lock(name: str) -> threading.Lock:
         return _PROCESS_LOCKS.setdefault(name, threading.Lock())
 
 
+@lru_cache(maxsize=16)
+def _shared_cache(directory: Path, max_bytes: int) -> VersionCache:
+    """One cache object per directory and process (so the manifests read stay read)."""
+    return VersionCache(directory, max_bytes)
+
+
 def dataset_store_of(settings: Any, *, lock: LockFactory | None = None) -> DatasetStore:
     """The configured dataset store (``GONGSHU_STORAGE_URL``; default ``<data_dir>/datasets``),
     with a copy cache of ``GONGSHU_STORAGE_CACHE_MB`` under ``<data_dir>/cache/datasets`` when
     the store is an object store."""
     mb = int(getattr(settings, "storage_cache_mb", 0) or 0)
-    cache = VersionCache(Path(settings.resolved_data_dir) / "cache" / "datasets",
-                         mb * 1024 * 1024) if mb > 0 else None
+    cache = _shared_cache(Path(settings.resolved_data_dir) / "cache" / "datasets",
+                          mb * 1024 * 1024) if mb > 0 else None
     return DatasetStore(storage_location(settings).child("datasets"), lock=lock, cache=cache)
 
 
