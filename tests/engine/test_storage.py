@@ -7,14 +7,15 @@ import os
 import threading
 import time
 from collections.abc import Iterator
-from pathlib import Path
+from contextlib import contextmanager
+from pathlib import Path, PurePosixPath
 
 import pyarrow as pa
 import pytest
 
 from gongshu.core.errors import InvalidState, NotFound, ValidationFailed
 from gongshu.engine.duckdb import DuckDBEngine
-from gongshu.engine.storage import CURRENT, DatasetStore
+from gongshu.engine.storage import CURRENT, DatasetStore, Location
 
 SCHEMA = pa.schema([("region_code", pa.string()), ("population", pa.int64())])
 
@@ -27,13 +28,25 @@ V1 = table(("140100", 5_430_000), ("140200", 3_100_000))
 V2 = table(("140100", 5_440_000), ("140200", 3_090_000), ("140300", 1_320_000))
 
 
+@pytest.fixture(params=["local", "s3"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> DatasetStore:
+    """The same store on a local directory and in a real S3-compatible server (SeaweedFS)."""
+    if request.param == "local":
+        return DatasetStore(tmp_path / "datasets")
+    server = request.getfixturevalue("s3_server")
+    location = Location(server.filesystem(), f"{server.bucket}/{tmp_path.name}-{os.getpid()}",
+                        "s3://test")
+    return DatasetStore(location)
+
+
 @pytest.fixture
-def store(tmp_path: Path) -> DatasetStore:
+def local_store(tmp_path: Path) -> DatasetStore:
     return DatasetStore(tmp_path / "datasets")
 
 
 def entries(store: DatasetStore, dataset_id: str) -> list[str]:
-    return sorted(p.name for p in (store.root / dataset_id).iterdir() if p.name != ".lock")
+    return sorted(PurePosixPath(i.path).name for i in store.location.listing(dataset_id)
+                  if PurePosixPath(i.path).name != ".lock")
 
 
 def test_versions_are_numbered_and_the_newest_is_current(store: DatasetStore) -> None:
@@ -48,15 +61,16 @@ def test_versions_are_numbered_and_the_newest_is_current(store: DatasetStore) ->
     assert [v.version for v in store.versions("population")] == [1, 2]
     assert store.read("population").equals(V2)
     assert store.read("population", 1).equals(V1)
-    assert (store.root / "population" / CURRENT).read_text().strip() == "v2"
+    assert store.location.get(f"population/{CURRENT}").strip() == b"v2"  # type: ignore[union-attr]
     assert entries(store, "population") == [CURRENT, "v1", "v2"]
     assert all(p.name.startswith("part-") for p in first.file_paths)
 
 
-def test_layout_on_disk(store: DatasetStore) -> None:
+def test_layout(store: DatasetStore) -> None:
     version = store.write("population", V1)
     assert version.path == store.root / "population" / "v1"
-    assert sorted(p.name for p in version.path.iterdir()) == ["_version.json", "part-00000.parquet"]
+    assert entries(store, "population/v1") == ["_version.json", "part-00000.parquet"]
+    assert version.arrow_dataset().to_table().equals(V1)
 
 
 def _failing_batches(after: int) -> Iterator[pa.RecordBatch]:
@@ -90,17 +104,36 @@ def test_a_failing_first_write_leaves_no_dataset(store: DatasetStore) -> None:
 
 
 def test_a_crash_before_publishing_is_invisible_and_cleaned_up(store: DatasetStore) -> None:
-    """A killed writer leaves a temporary directory: never read, removed when old."""
+    """A killed writer leaves its unfinished version (no manifest): never read, its number
+    not given again, removed when old."""
     store.write("population", V1)
-    leftover = store.root / "population" / ".tmp-deadbeef"
+    store.location.put("population/v2/_writing", b"")
+    store.location.put("population/v2/part-00000.parquet", b"half a file")
+    assert [v.version for v in store.versions("population")] == [1]
+    with pytest.raises(NotFound):
+        store.get("population", 2)
+    assert store.current("population").version == 1  # type: ignore[union-attr]
+    assert store.clean_temporary("population") == 0  # young: could be a live writer
+    assert store.clean_temporary("population", older_than=-60) == 1
+    assert entries(store, "population") == [CURRENT, "v1"]
+    assert store.write("population", V2).version == 2
+    store.location.put("other/v1/_writing", b"")
+    assert store.clean_all_temporary(older_than=-60) == 1
+    assert entries(store, "other") == []
+
+
+def test_temporary_directories_of_the_earlier_layout_are_cleaned_up(
+    local_store: DatasetStore,
+) -> None:
+    local_store.write("population", V1)
+    leftover = Path(local_store.root) / "population" / ".tmp-deadbeef"
     leftover.mkdir()
     (leftover / "part-00000.parquet").write_bytes(b"half a file")
-    assert [v.version for v in store.versions("population")] == [1]
-    assert store.clean_temporary("population") == 0  # young: could be a live writer
+    assert local_store.clean_temporary("population") == 0
     old = time.time() - 7200
     os.utime(leftover, (old, old))
-    assert store.clean_temporary("population") == 1
-    assert entries(store, "population") == [CURRENT, "v1"]
+    assert local_store.clean_temporary("population") == 1
+    assert entries(local_store, "population") == [CURRENT, "v1"]
 
 
 def test_readers_keep_their_version_while_a_new_one_is_published(store: DatasetStore) -> None:
@@ -150,10 +183,10 @@ def test_unknown_version_is_not_found(store: DatasetStore) -> None:
         store.get("population", 2)
 
 
-def test_a_version_registers_in_the_engine(store: DatasetStore) -> None:
+def test_a_version_registers_in_the_engine(store: DatasetStore, tmp_path: Path) -> None:
     store.write("population", V1)
     store.write("population", V2)
-    with DuckDBEngine(store.root, memory_limit="256MB", threads=1) as engine:
+    with DuckDBEngine(tmp_path, memory_limit="256MB", threads=1) as engine:
         used = store.register(engine, "pop", "population")
         assert used.version == 2
         total = engine.query("SELECT sum(population) AS s FROM pop").column("s")[0].as_py()
@@ -195,7 +228,9 @@ def _write_in_process(root: str, i: int) -> None:
     DatasetStore(Path(root)).write("population", table(("140100", 100 + i)))
 
 
-def test_writers_in_separate_processes_get_distinct_versions(store: DatasetStore) -> None:
+def test_writers_in_separate_processes_get_distinct_versions(local_store: DatasetStore) -> None:
+    """(Processes sharing an object store pass a database lock: tests/library.)"""
+    store = local_store
     ctx = multiprocessing.get_context("fork")
     procs = [ctx.Process(target=_write_in_process, args=(str(store.root), i)) for i in range(4)]
     for p in procs:
@@ -216,3 +251,57 @@ def test_discard_removes_an_unrecorded_version_but_never_the_current_one(
     store.discard("population", 2)
     assert [v.version for v in store.versions("population")] == [1]
     assert store.read("population").equals(V1)
+def test_a_lock_given_serialises_numbering_and_publishing(store: DatasetStore) -> None:
+    held: list[str] = []
+
+    @contextmanager
+    def lock(dataset_id: str) -> Iterator[None]:
+        held.append(dataset_id)
+        yield
+
+    locked = DatasetStore(store.location, lock=lock)
+    assert locked.write("population", V1).version == 1
+    locked.set_current("population", 1)
+    assert held == ["population"] * 3  # numbering, publishing, the rollback
+
+
+def test_the_configured_location(tmp_path: Path) -> None:
+    from gongshu.core.config import Settings
+    from gongshu.engine import dataset_store_of, storage_location
+
+    default = Settings(data_dir=tmp_path / "d")
+    assert dataset_store_of(default).root == default.parquet_dir
+    other = Settings(data_dir=tmp_path / "d", storage_url=f"file:{tmp_path / 'store'}")
+    assert storage_location(other).child("uploads").base == str(tmp_path / "store" / "uploads")
+    s3 = Settings(data_dir=tmp_path / "d", storage_url="s3://bucket/pre/fix",
+                  s3_endpoint="http://127.0.0.1:1", s3_access_key="a", s3_secret_key="s3cr3t-value")
+    assert dataset_store_of(s3).root == PurePosixPath("bucket/pre/fix/datasets")
+    assert "s3cr3t" not in repr(s3.s3_secret_key) and "s3cr3t" not in str(s3)
+    with pytest.raises(ValueError):
+        storage_location(Settings(data_dir=tmp_path / "d", storage_url="ftp://x"))
+
+
+def test_an_object_stores_versions_are_read_from_a_local_copy(
+    request: pytest.FixtureRequest, tmp_path: Path,
+) -> None:
+    from gongshu.engine.storage import VersionCache
+
+    server = request.getfixturevalue("s3_server")
+    location = Location(server.filesystem(), f"{server.bucket}/cache-{os.getpid()}-{tmp_path.name}",
+                        "s3://test")
+    cache = VersionCache(tmp_path / "cache", 10 * 1024 * 1024, keep_seconds=0)
+    store = DatasetStore(location, cache=cache)
+    first = store.write("population", V1)
+    source = first.engine_source()
+    assert isinstance(source, list) and all(Path(p).is_relative_to(tmp_path / "cache")
+                                            for p in source)
+    with DuckDBEngine(tmp_path, memory_limit="256MB", threads=1) as engine:
+        engine.register("pop", source)
+        assert engine.query("SELECT count(*) AS n FROM pop").column("n")[0].as_py() == 2
+    assert store.get("population", 1).engine_source() == source  # fetched once
+    second = store.write("population", V2)
+    cache.max_bytes = second.bytes + 1  # room for one copy: the older one goes
+    assert isinstance(second.engine_source(), list)
+    assert not Path(source[0]).exists()
+    cache.max_bytes = 10  # too big for the cache: read from the bucket through Arrow
+    assert store.get("population", 2).engine_source().to_table().equals(V2)  # type: ignore[union-attr]

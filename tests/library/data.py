@@ -113,3 +113,11 @@ def write_file(path: Path, rows: list[list[str]], *, header: list[str] = HEADER,
     return path
 
 
+
+
+def uploaded_files(runtime: Any, suffix: str = ".csv") -> list[str]:
+    """Keys of the files waiting in the upload area (the data directory or the object store)."""
+    from gongshu.library import service
+
+    area = service.upload_area(runtime.settings)
+    return [i.path for i in area.listing(recursive=True) if i.is_file and i.path.endswith(suffix)]

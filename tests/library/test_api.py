@@ -3,12 +3,13 @@ quality, previews by role, proposals, decisions, rescans, the scheme."""
 
 from __future__ import annotations
 
+import re
 import uuid
 from pathlib import Path
 from typing import Any
 
 from gongshu.core.jobs import Job, Worker
-from library.data import HEADER, register_rows, write_file
+from library.data import HEADER, register_rows, uploaded_files, write_file
 
 ROWS = register_rows(50)
 
@@ -32,13 +33,18 @@ def test_upload_to_grade_through_the_api(runtime: Any, client: Any, entry: Any, 
     assert ingest["status"] == "queued" and ingest["source_name"] == "人口_登记.csv"
     job = client.get(f"/api/v1/jobs/{ingest['job_id']}", headers=steward).json()
     assert job["kind"] == "library.ingest"
+    with runtime.db.transaction(write=False) as db:  # any worker machine finds it by its key
+        params = db.get(Job, uuid.UUID(ingest["job_id"])).params
+    assert set(params) == {"ingest_id", "upload"}
+    assert re.fullmatch(r"[0-9a-f]{16}/人口_登记\.csv", params["upload"])
+    assert len(uploaded_files(runtime)) == 1
     assert Worker(runtime).run_pending() == 1
     done = client.get(f"/api/v1/library/ingests/{ingest['id']}", headers=steward).json()
     assert done["status"] == "succeeded", done
     assert done["report"]["source"]["encoding"] == "gb18030"
     assert {c["status"] for c in done["report"]["columns"]} == {"ok"}
     # the uploaded file is gone once its job has read it
-    assert not list((runtime.settings.resolved_data_dir / "uploads").rglob("*.csv"))
+    assert not uploaded_files(runtime)
 
     datasets = client.get("/api/v1/library/datasets", headers=editor).json()
     assert datasets["total"] == 1
@@ -125,7 +131,7 @@ def test_a_column_mapping_through_the_api(runtime: Any, client: Any, entry: Any,
     assert job["message"] == "version 1 stored: 20 rows"
     assert (job["message_key"], job["message_params"]) == ("library_stored",
                                                            {"version": 1, "rows": 20})
-    assert not list((runtime.settings.resolved_data_dir / "uploads").rglob("*.csv"))
+    assert not uploaded_files(runtime)
 
 
 def test_a_rejected_upload_is_ingested_again_through_the_api(
@@ -141,7 +147,7 @@ def test_a_rejected_upload_is_ingested_again_through_the_api(
     Worker(runtime).run_pending()
     rejected = client.get(f"/api/v1/library/ingests/{ingest['id']}", headers=steward).json()
     assert rejected["status"] == "rejected" and rejected["report"]["retry"]["upload"]
-    kept = list((runtime.settings.resolved_data_dir / "uploads").rglob("*.csv"))
+    kept = uploaded_files(runtime)
     assert len(kept) == 1  # kept for a mapping, with its marker
     other = token_for(people.other_steward)
     url = f"/api/v1/library/ingests/{ingest['id']}/remap"
@@ -156,7 +162,7 @@ def test_a_rejected_upload_is_ingested_again_through_the_api(
     Worker(runtime).run_pending()
     done = client.get(f"/api/v1/library/ingests/{again.json()['id']}", headers=steward).json()
     assert done["status"] == "succeeded", done["report"]
-    assert not list((runtime.settings.resolved_data_dir / "uploads").rglob("*.csv"))
+    assert not uploaded_files(runtime)
 
     # a kept file whose time is up is refused, and the scheduled sweep removes it
     third = upload(client, steward, entry,
@@ -170,8 +176,7 @@ def test_a_rejected_upload_is_ingested_again_through_the_api(
     late = client.post(f"/api/v1/library/ingests/{third['id']}/remap", headers=steward,
                        json={"columns": {"身份证": "GMSFHM"}})
     assert late.status_code == 409
-    uploads = runtime.settings.resolved_data_dir / "uploads"
-    assert len(list(uploads.rglob("*.csv"))) == 1
+    assert len(uploaded_files(runtime)) == 1
     import datetime as dt
 
     later = dt.datetime.now(dt.UTC) + dt.timedelta(hours=25)
@@ -186,11 +191,12 @@ def test_a_rejected_upload_is_ingested_again_through_the_api(
             return sum(db.get(Job, i).kind == "library.sweep_uploads" for i in ids)
 
     assert sweeps() == 1
-    assert len(list(uploads.rglob("*.csv"))) == 1  # its time is not up yet
-    for marker in uploads.glob(f"*/{service.KEPT_MARKER}"):
-        marker.write_text("2000-01-01T00:00:00+00:00", encoding="utf-8")
+    assert len(uploaded_files(runtime)) == 1  # its time is not up yet
+    area = service.upload_area(runtime.settings)
+    for key in uploaded_files(runtime, service.KEPT_MARKER):
+        area.put(key[len(area.base) + 1:], b"2000-01-01T00:00:00+00:00")
     assert sweeps(now=later) == 1
-    assert not list(uploads.rglob("*.csv"))
+    assert not uploaded_files(runtime)
 
 
 def test_uploads_are_checked_before_they_are_kept(runtime: Any, client: Any, entry: Any,
@@ -206,7 +212,7 @@ def test_uploads_are_checked_before_they_are_kept(runtime: Any, client: Any, ent
     assert upload(client, other, entry, path).status_code in (403, 404)
     bad_option = upload(client, steward, entry, path, delimiter="#")
     assert bad_option.status_code == 422 and bad_option.json()["errors"][0]["field"] == "delimiter"
-    assert not list((runtime.settings.resolved_data_dir / "uploads").rglob("*.csv"))
+    assert not uploaded_files(runtime)
     database = client.post("/api/v1/library/ingests/database", headers=steward,
                            json={"entry_id": str(entry.id), "url": "sqlite:////etc/x.db",
                                  "table": "t"})

@@ -104,7 +104,6 @@ def test_a_second_run_of_one_ingest_leaves_the_first_finishers_version_current(
     ``ingest_finished``, records no second version, and leaves storage pointing at the version
     the first one recorded (not back at the version before the ingest)."""
     from gongshu.core.jobs import Worker
-    from gongshu.engine import DatasetStore
     from gongshu.library import jobs as library_jobs
 
     path = write_file(tmp_path / "register.csv", register_rows(5))
@@ -132,5 +131,5 @@ def test_a_second_run_of_one_ingest_leaves_the_first_finishers_version_current(
         assert recorded is not None and recorded.storage_version == calls[1]
         assert _count(runtime, DatasetVersion, DatasetVersion.dataset_id == done.dataset_id) == 2
         storage_id = db.get(Dataset, done.dataset_id).storage_id  # type: ignore[union-attr]
-    current = DatasetStore(runtime.settings.parquet_dir).current(storage_id)
+    current = service.dataset_store(runtime).current(storage_id)
     assert current is not None and current.version == calls[1]

@@ -13,7 +13,6 @@ import sqlalchemy as sa
 
 from gongshu.core.audit import AuditEvent
 from gongshu.core.jobs import Job
-from gongshu.engine import DatasetStore
 from gongshu.library import jobs as library_jobs
 from gongshu.library import service
 from gongshu.library.models import Dataset, DatasetVersion
@@ -31,7 +30,7 @@ def stored(runtime: Any, entry: Any) -> tuple[Dataset, DatasetVersion | None, li
         db.expunge_all()
     rows: list[dict] = []
     if version is not None:
-        rows = DatasetStore(runtime.settings.parquet_dir).read(
+        rows = service.dataset_store(runtime).read(
             dataset.storage_id, version.storage_version).to_pylist()
     return dataset, version, rows
 
@@ -110,8 +109,8 @@ def test_mismatch_is_reported_column_by_column_before_anything_is_stored(
     assert statuses["备注"] == "extra" and statuses["姓名"] == "ok"
     dataset, version, _ = stored(runtime, entry)
     assert version is None
-    assert not (runtime.settings.parquet_dir / dataset.storage_id).exists() or \
-        not list((runtime.settings.parquet_dir / dataset.storage_id).glob("v*"))
+    leftovers = service.dataset_store(runtime).location.listing(dataset.storage_id)
+    assert not [i.path for i in leftovers if i.path.rsplit("/", 1)[-1].startswith("v")]
     with runtime.db.transaction(write=False) as db:
         job = db.get(Job, done.job_id)
         assert job.status == "failed" and "does not fit" in job.error
@@ -146,7 +145,7 @@ def test_a_wrong_type_late_in_the_file_rejects_the_whole_file(
     assert problem["code"] == "wrong_type" and problem["examples"][0]["row"] == 31
     _, version, read = stored(runtime, entry)
     assert version.number == 1 and len(read) == len(ROWS)
-    assert len(DatasetStore(runtime.settings.parquet_dir).versions(
+    assert len(service.dataset_store(runtime).versions(
         stored(runtime, entry)[0].storage_id)) == 1  # the bad version left nothing behind
 
 
@@ -160,7 +159,7 @@ def test_a_new_version_becomes_current_and_the_old_one_stays(
         versions = service.list_versions(people.steward.actor, db, dataset.id)
         assert [(v.number, v.rows) for v in versions] == [(2, 40), (1, 10)]
         old = service.get_version(people.steward.actor, db, dataset.id, 1)
-    assert DatasetStore(runtime.settings.parquet_dir).read(
+    assert service.dataset_store(runtime).read(
         dataset.storage_id, old.storage_version).num_rows == 10
 
 
@@ -177,7 +176,7 @@ def test_a_crash_before_the_commit_leaves_the_previous_version_current(
     assert done.status == "failed" and "power cut" in done.error
     dataset, version, rows = stored(runtime, entry)
     assert version.number == 1 and len(rows) == 10
-    store = DatasetStore(runtime.settings.parquet_dir)
+    store = service.dataset_store(runtime)
     assert store.current(dataset.storage_id).version == version.storage_version
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from gongshu.core.jobs import Worker
-from library.data import HEADER, register_rows, write_file
+from library.data import HEADER, register_rows, uploaded_files, write_file
 from support import csrf_of, web_login
 
 ROWS = register_rows(30)
@@ -115,7 +115,7 @@ def test_a_rejected_upload_is_mapped_and_ingested_again_without_sending_it_again
     Worker(runtime).run_pending()
     done = client.get(third.headers["location"] + "/outcome").text
     assert 'data-ingest-status="succeeded"' in done
-    assert not list((runtime.settings.resolved_data_dir / "uploads").rglob("*.csv"))
+    assert not uploaded_files(runtime)
     # the first ingest links to the one that took its file; its file is not kept twice
     assert 'id="retried-as"' in client.get(first + "/outcome").text
     refused = client.post(first + "/remap", data={
@@ -135,7 +135,7 @@ def test_without_kept_uploads_the_mapping_form_asks_for_the_file(
     outcome = client.get(response.headers["location"] + "/outcome").text
     form = _remap_form(outcome)
     assert 'action="/library/upload"' in form and 'type="file"' in form
-    assert not list((runtime.settings.resolved_data_dir / "uploads").rglob("*.csv"))
+    assert not uploaded_files(runtime)
     with path.open("rb") as fh:
         again = client.post("/library/upload", data={
             "csrf_token": csrf_of(outcome), "entry_id": str(entry.id),

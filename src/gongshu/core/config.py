@@ -15,7 +15,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 
@@ -160,6 +160,40 @@ class Settings(BaseSettings):
         description="An upload whose ingest was rejected is kept this many hours, so that it can "
         "be ingested again with a column mapping without sending it again; 0 keeps none.",
     )
+    # Where datasets and uploads live (issue 13 §4): the data directory, or an object store.
+    storage_url: str = Field(
+        "",
+        description="Where dataset versions (datasets/) and uploads (uploads/) are kept: empty "
+        "or file: for the data directory, file:/srv/gongshu-store for another local directory, "
+        "or s3://bucket/prefix for an S3-compatible object store (then web and worker machines "
+        "share nothing but the database and the bucket).",
+    )
+    storage_cache_mb: int = Field(
+        4096, ge=0,
+        description="With storage in an object store: MB of this machine's disk (under "
+        "<data dir>/cache/datasets) kept as copies of dataset versions for previews, deliveries "
+        "and quality checks to read; 0 reads the object store every time.",
+    )
+    s3_endpoint: str = Field(
+        "",
+        description="URL of the S3-compatible server, e.g. http://minio.example:9000 or "
+        "https://s3.cn-north-1.amazonaws.com.cn; empty: AWS's own endpoint for s3_region.",
+    )
+    s3_access_key: str = Field(
+        "", description="Access key of the object store; empty: the AWS_ACCESS_KEY_ID "
+        "environment variable (or the machine's AWS credentials).",
+    )
+    s3_secret_key: SecretStr = Field(
+        SecretStr(""), description="Secret key of the object store (never logged or shown); "
+        "empty: AWS_SECRET_ACCESS_KEY.",
+    )
+    s3_region: str = Field("us-east-1", description="Region of the object store's bucket.")
+    s3_connect_timeout: float = Field(
+        10.0, gt=0, description="Seconds to wait for a connection to the object store.",
+    )
+    s3_request_timeout: float = Field(
+        120.0, gt=0, description="Seconds to wait for one request of the object store.",
+    )
     audit_checkpoint_dir: Path | None = Field(
         None,
         description="Directory of the audit checkpoint log audit-checkpoints.jsonl, to which "
@@ -277,5 +311,7 @@ def describe_settings() -> list[tuple[str, str, str]]:
     rows = []
     for name, field in Settings.model_fields.items():
         default = "" if field.default is None else str(field.default)
+        if isinstance(field.default, SecretStr):
+            default = ""
         rows.append((f"GONGSHU_{name.upper()}", default, field.description or ""))
     return rows

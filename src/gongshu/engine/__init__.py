@@ -1,7 +1,8 @@
 """The data plane: SQL over Parquet and Arrow (``Engine``), and versioned dataset storage.
 
 ``runtime.data_engine`` is the process's engine (DuckDB; Spark comes with the sandbox);
-``DatasetStore(settings.parquet_dir)`` keeps datasets as immutable Parquet versions.
+``dataset_store_of(settings)`` keeps datasets as immutable Parquet versions, in the data
+directory or an object store (``GONGSHU_STORAGE_URL``).
 """
 
 from gongshu.engine.base import (
@@ -12,15 +13,24 @@ from gongshu.engine.base import (
     WriteStats,
     write_parquet,
 )
-from gongshu.engine.storage import DatasetStore, DatasetVersion
+from gongshu.engine.storage import (
+    DatasetStore,
+    DatasetVersion,
+    Location,
+    dataset_store_of,
+    storage_location,
+)
 
 __all__ = [
     "DatasetStore",
     "DatasetVersion",
     "Engine",
+    "Location",
     "QueryError",
     "QueryOutOfMemory",
     "QueryTimeout",
     "WriteStats",
+    "dataset_store_of",
+    "storage_location",
     "write_parquet",
 ]

@@ -15,11 +15,12 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePath, PurePosixPath
 from typing import Any, Protocol, TypeAlias, runtime_checkable
 
 import pyarrow as pa
 import pyarrow.dataset as pads
+import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
 from gongshu.core.errors import BadRequest
@@ -59,7 +60,7 @@ class WriteStats:
     """What ``write_parquet`` wrote: part files in order, their rows and bytes on disk."""
 
     rows: int
-    files: tuple[Path, ...]
+    files: tuple[PurePath, ...]  # local: ``Path``; in an object store: its key
     bytes: int
     schema: pa.Schema = field(compare=False)
 
@@ -104,30 +105,37 @@ def _batches(data: Batches) -> tuple[pa.Schema | None, Iterable[pa.RecordBatch]]
 
 def write_parquet(
     data: Batches,
-    dest: Path,
+    dest: str | PurePath,
     *,
     max_rows_per_file: int = 10_000_000,
     row_group_size: int = 1_000_000,
     compression: str = "zstd",
     fsync: bool = True,
+    filesystem: pafs.FileSystem | None = None,
 ) -> WriteStats:
     """Write batches into ``dest/part-00000.parquet``, ``part-00001`` … (rolling by rows).
 
     Batches stream through: memory holds one row group, not the dataset. With ``fsync`` each
-    file is on disk when this returns, so a version published afterwards cannot point at
-    data a power cut would lose. An empty input still writes one (empty) file when its
-    schema is known, so the version keeps its columns.
+    local file is on disk when this returns, so a version published afterwards cannot point at
+    data a power cut would lose (an object store has the object once its upload returns). An
+    empty input still writes one (empty) file when its schema is known, so the version keeps
+    its columns. ``filesystem``: a ``pyarrow.fs`` file system ``dest`` is a path of (default:
+    the local one).
     """
-    dest.mkdir(parents=True, exist_ok=True)
+    local = filesystem is None or isinstance(filesystem, pafs.LocalFileSystem)
+    base: PurePath = Path(dest) if local else PurePosixPath(str(dest))
+    if local:
+        Path(base).mkdir(parents=True, exist_ok=True)
     schema, batches = _batches(data)
-    files: list[Path] = []
+    files: list[PurePath] = []
     writer: pq.ParquetWriter | None = None
     rows_in_file = rows = 0
 
     def open_next(s: pa.Schema) -> pq.ParquetWriter:
-        path = dest / f"part-{len(files):05d}.parquet"
+        path = base / f"part-{len(files):05d}.parquet"
         files.append(path)
-        return pq.ParquetWriter(path, s, compression=compression)
+        return pq.ParquetWriter(str(path), s, compression=compression,
+                                filesystem=None if local else filesystem)
 
     try:
         for batch in batches:
@@ -149,10 +157,14 @@ def write_parquet(
     finally:
         if writer is not None:
             writer.close()
-    if fsync:
-        for path in files:
-            _fsync_file(path)
-    size = sum(p.stat().st_size for p in files)
+    if local:
+        if fsync:
+            for path in files:
+                _fsync_file(Path(path))
+        size = sum(Path(p).stat().st_size for p in files)
+    else:
+        assert filesystem is not None
+        size = sum(int(i.size or 0) for i in filesystem.get_file_info([str(p) for p in files]))
     return WriteStats(rows, tuple(files), size, schema if schema is not None else pa.schema([]))
 
 

@@ -9,7 +9,7 @@ from typing import Any
 import pyarrow as pa
 
 from gongshu.core.jobs import JobContext, handler
-from gongshu.engine import DatasetStore
+from gongshu.engine import dataset_store_of
 from gongshu.grading import service
 from gongshu.grading.permissions import GRADING_CONFIRM
 from gongshu.grading.scan import SCAN_BATCH_ROWS, scan_batches
@@ -23,7 +23,7 @@ def rescan(ctx: JobContext) -> dict[str, Any]:
     entry_id = uuid.UUID(ctx.params["entry_id"])
     with ctx.runtime.db.transaction(write=False) as db:
         target = service.rescan_target(ctx.actor, db, entry_id)
-    store = DatasetStore(ctx.runtime.settings.parquet_dir)
+    store = dataset_store_of(ctx.runtime.settings)  # a local directory or an object store
     stored = store.get(target.storage_id, target.storage_version)
     codes = [code for _name, code in target.columns]
     names = [name for name, _code in target.columns]
@@ -31,7 +31,7 @@ def rescan(ctx: JobContext) -> dict[str, Any]:
     done = [0]
 
     def batches() -> Any:
-        dataset = store.dataset(target.storage_id, target.storage_version)
+        dataset = stored.arrow_dataset()
         for batch in dataset.to_batches(columns=codes, batch_size=SCAN_BATCH_ROWS):
             done[0] += batch.num_rows
             ctx.progress(done[0], stored.rows, "scanning", key="grading_scanning")

@@ -173,16 +173,16 @@ def upload(
     settings = request.app.state.runtime.settings
     mapping = service.parse_column_mapping(columns)
     service.ensure_dataset(actor, db, entry_id, kind=kind)  # permission before the bytes
-    path = save_upload(request, file, service.uploads_dir(db), settings.upload_max_mb)
+    path = save_upload(request, file, service.upload_area(db), settings.upload_max_mb)
     try:
         ingest = service.start_ingest(
-            actor, db, entry_id=entry_id, source=str(path), source_name=safe_name(file.filename),
+            actor, db, entry_id=entry_id, source=path, source_name=safe_name(file.filename),
             source_kind="upload", kind=kind,
             options=service.IngestOptions(sheet=sheet, encoding=encoding, delimiter=delimiter,
                                           format=format, drop_extra=drop_extra,
                                           columns=mapping))
     except BaseException:
-        service.discard_upload(path, service.uploads_dir(db))
+        service.discard_upload(service.upload_area(db), path)
         raise
     return ingest_public(ingest)
 

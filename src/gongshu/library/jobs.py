@@ -45,11 +45,11 @@ import pyarrow.parquet as pq
 
 from gongshu.core.errors import GongshuError, InvalidState, ValidationFailed
 from gongshu.core.jobs import JobCancelled, JobContext, JobHandedBack, handler, schedule
-from gongshu.engine import DatasetStore, Engine
+from gongshu.engine import Engine
 from gongshu.engine.duckdb import DuckDBEngine
 from gongshu.engine.readers import SourceReader, open_source
 from gongshu.library import ingest as pipeline
-from gongshu.library import quality, service
+from gongshu.library import quality, service, uploads
 from gongshu.library.permissions import LIBRARY_INGEST, QUALITY_MANAGE
 
 log = logging.getLogger("gongshu.library")
@@ -140,23 +140,33 @@ schedule("library.sweep_uploads", every=SWEEP_UPLOADS_EVERY)
 def ingest(ctx: JobContext) -> dict[str, Any]:
     ingest_id = uuid.UUID(ctx.params["ingest_id"])
     runtime = ctx.runtime
-    source = service.job_source(runtime.keys, ctx.params)
-    uploads = runtime.settings.resolved_data_dir / "uploads"
+    upload = service.job_upload(runtime.settings, ctx.params)
+    if upload is None:
+        return _ingest(ctx, ingest_id, service.job_source(runtime.keys, ctx.params))
+    # an upload: read from the upload area (in place, or copied from the object store)
+    area = service.upload_area(runtime.settings)
+    scratch = runtime.settings.resolved_data_dir / "tmp"
     handed_back = False
     try:
-        return _ingest(ctx, ingest_id, source)
+        with contextlib.ExitStack() as stack:
+            try:
+                path = stack.enter_context(uploads.local_file(area, upload, scratch))
+            except Exception as exc:  # gone from the storage, or the storage unreachable
+                _fail(ctx, ingest_id, f"the upload could not be read from the storage: {exc}",
+                      None)
+                raise
+            return _ingest(ctx, ingest_id, str(path), upload=upload)
     except JobHandedBack:
         handed_back = True  # it runs again: its upload stays
         raise
     finally:
         # an upload is read once, unless it was rejected and is kept to be mapped (``_reject``)
-        if (not handed_back and Path(source).is_file()
-                and Path(source).resolve().parent.parent == uploads.resolve()
-                and not service.is_kept(source)):
-            service.discard_upload(source, uploads)
+        if not handed_back and not service.is_kept(runtime.settings, upload):
+            service.discard_upload(area, upload)
 
 
-def _ingest(ctx: JobContext, ingest_id: uuid.UUID, source: str) -> dict[str, Any]:
+def _ingest(ctx: JobContext, ingest_id: uuid.UUID, source: str, *,
+            upload: str | None = None) -> dict[str, Any]:
     runtime = ctx.runtime
     with runtime.db.transaction() as db:
         plan = service.begin_ingest(ctx.actor, db, ingest_id, job_id=ctx.job_id)
@@ -178,7 +188,7 @@ def _ingest(ctx: JobContext, ingest_id: uuid.UUID, source: str) -> dict[str, Any
                                              drop_extra=opts.drop_extra, columns=opts.columns)
             report = {**mapping.report(), "source": info}
             path = Path(source) if plan.source_kind != "database" else None
-            store = DatasetStore(runtime.settings.parquet_dir)
+            store = service.dataset_store(runtime)
             try:
                 result = pipeline.ingest_stream(
                     reader, mapping, engine=runtime.data_engine, store=store,
@@ -191,7 +201,7 @@ def _ingest(ctx: JobContext, ingest_id: uuid.UUID, source: str) -> dict[str, Any
                 report["ok"] = False
                 report["rows"] = exc.rows
                 _mark_statuses(report, exc.problems)
-                _reject(ctx, ingest_id, report, exc.problems, source=source)
+                _reject(ctx, ingest_id, report, exc.problems, upload=upload)
         except JobHandedBack:
             raise  # not a failure: the ingest stays running and runs again
         except GongshuError as exc:
@@ -226,7 +236,7 @@ def _ingest(ctx: JobContext, ingest_id: uuid.UUID, source: str) -> dict[str, Any
                       "seconds": report["seconds"], "href": f"/library/ingests/{ingest_id}"}
     except InvalidState as exc:
         if exc.code != "ingest_finished":
-            _restore_storage(runtime.settings.parquet_dir, plan)
+            _restore_storage(runtime, plan)
             _fail(ctx, ingest_id, exc.detail, report)
             raise
         # another run of this ingest finished it first: the version it recorded stays current
@@ -234,7 +244,7 @@ def _ingest(ctx: JobContext, ingest_id: uuid.UUID, source: str) -> dict[str, Any
         raise
     except BaseException as exc:
         # The new version never became current in the metadata store; point storage back too.
-        _restore_storage(runtime.settings.parquet_dir, plan)
+        _restore_storage(runtime, plan)
         if isinstance(exc, Exception) and not isinstance(exc, JobHandedBack):
             _fail(ctx, ingest_id, exc.detail if isinstance(exc, GongshuError)
                   else f"internal error: {exc}", report)
@@ -256,12 +266,12 @@ MAPPABLE = frozenset({"missing", "extra", "duplicate", "unknown_column", "unknow
 
 
 def _reject(ctx: JobContext, ingest_id: uuid.UUID, report: dict[str, Any],
-            problems: list[pipeline.Problem], *, source: str) -> None:
+            problems: list[pipeline.Problem], *, upload: str | None) -> None:
     blocking = [p for p in problems if p.blocking]
     message = (f"The file does not fit the catalog entry: {len(blocking)} problem(s), e.g. "
                + "; ".join(p.message for p in blocking[:3]))
-    if any(p.code in MAPPABLE for p in blocking):
-        retry = service.keep_upload(ctx.runtime.settings, source)
+    if upload is not None and any(p.code in MAPPABLE for p in blocking):
+        retry = service.keep_upload(ctx.runtime.settings, upload)
         if retry is not None:
             report["retry"] = retry
     with ctx.runtime.db.transaction() as db:
@@ -299,16 +309,17 @@ def _point_at_recorded(runtime: Any, plan: service.IngestPlan) -> None:
         with runtime.db.transaction() as db:
             version = service.current_storage_version(db, plan.dataset_id)
         if version is not None:
-            DatasetStore(runtime.settings.parquet_dir).set_current(plan.storage_id, version)
+            service.dataset_store(runtime).set_current(plan.storage_id, version)
     except Exception:
         log.exception("could not point dataset %s at its recorded version", plan.storage_id)
 
 
-def _restore_storage(root: Path, plan: service.IngestPlan) -> None:
+def _restore_storage(runtime: Any, plan: service.IngestPlan) -> None:
     if plan.previous_storage_version is None:
         return  # nothing was current before; the metadata store names no version either
     try:
-        DatasetStore(root).set_current(plan.storage_id, plan.previous_storage_version)
+        service.dataset_store(runtime).set_current(plan.storage_id,
+                                                   plan.previous_storage_version)
     except Exception:
         log.exception("could not point dataset %s back at its previous version", plan.storage_id)
 
@@ -327,7 +338,7 @@ def _quality(ctx: JobContext, plan: service.IngestPlan,
         assert dataset is not None
         with quality_engine(ctx.runtime, ctx.job_id) as engine:
             return service.evaluate_version(
-                db, dataset, None, files=result.version.file_paths, columns=columns,
+                db, dataset, None, files=result.version.engine_source(), columns=columns,
                 rules=plan.rules, created_at=dt.datetime.now(dt.UTC),
                 update_cycle=plan.update_cycle, engine=engine)
 

@@ -141,10 +141,10 @@ def upload(
             raise ValidationFailed.single("entry_id", "required",
                                           "Choose the catalog entry.") from None
         service.ensure_dataset(actor, db, entry, kind=kind or None)
-        path = save_upload(request, file, service.uploads_dir(db),
+        path = save_upload(request, file, service.upload_area(db),
                            request.app.state.runtime.settings.upload_max_mb)
         ingest = service.start_ingest(
-            actor, db, entry_id=entry, source=str(path), source_name=safe_name(file.filename),
+            actor, db, entry_id=entry, source=path, source_name=safe_name(file.filename),
             source_kind="upload", kind=kind or None,
             options=service.IngestOptions(sheet=sheet or None, encoding=encoding or None,
                                           delimiter=delimiter or None,
@@ -153,7 +153,7 @@ def upload(
     except GongshuError as exc:
         db.rollback()
         if path is not None:
-            service.discard_upload(path, service.uploads_dir(db))
+            service.discard_upload(service.upload_area(db), path)
         if exc.status in (401, 403, 404):
             raise
         if not isinstance(exc, ValidationFailed):

@@ -40,6 +40,7 @@ import yaml
 
 from gongshu.core.errors import FieldError
 from gongshu.engine import Engine, QueryError
+from gongshu.engine.base import Source
 from gongshu.grading.detectors import match_mask
 from gongshu.grading.vocab import DETECTOR_TYPES
 
@@ -177,16 +178,25 @@ class Context:
     created_at: dt.datetime
     update_cycle: str | None = None
     now: dt.datetime | None = None
-    #: resource code -> (parquet files, {column code}) of that dataset's current version
-    resolve: Callable[[str], tuple[Sequence[Path], set[str]] | None] | None = None
+    #: resource code -> (its data as ``Engine.register`` takes it, {column code}) of that
+    #: dataset's current version
+    resolve: Callable[[str], tuple[Source, set[str]] | None] | None = None
 
 
-def evaluate(engine: Engine, files: Sequence[Path], rules: Iterable[Rule], *,
+def _registrable(files: Source | Sequence[Path]) -> Source:
+    """Parquet paths as a list; an Arrow dataset or table (an object store's version) as is."""
+    if isinstance(files, str | Path) or not isinstance(files, Sequence):
+        return files
+    return list(files)
+
+
+def evaluate(engine: Engine, files: Source | Sequence[Path], rules: Iterable[Rule], *,
              columns: Mapping[str, ColumnInfo], context: Context) -> Outcome:
-    """Score every rule over the version stored in ``files``; a rule that cannot run gets an
-    error and no score (it does not drag the overall score)."""
+    """Score every rule over the version stored in ``files`` (Parquet paths, or the version's
+    ``engine_source()``); a rule that cannot run gets an error and no score (it does not drag
+    the overall score)."""
     table = f"q_{uuid.uuid4().hex[:16]}"
-    engine.register(table, list(files))
+    engine.register(table, _registrable(files))
     results = []
     try:
         for rule in rules:
@@ -281,7 +291,7 @@ def _reference(engine: Engine, t: str, c: str | None, r: RuleResult, p: Mapping[
         r.error = f"the referenced dataset has no column {p['column']}"
         return
     other = f"r_{uuid.uuid4().hex[:16]}"
-    engine.register(other, list(files))
+    engine.register(other, _registrable(files))
     try:
         rc = _q(str(p["column"]))
         checked, passed = _one(

@@ -15,18 +15,19 @@ the viewer's role (``deid/data/masks.yaml``).
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime as dt
 import json
-import os
 import shutil
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.fs as pafs
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -48,10 +49,12 @@ from gongshu.core.jobs import Job
 from gongshu.core.permissions import Actor, require
 from gongshu.core.security import KeyStore, seal, unseal
 from gongshu.deid import masks as previews
-from gongshu.engine import DatasetStore, Engine
+from gongshu.engine import DatasetStore, Engine, Location, dataset_store_of
+from gongshu.engine import DatasetVersion as StoredVersion
+from gongshu.engine.base import Source
 from gongshu.grading import service as grading
 from gongshu.grading.permissions import GRADING_CONFIRM
-from gongshu.library import quality
+from gongshu.library import quality, uploads
 from gongshu.library.ingest import DATA_TYPES, IngestResult, ItemSpec, Problem
 from gongshu.library.models import (
     Dataset,
@@ -310,13 +313,6 @@ def redact_url(url: str) -> str:
         return url.split("://", 1)[0] + "://…"
 
 
-def uploads_dir(db: Session) -> Path:
-    """Where uploaded files wait for their ingest job (inside the data directory)."""
-    path = runtime_of(db).settings.resolved_data_dir / "uploads"
-    path.mkdir(parents=True, exist_ok=True)
-    return path
-
-
 def start_ingest(
     actor: Actor,
     db: Session,
@@ -337,11 +333,20 @@ def start_ingest(
     options = _check_options(options or IngestOptions(), database=source_kind == "database")
     if source_kind not in ("file", "upload", "database"):
         raise BadRequest(f"Unknown source kind {source_kind!r}.")
-    if source_kind != "database" and not Path(source).is_file():
-        raise BadRequest(f"{source_name or source}: no such file.", code="file_not_found")
+    if source_kind == "upload":  # a key of the upload area (``library.uploads``)
+        found_size = uploads.size_of(upload_area(db), source)
+        if found_size is None:
+            raise BadRequest(f"{source_name or source}: no such upload.", code="file_not_found")
+        size = found_size
+    elif source_kind == "file":  # a file of the machine that runs the job (the CLI's own)
+        if not Path(source).is_file():
+            raise BadRequest(f"{source_name or source}: no such file.", code="file_not_found")
+        size = Path(source).stat().st_size
+    else:
+        size = 0
     dataset = ensure_dataset(actor, db, entry_id, kind=kind)
-    name = source_name or (redact_url(source) if source_kind == "database" else Path(source).name)
-    size = Path(source).stat().st_size if source_kind != "database" else 0
+    name = source_name or (redact_url(source) if source_kind == "database"
+                           else PurePosixPath(source.replace("\\", "/")).name)
     ingest = Ingest(dataset_id=dataset.id, entry_id=dataset.entry_id,
                     provider_path=dataset.provider_path, status=IngestStatus.QUEUED,
                     source_name=name[:255], source_kind=source_kind, options=options.as_dict(),
@@ -364,18 +369,39 @@ def start_ingest(
 
 def job_params(db: Session, ingest: Ingest, source: str) -> dict[str, Any]:
     """The ingest job's parameters. A database URL carries a password: it is stored sealed
-    (SM4-GCM under the data directory's key), never in clear in the job table."""
+    (SM4-GCM under the data directory's key), never in clear in the job table. An upload is
+    named by its key in the upload area (any worker machine finds it there), never by a path."""
     if ingest.source_kind == "database":
         sealed = seal(runtime_of(db).keys, source, context=str(ingest.id))
         return {"ingest_id": str(ingest.id), "source_sealed": sealed}
+    if ingest.source_kind == "upload":
+        return {"ingest_id": str(ingest.id), "upload": source}
     return {"ingest_id": str(ingest.id), "source": source}
 
 
 def job_source(keys: KeyStore, params: dict[str, Any]) -> str:
-    """The source of an ingest job, unsealed when it is a database URL."""
+    """The source of an ingest job: a path or a database URL (unsealed); for an upload, its
+    key (``job_upload``)."""
     if "source_sealed" in params:
         return unseal(keys, params["source_sealed"], context=str(params["ingest_id"]))
+    if "upload" in params:
+        return str(params["upload"])
     return str(params["source"])
+
+
+def job_upload(settings: Any, params: dict[str, Any]) -> str | None:
+    """The upload key of an ingest job, or None when its source is no upload. (A job queued
+    before uploads had keys names the file's path in the data directory's ``uploads/``.)"""
+    if "upload" in params:
+        return str(params["upload"])
+    source = params.get("source")
+    if not source:
+        return None
+    legacy = (settings.resolved_data_dir / "uploads").resolve()
+    path = Path(str(source)).resolve()
+    if path.parent.parent == legacy and not (getattr(settings, "storage_url", "") or "").strip():
+        return path.relative_to(legacy).as_posix()
+    return None
 
 
 def job_title(dataset: Dataset, source_name: str) -> str:
@@ -568,54 +594,45 @@ def complete_ingest(
     return version
 
 
-def discard_upload(path: str | os.PathLike[str], uploads_root: Path) -> None:
-    """Remove an uploaded file's folder once its ingest is over (only inside the uploads dir:
-    ``<data_dir>/uploads/<random>/<file name>``)."""
-    root = uploads_root.resolve()
-    folder = Path(path).resolve().parent
-    if folder.parent == root:
-        shutil.rmtree(folder, ignore_errors=True)
+def upload_area(db_or_settings: Session | Any) -> Location:
+    """Where uploads wait for their ingest job (``library.uploads``)."""
+    settings = runtime_of(db_or_settings).settings if isinstance(db_or_settings, Session) \
+        else db_or_settings
+    return uploads.upload_area(settings)
+
+
+def discard_upload(area: Location, key: str) -> None:
+    """Remove an upload once its ingest is over (only an upload: ``<random>/<file name>``)."""
+    uploads.discard(area, key)
 
 
 # ------------------------------------------------------------ ingesting a kept upload again
 
-#: the file beside a kept upload that says until when it is kept (ISO time, UTC)
-KEPT_MARKER = ".kept-until"
+KEPT_MARKER = uploads.KEPT_MARKER
 
 
-def keep_upload(settings: Any, source: str) -> dict[str, str] | None:
+def keep_upload(settings: Any, key: str) -> dict[str, str] | None:
     """Keep an upload whose ingest was rejected for ``upload_keep_hours``, so that it can be
     ingested again with a column mapping without sending it again. Returns what the rejected
     ingest's report records (``retry``), or None when nothing is kept (not an upload, or the
     setting is 0)."""
     hours = int(getattr(settings, "upload_keep_hours", 0) or 0)
-    uploads = (settings.resolved_data_dir / "uploads").resolve()
-    path = Path(source).resolve()
-    if hours <= 0 or path.parent.parent != uploads or not path.is_file():
+    area = upload_area(settings)
+    if hours <= 0 or uploads.size_of(area, key) is None:
         return None
     until = utcnow() + dt.timedelta(hours=hours)
-    (path.parent / KEPT_MARKER).write_text(until.isoformat(), encoding="utf-8")
-    return {"upload": path.relative_to(uploads).as_posix(), "until": until.isoformat()}
+    uploads.keep(area, key, until)
+    return {"upload": key, "until": until.isoformat()}
 
 
-def is_kept(source: str | os.PathLike[str]) -> bool:
+def is_kept(settings: Any, key: str) -> bool:
     """The upload is kept for another ingest (its folder has the marker)."""
-    return (Path(source).parent / KEPT_MARKER).is_file()
+    return uploads.is_kept(upload_area(settings), key)
 
 
-def sweep_kept_uploads(uploads: Path, *, now: dt.datetime | None = None) -> int:
+def sweep_kept_uploads(area: Location, *, now: dt.datetime | None = None) -> int:
     """Remove the kept uploads whose time is up; returns how many."""
-    now = now or utcnow()
-    removed = 0
-    for marker in uploads.glob(f"*/{KEPT_MARKER}"):
-        try:
-            until = dt.datetime.fromisoformat(marker.read_text(encoding="utf-8").strip())
-        except (OSError, ValueError):
-            until = now
-        if until <= now:
-            shutil.rmtree(marker.parent, ignore_errors=True)
-            removed += 1
-    return removed
+    return uploads.sweep_kept(area, now or utcnow())
 
 
 # ------------------------------------------------- settling lost ingests, sweeping leftovers
@@ -656,6 +673,15 @@ def _age(path: Path, now: float) -> float:
     return now - newest
 
 
+def _area_age(area: Any, folder: str, now: float) -> float:
+    """The same for a folder of the upload area (a local directory or an object store)."""
+    newest: float | None = None
+    for info in [area.info(folder), *area.listing(folder)]:
+        if info.mtime is not None:
+            newest = max(newest or 0.0, info.mtime.timestamp())
+    return 0.0 if newest is None else now - newest
+
+
 @dataclass(frozen=True)
 class Swept:
     kept_uploads: int = 0
@@ -692,33 +718,34 @@ def sweep_leftovers(actor: Actor, db: Session, /, *, now: dt.datetime | None = N
     now = now or utcnow()
     clock = now.timestamp()
     settings = runtime_of(db).settings
-    uploads = settings.resolved_data_dir / "uploads"
-    kept = sweep_kept_uploads(uploads, now=now) if uploads.is_dir() else 0
+    area = upload_area(settings)
+    kept = sweep_kept_uploads(area, now=now)
     live = jobs.live_jobs(db, kinds=("library.ingest",))
     # every path component of the live jobs' parameters: the folder of each upload they read,
     # whatever the parameter is called and whether it is absolute or relative
     reading = {part for j in live for value in (j.params or {}).values()
                if isinstance(value, str) for part in Path(value).parts}
     orphans = 0
-    if uploads.is_dir():
-        for folder in uploads.iterdir():
-            if (folder.is_dir() and folder.name not in reading
-                    and not (folder / KEPT_MARKER).exists()
-                    and _age(folder, clock) >= min_age.total_seconds()):
-                shutil.rmtree(folder, ignore_errors=True)
-                orphans += 1
+    for info in area.listing():
+        folder = PurePosixPath(info.path).name
+        if (info.type == pafs.FileType.Directory and folder not in reading
+                and not area.info(f"{folder}/{KEPT_MARKER}").is_file
+                and _area_age(area, folder, clock) >= min_age.total_seconds()):
+            area.remove(folder)
+            orphans += 1
     busy = set(db.scalars(sa.select(Dataset.storage_id).join(Ingest, Ingest.dataset_id == Dataset.id)
                           .where(Ingest.job_id.in_([j.id for j in live]))))
     temporary = 0
     store = store_of(db)
-    if settings.parquet_dir.is_dir():
-        for base in settings.parquet_dir.iterdir():
-            if base.is_dir() and base.name not in busy and any(base.glob(".tmp-*")):
-                try:
-                    temporary += store.clean_temporary(base.name,
-                                                       older_than=min_age.total_seconds())
-                except ValidationFailed:  # not a dataset's directory: not ours to touch
-                    continue
+    # unfinished versions of datasets no live ingest writes (one being written may take longer
+    # than ``min_age``: its dataset is busy, so it is left alone)
+    for storage_id in db.scalars(sa.select(Dataset.storage_id)):
+        if storage_id not in busy:
+            try:
+                temporary += store.clean_temporary(storage_id,
+                                                   older_than=min_age.total_seconds())
+            except (ValidationFailed, OSError):  # not as expected: not ours to touch
+                continue
     spill = 0
     spill_root = settings.resolved_data_dir / "tmp" / "duckdb"
     running = {str(j.id) for j in live} | {str(i) for i in jobs.running_job_ids(db)}
@@ -776,20 +803,19 @@ def _sweep_unrecorded_versions(db: Session, store: DatasetStore, busy: set[str],
     return removed, repointed
 
 
-def kept_upload(db: Session, ingest: Ingest) -> Path | None:
-    """The kept file of a rejected ingest, if it is still there and its time is not up."""
+def kept_upload(db: Session, ingest: Ingest) -> str | None:
+    """The key of a rejected ingest's kept file, if it is still there and its time is not up."""
     retry = (ingest.report or {}).get("retry")
     if ingest.status != IngestStatus.REJECTED or not isinstance(retry, dict):
         return None
-    uploads = uploads_dir(db).resolve()
-    path = (uploads / str(retry.get("upload", ""))).resolve()
+    key = str(retry.get("upload", ""))
     try:
         until = dt.datetime.fromisoformat(str(retry.get("until")))
     except ValueError:
         return None
-    if path.parent.parent != uploads or not path.is_file() or until <= utcnow():
+    if until <= utcnow() or uploads.size_of(upload_area(db), key) is None:
         return None
-    return path
+    return key
 
 
 def remap_ingest(actor: Actor, db: Session, /, ingest_id: uuid.UUID, *,
@@ -800,23 +826,44 @@ def remap_ingest(actor: Actor, db: Session, /, ingest_id: uuid.UUID, *,
     dataset = get_dataset(actor, db, old.dataset_id)
     require(actor, LIBRARY_INGEST, dataset.provider_path)
     db.refresh(old, with_for_update=True)  # one new ingest per kept file
-    path = kept_upload(db, old)
-    if path is None:
+    key = kept_upload(db, old)
+    if key is None:
         raise InvalidState("The file of this ingest is no longer kept; upload it again.",
                            code="upload_not_kept")
     if not columns:
         raise ValidationFailed.single("columns", "required", "Map at least one column.")
     previous = IngestOptions.of(old.options or {})
     options = dataclasses.replace(previous, columns={**(previous.columns or {}), **columns})
-    ingest = start_ingest(actor, db, entry_id=old.entry_id, source=str(path),
+    ingest = start_ingest(actor, db, entry_id=old.entry_id, source=key,
                           source_name=old.source_name, source_kind="upload", options=options)
-    (path.parent / KEPT_MARKER).unlink(missing_ok=True)  # the new ingest's file now
+    uploads.unkeep(upload_area(db), key)  # the new ingest's file now
     old.report = {**(old.report or {}), "retry": None, "retried_as": str(ingest.id)}
     return ingest
 
 
 def store_of(db: Session) -> DatasetStore:
-    return DatasetStore(runtime_of(db).settings.parquet_dir)
+    return dataset_store(runtime_of(db))
+
+
+def dataset_store(runtime: Any) -> DatasetStore:
+    """The configured dataset store (``GONGSHU_STORAGE_URL``), numbering and publishing versions
+    under a lock on the dataset's row in the database: it holds across processes and machines
+    (on PostgreSQL ``SELECT … FOR UPDATE``; on SQLite the write transaction's lock)."""
+
+    @contextlib.contextmanager
+    def lock(storage_id: str) -> Iterator[None]:
+        with runtime.db.transaction() as db:
+            db.execute(sa.select(Dataset.id).where(Dataset.storage_id == storage_id)
+                       .with_for_update())
+            yield
+
+    return dataset_store_of(runtime.settings, lock=lock)
+
+
+def open_version(db: Session, /, dataset: Dataset, version: DatasetVersion) -> StoredVersion:
+    """The stored files of a version (no permission check: callers hold the dataset); its
+    ``arrow_dataset()`` / ``engine_source()`` read it on the configured storage."""
+    return store_of(db).get(dataset.storage_id, version.storage_version)
 
 
 # ------------------------------------------------------------------------------------ quality
@@ -925,23 +972,24 @@ def quality_context(db: Session, dataset: Dataset, *, created_at: dt.datetime,
     """What rules need beyond the version: the update cycle, and other datasets (by code)."""
     store = store_of(db)
 
-    def resolve(code: str) -> tuple[list[Path], set[str]] | None:
+    def resolve(code: str) -> tuple[Source, set[str]] | None:
         other = db.scalars(sa.select(Dataset).where(Dataset.resource_code == code)).first()
         if other is None or other.current_version_id is None:
             return None
         current = db.get(DatasetVersion, other.current_version_id)
         assert current is not None
         stored = store.get(other.storage_id, current.storage_version)
-        return stored.file_paths, {c["code"] for c in current.columns}
+        return stored.engine_source(), {c["code"] for c in current.columns}
 
     return quality.Context(created_at=created_at, update_cycle=update_cycle, resolve=resolve)
 
 
 def evaluate_version(db: Session, /, dataset: Dataset, version: DatasetVersion | None, *,
-                     files: Sequence[Path], columns: Mapping[str, quality.ColumnInfo],
+                     files: Source, columns: Mapping[str, quality.ColumnInfo],
                      rules: Sequence[quality.Rule], created_at: dt.datetime,
                      update_cycle: str | None, engine: Engine | None = None) -> quality.Outcome:
-    """Score the rules over stored files (no permission check: callers hold the dataset).
+    """Score the rules over a stored version (``files``: what ``Engine.register`` takes, e.g.
+    ``engine_source()`` of the version; no permission check: callers hold the dataset).
     ``engine``: where the SQL runs (default: the runtime's data engine)."""
     context = quality_context(db, dataset, created_at=created_at, update_cycle=update_cycle)
     return quality.evaluate(engine or runtime_of(db).data_engine, files, rules, columns=columns,
@@ -972,7 +1020,7 @@ def evaluate_quality(actor: Actor, db: Session, /, dataset_id: uuid.UUID, *,
     stored = store_of(db).get(dataset.storage_id, version.storage_version)
     started = time.monotonic()
     outcome = evaluate_version(
-        db, dataset, version, files=stored.file_paths,
+        db, dataset, version, files=stored.engine_source(),
         columns=_columns_of(version, []), rules=_rules(db, dataset.id),
         created_at=version.created_at,
         update_cycle=entry.current_version.update_cycle if entry.current_version else None,
@@ -1056,7 +1104,7 @@ def preview(actor: Actor, db: Session, /, dataset_id: uuid.UUID, *, limit: int =
     engine = runtime_of(db).data_engine
     table = f"p_{uuid.uuid4().hex[:16]}"
     plan = previews.plan(columns, policy, table=table)
-    engine.register(table, stored.file_paths)
+    engine.register(table, stored.engine_source())
     try:
         rows = engine.query(plan.sql + " LIMIT ? OFFSET ?", [limit, offset]).to_pylist() \
             if plan.shown else []
@@ -1149,7 +1197,7 @@ def read_columns(actor: Actor, db: Session, /, *, entry_id: uuid.UUID, columns: 
         for c in columns)
     table = f"r_{uuid.uuid4().hex[:16]}"
     engine = runtime_of(db).data_engine
-    files = store_of(db).get(dataset.storage_id, found.storage_version).file_paths
+    files = store_of(db).get(dataset.storage_id, found.storage_version).engine_source()
     sql = f"SELECT {select} FROM {table}"
     if conditions:
         sql += " WHERE " + " AND ".join(conditions)
@@ -1182,7 +1230,6 @@ def open_dataset(actor: Actor, db: Session, /, *, entry_id: uuid.UUID,
     ({code, name, data_type, arrow_type}): for an engine that runs its own query over the
     whole dataset (the sandbox, Art. 14). Guarded as :func:`read_columns` (a role at the
     provider, or a capability on the entry); not audited here: the caller records the use."""
-    import pyarrow.dataset as pads
 
     dataset = db.scalars(sa.select(Dataset).where(Dataset.entry_id == entry_id)).first()
     if dataset is None or not may_read_entry_data(actor, dataset):
@@ -1197,8 +1244,9 @@ def open_dataset(actor: Actor, db: Session, /, *, entry_id: uuid.UUID,
     if found is None:
         raise NotFound(f"The dataset has no version {version}.",
                        code="dataset_version_not_found", version=version)
-    files = [str(p) for p in store_of(db).get(dataset.storage_id, found.storage_version).file_paths]
-    return list(found.columns), pads.dataset(files, format="parquet")
+    # a local directory or an object store (the version's Arrow dataset knows its file system)
+    return list(found.columns), store_of(db).get(dataset.storage_id,
+                                                 found.storage_version).arrow_dataset()
 
 
 def _quote(name: str) -> str:
