@@ -118,8 +118,10 @@ def _first_version(runtime: Runtime, entry: Any, people: Any, run_ingest: Any,
 
 def _queue_ingest(runtime: Runtime, people: Any, entry: Any, path: Path) -> tuple[Any, Any]:
     with runtime.db.transaction() as db:
+        # an upload is named by its key in the upload area: <folder>/<file name>
         ingest = service.start_ingest(people.steward.actor, db, entry_id=entry.id,
-                                      source=str(path), source_kind="upload")
+                                      source=f"{path.parent.name}/{path.name}",
+                                      source_kind="upload")
         return ingest.id, ingest.job_id
 
 
@@ -132,8 +134,9 @@ def _state(runtime: Runtime, ingest_id: Any, job_id: Any) -> tuple[Ingest, Job]:
 
 def _leftovers(runtime: Runtime) -> list[Path]:
     data = runtime.settings.resolved_data_dir
-    return [*data.glob("datasets/*/.tmp-*"), *data.glob("uploads/*/*"),
-            *data.glob("tmp/duckdb/*")]
+    # a version being written holds a _writing marker until its manifest is in
+    return [*data.glob("datasets/*/.tmp-*"), *data.glob("datasets/*/v*/_writing"),
+            *data.glob("uploads/*/*"), *data.glob("tmp/duckdb/*")]
 
 
 def _verifies(runtime: Runtime) -> None:
@@ -160,7 +163,7 @@ def test_a_worker_killed_mid_ingest_leaves_nothing_behind(
     proc, marker = _start_worker(runtime.settings, tmp_path, delay=0.5)
     try:
         _wait_for(marker, proc)
-        assert list(runtime.settings.parquet_dir.glob(f"{dataset.storage_id}/.tmp-*")), \
+        assert list(runtime.settings.parquet_dir.glob(f"{dataset.storage_id}/v*/_writing")), \
             "the ingest is writing its temporary version"
     finally:
         proc.send_signal(signal.SIGKILL)
@@ -238,7 +241,7 @@ def test_a_worker_told_to_stop_mid_ingest_drains(
         assert version.number == 2 and version.rows == 3000
         assert db.scalar(jobs.select(jobs.func.count()).select_from(jobs.JobWorker)) == 0, \
             "the worker removed itself from job_worker"
-    assert not list(runtime.settings.parquet_dir.glob(f"{dataset.storage_id}/.tmp-*"))
+    assert not list(runtime.settings.parquet_dir.glob(f"{dataset.storage_id}/v*/_writing"))
     _verifies(runtime)
 
 

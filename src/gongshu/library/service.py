@@ -736,7 +736,7 @@ def sweep_leftovers(actor: Actor, db: Session, /, *, now: dt.datetime | None = N
     busy = set(db.scalars(sa.select(Dataset.storage_id).join(Ingest, Ingest.dataset_id == Dataset.id)
                           .where(Ingest.job_id.in_([j.id for j in live]))))
     temporary = 0
-    store = store_of(db)
+    store = store_in(db)
     # unfinished versions of datasets no live ingest writes (one being written may take longer
     # than ``min_age``: its dataset is busy, so it is left alone)
     for storage_id in db.scalars(sa.select(Dataset.storage_id)):
@@ -858,6 +858,20 @@ def dataset_store(runtime: Any) -> DatasetStore:
             yield
 
     return dataset_store_of(runtime.settings, lock=lock)
+
+
+def store_in(db: Session) -> DatasetStore:
+    """The configured dataset store, locking a dataset's row in ``db``'s own transaction: for a
+    caller already in a write transaction (on SQLite a second one from the same process would
+    wait for the first: ``database is locked``)."""
+
+    @contextlib.contextmanager
+    def lock(storage_id: str) -> Iterator[None]:
+        db.execute(sa.select(Dataset.id).where(Dataset.storage_id == storage_id)
+                   .with_for_update())
+        yield
+
+    return dataset_store_of(runtime_of(db).settings, lock=lock)
 
 
 def open_version(db: Session, /, dataset: Dataset, version: DatasetVersion) -> StoredVersion:
