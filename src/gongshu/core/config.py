@@ -64,7 +64,7 @@ class Settings(BaseSettings):
         "140000",
         description="GB/T 2260 code of the province this platform serves (140000 = Shanxi).",
     )
-    default_locale: str = Field("zh-CN", description="Locale of the web UI when the user has chosen none.")
+    default_locale: str = Field("zh-CN", description="Locale of the web UI for every visitor who has chosen none (zh-CN or en); the browser's Accept-Language is not consulted.")
     display_timezone: str = Field(
         "Asia/Shanghai", description="Time zone in which times are shown; they are stored in UTC."
     )

@@ -7,7 +7,7 @@ import uuid
 from typing import Annotated, Any
 from urllib.parse import urlparse
 
-from fastapi import APIRouter, Form, Request
+from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import RedirectResponse, Response
 from sqlalchemy import select
 
@@ -27,6 +27,7 @@ from gongshu.web.deps import (
     RuntimeDep,
     locale_of,
     login_csrf,
+    write_intent,
 )
 from gongshu.web.forms import error_map
 from gongshu.web.templating import render
@@ -97,9 +98,14 @@ def logout(request: Request, db: Db, actor: PageActor) -> Response:
     return response
 
 
-@router.get("/lang/{code}")
-def switch_language(request: Request, code: str, next: str | None = None) -> Response:
-    locale = normalise(code) or "zh-CN"
+@router.get("/lang/{code}", dependencies=[Depends(write_intent)])
+def switch_language(request: Request, code: str, db: Db, actor: MaybeActor,
+                    next: str | None = None) -> Response:
+    """Choose the UI language: remembered by a cookie, and on a signed-in user's profile (so
+    that another browser of the same user speaks it too)."""
+    locale = normalise(code) or request.app.state.runtime.settings.default_locale
+    if actor is not None and actor.user_id is not None and request.state.user_locale != locale:
+        orgs.update_user(actor, db, actor.user_id, locale=locale)
     response = RedirectResponse(_safe_next(next), status_code=303)
     _set_cookie(request, response, LANG_COOKIE, locale, max_age=365 * 86400, httponly=False)
     return response
