@@ -68,6 +68,9 @@ class Settings(BaseSettings):
     display_timezone: str = Field(
         "Asia/Shanghai", description="Time zone in which times are shown; they are stored in UTC."
     )
+    catalog_review_days: int = Field(
+        10, ge=1, description="Days a submitted catalog entry may wait for the bureau's review "
+        "before the reviewer's home page and queue show it as overdue.")
     session_hours: int = Field(8, description="Lifetime of a web login session, in hours.")
     secure_cookies: bool = Field(
         False, description="Mark cookies Secure (set true when served over HTTPS)."

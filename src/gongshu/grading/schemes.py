@@ -199,6 +199,48 @@ def _level_labels() -> dict[str, tuple[str, str]]:
     return out
 
 
+@cache
+def _rule_labels() -> dict[str, tuple[str, str]]:
+    """Rule id → (zh, en) reason over every built-in rule pack."""
+    out: dict[str, tuple[str, str]] = {}
+    for path, _builtin in _files("rules", None).values():
+        for rule in _load(path).get("rules", ()):
+            zh = str(rule.get("reason") or rule["id"])
+            out.setdefault(rule["id"], (zh, str(rule.get("reason_en") or zh)))
+    return out
+
+
+def rule_label(rule_id: str | None, locale: str = "zh-CN") -> str:
+    """A rule by what it says (``pi.cn_id`` → 公民身份号码属于敏感个人信息 …); unknown ids as they
+    are."""
+    if not rule_id:
+        return ""
+    zh, en = _rule_labels().get(rule_id, (rule_id, rule_id))
+    return en if locale == "en" else zh
+
+
+def scheme_label(scheme_id: str | None, locale: str = "zh-CN") -> str:
+    """A scheme by its name (``national`` → 国家数据分类分级（GB/T 43697-2024）)."""
+    if not scheme_id:
+        return ""
+    files = _files("schemes", None)
+    if scheme_id not in files:
+        return scheme_id
+    data = _load(files[scheme_id][0])
+    return str(data.get("en" if locale == "en" else "zh") or scheme_id)
+
+
+def pack_label(pack_id: str | None, locale: str = "zh-CN") -> str:
+    """A rule pack by its name (``personal_information`` → 个人信息 …)."""
+    if not pack_id:
+        return ""
+    files = _files("rules", None)
+    if pack_id not in files:
+        return pack_id
+    data = _load(files[pack_id][0])
+    return str(data.get("en" if locale == "en" else "zh") or pack_id)
+
+
 def level_label(level_id: str | None, locale: str = "zh-CN") -> str:
     """The label of a grade for people (``general-3`` → 一般数据（3级）); unknown ids as they are."""
     if not level_id:

@@ -14,6 +14,7 @@ from sqlalchemy import select
 from gongshu.core.errors import PermissionDenied, ValidationFailed
 from gongshu.core.i18n import Translator, normalise
 from gongshu.core.jobs import count_running, list_jobs
+from gongshu.core.permissions import Perm
 from gongshu.core.security import constant_time_equal
 from gongshu.modules import submodules
 from gongshu.orgs import service as orgs
@@ -119,7 +120,12 @@ def _set_cookie(request: Request, response: Response, name: str, value: str, *, 
 
 @router.get("/")
 def home(request: Request, actor: PageActor, db: Db, runtime: RuntimeDep) -> Response:
-    counts: dict[str, Any] = {**orgs.counts(db), "jobs_running": count_running(db)}
+    # platform-wide figures only for those who run the platform; everyone else sees their work
+    counts: dict[str, Any] = {"orgs": None, "users": None, "jobs_running": None}
+    if actor.can(Perm.ORG_MANAGE) or actor.can(Perm.USER_READ):
+        counts.update(orgs.counts(db))
+    if actor.can(Perm.JOB_READ_ALL):
+        counts["jobs_running"] = count_running(db)
     my_jobs, _ = list_jobs(actor, db, limit=5)
     cards = []
     for pages in submodules("pages"):
