@@ -47,6 +47,8 @@ class SchemeInfo:
     rule_packs: tuple[str, ...]
     levels: tuple[dict[str, Any], ...]
     settings: dict[str, Any]
+    #: the source note in Chinese (``source_zh``), for the zh-CN pages; "" when the file has none
+    source_zh: str = ""
 
 
 @dataclass(frozen=True)
@@ -59,6 +61,7 @@ class PackInfo:
     builtin: bool
     applies_to: str | None  # classification regex of a sector pack; None: listed by schemes
     rules: tuple[dict[str, Any], ...]
+    source_zh: str = ""
 
 
 def _builtin_dir(folder: str) -> Path:
@@ -118,7 +121,8 @@ def list_schemes(data_dir: Path | None = None) -> list[SchemeInfo]:
             source=str(data.get("source", "")), path=str(path), builtin=builtin,
             rule_packs=tuple(data.get("rule_packs", ())),
             levels=tuple(dict(v) for v in data.get("levels", [])),
-            settings=dict(data.get("settings", {}) or {})))
+            settings=dict(data.get("settings", {}) or {}),
+            source_zh=str(data.get("source_zh", ""))))
     return out
 
 
@@ -130,7 +134,8 @@ def list_packs(data_dir: Path | None = None) -> list[PackInfo]:
             id=name, zh=str(data.get("zh", name)), en=str(data.get("en", data.get("zh", name))),
             source=str(data.get("source", "")), path=str(path), builtin=builtin,
             applies_to=str(applies) if applies else None,
-            rules=tuple(dict(r) for r in data.get("rules", []))))
+            rules=tuple(dict(r) for r in data.get("rules", [])),
+            source_zh=str(data.get("source_zh", ""))))
     return out
 
 
