@@ -12,10 +12,17 @@ Prints ONE JSON object. For each backend (SQLite always; PostgreSQL when a URL i
   whitespace-separated word of the query must occur in the entry's text (name, summary, data
   items, provider, keywords) by ``LIKE '%word%'``, the same filters and visibility, newest
   first, with the same facet counts.
-- ``recall``: a labelled set of queries, each written for one generated entry the way a person
-  looks for it (its region and its topic, sometimes a synonym, a year, a code), with the share
-  of queries whose intended entry is among the first 3 hits (goal ≥ 90 %), for the search and
+- ``recall_handmade`` (the goal, ≥ 90 %): ``benchmarks/data/search_recall.yaml``, queries
+  written by hand as people ask (怎么查, a word of their own, abbreviations such as 人社 or 医保,
+  a region, a year), NOT generated from the entries' fields; the share whose intended resource
+  (and region, year when the query names them) is among the first 3 hits, for the search and
   for the baseline.
+- ``recall_generated``: the older labelled set, each query made from one generated entry's own
+  fields (its region, topic, year, table; sometimes a synonym or its code): kept to compare
+  with earlier figures, but it flatters the search (the words are the entry's own).
+- Latency: ``search_all`` is p50/p95 over EVERY timed call, the broad queries (信息 in nearly
+  every name, GMSFHM in half) included; ``search`` leaves the broad ones out (as earlier
+  figures did). ``p95_per_run_median_ms``: the p95 of each run, then the median over the runs.
 
 The entries are synthetic: ``catalog/data/demo_catalog.yaml``'s resources for ~1,000 public
 bodies of every region of the province, with qualifiers (years, detail or summary tables) that
@@ -71,6 +78,22 @@ from gongshu.orgs.models import OrgKind
 from gongshu.orgs.regions import Level, regions
 
 GOALS = {"sqlite_p95_ms": 20.0, "recall_top3": 0.90}
+RECALL_FILE = Path(__file__).with_name("data") / "search_recall.yaml"
+
+
+def handmade_recall() -> list[dict[str, Any]]:
+    import yaml
+
+    return list(yaml.safe_load(RECALL_FILE.read_text(encoding="utf-8"))["queries"])
+
+
+def _meant(case: dict[str, Any], name: str, provider: str) -> bool:
+    """Whether a hit (its name and provider's name) is what the hand-made query meant."""
+    if not name.startswith(case["resource"]):
+        return False
+    if case.get("region") and case["region"] not in provider:
+        return False
+    return not (case.get("year") and f"{case['year']}年" not in name)
 DOC = SearchDoc.__table__
 TERMS = SearchTerms.__table__
 ENTRY = CatalogEntry.__table__
@@ -429,8 +452,15 @@ def measure(runtime: Runtime, gen: Generated, runs: int, searcher: Actor) -> dic
         run_baseline(q, f)
     fast: list[float] = []
     slow: list[float] = []
+    every: list[float] = []  # every timed search call, broad queries included
+    per_run_p95: list[float] = []
     per_query: dict[str, dict[str, Any]] = {}
     for _ in range(runs):
+        this_run: list[float] = []
+        for q, f in BROAD:
+            ms, _result = timed(lambda q=q, f=f: run_search(q, f))
+            every.append(ms)
+            this_run.append(ms)
         for q, f in QUERIES:
             # alternate which goes first, so neither always meets a warmer cache
             order = [("s", run_search), ("b", run_baseline)]
@@ -439,6 +469,9 @@ def measure(runtime: Runtime, gen: Generated, runs: int, searcher: Actor) -> dic
             for which, fn in order:
                 ms, result = timed(lambda fn=fn, q=q, f=f: fn(q, f))
                 (fast if which == "s" else slow).append(ms)
+                if which == "s":
+                    every.append(ms)
+                    this_run.append(ms)
                 key = q + (" " + json.dumps(f, ensure_ascii=False) if f else "")
                 stats = per_query.setdefault(key, {"search_ms": [], "baseline_ms": []})
                 stats["search_ms" if which == "s" else "baseline_ms"].append(ms)
@@ -446,6 +479,7 @@ def measure(runtime: Runtime, gen: Generated, runs: int, searcher: Actor) -> dic
                     stats["count"] = result.count
                 else:
                     stats["baseline_count"] = result[1]
+        per_run_p95.append(_percentiles(this_run)["p95_ms"])
     broad = {}
     for q, f in BROAD:
         run_search(q, f)
@@ -466,14 +500,37 @@ def measure(runtime: Runtime, gen: Generated, runs: int, searcher: Actor) -> dic
         # raw SQL: SQLite hands back the UUID column's stored text, PostgreSQL a UUID
         baseline_hits += entry_id in [uuid.UUID(str(h.entry_id)) for h in hits[:3]]
     n = len(gen.labelled)
+    names = {d["entry_id"]: (d["name"], d["provider_name"]) for d in gen.docs}
+    # a case counts only if the generated catalog has an entry it means (with fewer entries,
+    # a region's year may be missing)
+    cases = [c for c in handmade_recall()
+             if any(_meant(c, name, provider) for name, provider in names.values())]
+    hand_hits = hand_baseline = 0
+    hand_misses: list[str] = []
+    for case in cases:
+        found = run_search(case["q"], {})
+        if any(_meant(case, h.name, h.provider_name) for h in found.hits[:3]):
+            hand_hits += 1
+        else:
+            hand_misses.append(case["q"])
+        hits, _total = run_baseline(case["q"], {})
+        hand_baseline += any(_meant(case, *names[uuid.UUID(str(h.entry_id))]) for h in hits[:3])
     return {
+        "search_all": {**_percentiles(every),
+                       "p95_per_run_median_ms": round(statistics.median(per_run_p95), 2),
+                       "p95_per_run_ms": per_run_p95},
+        "recall_handmade_top3": round(hand_hits / len(cases), 3),
+        "baseline_recall_handmade_top3": round(hand_baseline / len(cases), 3),
+        "handmade_queries": len(cases),
+        "handmade_skipped_no_such_entry": len(handmade_recall()) - len(cases),
+        "handmade_missed": hand_misses,
         "search": _percentiles(fast),
         "baseline_like": _percentiles(slow),
         "ratio_p50": round(statistics.median(slow) / statistics.median(fast), 1),
         "ratio_p95": round(sorted(slow)[round(0.95 * (len(slow) - 1))]
                            / sorted(fast)[round(0.95 * (len(fast) - 1))], 1),
-        "recall_top3": round(recall_hits / n, 3),
-        "baseline_recall_top3": round(baseline_hits / n, 3),
+        "recall_generated_top3": round(recall_hits / n, 3),
+        "baseline_recall_generated_top3": round(baseline_hits / n, 3),
         "labelled_queries": n,
         "broad_queries_not_in_percentiles": broad,
         "missed_examples": misses[:5],
@@ -519,13 +576,17 @@ def main() -> None:
                     "sqlite": sqlite3.sqlite_version},
     }
     out["sqlite"] = run_backend(sqlite_runtime, args.entries, args.runs, args.seed)
-    out["goals_met"] = {"sqlite_p95": out["sqlite"]["search"]["p95_ms"] <= GOALS["sqlite_p95_ms"],
-                        "recall_sqlite": out["sqlite"]["recall_top3"] >= GOALS["recall_top3"]}
+    sq = out["sqlite"]
+    out["goals_met"] = {
+        "sqlite_p95_all_queries": sq["search_all"]["p95_per_run_median_ms"]
+        <= GOALS["sqlite_p95_ms"],
+        "recall_handmade_sqlite": sq["recall_handmade_top3"] >= GOALS["recall_top3"]}
     if args.pg and not args.no_pg:
         out["postgresql"] = run_backend(lambda: pg_runtime(args.pg), args.entries, args.runs,
                                         args.seed)
-        out["goals_met"]["recall_postgresql"] = (out["postgresql"]["recall_top3"]
-                                                 >= GOALS["recall_top3"])
+        out["goals_met"]["recall_handmade_postgresql"] = (
+            out["postgresql"]["recall_handmade_top3"] >= GOALS["recall_top3"])
+    out["goals_not_met"] = [k for k, met in out["goals_met"].items() if not met]
     sys.stdout.write(json.dumps(out, ensure_ascii=False) + "\n")
 
 

@@ -237,7 +237,7 @@ def test_form_panel_and_review_page(client: Any, catalog_ops: Any, people: Any) 
     assert "可通过共享获取（重复采集提示）" in review.text  # the step in the review trail
     assert "太原市人口信息" in review.text
     # in English too
-    english = client.get(f"/catalog/{draft}", headers={"Accept-Language": "en"})
+    english = client.get(f"/catalog/{draft}", params={"lang": "en"})
     assert "Available through sharing" in english.text
     assert "/sharing/requests/new" not in review.text  # no sharing pages: no request link
     # once the sharing module's request page is there, each match links to it

@@ -77,8 +77,11 @@ def test_chinese_queries_find_their_entries(catalog: dict[str, Any], catalog_ops
                                             people: Any, q: str, expected: list[str]) -> None:
     result = _search(catalog_ops, people.outsider.actor, q)
     by_id = {v: k for k, v in catalog.items()}
-    assert sorted(by_id[h.entry_id] for h in result.hits) == sorted(expected)
-    assert result.count == len(expected)
+    # the entries with every term come first; entries with most terms may follow (partial)
+    first = result.hits[:len(expected)]
+    assert sorted(by_id[h.entry_id] for h in first) == sorted(expected)
+    if not result.partial:
+        assert result.count == len(expected) == len(result.hits)
 
 
 def test_the_name_ranks_above_the_summary(catalog: dict[str, Any], catalog_ops: Any,

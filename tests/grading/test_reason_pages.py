@@ -36,13 +36,13 @@ def test_reasons_on_the_pages_in_both_languages(runtime: Any, client: Any, entry
 
     zh = client.get(f"/grading/entries/{entry.id}").text
     columns = text_of(zh, "scan-columns")
-    assert "公民身份号码：非空值中 100.0% 命中（30/30），列名相符 → 一般数据（4级），依据规则 pi.cn_id：" \
+    assert "公民身份号码：非空值中 100.0% 命中（30/30），列名相符 → 一般数据（4级），依据规则：" \
         "公民身份号码属于敏感个人信息" in columns
-    assert "列名“月收入” → 一般数据（4级），依据规则 ss.income_column" in columns
+    assert "列名“月收入” → 一般数据（4级），依据规则：列名表明为个人收入" in columns
     assert "of non-empty values" not in columns  # no English in the Chinese page
     proposal = text_of(zh, "proposal-reasons")
-    assert "字段“公民身份号码” → 一般数据（4级），依据规则 pi.cn_id" in proposal
-    assert "目录分类“基础信息资源/人口” → 一般数据（3级），依据规则 ps.population_base：目录分类为人口基础信息资源" \
+    assert "字段“公民身份号码” → 一般数据（4级），依据规则：公民身份号码属于敏感个人信息" in proposal
+    assert "目录分类“基础信息资源/人口” → 一般数据（3级），依据规则：目录分类为人口基础信息资源" \
         in proposal
 
     # confirmed, the reasons go onto the catalog entry, and its page says them too
@@ -50,29 +50,29 @@ def test_reasons_on_the_pages_in_both_languages(runtime: Any, client: Any, entry
         "grade": "general-4", "reason": "与方案一致", "csrf_token": csrf_of(zh)},
         follow_redirects=False).status_code in (303, 302)
     catalog_page = client.get(f"/catalog/{entry.id}").text
-    assert "字段“公民身份号码” → 一般数据（4级），依据规则 pi.cn_id" in catalog_page
+    assert "字段“公民身份号码” → 一般数据（4级），依据规则：公民身份号码属于敏感个人信息" in catalog_page
     assert "数据管理员确认 一般数据（4级）：与方案一致" in catalog_page
     assert "by rule" not in catalog_page
 
     dataset_url = re.search(r'href="(/library/datasets/[0-9a-f-]+)"', zh).group(1)  # type: ignore[union-attr]
     library_zh = text_of(client.get(dataset_url).text, "proposal-reasons")
-    assert "数据集整体 → 一般数据（4级），依据规则 pi.identifiable_combination" in library_zh
+    assert "数据集整体 → 一般数据（4级），依据规则：姓名与身份证号同时出现" in library_zh
     panel = text_of(client.get(f"/library/entries/{entry.id}/panel").text, "proposal-reasons")
-    assert "字段“公民身份号码” → 一般数据（4级），依据规则 pi.cn_id" in panel
+    assert "字段“公民身份号码” → 一般数据（4级），依据规则：公民身份号码属于敏感个人信息" in panel
 
     client.get("/lang/en?next=/")
     en = client.get(f"/grading/entries/{entry.id}").text
     columns = text_of(en, "scan-columns")
     assert "Citizen ID number in 100.0% of the non-empty values (30 of 30), and the column " \
-        "name agrees → General data, level 4 by rule pi.cn_id: A citizen ID number is " \
+        "name agrees → General data, level 4 by the rule: A citizen ID number is " \
         "sensitive personal information" in columns
-    assert "Column name “月收入” → General data, level 4 by rule ss.income_column: The column " \
+    assert "Column name “月收入” → General data, level 4 by the rule: The column " \
         "name shows personal income" in columns
     assert "公民身份号码属于" not in columns  # the packs' English reasons
-    assert "The dataset as a whole → General data, level 4 by rule " \
-        "pi.identifiable_combination" in text_of(client.get(dataset_url).text, "proposal-reasons")
+    assert "The dataset as a whole → General data, level 4 by the rule: " \
+        "Names and citizen ID numbers together" in text_of(client.get(dataset_url).text, "proposal-reasons")
     catalog_en = client.get(f"/catalog/{entry.id}").text
-    assert "Column “公民身份号码” → General data, level 4 (pi.cn_id" in catalog_en
+    assert "Column “公民身份号码” → General data, level 4 (by the rules: A citizen ID" in catalog_en
     assert "Confirmed as General data, level 4 by the data steward: 与方案一致" in catalog_en
     scheme = client.get("/grading/scheme").text
     assert "A citizen ID number is sensitive personal information" in scheme

@@ -67,99 +67,101 @@ TABLE: list[tuple[str, Callable[[], Reason], str, str, str]] = [
      lambda: propose_column(col("身份证号", cn_id=98, hinted=("cn_id",))).reasons[0],
      "cn_id: 98.0% of non-empty values (98/100), column name agrees → general-4 by rule "
      "pi.cn_id: 公民身份号码属于敏感个人信息（个人身份信息，GB/T 35273 附录B）",
-     "公民身份号码：非空值中 98.0% 命中（98/100），列名相符 → 一般数据（4级），依据规则 pi.cn_id："
-     "公民身份号码属于敏感个人信息（个人身份信息，GB/T 35273 附录B）",
-     "Citizen ID number in 98.0% of the non-empty values (98 of 100), and the column name "
-     "agrees → General data, level 4 by rule pi.cn_id: A citizen ID number is sensitive "
-     "personal information (personal identity information, GB/T 35273 Annex B)"),
+     "公民身份号码：非空值中 98.0% 命中（98/100），列名相符 → 一般数据（4级），依据规则：公民身份号码属于敏感个人信息（个人身份信息，GB/T "
+     "35273 附录B）",
+     "Citizen ID number in 98.0% of the non-empty values (98 of 100), and the column "
+     "name agrees → General data, level 4 by the rule: A citizen ID number is "
+     "sensitive personal information (personal identity information, GB/T 35273 Annex "
+     "B)"),
     # people never read 100 % for a share below it, and big counts have separators
     ("detected",
      lambda: propose_column(col("备注", nonempty=30000, cn_mobile=29999)).reasons[0],
      "cn_mobile: 100.0% of non-empty values (29999/30000) → general-3 by rule pi.mobile: "
      "手机号码可直接识别或联系到个人",
-     "手机号码：非空值中 99.9% 命中（29,999/30,000） → 一般数据（3级），依据规则 pi.mobile："
-     "手机号码可直接识别或联系到个人",
-     "Mobile number in 99.9% of the non-empty values (29,999 of 30,000) → General data, "
-     "level 3 by rule pi.mobile: A mobile number identifies or reaches a person directly"),
+     "手机号码：非空值中 99.9% 命中（29,999/30,000） → 一般数据（3级），依据规则：手机号码可直接识别或联系到个人",
+     "Mobile number in 99.9% of the non-empty values (29,999 of 30,000) → General "
+     "data, level 3 by the rule: A mobile number identifies or reaches a person "
+     "directly"),
     ("below_threshold",
      lambda: first(propose_column(col("备注", cn_id=3)).reasons, "below_threshold"),
      "cn_id: 3.0% of non-empty values (3/100), below the 5.0% needed: not counted",
      "公民身份号码：非空值中 3.0% 命中（3/100），低于计入所需的 5.0%，不计入",
-     "Citizen ID number in 3.0% of the non-empty values (3 of 100), below the 5.0% needed: "
-     "not counted"),
+     "Citizen ID number in 3.0% of the non-empty values (3 of 100), below the 5.0% "
+     "needed: not counted"),
     ("below_threshold",  # a weak type needs more; 0.29 is not shown as 28.9 %
      lambda: first(propose_column(col("类别", person_name=29)).reasons, "below_threshold"),
      "person_name: 29.0% of non-empty values (29/100), below the 50.0% needed: not counted",
      "姓名：非空值中 29.0% 命中（29/100），低于计入所需的 50.0%，不计入",
-     "Person name in 29.0% of the non-empty values (29 of 100), below the 50.0% needed: "
-     "not counted"),
+     "Person name in 29.0% of the non-empty values (29 of 100), below the 50.0% "
+     "needed: not counted"),
     ("column_name",
      lambda: propose_column(col("诊断结果")).reasons[0],
      "column name '诊断结果' → general-4 by rule pi.health_column: 列名表明为个人健康生理信息"
      "（敏感个人信息，GB/T 35273 附录B）",
-     "列名“诊断结果” → 一般数据（4级），依据规则 pi.health_column：列名表明为个人健康生理信息"
-     "（敏感个人信息，GB/T 35273 附录B）",
-     "Column name “诊断结果” → General data, level 4 by rule pi.health_column: The column name "
-     "shows personal health information (sensitive personal information, GB/T 35273 Annex B)"),
+     "列名“诊断结果” → 一般数据（4级），依据规则：列名表明为个人健康生理信息（敏感个人信息，GB/T 35273 附录B）",
+     "Column name “诊断结果” → General data, level 4 by the rule: The column name shows "
+     "personal health information (sensitive personal information, GB/T 35273 Annex B)"),
     ("column_name",  # a sector pack, applied by the catalog classification
      lambda: propose_column(col("月收入"),
                             scheme=build_scheme(classification=POPULATION)).reasons[0],
      "column name '月收入' → general-4 by rule ss.income_column: 列名表明为个人收入或社会保险待遇，"
      "属于个人财产信息（敏感个人信息，GB/T 35273 附录B）",
-     "列名“月收入” → 一般数据（4级），依据规则 ss.income_column：列名表明为个人收入或社会保险待遇，"
-     "属于个人财产信息（敏感个人信息，GB/T 35273 附录B）",
-     "Column name “月收入” → General data, level 4 by rule ss.income_column: The column name "
-     "shows personal income or social insurance benefits, personal property information "
+     "列名“月收入” → 一般数据（4级），依据规则：列名表明为个人收入或社会保险待遇，属于个人财产信息（敏感个人信息，GB/T 35273 附录B）",
+     "Column name “月收入” → General data, level 4 by the rule: The column name shows "
+     "personal income or social insurance benefits, personal property information "
      "(sensitive personal information, GB/T 35273 Annex B)"),
     ("column_name",  # a pack without English reasons: English readers see its own
      lambda: propose_column(col("联系电话"), scheme=custom_scheme()).reasons[0],
      "column name '联系电话' → general-2 by rule local.phone: 本地细则：联系电话",
-     "列名“联系电话” → 一般数据（2级），依据规则 local.phone：本地细则：联系电话",
-     "Column name “联系电话” → General data, level 2 by rule local.phone: 本地细则：联系电话"),
+     "列名“联系电话” → 一般数据（2级），依据规则：本地细则：联系电话",
+     "Column name “联系电话” → General data, level 2 by the rule: 本地细则：联系电话"),
     ("default",
      lambda: propose_column(col("金额")).reasons[0],
      "no sensitive data detected → general-1 (default of scheme national)",
-     "未识别到敏感数据 → 一般数据（1级），即方案 national 的默认级别",
-     "No sensitive data found → General data, level 1 (the default of scheme national)"),
+     "未识别到敏感数据 → 一般数据（1级），即“国家数据分类分级（GB/T 43697-2024）”方案的默认级别",
+     "No sensitive data found → General data, level 1 (the default of the scheme "
+     "“National data classification and grading (GB/T 43697-2024)”)"),
     ("dataset_column",
      lambda: propose([col("身份证号", cn_id=98, hinted=("cn_id",))], rows=100).reasons[0],
      "column '身份证号' → general-4 (pi.cn_id)",
-     "字段“身份证号” → 一般数据（4级），依据规则 pi.cn_id",
-     "Column “身份证号” → General data, level 4 (pi.cn_id)"),
+     "字段“身份证号” → 一般数据（4级），依据规则：公民身份号码属于敏感个人信息（个人身份信息，GB/T 35273 附录B）",
+     "Column “身份证号” → General data, level 4 (by the rules: A citizen ID number is "
+     "sensitive personal information (personal identity information, GB/T 35273 Annex "
+     "B))"),
     ("dataset_column",  # several rules of the column's level
      lambda: propose([col("联系人", person_name=90, cn_mobile=90)], rows=100).reasons[0],
      "column '联系人' → general-3 (pi.mobile, pi.person_name)",
-     "字段“联系人” → 一般数据（3级），依据规则 pi.mobile、pi.person_name",
-     "Column “联系人” → General data, level 3 (pi.mobile, pi.person_name)"),
+     "字段“联系人” → 一般数据（3级），依据规则：手机号码可直接识别或联系到个人；姓名可识别特定自然人",
+     "Column “联系人” → General data, level 3 (by the rules: A mobile number identifies "
+     "or reaches a person directly; A name can identify a particular natural person)"),
     ("dataset_rule",
      lambda: first(propose([col("姓名", person_name=100), col("身份证号", cn_id=100)],
                            rows=100).reasons, "dataset_rule"),
      "dataset → general-4 by rule pi.identifiable_combination: 姓名与身份证号同时出现，可唯一识别自然人",
-     "数据集整体 → 一般数据（4级），依据规则 pi.identifiable_combination：姓名与身份证号同时出现，"
-     "可唯一识别自然人",
-     "The dataset as a whole → General data, level 4 by rule pi.identifiable_combination: "
-     "Names and citizen ID numbers together identify natural persons uniquely"),
+     "数据集整体 → 一般数据（4级），依据规则：姓名与身份证号同时出现，可唯一识别自然人",
+     "The dataset as a whole → General data, level 4 by the rule: Names and citizen ID"
+     " numbers together identify natural persons uniquely"),
     ("dataset_rule",
      lambda: propose([col("身份证号", cn_id=100)], rows=1_000_000).reasons[0],
      "dataset → important by rule ps.mass_personal_information: 含100万人以上个人信息的数据集通常应按"
      "重要数据识别（待主管部门确认）",
-     "数据集整体 → 重要数据，依据规则 ps.mass_personal_information：含100万人以上个人信息的数据集通常应按"
-     "重要数据识别（待主管部门确认）",
-     "The dataset as a whole → Important data by rule ps.mass_personal_information: A dataset "
-     "with personal information of 1,000,000 people or more should normally be assessed as "
-     "important data (for the competent authority to confirm)"),
+     "数据集整体 → 重要数据，依据规则：含100万人以上个人信息的数据集通常应按重要数据识别（待主管部门确认）",
+     "The dataset as a whole → Important data by the rule: A dataset with personal "
+     "information of 1,000,000 people or more should normally be assessed as important"
+     " data (for the competent authority to confirm)"),
     ("classification",
      lambda: propose([col("金额")], rows=10, classification=POPULATION).reasons[0],
      "catalog classification '基础信息资源/人口' → general-3 by rule ps.population_base: "
      "目录分类为人口基础信息资源",
-     "目录分类“基础信息资源/人口” → 一般数据（3级），依据规则 ps.population_base：目录分类为人口基础信息资源",
-     "Catalog classification “基础信息资源/人口” → General data, level 3 by rule "
-     "ps.population_base: The catalog classifies the dataset as a basic population resource"),
+     "目录分类“基础信息资源/人口” → 一般数据（3级），依据规则：目录分类为人口基础信息资源",
+     "Catalog classification “基础信息资源/人口” → General data, level 3 by the rule: The "
+     "catalog classifies the dataset as a basic population resource"),
     ("dataset_default",
      lambda: propose([col("金额")], rows=10).reasons[0],
      "no column holds sensitive data → general-1 (default of scheme national)",
-     "没有字段含敏感数据 → 一般数据（1级），即方案 national 的默认级别",
-     "No column holds sensitive data → General data, level 1 (the default of scheme national)"),
+     "没有字段含敏感数据 → 一般数据（1级），即“国家数据分类分级（GB/T 43697-2024）”方案的默认级别",
+     "No column holds sensitive data → General data, level 1 (the default of the "
+     "scheme “National data classification and grading (GB/T 43697-2024)”)"),
 ]
 
 

@@ -45,7 +45,7 @@ def test_upload_follow_and_confirm(runtime: Any, client: Any, entry: Any, people
 
     grading = client.get(f"/grading/entries/{entry.id}")
     assert grading.status_code == 200
-    assert 'id="proposed-grade"' in grading.text and "pi.cn_id" in grading.text
+    assert 'id="proposed-grade"' in grading.text and "公民身份号码属于敏感个人信息" in grading.text
     assert "公民身份号码" in grading.text and "100.0%" in grading.text
     token = csrf_of(grading.text)
     refused = client.post(f"/grading/entries/{entry.id}/decide",

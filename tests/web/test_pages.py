@@ -146,7 +146,7 @@ def test_the_jobs_page_shows_the_queues_to_those_who_see_all_jobs(client: Any, m
     web_login(client, auditor.username, auditor.password)
     page = client.get("/jobs")
     assert page.status_code == 200 and 'id="job-queues"' in page.text
-    row = page.text.split("<td>ingest</td>")[1].split("</tr>")[0]
+    row = page.text.split("<td>入库队列</td>")[1].split("</tr>")[0]  # the queue by its label
     assert row.startswith("<td>3</td>")
     requester = make_user("req.queues", "requester")
     client.cookies.clear()

@@ -9,18 +9,45 @@ from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import RedirectResponse, Response
+from sqlalchemy.orm import Session
 
 from gongshu.audit import present, service
 from gongshu.core.i18n import Translator
 from gongshu.core.permissions import Actor, Perm
 from gongshu.web.deps import Db, locale_of, page_guard, write_intent
-from gongshu.web.nav import NavItem
+from gongshu.web.nav import Card, NavItem
 from gongshu.web.templating import render
 
 router = APIRouter(include_in_schema=False)
 NAV = [NavItem("nav.audit", "/audit", Perm.AUDIT_READ, 95)]
 
 Auditor = Annotated[Actor, page_guard(Perm.AUDIT_READ)]
+
+
+def dashboard_cards(actor: Actor, db: Session) -> list[Card]:
+    """A security officer's and an auditor's view: failed logins of the last 24 hours,
+    unacknowledged breaks of the chain, the last verification (its date; a warning if it
+    failed or never ran), and for an auditor the events of the last 24 hours."""
+    if not actor.can(Perm.AUDIT_VERIFY):
+        return []
+    w = service.watch(actor, db)
+    reads = actor.can(Perm.AUDIT_READ)
+    cards = [Card("audit.card_failed_logins", w.failed_logins,
+                  "/audit?action=auth.login_failed" if reads else None,
+                  warn=w.failed_logins > 0),
+             Card("audit.card_open_breaks", w.open_breaks, "/audit" if reads else None,
+                  warn=w.open_breaks > 0)]
+    if w.last_verified_at is None:
+        cards.append(Card("audit.card_never_verified", "—", "/audit" if reads else None,
+                          warn=True))
+    else:
+        local = w.last_verified_at.astimezone(ZoneInfo("Asia/Shanghai"))
+        cards.append(Card("audit.card_verified_ok" if w.last_verified_ok
+                          else "audit.card_verified_broken", local.strftime("%Y-%m-%d"),
+                          "/audit" if reads else None, warn=not w.last_verified_ok))
+    if w.events_24h is not None:
+        cards.append(Card("audit.card_events_24h", w.events_24h, "/audit"))
+    return cards
 
 
 def _day(value: str | None, tz: str, *, end: bool = False) -> dt.datetime | None:

@@ -67,7 +67,24 @@ def field_value(key: str, value: Any, t: Translate, tz: str) -> str:
     reader's language, anything else as it was recorded."""
     if key in TRANSLATED and isinstance(value, str) and value:
         return t(f"audit_reason.{value.replace('.', '_')}", default=value)
+    if isinstance(value, str) and _CODE_WORD.match(value):
+        if key == "kind":
+            return t(f"job_kind.{value}", default=value)
+        if key in LEVEL_KEYS:
+            return t(f"audit_level.{value}", default=_level(value, t))
+        return t(f"audit_value.{value.replace('.', '_')}", default=value)
     return format_value(value, t, tz)
+
+
+#: detail keys whose values are grades (level ids of the grading scheme)
+LEVEL_KEYS = frozenset({"level", "grade", "proposed", "proposed_grade", "old_grade", "new_grade"})
+_CODE_WORD = re.compile(r"^[a-z][a-z0-9]*(?:[_.-][a-z0-9]+)*$")
+
+
+def _level(value: str, t: Translate) -> str:
+    from gongshu.grading.service import level_label
+
+    return level_label(value, getattr(t, "locale", "zh-CN"))
 
 
 def detail_fields(details: Mapping[str, Any], t: Translate, tz: str) -> list[tuple[str, str]]:

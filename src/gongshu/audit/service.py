@@ -21,6 +21,7 @@ from gongshu.catalog import service as catalog
 from gongshu.core import audit, exports, jobs
 from gongshu.core.audit import AuditEvent, VerifyReport
 from gongshu.core.db import as_uuids, runtime_of
+from gongshu.core.db import utcnow as audit_now
 from gongshu.core.errors import InvalidState, NotFound, PermissionDenied, ValidationFailed
 from gongshu.core.i18n import translator
 from gongshu.core.permissions import Actor, Perm, require
@@ -323,6 +324,44 @@ def acknowledge_break(actor: Actor, db: Session, /, *, reason: str, report: Veri
         raise InvalidState("The audit chain verifies: there is no break to acknowledge.",
                            code="audit_no_break")
     audit.acknowledge_break(db, actor, reason=reason, evidence=report.verdict())
+
+
+@dataclass(frozen=True)
+class Watch:
+    """What a security officer or an auditor watches (their home page): failed logins in the
+    last 24 hours, the breaks of the chain not yet acknowledged, the last verification, and,
+    for an auditor, how many events the last 24 hours brought."""
+
+    failed_logins: int
+    open_breaks: int
+    last_verified_at: dt.datetime | None
+    last_verified_ok: bool | None
+    events_24h: int | None
+
+
+def watch(actor: Actor, db: Session, /) -> Watch:
+    """Counts only (no event is shown): ``audit.verify`` holders see the security figures; the
+    event count needs ``audit.read`` and follows its scope."""
+    require(actor, Perm.AUDIT_VERIFY)
+    from sqlalchemy import func
+
+    since = audit_now() - dt.timedelta(hours=24)
+    failed = db.scalar(select(func.count()).select_from(AuditEvent).where(
+        AuditEvent.action == "auth.login_failed", AuditEvent.occurred_at >= since)) or 0
+    last = db.scalars(select(AuditEvent).where(AuditEvent.action == "audit.verify")
+                      .order_by(AuditEvent.seq.desc()).limit(1)).first()
+    try:
+        store = runtime_of(db).audit_checkpoints
+        _checkpoint, log = store.read_signed(runtime_of(db).keys.verify_key("audit"))
+        breaks = len(log.segment()[2]) if log is not None else 0
+    except Exception:  # a damaged log is the verification's to report, not the home page's
+        breaks = 0
+    events = None
+    if actor.can(Perm.AUDIT_READ):
+        events = db.scalar(select(func.count()).select_from(AuditEvent).where(
+            *_scope(actor), AuditEvent.occurred_at >= since)) or 0
+    return Watch(int(failed), breaks, last.occurred_at if last else None,
+                 bool((last.details or {}).get("ok")) if last else None, events)
 
 
 def submit_verify(actor: Actor, db: Session, /) -> jobs.Job:

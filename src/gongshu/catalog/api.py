@@ -346,7 +346,9 @@ def search_entries(
         facets={name: [FacetValuePublic.model_validate(v) for v in values]
                 for name, values in result.facets.items()},
         terms=result.terms, relaxed=result.relaxed, estimated=result.estimated,
-        ranked=result.ranked)
+        ranked=result.ranked, partial=result.partial, weak=result.weak,
+        suggestions=result.suggestions,
+        related=[SearchHitPublic.model_validate(h) for h in result.related])
 
 
 # ------------------------------------------------------------------------ import / export

@@ -24,6 +24,7 @@ Rules kept here, each in one place:
 
 from __future__ import annotations
 
+import datetime as dt
 import uuid
 from typing import Any
 
@@ -46,7 +47,7 @@ from gongshu.catalog.service import (
     today_local,
     version_entry,
 )
-from gongshu.core.db import utcnow
+from gongshu.core.db import runtime_of, utcnow
 from gongshu.core.errors import InvalidState, PermissionDenied, ValidationFailed
 from gongshu.core.permissions import Actor, require
 from gongshu.orgs import service as orgs
@@ -244,18 +245,28 @@ def withdraw(actor: Actor, db: Session, /, entry_id: uuid.UUID, *, reason: str) 
     return _step(db, actor, entry, published, "withdraw", reason)
 
 
-def review_queue(actor: Actor, db: Session, /, *, limit: int = 50,
-                 offset: int = 0) -> tuple[list[CatalogEntry], int]:
+def review_overdue_since(db: Session, /) -> dt.datetime:
+    """Entries submitted before this time are overdue for review (``catalog_review_days``)."""
+    days = runtime_of(db).settings.catalog_review_days
+    return utcnow() - dt.timedelta(days=days)
+
+
+def review_queue(actor: Actor, db: Session, /, *, limit: int = 50, offset: int = 0,
+                 overdue: bool = False) -> tuple[list[CatalogEntry], int]:
     """Entries waiting for the actor's review (submitted, or approved and not yet published),
-    oldest submission first."""
+    oldest submission first; ``overdue``: only those waiting longer than
+    ``catalog_review_days``."""
     require(actor, CATALOG_REVIEW)
     scopes = actor.scopes(CATALOG_REVIEW)
     cover = access.covering(CatalogEntry.bureau_path, scopes)
     conds = [CatalogEntry.status.in_(("submitted", "approved")),
              sa.or_(*cover) if not actor.is_system else sa.true()]
-    total = db.scalar(sa.select(sa.func.count()).select_from(CatalogEntry).where(*conds)) or 0
-    stmt = (sa.select(CatalogEntry).join(CatalogVersion,
-                                         CatalogVersion.id == CatalogEntry.working_version_id)
-            .where(*conds).order_by(CatalogVersion.submitted_at, CatalogEntry.id)
+    if overdue:
+        conds.append(CatalogVersion.submitted_at < review_overdue_since(db))
+    joined = sa.select(CatalogEntry).join(CatalogVersion,
+                                          CatalogVersion.id == CatalogEntry.working_version_id)
+    total = db.scalar(sa.select(sa.func.count()).select_from(
+        joined.where(*conds).subquery())) or 0
+    stmt = (joined.where(*conds).order_by(CatalogVersion.submitted_at, CatalogEntry.id)
             .limit(limit).offset(offset))
     return list(db.scalars(stmt)), total

@@ -70,22 +70,59 @@ FORM_ITEM_ROWS = 3  # blank item rows offered at the end of the form
 _SPLIT = re.compile(r"[;；,，、\n]+")
 
 
+def _entry_items(rows: list[CatalogEntry]) -> tuple[tuple[str, str], ...]:
+    out = []
+    for entry in rows:
+        version = entry.working_version or entry.published_version
+        out.append((version.name if version else entry.resource_code, f"/catalog/{entry.id}"))
+    return tuple(out)
+
+
 def dashboard_cards(actor: Actor, db: Session) -> list[Card]:
-    """Home-page figures: the published catalog, and what waits for the reader."""
+    """Home-page figures of each role's own work: an editor's drafts, returned entries (with
+    the first of each listed) and submissions waiting; a reviewer's queue and what is overdue
+    in it; the census returns to fill in and the censuses past their due date; the published
+    catalog for everyone else."""
     cards: list[Card] = []
     if not actor.can(CATALOG_READ):
         return cards
-    published = search.search(actor, db, filters=search.SearchFilters(), limit=1, facets=False)
-    cards.append(Card("catalog.card_entries", published.count, "/catalog"))
-    if actor.can(CATALOG_REVIEW):
-        _rows, waiting = flows.review_queue(actor, db, limit=1)
-        cards.append(Card("catalog.card_review", waiting, "/catalog/review"))
     if actor.can(CATALOG_EDIT):
-        _rows, drafts = service.list_entries(actor, db, mine=True, status="returned", limit=1)
-        cards.append(Card("catalog.card_returned", drafts, "/catalog?status=returned"))
+        rows, returned = service.list_entries(actor, db, mine=True, status="returned", limit=5)
+        cards.append(Card("catalog.card_returned", returned, "/catalog?status=returned",
+                          warn=returned > 0, items=_entry_items(rows)))
+        rows, drafts = service.list_entries(actor, db, mine=True, status="draft", limit=5)
+        cards.append(Card("catalog.card_drafts", drafts, "/catalog?status=draft",
+                          items=_entry_items(rows)))
+        _rows, submitted = service.list_entries(actor, db, mine=True, status="submitted",
+                                                limit=1)
+        cards.append(Card("catalog.card_submitted", submitted, "/catalog?status=submitted"))
+    if actor.can(CATALOG_REVIEW):
+        rows, waiting = flows.review_queue(actor, db, limit=5)
+        cards.append(Card("catalog.card_review", waiting, "/catalog/review",
+                          items=_entry_items(rows)))
+        _rows, late = flows.review_queue(actor, db, limit=1, overdue=True)
+        cards.append(Card("catalog.card_review_overdue", late, "/catalog/review?overdue=true",
+                          warn=late > 0))
+    if actor.can(CENSUS_MANAGE) or actor.can(CENSUS_RESPOND):
+        today = census.today(db)
+        campaigns = census.list_censuses(actor, db)
+        late = [c for c in campaigns if census.is_overdue(c, today)]
+        if actor.can(CENSUS_RESPOND):
+            open_returns = sum(1 for c in campaigns if c.status == "open"
+                               for r in census.my_responses(actor, db, c.id)
+                               if r.status != "submitted")
+            cards.append(Card("catalog.card_census_open", open_returns, "/catalog/census"))
+        if late:
+            cards.append(Card("catalog.card_census_overdue", len(late), "/catalog/census",
+                              warn=True, items=tuple((c.title, f"/catalog/census/{c.id}")
+                                                     for c in late[:5])))
     notices = census.notices(actor, db)
     if notices:
         cards.append(Card("catalog.card_census_reminders", len(notices), "/catalog/census"))
+    if not (actor.can(CATALOG_EDIT) or actor.can(CATALOG_REVIEW)):
+        published = search.search(actor, db, filters=search.SearchFilters(), limit=1,
+                                  facets=False)
+        cards.append(Card("catalog.card_entries", published.count, "/catalog"))
     return cards
 
 
@@ -421,12 +458,15 @@ def form_elements(request: Request, actor: Editor, db: Db, index: int = 0) -> Re
 
 
 @router.get("/catalog/review")
-def review_queue(request: Request, actor: Reviewer, db: Db, offset: int = 0) -> Response:
+def review_queue(request: Request, actor: Reviewer, db: Db, offset: int = 0,
+                 overdue: bool = False) -> Response:
     limit = request.app.state.runtime.settings.page_size
-    rows, total = flows.review_queue(actor, db, limit=limit, offset=offset)
+    rows, total = flows.review_queue(actor, db, limit=limit, offset=offset, overdue=overdue)
     return render(request, "catalog/review.html", {
         "rows": [(e, e.working_version) for e in rows], "total": total, "offset": offset,
-        "limit": limit, "lang": _lang(request),
+        "limit": limit, "lang": _lang(request), "overdue_only": overdue,
+        "overdue_since": flows.review_overdue_since(db),
+        "review_days": request.app.state.runtime.settings.catalog_review_days,
         "label": lambda lst, code: vocab().get(lst).label(code, _lang(request)),
     })
 
@@ -531,9 +571,12 @@ def census_index(request: Request, actor: PageActor, db: Db) -> Response:
                                                   limit=10_000)[0]
                if actor.can(CENSUS_MANAGE, o.path)]
     mine = {c.id: census.my_responses(actor, db, c.id) for c in campaigns}
+    today = census.today(db)
+    overdue = {c.id for c in campaigns if census.is_overdue(c, today)}
     return render(request, "catalog/census_index.html", {
         "campaigns": campaigns, "bureaus": [(str(b.id), b.name) for b in bureaus],
         "mine": mine, "notices": census.notices(actor, db), "values": {}, "errors": {},
+        "overdue": overdue,
         "manages": {c.id: actor.can(CENSUS_MANAGE, c.bureau_path) for c in campaigns},
     })
 
@@ -574,6 +617,7 @@ def census_detail(request: Request, actor: PageActor, db: Db, census_id: uuid.UU
     manages = actor.is_system or actor.can(CENSUS_MANAGE, campaign.bureau_path)
     return render(request, "catalog/census_detail.html", {
         "census": campaign, "manages": manages,
+        "overdue": census.is_overdue(campaign, census.today(db)),
         "report": census.progress(actor, db, census_id) if manages else None,
         "summary": census.summary(actor, db, census_id) if manages else None,
         "mine": census.my_responses(actor, db, census_id),

@@ -524,6 +524,17 @@ class SearchPublic(BaseModel):
         "estimated from a fixed sample, and the hits are listed newest first; ask with "
         "`exact=true` for exact counts and ranking"))
     ranked: bool = Field(False, description="The hits are ordered by relevance (else newest first)")
+    partial: bool = Field(False, description=(
+        "No entry has every word: the hits have at least two thirds of the known words, "
+        "those with the most first"))
+    weak: bool = Field(False, description=(
+        "The best match is weak (nothing found, or not every word): see `suggestions` and "
+        "`related`"))
+    suggestions: list[str] = Field(default_factory=list, description=(
+        "Did you mean: queries that would find more (the known words only, names of related "
+        "entries)"))
+    related: list[SearchHitPublic] = Field(default_factory=list, description=(
+        "Entries related to a weak query (with any of its known words), not counted in `count`"))
 
 
 class ImportedRowPublic(BaseModel):

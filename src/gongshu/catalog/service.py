@@ -174,6 +174,15 @@ def entry_by_id(db: Session, /, entry_id: uuid.UUID) -> CatalogEntry | None:
     return db.get(CatalogEntry, entry_id)
 
 
+def ungraded(db: Session, /, entry_ids: Sequence[uuid.UUID]) -> list[uuid.UUID]:
+    """Which of these entries have no grade yet (one statement; no visibility check: for rooms
+    that scope by provider themselves)."""
+    if not entry_ids:
+        return []
+    return list(db.scalars(sa.select(CatalogEntry.id).where(
+        CatalogEntry.id.in_(list(entry_ids)), CatalogEntry.grade.is_(None))))
+
+
 def _writable(actor: Actor, db: Session, entry_id: uuid.UUID) -> CatalogEntry:
     """The entry a write names. One the actor may not see is answered exactly like an id that
     does not exist (404 ``catalog_entry_not_found``) before any permission check, so a write

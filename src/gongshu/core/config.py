@@ -64,10 +64,13 @@ class Settings(BaseSettings):
         "140000",
         description="GB/T 2260 code of the province this platform serves (140000 = Shanxi).",
     )
-    default_locale: str = Field("zh-CN", description="Locale of the web UI when the user has chosen none.")
+    default_locale: str = Field("zh-CN", description="Locale of the web UI for every visitor who has chosen none (zh-CN or en); the browser's Accept-Language is not consulted.")
     display_timezone: str = Field(
         "Asia/Shanghai", description="Time zone in which times are shown; they are stored in UTC."
     )
+    catalog_review_days: int = Field(
+        10, ge=1, description="Days a submitted catalog entry may wait for the bureau's review "
+        "before the reviewer's home page and queue show it as overdue.")
     session_hours: int = Field(8, description="Lifetime of a web login session, in hours.")
     secure_cookies: bool = Field(
         False, description="Mark cookies Secure (set true when served over HTTPS)."

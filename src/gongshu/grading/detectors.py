@@ -576,12 +576,19 @@ def _find_person_name(b: Batch) -> np.ndarray:
 
 
 def _whole_value_names(b: Batch) -> np.ndarray:
-    """Values that are a name: surname + one or two characters (compound: + one or two)."""
+    """Values that are a name: surname + one or two characters (compound: + one or two), but
+    not a word of a closed vocabulary that looks like one (回族, 高中, 岳母: not_names.yaml)."""
     rows = b.han_rows
     short = rows[b.values.lengths[rows] <= 16]
     if len(short) == 0:
         return short
     trimmed = pc.utf8_trim_whitespace(b.array.take(pa.array(short)))
+    listed = pc.is_in(trimmed, value_set=_not_names_array(b.vocab))
+    if pc.any(listed).as_py():
+        keep = np.asarray(pc.invert(listed).to_numpy(zero_copy_only=False), dtype=bool)
+        short, trimmed = short[keep], trimmed.filter(pa.array(keep))
+        if len(short) == 0:
+            return short
     values = tx.Strings.from_arrow(trimmed)
     v = b.vocab
     found = []
@@ -596,6 +603,11 @@ def _whole_value_names(b: Batch) -> np.ndarray:
         compound &= ~unlikely[:, 2:].any(axis=1) & (chars >= 3)
         found.append(short[sel][han & (single | compound)])
     return _concat_rows(found)
+
+
+@cache
+def _not_names_array(vocab: Vocab) -> pa.Array:
+    return pa.array(sorted(vocab.not_names), type=pa.string())
 
 
 def _find_address(b: Batch) -> np.ndarray:

@@ -47,6 +47,8 @@ class SchemeInfo:
     rule_packs: tuple[str, ...]
     levels: tuple[dict[str, Any], ...]
     settings: dict[str, Any]
+    #: the source note in Chinese (``source_zh``), for the zh-CN pages; "" when the file has none
+    source_zh: str = ""
 
 
 @dataclass(frozen=True)
@@ -59,6 +61,7 @@ class PackInfo:
     builtin: bool
     applies_to: str | None  # classification regex of a sector pack; None: listed by schemes
     rules: tuple[dict[str, Any], ...]
+    source_zh: str = ""
 
 
 def _builtin_dir(folder: str) -> Path:
@@ -118,7 +121,8 @@ def list_schemes(data_dir: Path | None = None) -> list[SchemeInfo]:
             source=str(data.get("source", "")), path=str(path), builtin=builtin,
             rule_packs=tuple(data.get("rule_packs", ())),
             levels=tuple(dict(v) for v in data.get("levels", [])),
-            settings=dict(data.get("settings", {}) or {})))
+            settings=dict(data.get("settings", {}) or {}),
+            source_zh=str(data.get("source_zh", ""))))
     return out
 
 
@@ -130,7 +134,8 @@ def list_packs(data_dir: Path | None = None) -> list[PackInfo]:
             id=name, zh=str(data.get("zh", name)), en=str(data.get("en", data.get("zh", name))),
             source=str(data.get("source", "")), path=str(path), builtin=builtin,
             applies_to=str(applies) if applies else None,
-            rules=tuple(dict(r) for r in data.get("rules", []))))
+            rules=tuple(dict(r) for r in data.get("rules", [])),
+            source_zh=str(data.get("source_zh", ""))))
     return out
 
 
@@ -197,6 +202,48 @@ def _level_labels() -> dict[str, tuple[str, str]]:
         for level in _load(_files("schemes", None)[name][0]).get("levels", ()):
             out.setdefault(level["id"], (level.get("zh", level["id"]), level.get("en", level["id"])))
     return out
+
+
+@cache
+def _rule_labels() -> dict[str, tuple[str, str]]:
+    """Rule id → (zh, en) reason over every built-in rule pack."""
+    out: dict[str, tuple[str, str]] = {}
+    for path, _builtin in _files("rules", None).values():
+        for rule in _load(path).get("rules", ()):
+            zh = str(rule.get("reason") or rule["id"])
+            out.setdefault(rule["id"], (zh, str(rule.get("reason_en") or zh)))
+    return out
+
+
+def rule_label(rule_id: str | None, locale: str = "zh-CN") -> str:
+    """A rule by what it says (``pi.cn_id`` → 公民身份号码属于敏感个人信息 …); unknown ids as they
+    are."""
+    if not rule_id:
+        return ""
+    zh, en = _rule_labels().get(rule_id, (rule_id, rule_id))
+    return en if locale == "en" else zh
+
+
+def scheme_label(scheme_id: str | None, locale: str = "zh-CN") -> str:
+    """A scheme by its name (``national`` → 国家数据分类分级（GB/T 43697-2024）)."""
+    if not scheme_id:
+        return ""
+    files = _files("schemes", None)
+    if scheme_id not in files:
+        return scheme_id
+    data = _load(files[scheme_id][0])
+    return str(data.get("en" if locale == "en" else "zh") or scheme_id)
+
+
+def pack_label(pack_id: str | None, locale: str = "zh-CN") -> str:
+    """A rule pack by its name (``personal_information`` → 个人信息 …)."""
+    if not pack_id:
+        return ""
+    files = _files("rules", None)
+    if pack_id not in files:
+        return pack_id
+    data = _load(files[pack_id][0])
+    return str(data.get("en" if locale == "en" else "zh") or pack_id)
 
 
 def level_label(level_id: str | None, locale: str = "zh-CN") -> str:

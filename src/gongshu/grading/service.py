@@ -41,7 +41,12 @@ from gongshu.grading.proposal import Scheme, propose
 
 # the streaming scanner and level labels, for the library's ingest and the page layer
 from gongshu.grading.scan import SCAN_BATCH_ROWS, scan_batches  # noqa: F401  (re-exported)
-from gongshu.grading.schemes import level_label  # noqa: F401  (re-exported)
+from gongshu.grading.schemes import (  # noqa: F401  (re-exported)
+    level_label,
+    pack_label,
+    rule_label,
+    scheme_label,
+)
 from gongshu.library.permissions import LIBRARY_INGEST, LIBRARY_READ
 from gongshu.orgs import service as orgs
 

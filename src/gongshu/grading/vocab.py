@@ -70,6 +70,8 @@ class Vocab:
     single_surnames: tuple[str, ...]
     compound_surnames: tuple[str, ...]
     not_in_given_names: tuple[str, ...]
+    #: Whole values that look like names but are words of a closed vocabulary (not_names.yaml).
+    not_names: frozenset[str]
     header_hints: Mapping[str, tuple[str, ...]]
     province_abbreviations: tuple[str, ...]
     plate_suffixes: tuple[str, ...]
@@ -142,6 +144,7 @@ def load_vocab() -> Vocab:
     plates = read_yaml("plates.yaml")
     mobiles = read_yaml("mobile_prefixes.yaml")
     address = read_yaml("address.yaml")
+    not_names = read_yaml("not_names.yaml")
 
     single = _chars(surnames["single"] + surnames.get("common_additions", ""))
     compound = tuple(dict.fromkeys(surnames["compound"]))
@@ -166,6 +169,8 @@ def load_vocab() -> Vocab:
         single_surnames=single,
         compound_surnames=compound,
         not_in_given_names=not_given,
+        not_names=frozenset(str(w).strip() for words in not_names["lists"].values()
+                            for w in words),
         header_hints={k: tuple(normalise_header(h) for h in v) for k, v in hints["hints"].items()},
         province_abbreviations=provinces,
         plate_suffixes=_chars(plates.get("special_suffixes", "")),

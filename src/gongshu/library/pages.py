@@ -42,11 +42,24 @@ DELIMITER_CHOICES = ((",", ","), ("\\t", "Tab"), (";", ";"), ("|", "|"))
 
 
 def dashboard_cards(actor: Actor, db: Session) -> list[Card]:
-    """Home-page figure: the datasets of the libraries the reader may see."""
-    if not actor.can(LIBRARY_READ):
+    """Home-page figures: the datasets the reader may see; for those who ingest or grade
+    (stewards, editors), the ingests under way, those failed this week and the datasets
+    with data but no grade (the first listed)."""
+    if not (actor.can(LIBRARY_READ) or actor.can(GRADING_CONFIRM)):
         return []
     _, total = service.list_datasets(actor, db, limit=1)
-    return [Card("library.card_datasets", total, "/library")]
+    cards = [Card("library.card_datasets", total, "/library")]
+    if actor.can(LIBRARY_INGEST) or actor.can(GRADING_CONFIRM):
+        w = service.workload(actor, db)
+        cards += [
+            Card("library.card_ingests_open", w.ingests_open, "/jobs"),
+            Card("library.card_ingests_failed", w.ingests_failed, "/jobs?status=failed",
+                 warn=w.ingests_failed > 0),
+            Card("library.card_ungraded", w.ungraded, "/grading",
+                 warn=w.ungraded > 0, items=tuple((d.name, f"/library/datasets/{d.id}")
+                                                  for d in w.ungraded_first)),
+        ]
+    return cards
 
 
 def _reader(actor: PageActor) -> Actor:

@@ -86,6 +86,13 @@ class RuleResult:
     score: float | None = None
     detail: str = ""
     error: str | None = None
+    #: the detail as a message (``quality_detail.<key>`` with these values) for pages; ``detail``
+    #: is the English text for the API, the CLI and the logs
+    detail_key: str = ""
+    detail_params: dict[str, Any] = field(default_factory=dict)
+
+    def say(self, key: str, text: str, **params: Any) -> None:
+        self.detail, self.detail_key, self.detail_params = text, key, params
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -229,7 +236,7 @@ def _run(engine: Engine, table: str, rule: Rule, r: RuleResult,
     if rule.kind == "not_null":
         total, filled = _one(engine, f"SELECT count(*), count({c}) FROM {t}")
         r.checked, r.passed = int(total), int(filled)
-        r.detail = f"{total - filled} empty"
+        r.say("empty", f"{total - filled} empty", n=int(total - filled))
     elif rule.kind == "unique":
         # Grouped by a 64-bit hash of the value: a tenth of the memory of grouping the values
         # themselves, and two of ten million distinct values share a hash with odds ~ 3e-6.
@@ -237,7 +244,8 @@ def _run(engine: Engine, table: str, rule: Rule, r: RuleResult,
                              f"(WHERE n = 1), 0) FROM (SELECT count(*) AS n FROM {t} WHERE {c} "
                              f"IS NOT NULL GROUP BY hash({c}))")
         r.checked, r.passed = int(nonnull), int(once)
-        r.detail = f"{nonnull - once} rows share their value with another row"
+        r.say("duplicates", f"{nonnull - once} rows share their value with another row",
+              n=int(nonnull - once))
     elif rule.kind == "pattern":
         checked, passed = _one(engine, f"SELECT count({c}), count(*) FILTER (WHERE "
                                f"regexp_full_match(CAST({c} AS VARCHAR), ?)) FROM {t}",
@@ -277,7 +285,8 @@ def _run(engine: Engine, table: str, rule: Rule, r: RuleResult,
     else:  # pragma: no cover - check_rule refuses unknown kinds
         r.error = f"unknown rule kind {rule.kind}"
     if rule.kind in ("pattern", "detector", "range", "allowed_values") and r.checked:
-        r.detail = f"{r.checked - r.passed} of {r.checked} values fail"
+        r.say("fail", f"{r.checked - r.passed} of {r.checked} values fail",
+              n=r.checked - r.passed, checked=r.checked)
 
 
 def _reference(engine: Engine, t: str, c: str | None, r: RuleResult, p: Mapping[str, Any],
@@ -301,7 +310,8 @@ def _reference(engine: Engine, t: str, c: str | None, r: RuleResult, p: Mapping[
     finally:
         engine.unregister(other)
     r.checked, r.passed = int(checked), int(passed)
-    r.detail = f"{checked - passed} values not found in {p['dataset']}"
+    r.say("not_found", f"{checked - passed} values not found in {p['dataset']}",
+          n=int(checked - passed), dataset=str(p["dataset"]))
 
 
 def _freshness(engine: Engine, t: str, c: str | None, r: RuleResult, ctx: Context) -> None:
@@ -321,10 +331,12 @@ def _freshness(engine: Engine, t: str, c: str | None, r: RuleResult, ctx: Contex
     age = max(0.0, (now - at).total_seconds() / 86400)
     r.params = {**r.params, "update_cycle": ctx.update_cycle, "max_age_days": limit}
     if limit is None:
-        r.detail = f"age {age:.1f} days; the update cycle {ctx.update_cycle or '—'} sets no deadline"
+        r.say("no_deadline", f"age {age:.1f} days; the update cycle {ctx.update_cycle or '—'} "
+              "sets no deadline", age=f"{age:.1f}", cycle=ctx.update_cycle or "")
         return
     r.checked = 1
     r.passed = 1 if age <= limit else 0
     # Late data loses score in proportion to how late it is (twice the allowed age scores 0.5).
     r.score = 1.0 if age <= limit else round(limit / age, 4)
-    r.detail = f"age {age:.1f} days, {limit} allowed by the update cycle {ctx.update_cycle}"
+    r.say("age", f"age {age:.1f} days, {limit} allowed by the update cycle {ctx.update_cycle}",
+          age=f"{age:.1f}", limit=limit, cycle=ctx.update_cycle or "")

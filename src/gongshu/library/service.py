@@ -415,6 +415,36 @@ def get_ingest(actor: Actor, db: Session, /, ingest_id: uuid.UUID) -> Ingest:
     return ingest
 
 
+@dataclass(frozen=True)
+class Workload:
+    """A data steward's library on the home page: ingests still queued or running, ingests
+    that failed or were refused in the last 7 days, and datasets with data but no grade."""
+
+    ingests_open: int
+    ingests_failed: int
+    ungraded: int
+    ungraded_first: list[Dataset]
+
+
+def workload(actor: Actor, db: Session, /) -> Workload:
+    if not (actor.can(LIBRARY_READ) or actor.can(GRADING_CONFIRM)):
+        require(actor, LIBRARY_READ)
+    scope = _scope(actor)
+    in_scope = sa.select(Dataset.id).where(scope)
+    count = sa.select(sa.func.count()).select_from(Ingest).where(Ingest.dataset_id.in_(in_scope))
+    open_ = db.scalar(count.where(Ingest.status.in_((IngestStatus.QUEUED,
+                                                      IngestStatus.RUNNING)))) or 0
+    week = utcnow() - dt.timedelta(days=7)
+    failed = db.scalar(count.where(Ingest.status.in_((IngestStatus.FAILED,
+                                                       IngestStatus.REJECTED)),
+                                   Ingest.created_at >= week)) or 0
+    with_data = list(db.scalars(sa.select(Dataset).where(
+        scope, Dataset.current_version_id.is_not(None)).order_by(Dataset.updated_at.desc())))
+    ungraded = set(catalog.ungraded(db, [d.entry_id for d in with_data]))
+    first = [d for d in with_data if d.entry_id in ungraded]
+    return Workload(int(open_), int(failed), len(first), first[:5])
+
+
 def list_ingests(actor: Actor, db: Session, /, dataset_id: uuid.UUID, *,
                  limit: int = 20) -> list[Ingest]:
     dataset = get_dataset(actor, db, dataset_id)

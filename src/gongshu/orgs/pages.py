@@ -18,6 +18,14 @@ from gongshu.web.forms import error_map
 from gongshu.web.nav import NavItem
 from gongshu.web.templating import render
 
+#: the grant form offers roles from the least privileged to the most, and proposes the first:
+#: a slip of the hand grants a requester, never an administrator
+GRANT_ORDER: tuple[Role, ...] = (
+    Role.REQUESTER, Role.OPERATOR, Role.CATALOG_EDITOR, Role.DATA_STEWARD,
+    Role.BUREAU_REVIEWER, Role.CDO, Role.SECURITY_OFFICER, Role.AUDITOR, Role.ADMIN,
+)
+assert set(GRANT_ORDER) == set(Role), "every role has its place in the grant form"
+
 router = APIRouter(include_in_schema=False)
 
 NAV = [
@@ -194,7 +202,7 @@ def _user_detail(request: Request, actor: Actor, db: Any, user_id: uuid.UUID,
     user = service.get_user(actor, db, user_id)
     can_manage = actor.can(Perm.USER_MANAGE, user.org.path)
     return render(request, "users/detail.html", {
-        "user": user, "can_manage": can_manage, "roles": list(Role), "errors": errors or {},
+        "user": user, "can_manage": can_manage, "roles": GRANT_ORDER, "errors": errors or {},
         "orgs": _org_options(actor, db, Perm.USER_MANAGE) if can_manage else [],
     }, status_code=status)
 

@@ -7,13 +7,14 @@ import uuid
 from typing import Annotated, Any
 from urllib.parse import urlparse
 
-from fastapi import APIRouter, Form, Request
+from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import RedirectResponse, Response
 from sqlalchemy import select
 
 from gongshu.core.errors import PermissionDenied, ValidationFailed
 from gongshu.core.i18n import Translator, normalise
 from gongshu.core.jobs import count_running, list_jobs, readiness
+from gongshu.core.permissions import Perm
 from gongshu.core.security import constant_time_equal
 from gongshu.modules import submodules
 from gongshu.orgs import service as orgs
@@ -28,6 +29,7 @@ from gongshu.web.deps import (
     locale_of,
     login_csrf,
     public,
+    write_intent,
 )
 from gongshu.web.forms import error_map
 from gongshu.web.templating import render
@@ -98,9 +100,14 @@ def logout(request: Request, db: Db, actor: PageActor) -> Response:
     return response
 
 
-@router.get("/lang/{code}")
-def switch_language(request: Request, code: str, next: str | None = None) -> Response:
-    locale = normalise(code) or "zh-CN"
+@router.get("/lang/{code}", dependencies=[Depends(write_intent)])
+def switch_language(request: Request, code: str, db: Db, actor: MaybeActor,
+                    next: str | None = None) -> Response:
+    """Choose the UI language: remembered by a cookie, and on a signed-in user's profile (so
+    that another browser of the same user speaks it too)."""
+    locale = normalise(code) or request.app.state.runtime.settings.default_locale
+    if actor is not None and actor.user_id is not None and request.state.user_locale != locale:
+        orgs.update_user(actor, db, actor.user_id, locale=locale)
     response = RedirectResponse(_safe_next(next), status_code=303)
     _set_cookie(request, response, LANG_COOKIE, locale, max_age=365 * 86400, httponly=False)
     return response
@@ -114,7 +121,12 @@ def _set_cookie(request: Request, response: Response, name: str, value: str, *, 
 
 @router.get("/")
 def home(request: Request, actor: PageActor, db: Db, runtime: RuntimeDep) -> Response:
-    counts: dict[str, Any] = {**orgs.counts(db), "jobs_running": count_running(db)}
+    # platform-wide figures only for those who run the platform; everyone else sees their work
+    counts: dict[str, Any] = {"orgs": None, "users": None, "jobs_running": None}
+    if actor.can(Perm.ORG_MANAGE) or actor.can(Perm.USER_READ):
+        counts.update(orgs.counts(db))
+    if actor.can(Perm.JOB_READ_ALL):
+        counts["jobs_running"] = count_running(db)
     my_jobs, _ = list_jobs(actor, db, limit=5)
     cards = []
     for pages in submodules("pages"):

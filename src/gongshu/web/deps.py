@@ -219,16 +219,26 @@ def page_guard(perm: Perm | str) -> Any:
 
 
 def locale_of(request: Request) -> str:
+    """The reader's language. Pages speak the platform's language (``default_locale``, zh-CN)
+    to every visitor whatever the browser's Accept-Language says, until the visitor chooses
+    another (``/lang/<code>``: a cookie, and the signed-in user's profile). The API is for
+    machines: it follows ``lang``, the user's profile and Accept-Language, English by default."""
     actor = getattr(request.state, "actor", None)
     runtime: Runtime = request.app.state.runtime
     user_locale = getattr(request.state, "user_locale", None)
-    is_api = request.url.path.startswith("/api/")
+    if request.url.path.startswith("/api/"):
+        return negotiate(
+            request.query_params.get("lang"),
+            request.cookies.get(LANG_COOKIE) if actor is None else None,
+            user_locale,
+            accept_language=request.headers.get("accept-language"),
+            default="en",
+        )
     return negotiate(
         request.query_params.get("lang"),
-        request.cookies.get(LANG_COOKIE) if not is_api or actor is None else None,
+        request.cookies.get(LANG_COOKIE),
         user_locale,
-        accept_language=request.headers.get("accept-language"),
-        default="en" if is_api else runtime.settings.default_locale,
+        default=runtime.settings.default_locale,
     )
 
 

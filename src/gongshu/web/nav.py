@@ -27,6 +27,10 @@ class Card:
     label: str
     value: Any
     href: str | None = None
+    #: something needs attention (overdue, returned): the figure is shown as a warning
+    warn: bool = False
+    #: the first few things the figure counts: (label, link)
+    items: tuple[tuple[str, str], ...] = ()
 
 
 def nav_items() -> list[NavItem]:

@@ -137,6 +137,19 @@ def list_censuses(actor: Actor, db: Session, /) -> list[Census]:
     return list(db.scalars(sa.select(Census).where(*conds).order_by(Census.created_at.desc())))
 
 
+def today(db: Session, /) -> dt.date:
+    """Today's date where the platform is (``display_timezone``): a census is due by the end of
+    its due date there."""
+    from zoneinfo import ZoneInfo
+
+    return dt.datetime.now(ZoneInfo(runtime_of(db).settings.display_timezone)).date()
+
+
+def is_overdue(census: Census, today: dt.date) -> bool:
+    """An open census past its due date (Art. 9: the census has a deadline)."""
+    return census.status == "open" and census.due_date < today
+
+
 def my_responses(actor: Actor, db: Session, /, census_id: uuid.UUID) -> list[CensusResponse]:
     """The responses the actor fills in (those of its bodies)."""
     return _responses_of(actor, db, _census(db, census_id))

@@ -58,6 +58,7 @@ always counts and ranks everything.
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -433,6 +434,14 @@ class SearchResult:
     estimated: bool = False
     #: the hits are in order of relevance (else newest first: no query, or a broad one)
     ranked: bool = False
+    #: no entry has every term: the hits match at least ``need`` of them, most first
+    partial: bool = False
+    #: the best hit is weak (nothing, or not every term): the page offers suggestions
+    weak: bool = False
+    #: "did you mean": queries that would find more (the known words only …)
+    suggestions: list[str] = field(default_factory=list)
+    #: related entries when the best match is weak (not counted in ``count``)
+    related: list[Hit] = field(default_factory=list)
 
 
 _HIT_COLUMNS = (
@@ -468,6 +477,41 @@ def _quote_pg(term: str) -> str:
 
 def _lit(sql: str) -> Any:
     return sa.literal_column(sql)
+
+
+@dataclass(frozen=True)
+class _Query:
+    """What a search matches: groups (one per query term: the term OR its synonyms and full
+    forms, each an AND of terms), of which at least ``need`` must match (all, or a minimum
+    that should match, module doc)."""
+
+    groups: tuple[tuple[catalog_text.Alternative, ...], ...]
+    need: int
+
+    @classmethod
+    def every(cls, groups: Sequence[tuple[catalog_text.Alternative, ...]]) -> _Query:
+        return cls(tuple(groups), len(groups))
+
+    def __bool__(self) -> bool:
+        return bool(self.groups)
+
+    def _expression(self, quote: Any, and_: str, or_: str) -> str:
+        def group(alternatives: tuple[catalog_text.Alternative, ...]) -> str:
+            alts = [and_.join(quote(t) for t in alt) for alt in alternatives]
+            return alts[0] if len(alts) == 1 and len(alternatives[0]) == 1 else \
+                "(" + or_.join(f"({a})" for a in alts) + ")"
+
+        parts = [group(g) for g in self.groups]
+        if self.need >= len(parts):
+            return and_.join(parts)
+        return or_.join("(" + and_.join(parts[i] for i in combo) + ")"
+                        for combo in itertools.combinations(range(len(parts)), self.need))
+
+    def fts(self) -> str:
+        return self._expression(_quote_fts, " AND ", " OR ")
+
+    def tsquery(self) -> str:
+        return self._expression(_quote_pg, " & ", " | ")
 
 
 class _SqliteSearch:
@@ -538,16 +582,15 @@ class _SqliteSearch:
         return out
 
     @staticmethod
-    def _match(terms: list[str]) -> Any:
-        query = " ".join(_quote_fts(t) for t in terms)
-        return _lit("f.fts").op("MATCH")(sa.literal(query))
+    def _match(terms: _Query) -> Any:
+        return _lit("f.fts").op("MATCH")(sa.literal(terms.fts()))
 
-    def _from(self, terms: list[str]) -> tuple[Any, list[Any]]:
+    def _from(self, terms: _Query) -> tuple[Any, list[Any]]:
         if terms:
             return self.WITH_TERMS, [self._match(terms)]
         return self.NO_TERMS, []
 
-    def raw_count(self, terms: list[str]) -> int:
+    def raw_count(self, terms: _Query) -> int:
         """Matches before visibility and filters (cheap: FTS5 counts its doclists)."""
         if terms:
             stmt = sa.select(sa.func.count()).select_from(sa.text(f"{FTS_TABLE} AS f")).where(
@@ -567,7 +610,7 @@ class _SqliteSearch:
                              .join(self.COMBO, c.id == g.c.combo)))
         return [tuple(row) for row in self.db.execute(stmt)]
 
-    def count(self, terms: list[str], *, facets: bool) -> tuple[int, list[Group]]:
+    def count(self, terms: _Query, *, facets: bool) -> tuple[int, list[Group]]:
         from_, match = self._from(terms)
         if not facets:
             stmt = sa.select(sa.func.count()).select_from(from_).where(*match, *self.conds)
@@ -611,7 +654,7 @@ class _SqliteSearch:
                 groups.append(tuple(group))
         return total, groups
 
-    def sample(self, terms: list[str], raw: int) -> tuple[float, list[Group]]:
+    def sample(self, terms: _Query, raw: int) -> tuple[float, list[Group]]:
         """Every k-th row id of the matches (~``SAMPLE_SIZE``), grouped with whether each
         passes visibility and filters: (scale, visible groups with scaled counts)."""
         from_, match = self._from(terms)
@@ -626,7 +669,7 @@ class _SqliteSearch:
         scale = raw / sampled if sampled else 0.0
         return scale, [(*g[:-2], g[-1] * scale) for g in groups if g[-2]]
 
-    def top(self, terms: list[str], *, limit: int, offset: int,
+    def top(self, terms: _Query, *, limit: int, offset: int,
             count: int) -> list[tuple[int, float | None]]:
         """The page by relevance (``bm25`` of the matches that pass), or newest first.
 
@@ -658,12 +701,12 @@ class _SqliteSearch:
                 .order_by(sa.desc(_lit("score")), _lit("f.rowid")).limit(limit).offset(offset))
         return [(int(i), float(s)) for i, s in self.db.execute(stmt)]
 
-    def newest(self, terms: list[str], *, limit: int, offset: int) -> list[tuple[int, None]]:
+    def newest(self, terms: _Query, *, limit: int, offset: int) -> list[tuple[int, None]]:
         """The page newest first, walking the narrow rows by time (``doc_updated``) and asking
         the full-text index about each (a broad query matches most of them)."""
         match = []
         if terms:
-            query = " ".join(_quote_fts(t) for t in terms)
+            query = terms.fts()
             match.append(sa.text(f"EXISTS (SELECT 1 FROM {FTS_TABLE} AS f WHERE f.fts MATCH "
                                  ":fts_query AND f.rowid = d.id)").bindparams(fts_query=query))
         stmt = (sa.select(_lit("d.id").label("id")).select_from(self.NO_TERMS)
@@ -672,9 +715,9 @@ class _SqliteSearch:
                 .limit(limit).offset(offset))
         return [(int(i), None) for (i,) in self.db.execute(stmt)]
 
-    def term_exists(self, term: str) -> bool:
+    def term_exists(self, group: tuple[catalog_text.Alternative, ...]) -> bool:
         found = self.db.execute(sa.text(f"SELECT 1 FROM {FTS_TABLE} AS f WHERE f.fts MATCH :q "
-                                        "LIMIT 1"), {"q": _quote_fts(term)}).first()
+                                        "LIMIT 1"), {"q": _Query.every([group]).fts()}).first()
         return found is not None
 
 
@@ -693,13 +736,13 @@ class _PostgresSearch:
         return [_visible(self.actor, self.db, t), *self.filters.clauses(t)]
 
     @staticmethod
-    def _tsquery(terms: list[str]) -> Any:
-        return sa.cast(sa.literal(" & ".join(_quote_pg(t) for t in terms)), TSQUERY)
+    def _tsquery(terms: _Query) -> Any:
+        return sa.cast(sa.literal(terms.tsquery()), TSQUERY)
 
-    def _match(self, terms: list[str], t: Any = DOC) -> list[Any]:
+    def _match(self, terms: _Query, t: Any = DOC) -> list[Any]:
         return [t.c.terms.op("@@")(self._tsquery(terms))] if terms else []
 
-    def raw_count(self, terms: list[str]) -> int:
+    def raw_count(self, terms: _Query) -> int:
         """The planner's estimate of the matches (PostgreSQL keeps the frequencies of the
         commonest lexemes of ``terms``; an exact count would read every match)."""
         stmt = sa.select(sa.literal(1)).select_from(DOC).where(*self._match(terms))
@@ -717,7 +760,7 @@ class _PostgresSearch:
         return [t.c.provider_org_id, t.c.provider_name, t.c.region_code, t.c.status,
                 *[t.c[name] for name in COMBINED_FACETS]]
 
-    def count_and_top(self, terms: list[str], *, facets: bool, limit: int,
+    def count_and_top(self, terms: _Query, *, facets: bool, limit: int,
                       offset: int) -> tuple[list[tuple[int, float | None]], int, list[Group]]:
         """The page, the count and the facet groups in ONE statement: the matches are read
         once into a materialised CTE of narrow columns, ranked and grouped from there."""
@@ -760,7 +803,7 @@ class _PostgresSearch:
             page.sort(key=lambda r: (-(r[1] or 0.0), r[0]))
         return page, count, groups
 
-    def sample(self, terms: list[str], raw: int) -> tuple[float, list[Group]]:
+    def sample(self, terms: _Query, raw: int) -> tuple[float, list[Group]]:
         """``TABLESAMPLE SYSTEM`` (whole pages, a fixed seed) of ~``SAMPLE_SIZE`` matches."""
         percent = min(100.0, 100.0 * SAMPLE_SIZE / max(raw, 1))
         t = sa.tablesample(DOC, sa.func.system(percent), name="s",
@@ -772,21 +815,21 @@ class _PostgresSearch:
         scale = 100.0 / percent
         return scale, [(*row[:-2], row[-1] * scale) for row in self.db.execute(stmt) if row[-2]]
 
-    def newest(self, terms: list[str], *, limit: int, offset: int) -> list[tuple[int, None]]:
+    def newest(self, terms: _Query, *, limit: int, offset: int) -> list[tuple[int, None]]:
         stmt = (sa.select(DOC.c.id).where(*self._match(terms), *self._conds(DOC))
                 .order_by(DOC.c.updated_at.desc(), DOC.c.id.desc()).limit(limit).offset(offset))
         return [(int(i), None) for i in self.db.scalars(stmt)]
 
-    def term_exists(self, term: str) -> bool:
+    def term_exists(self, group: tuple[catalog_text.Alternative, ...]) -> bool:
         # a materialised CTE is planned without the LIMIT, so PostgreSQL asks the GIN index
         # instead of scanning the table in the hope of an early row
-        matches = (sa.select(DOC.c.id).where(*self._match([term]))
+        matches = (sa.select(DOC.c.id).where(*self._match(_Query.every([group])))
                    .cte("t").prefix_with("MATERIALIZED"))
         return self.db.execute(sa.select(sa.literal(1)).select_from(matches).limit(1)).first() \
             is not None
 
 
-def _find(backend: Any, terms: list[str], *, limit: int, offset: int, facets: bool,
+def _find(backend: Any, terms: _Query, *, limit: int, offset: int, facets: bool,
           exact: bool, exact_limit: int) -> _Found:
     """Count, facets and the page of one query (module doc: exact, or estimated if broad)."""
     if not exact:
@@ -860,6 +903,63 @@ def _labelled(facets: dict[str, list[FacetValue]], locale: str) -> dict[str, lis
     return out
 
 
+#: an AND query with fewer hits than this also looks for entries matching most of its terms
+#: (they follow the full matches); with this many, the full matches are the answer
+ENOUGH_HITS = 5
+#: a query of many words keeps the first ones (the combinations grow fast)
+MAX_GROUPS = 8
+#: the best matches by the full-text rank that a partial search orders by coverage
+RERANK_POOL = 60
+#: related entries offered beside a weak result
+RELATED = 5
+
+
+def _need(known: int) -> int:
+    """The terms that should match: two thirds of the known terms, rounded down, at least one
+    (2 → 1, 3 → 2, 4 → 2, 5 → 3, 6 → 4)."""
+    return max(1, (2 * known) // 3)
+
+
+def _coverage(db: Session, query: _Query, phrase: str,
+              page: list[tuple[int, float | None]]) -> list[tuple[int, float | None]]:
+    """``page`` (search row ids with their full-text score) in order of how much of the query
+    each covers: the number of query terms found, then an exact phrase in the name, then the
+    terms' field weights (name 10 … summary 1), then the full-text score."""
+    if not page:
+        return page
+    names = [n for n, _w, _l in FIELDS]
+    weights = {n: w for n, w, _l in FIELDS}
+    rows = {row[0]: row[1:] for row in db.execute(
+        sa.select(TERMS.c.doc_id, *[TERMS.c[n] for n in names])
+        .where(TERMS.c.doc_id.in_([i for i, _s in page])))}
+    doc_names = dict(db.execute(sa.select(DOC.c.id, DOC.c.name)
+                                .where(DOC.c.id.in_([i for i, _s in page]))).all())
+
+    def key(item: tuple[int, float | None]) -> tuple[float, ...]:
+        doc_id, score = item
+        fields = [frozenset(text.split()) for text in rows.get(doc_id, ("",) * len(names))]
+        found = 0
+        weight = 0.0
+        for group in query.groups:
+            best = max((weights[n] for n, terms in zip(names, fields, strict=True)
+                        if any(all(t in terms for t in alt) for alt in group)), default=0.0)
+            found += best > 0
+            weight += best
+        name = catalog_text.normalize(doc_names.get(doc_id) or "")
+        exact = 1.0 if phrase and phrase in name.replace(" ", "") else 0.0
+        return (-found, -exact, -weight, -(score or 0.0), doc_id)
+
+    return sorted(page, key=key)
+
+
+def _hits(db: Session, page: list[tuple[int, float | None]]) -> list[Hit]:
+    ids = [doc_id for doc_id, _s in page]
+    rows = {row.id: row for row in db.execute(
+        sa.select(DOC.c.id, *_HIT_COLUMNS).where(DOC.c.id.in_(ids)))} if ids else {}
+    return [Hit(*rows[doc_id][1:], score=hit_score) for doc_id, hit_score in page
+            if doc_id in rows]
+
+
 def search(
     actor: Actor,
     db: Session,
@@ -873,31 +973,61 @@ def search(
     locale: str = "zh",
     exact: bool = False,
 ) -> SearchResult:
-    """Entries the actor may see that match ``q`` (every term; else the known ones, see the
-    module doc) and the filters, best first, with facet counts. An empty ``q`` lists them,
-    newest first. A broad query is estimated unless ``exact`` (module doc)."""
+    """Entries the actor may see that match ``q`` and the filters, best first, with facet
+    counts: every term; or, when that finds few, most of the known terms, ranked by how much
+    each covers (module doc). An empty ``q`` lists them, newest first. A broad query is
+    estimated unless ``exact`` (module doc)."""
     access.require_read(actor, db)
     filters = filters or SearchFilters()
-    terms = _text_for(db).query_terms(q) if q and q.strip() else []
+    text = _text_for(db)
+    terms = text.query_terms(q)[:MAX_GROUPS] if q and q.strip() else []
+    groups = [text.expansions(t) for t in terms]
     backend = (_SqliteSearch if _is_sqlite(db) else _PostgresSearch)(db, actor, filters)
     options = {"limit": limit, "offset": offset, "facets": facets, "exact": exact,
                "exact_limit": runtime_of(db).settings.search_exact_limit}
-    found = _find(backend, terms, **options)
-    relaxed = False
-    if found.count == 0 and len(terms) > 1:
-        known = [t for t in terms if backend.term_exists(t)]
-        if known and len(known) * 2 >= len(terms) and len(known) < len(terms):
-            found, terms, relaxed = _find(backend, known, **options), known, True
-    ids = [doc_id for doc_id, _s in found.page]
-    rows = {row.id: row for row in db.execute(
-        sa.select(DOC.c.id, *_HIT_COLUMNS).where(DOC.c.id.in_(ids)))} if ids else {}
-    hits = [Hit(*rows[doc_id][1:], score=hit_score) for doc_id, hit_score in found.page
-            if doc_id in rows]
+    query = _Query.every(groups)
+    found = _find(backend, query, **options)
+    relaxed = partial = False
+    suggestions: list[str] = []
+    known = groups
+    if len(groups) > 1 and found.count < ENOUGH_HITS and not found.estimated:
+        known = [g for g in groups if backend.term_exists(g)]
+        # a question of mostly unknown words does not fall back to its one common word; an
+        # unknown word of a question about a service (申请条件) does not count
+        asked = text.question_words()
+        counted = [g for g in groups if g in known or g[0][0] not in asked]
+        if known and len(known) * 2 >= len(counted) and (len(known) > 1 or found.count == 0):
+            loose = _Query(tuple(known), _need(len(known)))
+            pool = offset + limit <= RERANK_POOL
+            wider = _find(backend, loose, **{**options, "offset": 0 if pool else offset,
+                                             "limit": RERANK_POOL if pool else limit})
+            if wider.count > found.count:
+                relaxed = len(known) < len(groups)
+                partial = loose.need < len(known)
+                phrase = "".join(catalog_text.normalize(q).split())
+                page = _coverage(db, _Query.every(known), phrase, wider.page) if pool \
+                    else wider.page
+                found = _Found(page[offset:offset + limit] if pool else page, wider.count,
+                               wider.groups, wider.estimated, wider.ranked)
+                terms = [t for t, g in zip(terms, groups, strict=True) if g in known]
+        if len(known) < len(groups) and known:
+            suggestions.append(" ".join(g[0][0] for g in known))
+    hits = _hits(db, found.page)
+    weak = bool(terms) and (found.count == 0 or partial)
+    related: list[Hit] = []
+    # a partial result is itself the related entries; nothing found: entries with any known word
+    if found.count == 0 and known and not found.estimated:
+        seen = {h.entry_id for h in hits}
+        nearby = _find(backend, _Query(tuple(known), 1),
+                       **{**options, "offset": 0, "limit": RELATED + len(hits), "facets": False})
+        related = [h for h in _hits(db, nearby.page) if h.entry_id not in seen][:RELATED]
+        suggestions += [h.name for h in related[:3] if h.name not in suggestions]
     facet_counts = (_labelled(_facets(found.groups, estimated=found.estimated), locale)
                     if facets else {})
     count = _approx(found.count) if found.estimated else found.count
     return SearchResult(hits, count, facet_counts, terms, relaxed, estimated=found.estimated,
-                        ranked=found.ranked)
+                        ranked=found.ranked, partial=partial, weak=weak,
+                        suggestions=suggestions, related=related)
 
 
 __all__ = [

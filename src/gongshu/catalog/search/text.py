@@ -18,9 +18,11 @@ through the same steps here:
 The index side also adds (a) every dictionary word that occurs in the text (jieba's full
 mode), so 不动产 finds 不动产登记 and 不动产登记 finds 不动产登记簿 however the precise
 segmentation drew its boundaries (jieba's search mode only adds 2- and 3-character words), and
-(b) the synonyms of each term (``data/search_synonyms.yaml``), so 社会保险 finds an entry that
-says 社保.
-Queries are not expanded: AND over expanded terms would demand every synonym.
+(b) the synonyms of each term (``data/search_synonyms.yaml``) and the abbreviations of each full
+form (``data/search_abbreviations.yaml``), so 社会保险 finds an entry that says 社保.
+A query term is expanded too (:func:`expansions`: an OR of the term and its synonyms and full
+forms), so an index built before a word list changed still answers; the fillers of a question
+(怎么查, 如何) are left out of the query.
 
 jieba builds a 350,000-word prefix dictionary at start (about a second). We cache it, with the
 domain words added, in a small binary file (no pickle or marshal: nothing in it can run) under
@@ -95,11 +97,55 @@ def synonym_groups() -> tuple[tuple[str, ...], ...]:
 
 
 @cache
-def _synonym_map() -> Mapping[str, frozenset[str]]:
+def _abbreviation_data() -> dict[str, Any]:
+    raw = yaml.safe_load(_data("search_abbreviations.yaml").decode("utf-8"))
+    if not isinstance(raw, dict) or not isinstance(raw.get("abbreviations"), dict):
+        raise ValueError("catalog/data/search_abbreviations.yaml must map abbreviations")
+    return raw
+
+
+@cache
+def abbreviations() -> Mapping[str, tuple[str, ...]]:
+    """Abbreviation → its full forms (``data/search_abbreviations.yaml``): 人社 →
+    人力资源和社会保障, 医保 → 医疗保险 …"""
+    return {normalize(str(short)): tuple(normalize(str(f)) for f in full)
+            for short, full in _abbreviation_data()["abbreviations"].items()}
+
+
+@cache
+def query_fillers() -> frozenset[str]:
+    """Words of a question that say nothing about the data (怎么查, 如何, 我的 …)."""
+    return frozenset(normalize(str(w)) for w in _abbreviation_data().get("query_fillers", ()))
+
+
+@cache
+def question_words() -> frozenset[str]:
+    """Words of a question about a service (申请条件, 流程 …): an unknown one does not count
+    against the rest of the question."""
+    return frozenset(normalize(str(w)) for w in _abbreviation_data().get("question_words", ()))
+
+
+@cache
+def _synonym_groups_map() -> Mapping[str, frozenset[str]]:
     out: dict[str, set[str]] = {}
     for group in synonym_groups():
         for term in group:
             out.setdefault(term, set()).update(t for t in group if t != term)
+    return {term: frozenset(others) for term, others in out.items()}
+
+
+@cache
+def _synonym_map() -> Mapping[str, frozenset[str]]:
+    """Term → the terms the index stores beside it: its synonym groups, and an abbreviation
+    beside each of its full forms (and the other way round)."""
+    out: dict[str, set[str]] = {}
+    for group in synonym_groups():
+        for term in group:
+            out.setdefault(term, set()).update(t for t in group if t != term)
+    for short, full in abbreviations().items():
+        out.setdefault(short, set()).update(full)
+        for form in full:
+            out.setdefault(form, set()).add(short)
     return {term: frozenset(others) for term, others in out.items()}
 
 
@@ -116,6 +162,9 @@ def _domain_words() -> list[tuple[str, int | None]]:
         freq = int(parts[1]) if len(parts) > 1 and parts[1].isdigit() else None
         words.append((normalize(parts[0]), freq))
     words += [(term, None) for group in synonym_groups() for term in group]
+    for short, full in abbreviations().items():
+        words += [(short, None), *[(form, None) for form in full]]
+    words += [(w, None) for w in query_fillers() | question_words() if len(w) > 1]
     return words
 
 
@@ -165,7 +214,8 @@ def _cache_key(jieba: Any) -> str:
     size = dict_path.stat().st_size if dict_path.exists() else -1
     for part in (str(_CACHE_FORMAT), jieba.__version__, str(size), sys.byteorder):
         digest.update(part.encode() + b"\0")
-    digest.update(_data("search_dict.txt") + b"\0" + _data("search_synonyms.yaml"))
+    digest.update(_data("search_dict.txt") + b"\0" + _data("search_synonyms.yaml") + b"\0"
+                  + _data("search_abbreviations.yaml"))
     return digest.hexdigest()[:16]
 
 
@@ -308,14 +358,39 @@ def index_terms(text: str) -> str:
 
 
 def query_terms(q: str) -> list[str]:
-    """The terms a search for ``q`` must all find (empty when ``q`` has no searchable word)."""
-    return _unique(_terms(q, for_index=False))
+    """The terms of a search for ``q``, without the fillers of a question (怎么查, 如何 …);
+    empty when ``q`` has no searchable word."""
+    fillers = query_fillers()
+    return [t for t in _unique(_terms(q, for_index=False)) if t not in fillers]
+
+
+#: one way a query term may occur in an entry: its terms, all of them
+Alternative = tuple[str, ...]
+
+
+def expansions(term: str) -> tuple[Alternative, ...]:
+    """The ways ``term`` may occur: itself, then each synonym and full form of an abbreviation
+    (as the terms a query for it would have): 人社 → (人社,), (人力资源和社会保障,) …"""
+    out: list[Alternative] = [(term,)]
+    # synonyms both ways, an abbreviation to its full forms (not a full form to every
+    # abbreviation that names it among others)
+    others = sorted(_synonym_groups_map().get(term, set()) | set(abbreviations().get(term, ())))
+    for other in others:
+        alternative = tuple(_unique(_terms(other, for_index=False)))
+        if alternative and alternative not in out:
+            out.append(alternative)
+    return tuple(out)
 
 
 __all__ = [
+    "Alternative",
+    "abbreviations",
+    "expansions",
     "index_terms",
     "set_default_cache_dir",
     "normalize",
+    "query_fillers",
+    "question_words",
     "query_terms",
     "stopwords",
     "synonym_groups",
