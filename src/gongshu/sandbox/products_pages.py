@@ -27,6 +27,9 @@ from gongshu.web.templating import render
 
 router = APIRouter(include_in_schema=False)
 
+#: output column types with a label (``sandbox_products.types.*``); others are shown as code
+TYPES = ("string", "integer", "number", "date", "boolean")
+
 NAV = [
     NavItem("nav.sandbox_products", "/sandbox/products", SANDBOX_PRODUCT, 62),
     NavItem("nav.sandbox_supervision", "/sandbox/supervision", SANDBOX_SUPERVISE, 64),
@@ -137,6 +140,7 @@ def _detail(request: Request, actor: Actor, db: Db, product_id: uuid.UUID, *,
         "operator": operator.name if operator else "",
         "total": sum((e.amount for e in ledger), Decimal("0.00")),
         "today": products.local_today(db).isoformat(), "errors": errors or {},
+        "types": TYPES,
         "may_sell": actor.can(SANDBOX_PRODUCT, product.operator_path),
         "may_supervise": actor.can(SANDBOX_SUPERVISE, product.bureau_path)},
         status_code=status_code)
