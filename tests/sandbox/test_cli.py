@@ -51,11 +51,14 @@ def test_query_json_contract(gongshu: Any, world: Any) -> None:
     assert out["columns"] == ["county", "n", "avg_income"]
     assert {row[0]: row[1] for row in out["rows"]} == {c: n for c, n in COUNTIES.items() if n >= 10}
     assert out["suppressed_groups"] == 1
-    # a refusal: exit 1, the JSON still printed, with its stable code and a message
+    # a refusal is an answer: the JSON with its stable code and a message (exit 0; without
+    # --json, exit 1)
     r = gongshu("sandbox", "query", "--as", user, "--sql", "SELECT name FROM population",
                 "--json")
-    assert r.exit_code == 1
+    assert r.exit_code == 0
     out = json.loads(r.output)
+    assert gongshu("sandbox", "query", "--as", user, "--sql",
+                   "SELECT name FROM population").exit_code == 1
     assert out["status"] == "rejected" and out["code"] == "COLUMN_NOT_RELEASABLE"
     assert out["message"] and out["rows"] == [] and set(out) >= CONTRACT
     # differential privacy spends ε
@@ -81,6 +84,6 @@ def test_query_json_contract(gongshu: Any, world: Any) -> None:
     r = gongshu("sandbox", "suspend", number, "--reason", "整改", "--as", world.bureau.username)
     assert r.exit_code == 0, r.output
     r = gongshu("sandbox", "query", "--as", user, "--sql", sql, "--json")
-    assert r.exit_code == 1 and json.loads(r.output)["code"] == "NOT_AUTHORISED"
+    assert r.exit_code == 0 and json.loads(r.output)["code"] == "NOT_AUTHORISED"
     r = gongshu("sandbox", "authorisations", "--json")
     assert [a["status"] for a in json.loads(r.output)] == ["suspended"]

@@ -88,7 +88,8 @@ def query(
     export: bool = typer.Option(False, "--export", help="Mark the result for export (review)."),
     json_output: bool = typer.Option(False, "--json", help="Print the result as JSON."),
 ) -> None:
-    """Run a query in the sandbox as an operator's user; exit 1 if it is rejected."""
+    """Run a query in the sandbox as an operator's user. With --json the answer, accepted or
+    rejected, is the JSON (exit 0; ``status`` says which); without it a rejection exits 1."""
     rt = runtime()
     with rt.db.transaction() as db:
         actor = _actor(db, as_user)
@@ -108,7 +109,7 @@ def query(
             console.print(f"suppressed groups: {out['suppressed_groups']}"
                           + (f", ε spent: {out['epsilon_spent']}" if out["epsilon_spent"] else "")
                           + (", waiting for review" if out["review"] else ""))
-    if out["status"] == "rejected":
+    if out["status"] == "rejected" and not json_output:
         raise typer.Exit(1)
 
 
