@@ -41,9 +41,10 @@ def format_value(value: Any, t: Translate, tz: str) -> str:
     if isinstance(value, bool):
         return t("audit.answer_yes") if value else t("audit.answer_no")
     if isinstance(value, list | tuple):
-        return t("audit.list_separator").join(format_value(v, t, tz) for v in value)
+        return t("audit.list_separator").join(_word(v, t, tz) for v in value)
     if isinstance(value, Mapping):
-        return "; ".join(f"{k}: {format_value(v, t, tz)}" for k, v in value.items())
+        return "; ".join(f"{key_label(str(k), t)}: {field_value(str(k), v, t, tz)}"
+                         for k, v in value.items())
     if isinstance(value, dt.datetime):
         return local_time(value, tz)
     if isinstance(value, str) and _ISO_TIME.match(value):
@@ -54,6 +55,13 @@ def format_value(value: Any, t: Translate, tz: str) -> str:
     return str(value)
 
 
+def _word(value: Any, t: Translate, tz: str) -> str:
+    """An item of a list: a code word (a level, a category) labelled, anything else formatted."""
+    if isinstance(value, str) and _CODE_WORD.match(value):
+        return t(f"audit_value.{value.replace('.', '_')}", default=value)
+    return format_value(value, t, tz)
+
+
 def key_label(key: str, t: Translate) -> str:
     return t(f"audit_detail.{key}", default=key.replace("_", " "))
 
@@ -62,14 +70,30 @@ def key_label(key: str, t: Translate) -> str:
 TRANSLATED = frozenset({"reason", "error"})
 
 
+class CodeText(str):
+    """A detail that is code (an operator's SQL): shown as code, exported as text."""
+
+    is_code = True
+
+
+#: detail keys whose values are code, shown as such (and ids: ``…_id`` keys holding a UUID)
+CODE_KEYS = frozenset({"sql"})
+_UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+
+
 def field_value(key: str, value: Any, t: Translate, tz: str) -> str:
     """A detail's value; a known reason phrase ("wrong password", "token_revoked") in the
-    reader's language, anything else as it was recorded."""
+    reader's language, code as code, anything else as it was recorded."""
+    if isinstance(value, str) and (key in CODE_KEYS or (key.endswith("_id")
+                                                        and _UUID.match(value))):
+        return CodeText(value)
     if key in TRANSLATED and isinstance(value, str) and value:
-        return t(f"audit_reason.{value.replace('.', '_')}", default=value)
+        word = value.replace('.', '_')
+        return t(f"audit_reason.{word}", default=t(f"audit_value.{word}", default=value))
     if isinstance(value, str) and _CODE_WORD.match(value):
-        if key == "kind":
-            return t(f"job_kind.{value}", default=value)
+        if key == "kind":  # a job's kind, or another kind (a library's: base, sector, topic)
+            return t(f"job_kind.{value}",
+                     default=t(f"audit_value.{value.replace('.', '_')}", default=value))
         if key in LEVEL_KEYS:
             return t(f"audit_level.{value}", default=_level(value, t))
         return t(f"audit_value.{value.replace('.', '_')}", default=value)

@@ -78,7 +78,7 @@ def _store(ctx: Any, folder: Path, index: int, org: Any, name: str, rows: int) -
         params = library.job_params(db, ingest, str(path))
         ingest_id = ingest.id
     run_inline(runtime, steward, kind="library.ingest", params=params,
-               title=f"ingest {name} (open data demo)")
+               title=f"导入 {name}（开放数据演示）")
     with runtime.db.transaction() as db:
         finished = library.get_ingest(steward, db, ingest_id)
         if finished.status != "succeeded":
