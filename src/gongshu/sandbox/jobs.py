@@ -21,4 +21,4 @@ def sweep(ctx: JobContext) -> dict[str, Any]:
 
 
 schedule("sandbox.sweep", every=dt.timedelta(hours=1),
-         title="Sandbox: expire authorisations past their term")
+         title="运营授权到期处理")  # job titles are shown as they are: in the platform's language

@@ -20,4 +20,4 @@ def sweep(ctx: JobContext) -> dict[str, Any]:
     return outcome
 
 
-schedule("sharing.sweep", every=dt.timedelta(minutes=15), title="Sharing: escalate overdue steps, expire grants")
+schedule("sharing.sweep", every=dt.timedelta(minutes=15), title="共享申请超期升级与授权到期")
