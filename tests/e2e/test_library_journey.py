@@ -101,7 +101,9 @@ def test_upload_progress_scan_results_confirm(browser: Any, live_server: dict[st
     proposed = page.locator("#proposed-grade").inner_text()
     assert proposed == "一般数据（4级）"
     columns = page.locator("#scan-columns").inner_text()
-    assert "公民身份号码" in columns and "100.0%" in columns and "pi.cn_id" in columns
+    # the rule is named in the reader's language, not by its id (pi.cn_id)
+    assert "公民身份号码" in columns and "100.0%" in columns and "依据规则" in columns
+    assert "pi.cn_id" not in columns
     assert page.locator("#confirmed-grade").inner_text() == "尚未确认"
     page.screenshot(path=str(SHOTS / "grading-proposal.png"), full_page=True)
     page.click("#decide")
