@@ -82,6 +82,20 @@ def system_actor() -> Actor:
     return Actor.system(f"cli:{getpass.getuser()}", via="cli")
 
 
+def acting_as(db: Any, username: str | None) -> Actor:
+    """``--as USER``: that active user's actor (through the CLI); without one, the local
+    operator (``system_actor``)."""
+    from gongshu.core.errors import NotFound
+    from gongshu.orgs import service as orgs
+
+    if not username:
+        return system_actor()
+    user = orgs.find_user(db, username)
+    if user is None or not user.is_active:
+        raise NotFound(f"No active user {username!r}.", code="user_not_found")
+    return orgs.actor_for_user(user, via="cli")
+
+
 def print_json(data: Any) -> None:
     sys.stdout.write(json.dumps(data, ensure_ascii=False, indent=2, default=str) + "\n")
 

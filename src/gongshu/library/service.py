@@ -1188,16 +1188,10 @@ def may_read_entry_data(actor: Actor, dataset: Dataset) -> bool:
                                                     dataset.entry_id)
 
 
-def read_columns(actor: Actor, db: Session, /, *, entry_id: uuid.UUID, columns: Sequence[str],
-                 version: int | None = None, where: Sequence[tuple[str, str, Any]] = (),
-                 mask: Mapping[str, str] | None = None, offset: int = 0,
-                 limit: int | None = None, batch_rows: int = 65_536) -> ColumnStream:
-    """The one door to a dataset's data for other modules: these columns (data item codes) of
-    the entry's dataset at ``version`` (the current one by default), streamed, in stored row
-    order. ``where`` keeps rows for which every ``(code, op, value)`` holds (op in
-    ``= != < <= > >= in``); ``mask`` replaces a column by a SQL expression over it (``{code}``
-    stands for the quoted column, e.g. from ``deid.masks``). Not audited here: the caller
-    records what left and why."""
+def _readable_version(actor: Actor, db: Session, entry_id: uuid.UUID,
+                      version: int | None) -> tuple[Dataset, DatasetVersion]:
+    """The entry's dataset and its version ``version`` (the current one by default), if the
+    actor may read its data (a role at the provider, or a capability on the entry)."""
     dataset = db.scalars(sa.select(Dataset).where(Dataset.entry_id == entry_id)).first()
     if dataset is None or not may_read_entry_data(actor, dataset):
         raise NotFound("No such dataset.", code="dataset_not_found")
@@ -1211,6 +1205,20 @@ def read_columns(actor: Actor, db: Session, /, *, entry_id: uuid.UUID, columns: 
     if found is None:
         raise NotFound(f"The dataset has no version {version}.",
                        code="dataset_version_not_found", version=version)
+    return dataset, found
+
+
+def read_columns(actor: Actor, db: Session, /, *, entry_id: uuid.UUID, columns: Sequence[str],
+                 version: int | None = None, where: Sequence[tuple[str, str, Any]] = (),
+                 mask: Mapping[str, str] | None = None, offset: int = 0,
+                 limit: int | None = None, batch_rows: int = 65_536) -> ColumnStream:
+    """The one door to a dataset's data for other modules: these columns (data item codes) of
+    the entry's dataset at ``version`` (the current one by default), streamed, in stored row
+    order. ``where`` keeps rows for which every ``(code, op, value)`` holds (op in
+    ``= != < <= > >= in``); ``mask`` replaces a column by a SQL expression over it (``{code}``
+    stands for the quoted column, e.g. from ``deid.masks``). Not audited here: the caller
+    records what left and why."""
+    dataset, found = _readable_version(actor, db, entry_id, version)
     stored = {c["code"]: c for c in found.columns}
     unknown = [c for c in columns if c not in stored] + \
         [w[0] for w in where if w[0] not in stored]
@@ -1275,19 +1283,7 @@ def open_dataset(actor: Actor, db: Session, /, *, entry_id: uuid.UUID,
     whole dataset (the sandbox, Art. 14). Guarded as :func:`read_columns` (a role at the
     provider, or a capability on the entry); not audited here: the caller records the use."""
 
-    dataset = db.scalars(sa.select(Dataset).where(Dataset.entry_id == entry_id)).first()
-    if dataset is None or not may_read_entry_data(actor, dataset):
-        raise NotFound("No such dataset.", code="dataset_not_found")
-    if version is None:
-        if dataset.current_version_id is None:
-            raise NotFound("The dataset has no data yet.", code="dataset_no_version")
-        found = db.get(DatasetVersion, dataset.current_version_id)
-    else:
-        found = db.scalars(sa.select(DatasetVersion).where(
-            DatasetVersion.dataset_id == dataset.id, DatasetVersion.number == version)).first()
-    if found is None:
-        raise NotFound(f"The dataset has no version {version}.",
-                       code="dataset_version_not_found", version=version)
+    dataset, found = _readable_version(actor, db, entry_id, version)
     # a local directory or an object store (the version's Arrow dataset knows its file system)
     return list(found.columns), store_of(db).get(dataset.storage_id,
                                                  found.storage_version).arrow_dataset()

@@ -33,6 +33,7 @@ import typer
 from rich.table import Table
 
 from gongshu.catalog import service as catalog
+from gongshu.cli.main import acting_as as _actor
 from gongshu.cli.main import console, print_json, runtime, system_actor
 from gongshu.core.errors import NotFound, ValidationFailed
 from gongshu.core.permissions import Actor
@@ -46,14 +47,6 @@ sandbox_app = typer.Typer(help="The sandbox of authorised operation (Art. 14).",
 def register(app: typer.Typer) -> None:
     app.add_typer(sandbox_app, name="sandbox")
 
-
-def _actor(db: Any, username: str | None) -> Actor:
-    if not username:
-        return system_actor()
-    user = orgs.find_user(db, username)
-    if user is None or not user.is_active:
-        raise NotFound(f"No active user {username!r}.", code="user_not_found")
-    return orgs.actor_for_user(user, via="cli")
 
 
 def _date(text: str, field: str) -> dt.date:

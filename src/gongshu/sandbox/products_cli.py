@@ -19,22 +19,13 @@ import sqlalchemy as sa
 import typer
 from rich.table import Table
 
-from gongshu.cli.main import console, print_json, runtime, system_actor
+from gongshu.cli.main import acting_as as _actor
+from gongshu.cli.main import console, print_json, runtime
 from gongshu.core.errors import NotFound, ValidationFailed
 from gongshu.core.permissions import Actor
-from gongshu.orgs import service as orgs
 from gongshu.sandbox import products
 from gongshu.sandbox.models import Authorization
 from gongshu.sandbox.products_models import DataProduct
-
-
-def _actor(db: Any, username: str | None) -> Actor:
-    if not username:
-        return system_actor()
-    user = orgs.find_user(db, username)
-    if user is None or not user.is_active:
-        raise NotFound(f"No active user {username!r}.", code="user_not_found")
-    return orgs.actor_for_user(user, via="cli")
 
 
 def _product_json(p: DataProduct, revenue: Decimal) -> dict[str, Any]:

@@ -16,16 +16,15 @@ data, because only a body asks).
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any, Optional
+from typing import Optional
 
 import typer
 from rich.table import Table
 
 from gongshu.catalog import service as catalog
+from gongshu.cli.main import acting_as as _actor
 from gongshu.cli.main import console, print_json, runtime, system_actor
-from gongshu.core.errors import NotFound, ValidationFailed
-from gongshu.core.permissions import Actor
-from gongshu.orgs import service as orgs
+from gongshu.core.errors import ValidationFailed
 from gongshu.sharing import delivery_cli, flows, service
 from gongshu.sharing.views import grants_out, request_out
 
@@ -38,14 +37,6 @@ sharing_app.add_typer(calendar_app, name="calendar")
 def register(app: typer.Typer) -> None:
     app.add_typer(sharing_app, name="sharing")
 
-
-def _actor(db: Any, username: str | None) -> Actor:
-    if not username:
-        return system_actor()
-    user = orgs.find_user(db, username)
-    if user is None or not user.is_active:
-        raise NotFound(f"No active user {username!r}.", code="user_not_found")
-    return orgs.actor_for_user(user, via="cli")
 
 
 def _date(text: str | None, field: str) -> dt.date | None:
