@@ -33,6 +33,7 @@ from gongshu.core.db import runtime_of, utcnow
 from gongshu.core.errors import Collector, Conflict, InvalidState, NotFound, PermissionDenied
 from gongshu.core.permissions import Actor, require
 from gongshu.orgs import service as orgs
+from gongshu.sandbox import service
 from gongshu.sandbox.models import Authorization, AuthorizationStatus, ProductCategory
 from gongshu.sandbox.permissions import SANDBOX_PRODUCT, SANDBOX_SUPERVISE
 from gongshu.sandbox.products_models import DataProduct, PriceUnit, ProductStatus, RevenueEntry
@@ -76,13 +77,7 @@ def money(value: Any, field_name: str, errors: Collector) -> Decimal | None:
 
 def _authorization(db: Session, authorization_id: uuid.UUID, *, lock: bool = False
                    ) -> Authorization:
-    stmt = sa.select(Authorization).where(Authorization.id == authorization_id)
-    if lock:
-        stmt = stmt.with_for_update()
-    found = db.scalars(stmt).first()
-    if found is None:
-        raise NotFound("No such authorisation.", code="authorization_not_found")
-    return found
+    return service._auth(db, authorization_id, lock=lock)  # the room's one lookup (and its 404)
 
 
 def _supervises(actor: Actor, bureau_path: str) -> bool:
@@ -134,7 +129,7 @@ def register_product(actor: Actor, db: Session, /, data: ProductIn) -> DataProdu
         if _supervises(actor, auth.bureau_path):
             raise PermissionDenied("Only the operator registers its products.",
                                    code="permission_denied", permission=str(SANDBOX_PRODUCT))
-        raise NotFound("No such authorisation.", code="authorization_not_found")
+        raise NotFound("No such authorisation.", code="sandbox_authorization_not_found")
     if auth.status != AuthorizationStatus.ACTIVE.value or auth.ends_on < local_today(db):
         raise InvalidState("Products are registered only under an active authorisation.",
                            code="authorization_not_active", status=auth.status)

@@ -93,7 +93,7 @@ def register(app: typer.Typer) -> None:
                 sa.cast(Authorization.id, sa.String) == authorization))).first()
             if auth is None:
                 raise NotFound(f"No authorisation {authorization}.",
-                               code="authorization_not_found")
+                               code="sandbox_authorization_not_found")
             product = products.register_product(actor, db, products.ProductIn(
                 authorization_id=auth.id, name=name, category=category, method=method,
                 price=price, unit=unit, description=description, output_schema=schema))
