@@ -46,6 +46,37 @@ def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
+@dataclass(frozen=True)
+class DemoProvince:
+    """The demo province (what ``gongshu demo`` prepares), built once per session on SQLite.
+
+    Building it takes a quarter of a minute, so the tests that read it (the browser journeys,
+    the page walk, the demo contracts) each take a copy of the built data directory instead:
+    ``fresh(path)`` copies it to ``path`` and returns a runtime over the copy, which the test
+    may change at will."""
+
+    data_dir: Path
+    logins: list[tuple[str, str, str, str]]  # user, password, role, organisation
+
+    def fresh(self, target: Path, **settings: Any) -> Runtime:
+        shutil.copytree(self.data_dir, target)
+        return Runtime(Settings(data_dir=target, **{"job_threads": 1, **settings}))
+
+
+@pytest.fixture(scope="session")
+def demo_province(tmp_path_factory: pytest.TempPathFactory) -> DemoProvince:
+    from gongshu.demo.builder import build_demo
+
+    data_dir = tmp_path_factory.mktemp("demo-province") / "data"
+    runtime = Runtime(Settings(data_dir=data_dir, job_threads=1))
+    try:
+        upgrade(runtime.db)
+        ctx = build_demo(runtime, progress=lambda _msg: None)
+    finally:
+        runtime.close()
+    return DemoProvince(data_dir, list(ctx.logins))
+
+
 @pytest.fixture(scope="session")
 def pg_migrated() -> str | None:
     """Migrate the PostgreSQL test database once per session, from an empty schema."""

@@ -27,19 +27,14 @@ def _free_port() -> int:
 
 
 @pytest.fixture(scope="module")
-def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+def live_server(tmp_path_factory: pytest.TempPathFactory,
+                demo_province: Any) -> Iterator[dict[str, Any]]:
+    """A server over a copy of the demo province (each test module changes its own copy)."""
     import uvicorn
 
-    from gongshu.core.config import Settings
-    from gongshu.core.migrations import upgrade
-    from gongshu.core.runtime import Runtime
-    from gongshu.demo.builder import build_demo
     from gongshu.web.app import create_app
 
-    data_dir = tmp_path_factory.mktemp("e2e") / "data"
-    runtime = Runtime(Settings(data_dir=data_dir, job_threads=1))
-    upgrade(runtime.db)
-    demo = build_demo(runtime, progress=lambda _msg: None)
+    runtime = demo_province.fresh(tmp_path_factory.mktemp("e2e") / "data")
     port = _free_port()
     server = uvicorn.Server(uvicorn.Config(create_app(runtime), host="127.0.0.1", port=port,
                                            log_level="warning"))
@@ -49,7 +44,7 @@ def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, 
     while not server.started and time.monotonic() < deadline:
         time.sleep(0.05)
     assert server.started, "the server did not start"
-    yield {"url": f"http://127.0.0.1:{port}", "logins": {u: p for u, p, _r, _o in demo.logins},
+    yield {"url": f"http://127.0.0.1:{port}", "logins": {u: p for u, p, _r, _o in demo_province.logins},
            "runtime": runtime}
     server.should_exit = True
     thread.join(10)

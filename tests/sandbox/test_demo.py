@@ -1,15 +1,16 @@
 """The demo province's sandbox (a contract): the operator holds an active authorisation on the
 population sample, visible as table ``population`` with exactly the agreed columns, ≥ 100,000
 rows, release levels as agreed, a joinable second table, and work waiting for the operator and
-the reviewer. Builds the whole demo once (SQLite only: it is slow)."""
+the reviewer. Reads a copy of the demo built once per session (``demo_province``)."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 
-from gongshu.demo.builder import build_demo
 from gongshu.orgs import service as orgs
 from gongshu.sandbox import service
 
@@ -18,11 +19,10 @@ COLUMNS = {"id_no", "name", "gender", "birth_date", "county", "address", "mobile
 
 
 @pytest.fixture
-def demo(runtime: Any, backend: str) -> Any:
-    if backend != "sqlite":
-        pytest.skip("the demo is built once, on SQLite")
-    build_demo(runtime, progress=lambda _msg: None)
-    return runtime
+def demo(demo_province: Any, tmp_path: Path) -> Iterator[Any]:
+    runtime = demo_province.fresh(tmp_path / "data")
+    yield runtime
+    runtime.close()
 
 
 def test_demo_sandbox(demo: Any) -> None:

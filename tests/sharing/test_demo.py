@@ -1,25 +1,25 @@
 """The demo province's sharing: requests in every state (some overdue, one escalated), grants
 with usage history, more than twenty active grants on one entry with data, and work waiting
-for the demo logins. Builds the whole demo once (SQLite only: it is slow)."""
+for the demo logins. Reads a copy of the demo built once per session (``demo_province``)."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from gongshu.core.permissions import Actor
-from gongshu.demo.builder import build_demo
 from gongshu.orgs import service as orgs
 from gongshu.sharing import service
 
 
 @pytest.fixture
-def demo(runtime: Any, backend: str) -> Any:
-    if backend != "sqlite":
-        pytest.skip("the demo is built once, on SQLite")
-    build_demo(runtime, progress=lambda _msg: None)
-    return runtime
+def demo(demo_province: Any, tmp_path: Path) -> Iterator[Any]:
+    runtime = demo_province.fresh(tmp_path / "data")
+    yield runtime
+    runtime.close()
 
 
 def test_demo_sharing(demo: Any) -> None:

@@ -21,7 +21,6 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from html.parser import HTMLParser
-from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
@@ -127,22 +126,17 @@ def problems(html: str, usernames: set[str]) -> list[str]:
 
 
 @pytest.fixture(scope="module")
-def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
-    """The demo province (``gongshu demo``), built once for the module: every role, every
-    room's data, jobs that ran."""
-    from gongshu.core.config import Settings
-    from gongshu.core.migrations import upgrade
-    from gongshu.core.runtime import Runtime
-    from gongshu.demo.builder import build_demo
+def demo(tmp_path_factory: pytest.TempPathFactory,
+         demo_province: Any) -> Iterator[dict[str, Any]]:
+    """A copy of the demo province (``gongshu demo``): every role, every room's data, jobs
+    that ran."""
     from gongshu.web.app import create_app
 
-    data_dir: Path = tmp_path_factory.mktemp("untranslated") / "data"
-    runtime = Runtime(Settings(data_dir=data_dir, job_threads=1))
-    upgrade(runtime.db)
-    ctx = build_demo(runtime, progress=lambda _msg: None)
+    runtime = demo_province.fresh(tmp_path_factory.mktemp("untranslated") / "data")
     app = create_app(runtime, start_worker=False)
-    yield {"app": app, "logins": [(u, p, r) for u, p, r, _o in ctx.logins],
-           "usernames": {u for u, _p, _r, _o in ctx.logins}}
+    logins = demo_province.logins
+    yield {"app": app, "logins": [(u, p, r) for u, p, r, _o in logins],
+           "usernames": {u for u, _p, _r, _o in logins}}
     runtime.close()
 
 

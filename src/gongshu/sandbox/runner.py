@@ -217,12 +217,21 @@ def run_dp(checked: Checked, tables: Mapping[str, Source], *, epsilon: float,
     threshold (:mod:`gongshu.sandbox.dp`). Every call spends ``epsilon``. ``suppressed_groups``
     is always 0 here: the exact count of groups below the threshold is not differentially
     private (released + suppressed = the exact number of groups)."""
-    from gongshu.sandbox import dp as dpmod
-
     if checked.dp is None:
         raise ValueError("run_dp needs a query checked with dp=True")
     start = time.perf_counter()
-    exact = execute(checked.sql, _authorised(checked, tables), limits)
+    with _connection(_authorised(checked, tables), limits) as con:  # one connection, both steps
+        exact = _query(con, checked.sql, limits)
+        return _noisy_answer(checked, exact, epsilon=epsilon, delta=delta, limits=limits,
+                             rng=rng, start=start, con=con)
+
+
+def _noisy_answer(checked: Checked, exact: pa.Table, *, epsilon: float, delta: float,
+                  limits: Limits, rng: Any, start: float,
+                  con: duckdb.DuckDBPyConnection) -> Result:
+    from gongshu.sandbox import dp as dpmod
+
+    assert checked.dp is not None
     noisy, _ = dpmod.release(checked.dp, exact, k=checked.k, epsilon=epsilon, delta=delta,
                              rng=rng)
     # how many groups fell below the threshold is NOT released: with the released ones it
@@ -235,7 +244,7 @@ def run_dp(checked: Checked, tables: Mapping[str, Source], *, epsilon: float,
     plain = Checked(original=checked.original, sql="", columns=checked.columns, tables=[],
                     k=checked.k, suppress=False, order_by=checked.order_by,
                     limit=checked.limit, offset=checked.offset)
-    result = finish(plain, table, limits, start)
+    result = finish(plain, table, limits, start, con)
     return Result(columns=result.columns, rows=result.rows, suppressed_groups=suppressed,
                   truncated=result.truncated, seconds=result.seconds, epsilon_spent=epsilon)
 
