@@ -68,7 +68,7 @@ def test_threshold_never_below_k_and_grows_as_epsilon_shrinks() -> None:
 def test_count_noise_has_the_promised_scale(rng) -> None:
     noise = dp.Noise(rng)
     scale = 4.0
-    draws = np.array([noise.count(100, scale) for _ in range(4000)])
+    draws = np.array([noise.count(100, 1 / scale) for _ in range(4000)])
     assert all(isinstance(int(d), int) for d in draws[:5])
     alpha = math.exp(-1 / scale)
     expected_sd = math.sqrt(2 * alpha) / (1 - alpha)  # discrete Laplace
@@ -79,9 +79,22 @@ def test_count_noise_has_the_promised_scale(rng) -> None:
 @pytest.mark.parametrize("rng", [None, np.random.default_rng(4)], ids=["opendp", "numpy"])
 def test_sum_noise_has_the_promised_scale(rng) -> None:
     noise = dp.Noise(rng)
-    draws = np.array([noise.sum(1000.0, 25.0) for _ in range(4000)])
+    draws = np.array([noise.sum(1000.0, 50.0, 2.0) for _ in range(4000)])  # scale 25
     assert abs(draws.mean() - 1000.0) < 2.5
     assert np.abs(draws - 1000.0).mean() == pytest.approx(25.0, rel=0.1)  # E|Laplace| = b
+
+
+@pytest.mark.parametrize("epsilon", [1.0, 1 / 3, 0.1, 0.05 / 7, 2.5, 1e-3])
+@pytest.mark.parametrize("sensitivity", [1.0, 500000.0, 0.37, 123456.789])
+def test_opendp_charges_never_less_than_the_noise_spends(epsilon: float,
+                                                        sensitivity: float) -> None:
+    """By OpenDP's own privacy map: the measurement spends at most the ε it is charged, and
+    is not much noisier than asked (the scale is rounded up by a hair, never down)."""
+    for measurement, d_in in ((dp.counting(epsilon), 1), (dp.summing(sensitivity, epsilon, 3),
+                                                          sensitivity)):
+        spent = measurement.map(d_in)
+        assert spent <= epsilon
+        assert spent >= epsilon * (1 - 1e-6)
 
 
 def exact(rows: list[dict]) -> pa.Table:

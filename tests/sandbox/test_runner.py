@@ -192,6 +192,34 @@ def test_the_runner_connection_reaches_nothing(sql: str) -> None:
         execute(sql, {}, LIMITS)
 
 
+def test_the_runner_runs_only_a_select() -> None:
+    """Connections share one database: a statement that could leave something behind for the
+    next query never runs, whatever the policy let through."""
+    for sql in ("CREATE TABLE leftover AS SELECT 42 AS x", "CREATE MACRO m(a) AS a",
+                "CREATE VIEW v AS SELECT 1", "SET threads = 1", "PRAGMA version"):
+        with pytest.raises(Rejected) as caught:
+            execute(sql, {}, LIMITS)
+        assert caught.value.code == Reason.NOT_A_SELECT, sql
+    with pytest.raises(Rejected):
+        execute("SELECT * FROM leftover", {}, LIMITS)
+
+
+def test_a_connection_sees_only_its_own_tables() -> None:
+    """Queries running at once, each with its own table of the same name, each see theirs."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    def total(n: int) -> int:
+        table = pa.table({"x": list(range(n))})
+        return int(execute("SELECT SUM(x) AS s FROM mine", {"mine": table},
+                           LIMITS).column(0)[0].as_py())
+
+    sizes = [10 + i for i in range(40)]
+    with ThreadPoolExecutor(8) as pool:
+        assert list(pool.map(total, sizes)) == [n * (n - 1) // 2 for n in sizes]
+    with pytest.raises(Rejected):  # nothing registered stays behind
+        execute("SELECT * FROM mine", {}, LIMITS)
+
+
 def test_only_the_authorised_tables_are_registered() -> None:
     with pytest.raises(Rejected) as caught:
         run(hole("SELECT COUNT(*) AS x, 1 AS __gs_contributors FROM insurance",
