@@ -359,3 +359,26 @@ def test_the_page_is_the_same_whether_found_among_the_best_or_by_ranking_all(
     monkeypatch.setattr(search, "TOP_CANDIDATES", candidates)
     assert pages() == everything
     assert any(everything)
+
+
+def test_pages_follow_on_from_one_another(catalog: dict[str, Any], catalog_ops: Any,
+                                         people: Any) -> None:
+    """The page at any offset is that slice of one ranking (relevance, then row id), for
+    every kind of searcher and with filters."""
+    ops, p = catalog_ops, people
+    longest = 0
+    for actor in (p.outsider.actor, p.editor.actor, p.city_reviewer.actor):
+        for q, f in (("GMSFHM", {}), ("人口", {}), ("缴", {}), ("GMSFHM", {"region": "140100"}),
+                     ("GMSFHM", {"sharing_type": "conditional"})):
+            def page(limit: int, offset: int, q: str = q, f: dict = f,
+                     actor: Any = actor) -> list[Any]:
+                return [h.entry_id for h in ops.read(search.search, actor, q=q, limit=limit,
+                                                     offset=offset,
+                                                     filters=SearchFilters(**f)).hits]
+
+            whole = page(20, 0)
+            longest = max(longest, len(whole))
+            assert len(set(whole)) == len(whole)
+            assert [e for i in range(0, len(whole), 2) for e in page(2, i)] == whole
+            assert page(1, 1) == whole[1:2]
+    assert longest >= 3  # the catalog gives pages worth comparing

@@ -28,9 +28,12 @@ summary     摘要, format          1                           D
   the space-joined terms and one narrow row per search row (visibility bits, owner and facet
   combination as small integers, the time). A query is the AND of its terms. A search reads
   the narrow rows of its matches and nothing else: the count and the facets are one GROUP BY
-  over (owner, combination) with no ranking; the page is ranked by ``bm25`` (weights above)
-  over the matches that pass visibility and filters, keeping only the best ``limit + offset``;
-  then only the page's ~20 rows of ``catalog_search_doc`` are read.
+  over (owner, combination) with no ranking, added up per facet in the same statement; the
+  page is ranked by ``bm25`` (weights above), keeping only the best ``limit + offset``: without
+  filters, the best few by ``bm25`` in the full-text index alone, checked for visibility
+  (``TOP_CANDIDATES``); with filters, which may pass few of those, one pass scores only the
+  matches that pass and gives the page and the facets together (``count_and_top``). Then only
+  the page's ~20 rows of ``catalog_search_doc`` are read.
 - PostgreSQL: a weighted ``tsvector`` (``terms``, GIN-indexed) built from the same terms as a
   literal (no text-search parser or locale is involved), matched with a ``tsquery`` of the
   query terms and ranked by ``ts_rank``; the matches are read once (a materialised CTE of
@@ -518,8 +521,8 @@ class _SqliteSearch:
     """Search over the search file (``catalog_search``: ``fts``, ``doc``, ``owner``, ``combo``).
 
     Every match costs one FTS5 doclist step and one lookup of its narrow row; ``bm25`` (about
-    1 µs a row, the dearest part) is computed only for the matches that pass visibility and
-    the filters, and only while ranking, never while counting."""
+    1 µs a row, the dearest part) is computed only while ranking, never while counting: in the
+    full-text index alone without filters, for the matches that pass with them."""
 
     OWNER = sa.table("owner", *[sa.column(c) for c in ("id", *OWNER_COLUMNS)],
                      schema=SEARCH_SCHEMA)
@@ -531,7 +534,10 @@ class _SqliteSearch:
 
     def __init__(self, db: Session, actor: Actor, filters: SearchFilters) -> None:
         self.db = db
-        self.conds = [self._visible(actor), *self._filters(filters)]
+        filtering = self._filters(filters)
+        #: filters given: ``count_and_top`` (score only what passes) beats ``count`` + ``top``
+        self.filtered = bool(filtering)
+        self.conds = [self._visible(actor), *filtering]
 
     # the conditions, on the narrow row ``d``
     def _visible(self, actor: Actor) -> Any:
@@ -599,31 +605,11 @@ class _SqliteSearch:
             stmt = sa.select(sa.func.count()).select_from(self.NO_TERMS)
         return int(self.db.execute(stmt).scalar_one())
 
-    def _groups(self, inner: Any, *extra: Any) -> list[Group]:
-        """(owner, combo[, extra], n) → the facet groups with their names and values."""
-        g = inner.subquery("g")
-        o, c = self.OWNER.c, self.COMBO.c
-        stmt = (sa.select(o.provider_org_id, o.provider_name, o.region_code, c.status,
-                          *[c[name] for name in COMBINED_FACETS], *[g.c[e] for e in extra],
-                          g.c.n)
-                .select_from(g.join(self.OWNER, o.id == g.c.owner)
-                             .join(self.COMBO, c.id == g.c.combo)))
-        return [tuple(row) for row in self.db.execute(stmt)]
-
-    def count(self, terms: _Query, *, facets: bool) -> tuple[int, list[Group]]:
-        from_, match = self._from(terms)
-        if not facets:
-            stmt = sa.select(sa.func.count()).select_from(from_).where(*match, *self.conds)
-            return int(self.db.execute(stmt).scalar_one()), []
-        # the matches grouped by (owner, combination) once; from those few hundred groups, in
-        # the same statement: the 20 biggest providers, every region, every combination and
-        # the total, each as a group whose other fields are NULL (``_facets`` adds them up as
-        # it would the groups themselves)
-        g = (sa.select(_lit("d.owner").label("owner"), _lit("d.combo").label("combo"),
-                       sa.func.count().label("n"))
-             .select_from(from_).where(*match, *self.conds)
-             .group_by(_lit("d.owner"), _lit("d.combo"))
-             .cte("g").prefix_with("MATERIALIZED"))
+    def _facet_parts(self, g: Any) -> list[Any]:
+        """From ``g`` (owner, combo, n: the matches grouped, a few hundred rows), in one
+        statement: the 20 biggest providers, every region, every combination and the total,
+        each as a group whose other fields are NULL (``_facets`` adds them up as it would the
+        groups themselves); the kind (p, r, c, t) first."""
         o, c = self.OWNER.c, self.COMBO.c
         none = sa.null()
         n = sa.func.sum(g.c.n).label("n")
@@ -635,7 +621,7 @@ class _SqliteSearch:
                      .select_from(by_owner).group_by(o.provider_org_id)
                      .order_by(sa.desc("n"), o.provider_org_id).limit(FACET_VALUES)
                      .subquery("p"))
-        parts = [
+        return [
             sa.select(*providers.c),
             sa.select(sa.literal("r"), none, none, o.region_code, none,
                       *[none for _f in COMBINED_FACETS], n)
@@ -646,28 +632,63 @@ class _SqliteSearch:
             sa.select(sa.literal("t"), none, none, none, none,
                       *[none for _f in COMBINED_FACETS], n).select_from(g),
         ]
-        total, groups = 0, []
-        for kind, *group in self.db.execute(sa.union_all(*parts)):
+
+    @staticmethod
+    def _tally(rows: Any) -> tuple[int, list[Group], dict[str, list[Any]]]:
+        """The total (kind t), the facet groups (p, r, c) and the other kinds' rows."""
+        total, groups, other = 0, [], {}
+        for kind, *row in rows:
             if kind == "t":
-                total = int(group[-1] or 0)
+                total = int(row[-1] or 0)
+            elif kind in ("p", "r", "c"):
+                groups.append(tuple(row))
             else:
-                groups.append(tuple(group))
+                other.setdefault(kind, []).append(row)
+        return total, groups, other
+
+    @staticmethod
+    def _grouped(rows: Any) -> Any:
+        return (sa.select(rows.c.owner, rows.c.combo, sa.func.count().label("n"))
+                .group_by(rows.c.owner, rows.c.combo).cte("g").prefix_with("MATERIALIZED"))
+
+    def count(self, terms: _Query, *, facets: bool) -> tuple[int, list[Group]]:
+        """The count and facet groups of the matches that pass (no ranking)."""
+        from_, match = self._from(terms)
+        if not facets:
+            stmt = sa.select(sa.func.count()).select_from(from_).where(*match, *self.conds)
+            return int(self.db.execute(stmt).scalar_one()), []
+        m = (sa.select(_lit("d.owner").label("owner"), _lit("d.combo").label("combo"))
+             .select_from(from_).where(*match, *self.conds).cte("m"))
+        total, groups, _ = self._tally(self.db.execute(
+            sa.union_all(*self._facet_parts(self._grouped(m)))))
         return total, groups
 
-    def sample(self, terms: _Query, raw: int) -> tuple[float, list[Group]]:
-        """Every k-th row id of the matches (~``SAMPLE_SIZE``), grouped with whether each
-        passes visibility and filters: (scale, visible groups with scaled counts)."""
-        from_, match = self._from(terms)
-        step = max(1, -(-raw // SAMPLE_SIZE))
-        visible = sa.case((sa.and_(*self.conds), 1), else_=0)
-        inner = (sa.select(_lit("d.owner").label("owner"), _lit("d.combo").label("combo"),
-                           visible.label("v"), sa.func.count().label("n"))
-                 .select_from(from_).where(*match, _lit(f"(d.id % {step})") == 0)
-                 .group_by(_lit("d.owner"), _lit("d.combo"), visible))
-        groups = self._groups(inner, "v")
-        sampled = sum(g[-1] for g in groups)
-        scale = raw / sampled if sampled else 0.0
-        return scale, [(*g[:-2], g[-1] * scale) for g in groups if g[-2]]
+    def count_and_top(self, terms: _Query, *, facets: bool, limit: int,
+                      offset: int) -> tuple[list[tuple[int, float | None]], int, list[Group]]:
+        """The page by relevance, the count and the facet groups of a query with terms in ONE
+        pass over its matches: each match's narrow row is read once and checked against
+        visibility and the filters, and only the matches that pass are scored (``bm25``), into
+        a materialised CTE that the page and the facets are taken from."""
+        weights = ", ".join(repr(w) for _n, w, _l in FIELDS)
+        m = (sa.select(_lit("d.id").label("id"), _lit("d.owner").label("owner"),
+                       _lit("d.combo").label("combo"),
+                       (-_lit(f"bm25(f.fts, {weights})")).label("score"))
+             .select_from(self.WITH_TERMS).where(self._match(terms), *self.conds)
+             .cte("m").prefix_with("MATERIALIZED"))
+        top = (sa.select(m.c.id, m.c.score).order_by(m.c.score.desc(), m.c.id)
+               .limit(limit).offset(offset).subquery("top"))
+        none = sa.null()
+        width = 3 + len(COMBINED_FACETS)  # the facet groups' columns between kind and n
+        hits = sa.select(sa.literal("h"), top.c.id, *[none] * width, top.c.score)
+        if facets:
+            parts = [hits, *self._facet_parts(self._grouped(m))]
+        else:
+            parts = [hits, sa.select(sa.literal("t"), *[none] * (width + 1), sa.func.count())
+                     .select_from(m)]
+        total, groups, other = self._tally(self.db.execute(sa.union_all(*parts)))
+        page = [(int(row[0]), float(row[-1])) for row in other.get("h", [])]
+        page.sort(key=lambda r: (-(r[1] or 0.0), r[0]))  # a UNION does not keep the order
+        return page, total, groups
 
     def top(self, terms: _Query, *, limit: int, offset: int,
             count: int) -> list[tuple[int, float | None]]:
@@ -700,6 +721,28 @@ class _SqliteSearch:
                 .where(*match, *self.conds)
                 .order_by(sa.desc(_lit("score")), _lit("f.rowid")).limit(limit).offset(offset))
         return [(int(i), float(s)) for i, s in self.db.execute(stmt)]
+
+    def sample(self, terms: _Query, raw: int) -> tuple[float, list[Group]]:
+        """Every k-th row id of the matches (~``SAMPLE_SIZE``), each marked with whether it
+        passes visibility and filters: (the estimated count, the facet groups of the sampled
+        rows that pass, scaled up), aggregated in the statement."""
+        from_, match = self._from(terms)
+        step = max(1, -(-raw // SAMPLE_SIZE))
+        visible = sa.case((sa.and_(*self.conds), 1), else_=0)
+        s = (sa.select(_lit("d.owner").label("owner"), _lit("d.combo").label("combo"),
+                       visible.label("v"))
+             .select_from(from_).where(*match, _lit(f"(d.id % {step})") == 0)
+             .cte("s").prefix_with("MATERIALIZED"))
+        g = (sa.select(s.c.owner, s.c.combo, sa.func.count().label("n")).where(s.c.v == 1)
+             .group_by(s.c.owner, s.c.combo).cte("g").prefix_with("MATERIALIZED"))
+        none = sa.null()
+        sampled = sa.select(sa.literal("s"), *[none] * (3 + len(COMBINED_FACETS) + 1),
+                            sa.func.count()).select_from(s)
+        total, groups, other = self._tally(self.db.execute(
+            sa.union_all(*self._facet_parts(g), sampled)))
+        size = int(other["s"][0][-1]) if other.get("s") else 0
+        scale = raw / size if size else 0.0
+        return total * scale, [(*grp[:-1], (grp[-1] or 0) * scale) for grp in groups]
 
     def newest(self, terms: _Query, *, limit: int, offset: int) -> list[tuple[int, None]]:
         """The page newest first, walking the narrow rows by time (``doc_updated``) and asking
@@ -804,7 +847,7 @@ class _PostgresSearch:
         return page, count, groups
 
     def sample(self, terms: _Query, raw: int) -> tuple[float, list[Group]]:
-        """``TABLESAMPLE SYSTEM`` (whole pages, a fixed seed) of ~``SAMPLE_SIZE`` matches."""
+        """(the estimated count, the scaled facet groups) from ``TABLESAMPLE SYSTEM`` (whole pages, a fixed seed) of ~``SAMPLE_SIZE`` matches."""
         percent = min(100.0, 100.0 * SAMPLE_SIZE / max(raw, 1))
         t = sa.tablesample(DOC, sa.func.system(percent), name="s",
                            seed=sa.literal(self.SEED))
@@ -813,7 +856,8 @@ class _PostgresSearch:
         stmt = (sa.select(*group, visible, sa.func.count()).where(*self._match(terms, t))
                 .group_by(*group, visible))
         scale = 100.0 / percent
-        return scale, [(*row[:-2], row[-1] * scale) for row in self.db.execute(stmt) if row[-2]]
+        groups = [(*row[:-2], row[-1] * scale) for row in self.db.execute(stmt) if row[-2]]
+        return sum(g[-1] for g in groups), groups
 
     def newest(self, terms: _Query, *, limit: int, offset: int) -> list[tuple[int, None]]:
         stmt = (sa.select(DOC.c.id).where(*self._match(terms), *self._conds(DOC))
@@ -835,15 +879,14 @@ def _find(backend: Any, terms: _Query, *, limit: int, offset: int, facets: bool,
     if not exact:
         raw = backend.raw_count(terms)
         if raw > exact_limit:
-            scale, groups = backend.sample(terms, raw)
-            estimate = sum(g[-1] for g in groups)
+            estimate, groups = backend.sample(terms, raw)
             if estimate > exact_limit:
                 page = backend.newest(terms, limit=limit, offset=offset)
                 return _Found(page, round(estimate), groups if facets else [], estimated=True)
-    if isinstance(backend, _PostgresSearch):
+    if isinstance(backend, _PostgresSearch) or (terms and backend.filtered):
         page, count, groups = backend.count_and_top(terms, facets=facets, limit=limit,
                                                     offset=offset)
-    else:
+    else:  # SQLite: count and facets without ranking, then the page from the best matches
         count, groups = backend.count(terms, facets=facets)
         page = (backend.top(terms, limit=limit, offset=offset, count=count)
                 if count > offset else [])
