@@ -55,7 +55,7 @@ from gongshu.catalog.schemas import (
 from gongshu.catalog.search import service as search
 from gongshu.catalog.transfer import dcat, xlsx
 from gongshu.core import audit
-from gongshu.core.db import as_uuids, runtime_of, utcnow
+from gongshu.core.db import as_uuids, fetch, runtime_of, utcnow
 from gongshu.core.errors import (
     Collector,
     Conflict,
@@ -149,10 +149,8 @@ def _locked_entry(db: Session, entry_id: uuid.UUID) -> CatalogEntry:
     afresh with its versions: every state change of an entry (an edit, a workflow step, a new
     version, a grade) starts here, so concurrent changes of one entry run one after another and
     each sees what the one before did (the losers then answer 409 from their state checks)."""
-    db.flush()  # nothing pending is lost by reading afresh
-    entry = db.get(CatalogEntry, entry_id, with_for_update=True, populate_existing=True)
-    if entry is None:
-        raise NotFound("No such catalog entry.", code="catalog_entry_not_found")
+    entry = fetch(db, CatalogEntry, entry_id, lock=True,
+                  missing=NotFound("No such catalog entry.", code="catalog_entry_not_found"))
     # what was loaded before the lock may be stale: the versions and items are read again
     for version in list(db.identity_map.values()):
         if isinstance(version, CatalogVersion) and version.entry_id == entry.id:

@@ -18,7 +18,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from sqlalchemy import JSON, DateTime, MetaData, String, Uuid, create_engine, event
 from sqlalchemy import inspect as sa_inspect
@@ -35,7 +35,7 @@ from sqlalchemy.orm import (
 from sqlalchemy.pool import NullPool
 from sqlalchemy.types import TypeDecorator
 
-from gongshu.core.errors import FieldError, ValidationFailed
+from gongshu.core.errors import FieldError, NotFound, ValidationFailed
 
 if TYPE_CHECKING:
     from gongshu.core.runtime import Runtime
@@ -49,6 +49,9 @@ NAMING_CONVENTION = {
     "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
     "pk": "pk_%(table_name)s",
 }
+
+
+M = TypeVar("M")
 
 
 def utcnow() -> dt.datetime:
@@ -204,6 +207,26 @@ class Database:
 
     def dispose(self) -> None:
         self.engine.dispose()
+
+
+def fetch(db: Session, model: type[M], row_id: Any, *, missing: NotFound,
+          lock: bool = False) -> M:
+    """The ``model`` row with this primary key, or ``missing`` raised (a 404 with the room's
+    own code).
+
+    ``lock``: the row is locked until the transaction ends (``SELECT … FOR UPDATE`` on
+    PostgreSQL; SQLite has one writer at a time anyway) and read afresh, so a state change that
+    starts here waits for a concurrent one on the same row and sees what it did (the loser then
+    answers 409 from its state check). Pending changes are flushed first: reading afresh loses
+    nothing."""
+    if lock:
+        db.flush()
+        found = db.get(model, row_id, with_for_update=True, populate_existing=True)
+    else:
+        found = db.get(model, row_id)
+    if found is None:
+        raise missing
+    return found
 
 
 def on_commit(session: Session, callback: Callable[[], None]) -> None:

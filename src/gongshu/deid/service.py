@@ -38,7 +38,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from gongshu.core import audit, exports, jobs
-from gongshu.core.db import on_commit, runtime_of, utcnow
+from gongshu.core.db import fetch, on_commit, runtime_of, utcnow
 from gongshu.core.errors import (
     Conflict,
     FieldError,
@@ -341,13 +341,7 @@ def assess_dataset(actor: Actor, db: Session, /, *, entry_id: uuid.UUID,
 
 
 def _profile(db: Session, profile_id: uuid.UUID, *, lock: bool = False) -> DeidProfile:
-    query = sa.select(DeidProfile).where(DeidProfile.id == profile_id)
-    if lock:
-        query = query.with_for_update()
-    found = db.scalars(query).first()
-    if found is None:
-        raise NotFound("No such profile.", code="deid_profile_not_found")
-    return found
+    return fetch(db, DeidProfile, profile_id, lock=lock, missing=NotFound("No such profile.", code="deid_profile_not_found"))
 
 
 def get_profile(actor: Actor, db: Session, /, profile_id: uuid.UUID) -> DeidProfile:
@@ -556,13 +550,7 @@ def request_release(actor: Actor, db: Session, /, *, entry_id: uuid.UUID,
 
 
 def _release_row(db: Session, release_id: uuid.UUID, *, lock: bool = False) -> DeidRelease:
-    query = sa.select(DeidRelease).where(DeidRelease.id == release_id)
-    if lock:
-        query = query.with_for_update()
-    found = db.scalars(query).first()
-    if found is None:
-        raise NotFound("No such release.", code="deid_release_not_found")
-    return found
+    return fetch(db, DeidRelease, release_id, lock=lock, missing=NotFound("No such release.", code="deid_release_not_found"))
 
 
 def get_release(actor: Actor, db: Session, /, release_id: uuid.UUID) -> DeidRelease:

@@ -35,7 +35,7 @@ from sqlalchemy.orm import Session
 from gongshu.catalog import service as catalog
 from gongshu.catalog.service import CatalogEntry
 from gongshu.core import audit, jobs
-from gongshu.core.db import as_uuids, runtime_of, utcnow
+from gongshu.core.db import as_uuids, fetch, runtime_of, utcnow
 from gongshu.core.errors import (
     BadRequest,
     Conflict,
@@ -481,11 +481,8 @@ def current_storage_version(db: Session, /, dataset_id: uuid.UUID) -> int | None
 def _locked_ingest(db: Session, ingest_id: uuid.UUID) -> Ingest:
     """The ingest, its row locked until the transaction ends and read afresh: each step of one
     ingest (begin, complete, reject, fail) waits for the one before and sees its outcome."""
-    db.flush()
-    ingest = db.get(Ingest, ingest_id, with_for_update=True, populate_existing=True)
-    if ingest is None:
-        raise NotFound("No such ingest.", code="ingest_not_found")
-    return ingest
+    return fetch(db, Ingest, ingest_id, lock=True,
+                 missing=NotFound("No such ingest.", code="ingest_not_found"))
 
 
 def _unfinished(ingest: Ingest) -> None:

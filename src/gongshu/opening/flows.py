@@ -21,7 +21,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from gongshu.core import audit
-from gongshu.core.db import utcnow
+from gongshu.core.db import fetch, utcnow
 from gongshu.core.errors import (
     Collector,
     Conflict,
@@ -110,13 +110,7 @@ def may_see(actor: Actor, application: Application) -> bool:
 
 
 def _application(db: Session, application_id: uuid.UUID, *, lock: bool = False) -> Application:
-    stmt = sa.select(Application).where(Application.id == application_id)
-    if lock:
-        stmt = stmt.with_for_update()
-    found = db.scalars(stmt).first()
-    if found is None:
-        raise NotFound("No such application.", code="application_not_found")
-    return found
+    return fetch(db, Application, application_id, lock=lock, missing=NotFound("No such application.", code="application_not_found"))
 
 
 def get_application(actor: Actor, db: Session, /, application_id: uuid.UUID) -> Application:

@@ -29,7 +29,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from gongshu.core import audit
-from gongshu.core.db import runtime_of, utcnow
+from gongshu.core.db import fetch, runtime_of, utcnow
 from gongshu.core.errors import Collector, Conflict, InvalidState, NotFound, PermissionDenied
 from gongshu.core.permissions import Actor, require
 from gongshu.orgs import service as orgs
@@ -201,12 +201,10 @@ def _numbered(db: Session, product: DataProduct) -> None:
 
 def get_product(actor: Actor, db: Session, /, product_id: uuid.UUID, *,
                 lock: bool = False) -> DataProduct:
-    stmt = sa.select(DataProduct).where(DataProduct.id == product_id)
-    if lock:
-        stmt = stmt.with_for_update()
-    product = db.scalars(stmt).first()
-    if product is None or not may_see(actor, product):
-        raise NotFound("No such product.", code="product_not_found")
+    missing = NotFound("No such product.", code="product_not_found")
+    product = fetch(db, DataProduct, product_id, lock=lock, missing=missing)
+    if not may_see(actor, product):
+        raise missing
     return product
 
 

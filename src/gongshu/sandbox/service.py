@@ -40,7 +40,7 @@ from sqlalchemy.orm import Session
 
 from gongshu.catalog import service as catalog
 from gongshu.core import audit
-from gongshu.core.db import runtime_of, utcnow
+from gongshu.core.db import fetch, runtime_of, utcnow
 from gongshu.core.errors import (
     Collector,
     Conflict,
@@ -156,13 +156,7 @@ def _auth_clause(actor: Actor) -> Any:
 
 
 def _auth(db: Session, auth_id: uuid.UUID, *, lock: bool = False) -> Authorization:
-    stmt = sa.select(Authorization).where(Authorization.id == auth_id)
-    if lock:
-        stmt = stmt.with_for_update()
-    found = db.scalars(stmt).first()
-    if found is None:
-        raise NotFound("No such authorisation.", code="sandbox_authorization_not_found")
-    return found
+    return fetch(db, Authorization, auth_id, lock=lock, missing=NotFound("No such authorisation.", code="sandbox_authorization_not_found"))
 
 
 def get_authorization(actor: Actor, db: Session, /, auth_id: uuid.UUID) -> Authorization:
@@ -988,13 +982,7 @@ def run_query(actor: Actor, db: Session, /, *, sql: str, dp: bool = False,
 
 
 def _query(db: Session, query_id: uuid.UUID, *, lock: bool = False) -> Query:
-    stmt = sa.select(Query).where(Query.id == query_id)
-    if lock:
-        stmt = stmt.with_for_update()
-    found = db.scalars(stmt).first()
-    if found is None:
-        raise NotFound("No such query.", code="sandbox_query_not_found")
-    return found
+    return fetch(db, Query, query_id, lock=lock, missing=NotFound("No such query.", code="sandbox_query_not_found"))
 
 
 def is_own(actor: Actor, query: Query) -> bool:

@@ -57,7 +57,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from gongshu.core import audit, exports
-from gongshu.core.db import runtime_of, utcnow
+from gongshu.core.db import fetch, runtime_of, utcnow
 from gongshu.core.errors import (
     BadRequest,
     InvalidState,
@@ -159,13 +159,7 @@ def decode_cursor(key: bytes, grant_id: uuid.UUID, text: str) -> Cursor:
 
 
 def _load(db: Session, grant_id: uuid.UUID, *, lock: bool = False) -> ShareGrant:
-    stmt = sa.select(ShareGrant).where(ShareGrant.id == grant_id)
-    if lock:
-        stmt = stmt.with_for_update().execution_options(populate_existing=True)
-    found = db.scalars(stmt).first()
-    if found is None:
-        raise NotFound("No such grant.", code="grant_not_found")
-    return found
+    return fetch(db, ShareGrant, grant_id, lock=lock, missing=NotFound("No such grant.", code="grant_not_found"))
 
 
 def may_pull(actor: Actor, grant: ShareGrant) -> bool:

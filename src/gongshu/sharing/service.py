@@ -26,7 +26,7 @@ import yaml
 from sqlalchemy.orm import Session
 
 from gongshu.core import audit
-from gongshu.core.db import as_uuids, runtime_of, utcnow
+from gongshu.core.db import as_uuids, fetch, runtime_of, utcnow
 from gongshu.core.errors import (
     Collector,
     InvalidState,
@@ -63,13 +63,7 @@ READ_GRANTED = "library.read"
 
 
 def _grant(db: Session, grant_id: uuid.UUID, *, lock: bool = False) -> ShareGrant:
-    stmt = sa.select(ShareGrant).where(ShareGrant.id == grant_id)
-    if lock:
-        stmt = stmt.with_for_update()
-    found = db.scalars(stmt).first()
-    if found is None:
-        raise NotFound("No such grant.", code="grant_not_found")
-    return found
+    return fetch(db, ShareGrant, grant_id, lock=lock, missing=NotFound("No such grant.", code="grant_not_found"))
 
 
 def is_holder(actor: Actor, grant: ShareGrant) -> bool:
@@ -453,13 +447,7 @@ def may_see_request(actor: Actor, req: ShareRequest) -> bool:
 
 
 def _request(db: Session, request_id: uuid.UUID, *, lock: bool = False) -> ShareRequest:
-    stmt = sa.select(ShareRequest).where(ShareRequest.id == request_id)
-    if lock:
-        stmt = stmt.with_for_update().execution_options(populate_existing=True)
-    found = db.scalars(stmt).first()
-    if found is None:
-        raise NotFound("No such share request.", code="share_request_not_found")
-    return found
+    return fetch(db, ShareRequest, request_id, lock=lock, missing=NotFound("No such share request.", code="share_request_not_found"))
 
 
 def get_request(actor: Actor, db: Session, /, request_id: uuid.UUID) -> ShareRequest:
