@@ -49,6 +49,30 @@ def _quote_literal(value: str) -> str:
     return "'" + value.replace("'", "''") + "'"
 
 
+
+@contextmanager
+def interrupt_after(cur: duckdb.DuckDBPyConnection,
+                    seconds: float | None) -> Iterator[threading.Event]:
+    """Interrupt what ``cur`` runs once ``seconds`` have passed (``None``: never); the event
+    yielded tells whether it fired (an interrupt from elsewhere leaves it unset)."""
+    fired = threading.Event()
+    timer = None
+    if seconds is not None:
+
+        def interrupt() -> None:
+            fired.set()
+            cur.interrupt()
+
+        timer = threading.Timer(seconds, interrupt)
+        timer.daemon = True
+        timer.start()
+    try:
+        yield fired
+    finally:
+        if timer is not None:
+            timer.cancel()
+
+
 class DuckDBEngine:
     """SQL over Parquet and Arrow with DuckDB; safe to share between threads."""
 
@@ -197,37 +221,24 @@ class DuckDBEngine:
     @contextmanager
     def _guard(self, cur: duckdb.DuckDBPyConnection) -> Iterator[None]:
         """Turn DuckDB's errors into the platform's, and interrupt after ``timeout``."""
-        timer = None
-        fired = threading.Event()
-        if self.timeout is not None:
-
-            def interrupt() -> None:
-                fired.set()
-                cur.interrupt()
-
-            timer = threading.Timer(self.timeout, interrupt)
-            timer.daemon = True
-            timer.start()
-        try:
-            yield
-        except duckdb.InterruptException as exc:
-            if fired.is_set():
-                raise QueryTimeout(
-                    f"The query ran longer than {self.timeout:g} s and was stopped.",
-                    seconds=self.timeout,
-                ) from exc
-            raise QueryError("The query was interrupted.", code="query_interrupted") from exc
-        except duckdb.OutOfMemoryException as exc:
-            raise QueryOutOfMemory(f"The query needs more memory than allowed: {exc}") from exc
-        except duckdb.PermissionException as exc:
-            raise QueryError(f"Not permitted: {exc}", code="query_not_permitted") from exc
-        except (duckdb.ParserException, duckdb.BinderException, duckdb.CatalogException) as exc:
-            raise QueryError(str(exc), code="query_invalid") from exc
-        except duckdb.Error as exc:
-            raise QueryError(str(exc)) from exc
-        finally:
-            if timer is not None:
-                timer.cancel()
+        with interrupt_after(cur, self.timeout) as fired:
+            try:
+                yield
+            except duckdb.InterruptException as exc:
+                if fired.is_set():
+                    raise QueryTimeout(
+                        f"The query ran longer than {self.timeout:g} s and was stopped.",
+                        seconds=self.timeout,
+                    ) from exc
+                raise QueryError("The query was interrupted.", code="query_interrupted") from exc
+            except duckdb.OutOfMemoryException as exc:
+                raise QueryOutOfMemory(f"The query needs more memory than allowed: {exc}") from exc
+            except duckdb.PermissionException as exc:
+                raise QueryError(f"Not permitted: {exc}", code="query_not_permitted") from exc
+            except (duckdb.ParserException, duckdb.BinderException, duckdb.CatalogException) as exc:
+                raise QueryError(str(exc), code="query_invalid") from exc
+            except duckdb.Error as exc:
+                raise QueryError(str(exc)) from exc
 
     # -- writing and lifecycle
     def write_parquet(self, data: Batches, dest: Path, **options: Any) -> WriteStats:

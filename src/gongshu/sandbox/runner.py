@@ -39,6 +39,7 @@ import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from gongshu.engine.duckdb import interrupt_after
 from gongshu.sandbox.policy import CONTRIBUTORS, RESULT, Checked, Reason, Rejected
 
 log = logging.getLogger(__name__)
@@ -105,15 +106,15 @@ def connect(limits: Limits) -> duckdb.DuckDBPyConnection:
 
 @contextmanager
 def _guard(con: duckdb.DuckDBPyConnection, limits: Limits) -> Iterator[None]:
-    fired = threading.Event()
+    with interrupt_after(con, limits.timeout_seconds) as fired, _rejecting(fired, limits):
+        yield
 
-    def interrupt() -> None:
-        fired.set()
-        con.interrupt()
 
-    timer = threading.Timer(limits.timeout_seconds, interrupt)
-    timer.daemon = True
-    timer.start()
+@contextmanager
+def _rejecting(fired: threading.Event, limits: Limits) -> Iterator[None]:
+    """DuckDB's errors as the sandbox's rejections (a timeout, memory, a query that cannot
+    run); a failure while reading data is logged, its message (which may quote a member's
+    value) never passed on."""
     try:
         yield
     except duckdb.InterruptException as exc:
@@ -143,8 +144,6 @@ def _guard(con: duckdb.DuckDBPyConnection, limits: Limits) -> Iterator[None]:
         # it on
         log.warning("sandbox query failed: %s", exc)
         raise Rejected(Reason.QUERY_FAILED, "The query failed while running.") from None
-    finally:
-        timer.cancel()
 
 
 @contextmanager
