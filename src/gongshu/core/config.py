@@ -236,7 +236,9 @@ class Settings(BaseSettings):
     sandbox_engine: str = Field(
         "duckdb", pattern="^(duckdb|spark)$",
         description="Engine of sandbox queries: duckdb (in process) or spark (a local PySpark "
-        "session; needs the spark extra, `pip install gongshu[spark]`, and Java 17).",
+        "session; needs the spark extra, `pip install gongshu[spark]`, and Java 17; with an "
+        "object store Spark reads this machine's copies of the versions, so a dataset must fit "
+        "in GONGSHU_STORAGE_CACHE_MB).",
     )
     sandbox_memory_limit: str = Field(
         "1GB", description="Memory limit of each sandbox query's DuckDB connection.")

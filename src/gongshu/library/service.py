@@ -27,6 +27,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.dataset as pads
 import pyarrow.fs as pafs
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
@@ -1273,17 +1274,29 @@ def read_columns(actor: Actor, db: Session, /, *, entry_id: uuid.UUID, columns: 
 
 
 def open_dataset(actor: Actor, db: Session, /, *, entry_id: uuid.UUID,
-                 version: int | None = None) -> tuple[list[dict[str, Any]], Any]:
+                 version: int | None = None, local: bool = False) -> tuple[list[dict[str, Any]], Any]:
     """The entry's dataset at ``version`` (the current one by default) as a
     ``pyarrow.dataset.Dataset`` over its Parquet files, with its stored columns
     ({code, name, data_type, arrow_type}): for an engine that runs its own query over the
     whole dataset (the sandbox, Art. 14). Guarded as :func:`read_columns` (a role at the
-    provider, or a capability on the entry); not audited here: the caller records the use."""
+    provider, or a capability on the entry); not audited here: the caller records the use.
+
+    ``local``: files on this machine's disk, for an engine that opens the paths itself
+    (Spark): from an object store, this machine's copy of the version (``storage_cache_mb``);
+    a version larger than that cache is refused (409 ``dataset_not_local``)."""
 
     dataset, found = _readable_version(actor, db, entry_id, version)
+    stored = store_of(db).get(dataset.storage_id, found.storage_version)
+    if local and not stored.local:
+        copied = stored.engine_source()
+        if not isinstance(copied, list):
+            raise InvalidState(
+                "The dataset is larger than this machine's copy of the object store "
+                "(GONGSHU_STORAGE_CACHE_MB) and cannot be read from local files.",
+                code="dataset_not_local", bytes=stored.bytes)
+        return list(found.columns), pads.dataset([str(p) for p in copied], format="parquet")
     # a local directory or an object store (the version's Arrow dataset knows its file system)
-    return list(found.columns), store_of(db).get(dataset.storage_id,
-                                                 found.storage_version).arrow_dataset()
+    return list(found.columns), stored.arrow_dataset()
 
 
 def _quote(name: str) -> str:

@@ -947,11 +947,14 @@ def run_query(actor: Actor, db: Session, /, *, sql: str, dp: bool = False,
     query.authorization_ids = sorted({str(a.id) for a, _ in used})
     query.bureau_path = used[0][0].bureau_path if used else ""
     settings = runtime_of(db).settings
+    spark = not dp and getattr(settings, "sandbox_engine", "duckdb") == "spark"
     opened: dict[str, tuple[list[dict[str, Any]], Any]] = {}
     for auth, table in used:
         reader = actor.with_capabilities(Capability(READ, "catalog_entry", table.entry_id,
                                                     via=f"{TARGET}:{auth.id}"))
-        opened[table.table_name] = library.open_dataset(reader, db, entry_id=table.entry_id)
+        # Spark opens files itself: local ones (from an object store, this machine's copy)
+        opened[table.table_name] = library.open_dataset(reader, db, entry_id=table.entry_id,
+                                                        local=spark)
     try:
         if _keyed(policies, opened, settings=settings):
             checked = policy.check(sql, policies, k=k, dp=dp)
