@@ -42,6 +42,22 @@ def test_fields_are_labelled_and_flattened() -> None:
     assert dict(present.detail_fields({"resource_code": "x"}, EN, TZ)) == {"Resource code": "x"}
 
 
+def test_a_list_of_changes_is_a_field_each_with_its_column_as_code() -> None:
+    fields = present.detail_fields(
+        {"changes": [{"column": "annual_income", "before": ["aggregate", 0, 500000, False],
+                      "after": ["hidden", None, None, False]},
+                     {"column": "county", "before": ["hidden"], "after": ["group_by"]}]},
+        ZH, TZ)
+    labels = [label for label, _v in fields]
+    assert len(fields) == 6 and len(set(labels)) == 6
+    columns = [v for _label, v in fields if getattr(v, "is_code", False)]
+    assert columns == ["annual_income", "county"]
+    assert all("annual_income" not in label for label in labels)
+    assert sorted({label.split(" · ")[1] for label in labels}) == ["1", "2"]
+    # a list of plain values stays one field
+    assert present.detail_fields({"columns": ["a", "b"]}, ZH, TZ) == [("字段", "a、b")]
+
+
 def test_details_text_has_no_json() -> None:
     text = present.details_text({"a": {"b": [1, 2]}, "ok": True}, ZH, TZ)
     assert "{" not in text and "[" not in text

@@ -62,9 +62,6 @@ KNOWN_GAPS: list[tuple[str, re.Pattern[str], re.Pattern[str]]] = [
     ("grading decisions recorded before reasons were stored with kind and params keep their "
      "English sentences in the audit details ('no column holds sensitive data → general-1 …')",
      re.compile(r"^auditor /audit"), re.compile(r"→")),
-    ("the column codes inside a recorded change of release levels (a list of before/after "
-     "fields is shown as one line of text, so the codes cannot be set apart as code)",
-     re.compile(r"^auditor /audit"), re.compile(r"'[a-z_]+' in '变更后")),
 ]
 FILE = re.compile(r"\b[\w.-]+\.(?:csv|xlsx|xls|json|jsonl|parquet|pdf|txt|db|ttl)\b")
 MAIL_OR_URL = re.compile(r"\S+@\S+|https?://\S+|\b[\w-]+(?:\.[\w-]+)+\.(?:cn|com|org|net)\b")

@@ -23,12 +23,18 @@ def local_time(value: dt.datetime, tz: str) -> str:
 
 
 def flatten(details: Mapping[str, Any], prefix: tuple[str, ...] = ()) -> list[tuple[tuple[str, ...], Any]]:
-    """Nested dicts become paths of keys; everything else is a leaf."""
+    """Nested dicts become paths of keys, and so do lists of dicts (a list of changes: each
+    numbered from 1, so each field keeps its own label and a code in it shows as code);
+    everything else is a leaf."""
     out: list[tuple[tuple[str, ...], Any]] = []
     for key, value in details.items():
         path = (*prefix, str(key))
         if isinstance(value, Mapping) and value:
             out.extend(flatten(value, path))
+        elif (isinstance(value, list | tuple) and value
+              and all(isinstance(item, Mapping) and item for item in value)):
+            for number, item in enumerate(value, 1):
+                out.extend(flatten(item, (*path, str(number))))
         else:
             out.append((path, value))
     return out
@@ -76,8 +82,9 @@ class CodeText(str):
     is_code = True
 
 
-#: detail keys whose values are code, shown as such (and ids: ``…_id`` keys holding a UUID)
-CODE_KEYS = frozenset({"sql"})
+#: detail keys whose values are code, shown as such (and ids: ``…_id`` keys holding a UUID):
+#: an operator's SQL, a dataset column's code
+CODE_KEYS = frozenset({"sql", "column"})
 _UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 
 
