@@ -58,6 +58,26 @@ def test_a_list_of_changes_is_a_field_each_with_its_column_as_code() -> None:
     assert present.detail_fields({"columns": ["a", "b"]}, ZH, TZ) == [("字段", "a、b")]
 
 
+def test_a_grades_reasons_read_in_the_readers_language() -> None:
+    """As ``catalog.set_grade`` records them: the grading module's reasons (kind, params, the
+    English text of the scan contract), and a reason a person wrote as a string."""
+    details = {"grade": "general-1", "reasons": [
+        {"level": "general-1", "kind": "dataset_default", "text": "no column holds sensitive "
+         "data → general-1 (default of scheme national)",
+         "params": {"level": "general-1", "scheme": "national"}},
+        {"level": "general-1", "kind": "confirmed", "text": "confirmed: 核对无误",
+         "params": {"level": "general-1", "note": "核对无误"}}]}
+    zh = dict(present.detail_fields(details, ZH, TZ))
+    assert zh["原因 · 1"].startswith("没有字段含敏感数据 → 一般数据（1级）")
+    assert zh["原因 · 2"] == "数据管理员确认 一般数据（1级）：核对无误"
+    en = present.details_text(details, EN, TZ)
+    assert "No column holds sensitive data" in en and "general-1 (default" not in en
+    # written before reasons had a kind: the text as it was recorded
+    old = {"reasons": ["no sensitive data detected → general-1"]}
+    assert present.detail_fields(old, ZH, TZ) == [("原因", "no sensitive data detected → "
+                                                   "general-1")]
+
+
 def test_details_text_has_no_json() -> None:
     text = present.details_text({"a": {"b": [1, 2]}, "ok": True}, ZH, TZ)
     assert "{" not in text and "[" not in text

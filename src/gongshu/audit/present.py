@@ -34,10 +34,18 @@ def flatten(details: Mapping[str, Any], prefix: tuple[str, ...] = ()) -> list[tu
         elif (isinstance(value, list | tuple) and value
               and all(isinstance(item, Mapping) and item for item in value)):
             for number, item in enumerate(value, 1):
-                out.extend(flatten(item, (*path, str(number))))
+                if _is_reason(item):  # a sentence of its own (``field_value``)
+                    out.append(((*path, str(number)), item))
+                else:
+                    out.extend(flatten(item, (*path, str(number))))
         else:
             out.append((path, value))
     return out
+
+
+def _is_reason(value: Any) -> bool:
+    """A grade's reason as the grading module stores it (``kind``, ``params``, ``text``)."""
+    return isinstance(value, Mapping) and "kind" in value and "text" in value
 
 
 def format_value(value: Any, t: Translate, tz: str) -> str:
@@ -48,6 +56,10 @@ def format_value(value: Any, t: Translate, tz: str) -> str:
         return t("audit.answer_yes") if value else t("audit.answer_no")
     if isinstance(value, list | tuple):
         return t("audit.list_separator").join(_word(v, t, tz) for v in value)
+    if _is_reason(value):
+        from gongshu.grading.reasons import reason_words
+
+        return reason_words(value, t)
     if isinstance(value, Mapping):
         return "; ".join(f"{key_label(str(k), t)}: {field_value(str(k), v, t, tz)}"
                          for k, v in value.items())

@@ -632,6 +632,12 @@ def reason_text(reason: Any) -> str:
     return str(reason.get("text", "")) if isinstance(reason, Mapping) else str(reason)
 
 
+def _audited_reason(reason: str | Mapping[str, Any]) -> str | dict[str, Any]:
+    if isinstance(reason, Mapping):
+        return {k: reason[k] for k in ("level", "kind", "params", "text") if k in reason}
+    return str(reason)
+
+
 def set_grade(actor: Actor, db: Session, /, entry_id: uuid.UUID, *, grade: str,
               reasons: Sequence[str | Mapping[str, Any]]) -> CatalogEntry:
     """Record the grade a data steward of the provider confirmed (Art. 10), with its reasons:
@@ -648,8 +654,9 @@ def set_grade(actor: Actor, db: Session, /, entry_id: uuid.UUID, *, grade: str,
     entry.graded_at = utcnow()
     entry.graded_by = actor.username
     entry.updated_at = utcnow()
+    # the reasons as stored (kind and params: the audit log says them in the reader's language)
     _record(db, actor, "grade", entry, {"grade": grade, "previous": previous,
-                                        "reasons": [reason_text(r) for r in reasons]})
+                                        "reasons": [_audited_reason(r) for r in reasons]})
     search.refresh(db, entry)
     return entry
 

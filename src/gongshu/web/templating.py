@@ -98,6 +98,13 @@ def _scheme_label(ctx: Any, scheme_id: str | None) -> str:
 
 
 @pass_context
+def _grading_reason(ctx: Any, reason: Any) -> str:
+    from gongshu.grading.reasons import reason_words
+
+    return reason_words(reason, ctx["t"])
+
+
+@pass_context
 def _pack_label(ctx: Any, pack_id: str | None) -> str:
     from gongshu.grading.service import pack_label
 
@@ -141,6 +148,7 @@ def templates() -> Jinja2Templates:
     env.filters["rule_label"] = _rule_label
     env.filters["scheme_label"] = _scheme_label
     env.filters["pack_label"] = _pack_label
+    env.globals["grading_reason"] = _grading_reason
     env.filters["reader_language"] = _reader_language
     env.globals["nav_items"] = nav_items()
     env.trim_blocks = True
