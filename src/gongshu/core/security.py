@@ -71,13 +71,22 @@ def constant_time_equal(a: str, b: str) -> bool:
 
 
 def _write_private(path: Path, data: bytes) -> None:
+    """Write a new key file readable by its owner only, whole or not at all: the bytes go to a
+    temporary file first, which is then linked to ``path`` (FileExistsError when another
+    process or thread made it first, and it keeps its key). A reader never sees half a key."""
     path.parent.mkdir(parents=True, exist_ok=True)
     os.chmod(path.parent, 0o700)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     try:
-        os.write(fd, data)
+        try:
+            os.write(fd, data)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.link(tmp, path)  # atomic, and never over an existing key
     finally:
-        os.close(fd)
+        tmp.unlink(missing_ok=True)
 
 
 class KeyStore:
