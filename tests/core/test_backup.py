@@ -47,7 +47,8 @@ def target(settings: Settings, tmp_path: Path) -> Settings:
     backup, as the drill says): another data directory, and on PostgreSQL another database."""
     data_dir = tmp_path / "restored"
     KeyStore(settings.keys_dir).ensure()
-    shutil.copytree(settings.keys_dir, data_dir / "keys")
+    shutil.copytree(settings.keys_dir, data_dir / "keys",  # not another thread's half key
+                    ignore=shutil.ignore_patterns(".tmp-*"))
     if settings.is_sqlite:
         url = f"sqlite:///{data_dir / 'gongshu.db'}"
     else:

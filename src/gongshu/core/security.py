@@ -76,7 +76,8 @@ def _write_private(path: Path, data: bytes) -> None:
     process or thread made it first, and it keeps its key). A reader never sees half a key."""
     path.parent.mkdir(parents=True, exist_ok=True)
     os.chmod(path.parent, 0o700)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
+    # ``.tmp-``: what a backup never copies (``core.backup``)
+    tmp = path.with_name(f".tmp-{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     try:
         try:
