@@ -182,6 +182,7 @@ def test_the_bureau_sets_levels_on_the_authorisation_page(client: Any, world: An
                             "level.gender": ""}
     r = client.post(f"/sandbox/authorisations/{a.id}/levels", data=form)
     assert r.status_code == 200, r.text[:2000]
+    assert "该运营单位的字段发布级别已保存" in r.text
     assert re.search(r'name="level\.county".*?<option value="hidden" selected', r.text, re.S)
     form["level.county"] = "secret"
     r = client.post(f"/sandbox/authorisations/{a.id}/levels", data=form)

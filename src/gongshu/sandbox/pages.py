@@ -355,7 +355,7 @@ async def save_levels(request: Request, actor: PageActor, db: Db, auth_id: uuid.
             raise
         return _auth_page(request, actor, db, auth_id, errors={"_": _message(request, exc)},
                           status=exc.status)
-    return _back(f"/sandbox/authorisations/{auth_id}#levels-{table}", "sandbox_levels_saved")
+    return _back(f"/sandbox/authorisations/{auth_id}", "sandbox_levels_saved")
 
 
 @router.post("/sandbox/authorisations/{auth_id}/agreement")
