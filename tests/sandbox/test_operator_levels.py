@@ -256,3 +256,12 @@ def test_concurrent_sets_of_one_override_leave_one_row(world: Any, both: Any) ->
     assert outcomes.errors == []
     rows = _overrides(world)
     assert len(rows) == 1 and rows[0][0] == "county" and rows[0][1] in levels
+
+
+def test_an_authorisations_overrides_go_with_it(world: Any, both: Any) -> None:
+    a, b = both
+    _set(world, a, "county", "hidden")
+    _set(world, b, "gender", "hidden")
+    with world.runtime.db.transaction() as db:  # ON DELETE CASCADE, on every backend
+        db.execute(sa.delete(service.Authorization).where(service.Authorization.id == a.id))
+    assert _overrides(world) == [("gender", "hidden")]
