@@ -265,3 +265,21 @@ def test_an_authorisations_overrides_go_with_it(world: Any, both: Any) -> None:
     with world.runtime.db.transaction() as db:  # ON DELETE CASCADE, on every backend
         db.execute(sa.delete(service.Authorization).where(service.Authorization.id == a.id))
     assert _overrides(world) == [("gender", "hidden")]
+
+
+def test_the_review_shows_the_own_levels_a_query_ran_under(world: Any, both: Any) -> None:
+    a, _ = both
+    _set(world, a, "gender", "compare")
+    _set(world, a, "annual_income", "plain")
+    found = world.query(sql="SELECT county, MAX(annual_income) AS m FROM population "
+                            "GROUP BY county", export=True)
+    assert found.status == "pending_review"
+    with world.runtime.db.transaction(write=False) as db:
+        own = service.own_levels_of_query(world.bureau.actor, db, found.id)
+        assert [(o.number, o.levels.table_name) for o in own] == [(a.number, "population")]
+        assert {c.column: (c.level, c.default) for c in own[0].levels.columns} == {
+            "annual_income": ("plain", "aggregate"), "gender": ("compare", "group_by")}
+    # the rival's query ran under no own level
+    other = world.query(world.rival, sql=BY_COUNTY)
+    with world.runtime.db.transaction(write=False) as db:
+        assert service.own_levels_of_query(world.bureau.actor, db, other.id) == []

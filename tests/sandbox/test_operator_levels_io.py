@@ -12,6 +12,7 @@ import pytest
 from typer.testing import CliRunner
 
 from gongshu.cli.main import build_app
+from gongshu.sandbox import service
 from support import csrf_of, web_login
 
 BY_COUNTY = "SELECT county, COUNT(*) AS n FROM population GROUP BY county"
@@ -201,3 +202,21 @@ def test_the_bureau_sets_levels_on_the_authorisation_page(client: Any, world: An
     login(client, world.rival)
     assert "数据集默认为" not in client.get("/sandbox").text
     assert client.get(f"/sandbox/authorisations/{a.id}").status_code == 404
+
+
+def test_the_review_page_shows_the_operators_own_levels(client: Any, world: Any,
+                                                        both: Any) -> None:
+    a, _ = both
+    with world.runtime.db.transaction() as db:
+        service.set_column_override(world.bureau.actor, db, a.id, table="population",
+                                    column="annual_income", level="plain")
+    found = world.query(sql="SELECT county, MAX(annual_income) AS m FROM population "
+                            "GROUP BY county", export=True)
+    assert found.status == "pending_review"
+    login(client, world.bureau)
+    page = client.get("/sandbox/reviews")
+    assert page.status_code == 200
+    own = re.search(rf'id="review-{found.id}".*?<p class="small own-levels">(.*?)</p>',
+                    page.text, re.S)
+    assert own is not None and a.number in own.group(1)
+    assert "population.annual_income" in own.group(1) and "原样" in own.group(1)

@@ -438,7 +438,8 @@ def _reviews_page(request: Request, actor: Actor, db: Session, *, status: str,
     items = [{"q": query_out(actor, q, locale),
               "operator": service.org_name(db, q.operator_org_id),
               "similar": [(round(score, 2), query_out(actor, s, locale))
-                          for score, s in service.similar_queries(actor, db, q.id)]}
+                          for score, s in service.similar_queries(actor, db, q.id)],
+              "own_levels": service.own_levels_of_query(actor, db, q.id)}
              for q in rows]
     return render(request, "sandbox/reviews.html", {
         "items": items, "total": total, "status": status, "errors": errors or {}},

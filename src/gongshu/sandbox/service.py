@@ -763,6 +763,34 @@ def column_levels(actor: Actor, db: Session, /, auth_id: uuid.UUID) -> list[Tabl
     return [_table_levels(db, auth.id, t) for t in tables_of(db, auth.id)]
 
 
+@dataclass
+class OwnLevels:
+    """An authorisation's own levels (those differing from the dataset's) of one table."""
+
+    number: str
+    authorization_id: uuid.UUID
+    levels: TableLevels
+
+
+def own_levels_of_query(actor: Actor, db: Session, /, query_id: uuid.UUID) -> list[OwnLevels]:
+    """For the output review: the current own levels of the authorisations a query ran under,
+    on the tables it read (the ``sandbox.column_override_*`` audit events date each change)."""
+    query = get_query(actor, db, query_id)
+    out = []
+    for ref in query.authorization_ids:
+        auth = db.get(Authorization, uuid.UUID(str(ref)))
+        if auth is None:
+            continue
+        for t in tables_of(db, auth.id):
+            if t.table_name not in query.tables:
+                continue
+            levels = _table_levels(db, auth.id, t)
+            levels.columns = [c for c in levels.columns if c.override is not None]
+            if levels.columns:
+                out.append(OwnLevels(auth.number, auth.id, levels))
+    return out
+
+
 def set_column_levels(actor: Actor, db: Session, /, auth_id: uuid.UUID, *, table: str,
                       levels: Mapping[str, str | None]) -> TableLevels:
     """The bureau sets (a level) or clears (``None``, or the dataset default) the levels of
@@ -1087,8 +1115,9 @@ def run_query(actor: Actor, db: Session, /, *, sql: str, dp: bool = False,
     for auth, table in active:
         by_name.setdefault(table.table_name, (auth, table))
     # each table under the levels of the authorisation that covers it (its own overrides)
-    policies = {name: table_policy(db, name, t.entry_id, overrides_of(db, a.id, t.entry_id))
-                for name, (a, t) in by_name.items()}
+    own = {name: overrides_of(db, a.id, t.entry_id) for name, (a, t) in by_name.items()}
+    policies = {name: table_policy(db, name, t.entry_id, own[name])
+                for name, (_, t) in by_name.items()}
     k = max(a.k for a, _ in by_name.values())
     try:
         checked = policy.check(sql, policies, k=k, dp=dp)
