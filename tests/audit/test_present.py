@@ -93,3 +93,16 @@ def test_details_text_has_no_json() -> None:
 def test_recorded_reason_phrases_read_in_the_readers_language(details: Any, t: Any,
                                                               shown: list[tuple[str, str]]) -> None:
     assert present.detail_fields(details, t, TZ) == shown
+
+
+@pytest.mark.parametrize(("key", "value", "code"), [
+    ("sql", "SELECT 1", True),
+    ("column", "insurance_type", True),  # a column's or table's name is code, not a word
+    ("table", "insurance", True),
+    ("before", "compare", False),  # a release level is a word, labelled
+    ("target_id", "5b1c7a0e-1b2c-4d3e-8f90-123456789abc", True),
+])
+def test_code_values_are_shown_as_code(key: str, value: str, code: bool) -> None:
+    shown = present.field_value(key, value, ZH, TZ)
+    assert getattr(shown, "is_code", False) is code
+    assert shown == value if code else shown != value

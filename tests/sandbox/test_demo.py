@@ -37,6 +37,10 @@ def test_demo_sandbox(demo: Any) -> None:
                           "mobile": "hidden", "gender": "group_by", "county": "group_by",
                           "birth_date": "group_by", "annual_income": "aggregate"}
         assert {c["code"]: c["contributor"] for c in population.columns}["id_no"]
+        # the operator's own level on the insurance table (per operator), over the default
+        insurance = {c["code"]: (c["level"], c["default_level"])
+                     for c in tables["insurance"].columns}
+        assert insurance["insurance_type"] == ("compare", "group_by")
         found = service.run_query(operator, db, sql="SELECT COUNT(*) AS n, "
                                   "AVG(annual_income) AS avg_income FROM population")
         assert found.status == "ok" and found.rows[0][0] >= 100_000

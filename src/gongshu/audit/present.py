@@ -94,9 +94,9 @@ class CodeText(str):
     is_code = True
 
 
-#: detail keys whose values are code, shown as such (and ids: ``…_id`` keys holding a UUID):
-#: an operator's SQL, a dataset column's code
-CODE_KEYS = frozenset({"sql", "column"})
+#: detail keys whose values are code (an SQL query, a column or table name in it), shown as
+#: such (and ids: ``…_id`` keys holding a UUID)
+CODE_KEYS = frozenset({"sql", "column", "table"})
 _UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 
 

@@ -21,6 +21,7 @@ from gongshu.sandbox.schemas import (
     AuthorizationPublic,
     AuthorizationUpdate,
     BudgetPublic,
+    ColumnLevelIn,
     ColumnPolicyIn,
     ColumnRulePublic,
     DecisionIn,
@@ -30,9 +31,10 @@ from gongshu.sandbox.schemas import (
     ReviewPublic,
     SimilarPublic,
     StatusIn,
+    TableLevelsPublic,
     WorkspaceTablePublic,
 )
-from gongshu.sandbox.views import auth_out, query_out, workspace_out
+from gongshu.sandbox.views import auth_out, levels_out, query_out, workspace_out
 from gongshu.web.deps import ApiActor, Db, guard, locale_of, write_intent
 
 router = APIRouter(prefix="/api/v1/sandbox", tags=["sandbox"])
@@ -141,6 +143,33 @@ async def attach_agreement(
 def get_agreement(actor: ApiActor, db: Db, auth_id: uuid.UUID) -> Response:
     name, path = service.agreement_file(actor, db, auth_id)
     return FileResponse(path, filename=name, media_type="application/octet-stream")
+
+
+@router.get("/authorisations/{auth_id}/levels", response_model=list[TableLevelsPublic],
+            **guard_any(*ANYONE))
+def column_levels(actor: ApiActor, db: Db, auth_id: uuid.UUID) -> list[TableLevelsPublic]:
+    """Each authorised table's columns: the dataset's default level, this authorisation's
+    own level (``override``) and the one its queries run under (``level``)."""
+    return [levels_out(t) for t in service.column_levels(actor, db, auth_id)]
+
+
+@router.put("/authorisations/{auth_id}/levels/{table}/{column}",
+            response_model=TableLevelsPublic, **guard(SANDBOX_AUTHORISE))
+def set_column_level(actor: ApiActor, db: Db, auth_id: uuid.UUID, table: str, column: str,
+                     body: ColumnLevelIn) -> TableLevelsPublic:
+    """Give this authorisation (this operator) its own level for a column of an authorised
+    table; the dataset's default level clears it. 409 once the authorisation has ended."""
+    return levels_out(service.set_column_override(actor, db, auth_id, table=table,
+                                                  column=column, level=body.level))
+
+
+@router.delete("/authorisations/{auth_id}/levels/{table}/{column}",
+               response_model=TableLevelsPublic, **guard(SANDBOX_AUTHORISE))
+def clear_column_level(actor: ApiActor, db: Db, auth_id: uuid.UUID, table: str,
+                       column: str) -> TableLevelsPublic:
+    """Back to the dataset's default level for this authorisation."""
+    return levels_out(service.clear_column_override(actor, db, auth_id, table=table,
+                                                    column=column))
 
 
 # --------------------------------------------------------------------------- column policy

@@ -14,6 +14,9 @@
   [--fee-cap YUAN] [--scenario S] [--agreement FILE] [--as USER]``
 - ``gongshu sandbox suspend|resume|revoke AUTHORISATION --reason R [--as USER]``
 - ``gongshu sandbox policy ENTRY [--set COLUMN=LEVEL[:LO:HI][:contributor]] [--json]``
+- ``gongshu sandbox override show|set|clear --authorization AUTH [--table T --column C]
+  [--level L] [--as USER] [--json]``: one authorisation's own column release levels (the
+  operator's level of a column, winning over the dataset's default; ``clear`` goes back to it)
 - ``gongshu sandbox reviews [--as USER] [--json]``; ``sandbox release|refuse RESULT_ID``
 - ``gongshu sandbox budget --as USER [--json]``; ``gongshu sandbox sweep``
 
@@ -42,6 +45,11 @@ from gongshu.sandbox import service
 
 sandbox_app = typer.Typer(help="The sandbox of authorised operation (Art. 14).",
                           no_args_is_help=True)
+
+
+override_app = typer.Typer(help="An authorisation's own column release levels (per operator).",
+                           no_args_is_help=True)
+sandbox_app.add_typer(override_app, name="override")
 
 
 def register(app: typer.Typer) -> None:
@@ -119,7 +127,8 @@ def auth_json(db: Any, auth: service.Authorization) -> dict[str, Any]:
         "agreement": {"name": auth.agreement_name, "sha256": auth.agreement_sha256}
         if auth.agreement_sha256 else None,
         "tables": [{"table": t.table_name, "entry": t.resource_code,
-                    "epsilon_per_month": t.epsilon_per_month}
+                    "epsilon_per_month": t.epsilon_per_month,
+                    "overrides": service.overrides_of(db, auth.id, t.entry_id)}
                    for t in service.tables_of(db, auth.id)],
     }
 
@@ -285,6 +294,78 @@ def column_policy(
         table.add_row(p["column"], p["level"], bounds, "yes" if p["contributor"] else "",
                       p["source"])
     console.print(table)
+
+
+def levels_json(levels: service.TableLevels) -> dict[str, Any]:
+    return {"table": levels.table_name, "entry_id": str(levels.entry_id),
+            "columns": [{"column": c.column, "name": c.name, "default": c.default,
+                         "override": c.override, "level": c.level} for c in levels.columns]}
+
+
+def _print_levels(out: list[dict[str, Any]], json_output: bool) -> None:
+    if json_output:
+        print_json(out)
+        return
+    table = Table("table", "column", "default", "this operator", "effective")
+    for t in out:
+        for c in t["columns"]:
+            table.add_row(t["table"], c["column"], c["default"], c["override"] or "(default)",
+                          c["level"])
+    console.print(table)
+
+
+AUTH_OPTION = typer.Option(..., "--authorization", help="Authorisation number or id.")
+
+
+@override_app.command("show")
+def override_show(
+    ref: str = AUTH_OPTION,
+    as_user: Optional[str] = typer.Option(None, "--as", help="Act as this user."),  # noqa: UP045
+    json_output: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """Each authorised table's columns: the dataset default, this operator's level, effective."""
+    with runtime().db.transaction(write=False) as db:
+        actor = _actor(db, as_user)
+        auth = service.find_authorization(actor, db, ref)
+        out = [levels_json(t) for t in service.column_levels(actor, db, auth.id)]
+    _print_levels(out, json_output)
+
+
+@override_app.command("set")
+def override_set(
+    ref: str = AUTH_OPTION,
+    table: str = typer.Option(..., "--table", help="The table's name in the operator's SQL."),
+    column: str = typer.Option(..., "--column", help="The column."),
+    level: str = typer.Option(..., "--level",
+                              help="plain, group_by, aggregate, compare, join or hidden."),
+    as_user: Optional[str] = typer.Option(None, "--as", help="A data bureau's reviewer."),  # noqa: UP045
+    json_output: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """Give this authorisation (its operator) its own level of a column (the dataset's
+    default level clears it)."""
+    with runtime().db.transaction() as db:
+        actor = _actor(db, as_user)
+        auth = service.find_authorization(actor, db, ref)
+        out = [levels_json(service.set_column_override(actor, db, auth.id, table=table,
+                                                       column=column, level=level))]
+    _print_levels(out, json_output)
+
+
+@override_app.command("clear")
+def override_clear(
+    ref: str = AUTH_OPTION,
+    table: str = typer.Option(..., "--table", help="The table's name in the operator's SQL."),
+    column: str = typer.Option(..., "--column", help="The column."),
+    as_user: Optional[str] = typer.Option(None, "--as", help="A data bureau's reviewer."),  # noqa: UP045
+    json_output: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """Back to the dataset's default level of a column for this authorisation."""
+    with runtime().db.transaction() as db:
+        actor = _actor(db, as_user)
+        auth = service.find_authorization(actor, db, ref)
+        out = [levels_json(service.clear_column_override(actor, db, auth.id, table=table,
+                                                         column=column))]
+    _print_levels(out, json_output)
 
 
 @sandbox_app.command("reviews")

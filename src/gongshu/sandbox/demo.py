@@ -2,8 +2,9 @@
 the demo operator (``member.operator``, login ``operator``) for two synthetic samples the
 library ingested and graded — the population register as table ``population`` (120,000
 rows) and the medical insurance contributions as ``insurance`` (joinable on ``id_no``) — sets
-their columns' release levels, and leaves a history: accepted queries, a refused one, a
-differential-privacy one, a join, and one result waiting for the reviewer (``reviewer``).
+their columns' release levels (and one level of the operator's own: ``OVERRIDES``), and
+leaves a history: accepted queries, a refused one, a differential-privacy one, a join, and
+one result waiting for the reviewer (``reviewer``).
 """
 
 from __future__ import annotations
@@ -39,6 +40,10 @@ POLICY = {
         service.ColumnRule("annual_contribution", "aggregate", 0, 100_000),
     ],
 }
+
+#: the demo operator's own levels (per operator, winning over the dataset's default): it may
+#: filter on the insurance type but not group by it (the dataset's default is group_by)
+OVERRIDES = [("insurance", "insurance_type", "compare")]
 
 #: (sql, dp ε or None, marked for export)
 QUERIES: list[tuple[str, float | None, bool]] = [
@@ -101,6 +106,10 @@ def populate(ctx: DemoContext) -> None:
                      "运营期限：2026-01-01 至 2028-12-31（不超过五年）\n").encode())
         for t in tables:
             service.set_column_policy(bureau, db, t.entry_id, POLICY[t.table_name])
+        for table, column, level in OVERRIDES:
+            if any(t.table_name == table for t in tables):
+                service.set_column_override(bureau, db, auth.id, table=table, column=column,
+                                            level=level)
         number, auth_id = auth.number, auth.id
     sales = products_demo.populate(runtime, auth_id)
     with runtime.db.transaction() as db:

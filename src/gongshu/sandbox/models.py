@@ -8,6 +8,10 @@
   the table name it has in the operator's SQL, and its ε budget per month.
 - ``ColumnPolicy`` (``sandbox_column_policy``): how each stored column of a dataset may leave
   (``policy.ReleaseLevel``), its declared bounds and whether it names the contributor.
+- ``ColumnOverride`` (``sandbox_column_override``): the level of one column for ONE
+  authorisation (one operator's authorised use of one dataset); it wins over the dataset's
+  ``ColumnPolicy`` level for that authorisation's queries only. Bounds and the contributor
+  column stay dataset-level.
 - ``Budget`` (``sandbox_budget``): ε spent per operator, dataset and month; a CHECK constraint
   makes overspending impossible, the service spends with one conditional UPDATE.
 - ``Query`` (``sandbox_query``): every query, accepted or refused, with its verdict, what was
@@ -122,6 +126,22 @@ class ColumnPolicy(IdMixin, Base):
     contributor: Mapped[bool] = mapped_column(Boolean, default=False)
     #: "grading" while it is the default derived from the grading scan; else who set it
     source: Mapped[str] = mapped_column(String(64), default="grading")
+    updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class ColumnOverride(IdMixin, Base):
+    """A column's release level for one authorisation (SANDBOX.md: "per dataset column, per
+    operator or default"); no row: the dataset's default (``ColumnPolicy``)."""
+
+    __tablename__ = "sandbox_column_override"
+    __table_args__ = (UniqueConstraint("authorization_id", "entry_id", "column"),)
+
+    authorization_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("sandbox_authorization.id", ondelete="CASCADE"), index=True)
+    entry_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("catalog_entry.id"), index=True)
+    column: Mapped[str] = mapped_column(String(128))
+    level: Mapped[str] = mapped_column(String(16))
+    set_by: Mapped[str] = mapped_column(String(64), default="")
     updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
 

@@ -273,6 +273,7 @@ def _auth_page(request: Request, actor: Actor, db: Session, auth_id: uuid.UUID, 
     return render(request, "sandbox/authorisation.html", {
         "auth": view, "may_manage": service.may_manage(actor, auth),
         "entry_names": {t.entry_id: service.entry_label(db, t.entry_id) for t in view.tables},
+        "levels": service.column_levels(actor, db, auth.id), "level_choices": LEVELS,
         "errors": errors or {}}, status_code=status)
 
 
@@ -333,6 +334,28 @@ async def change_terms(request: Request, actor: PageActor, db: Db, auth_id: uuid
         return _auth_page(request, actor, db, auth_id, errors={"_": _message(request, exc)},
                           status=exc.status)
     return _back(f"/sandbox/authorisations/{auth_id}", "sandbox_terms_saved")
+
+
+@router.post("/sandbox/authorisations/{auth_id}/levels")
+async def save_levels(request: Request, actor: PageActor, db: Db, auth_id: uuid.UUID) -> Response:
+    """The bureau sets this operator's own level of an authorised table's columns ("" : the
+    dataset's default)."""
+    _any(actor, SANDBOX_AUTHORISE)
+    form = await request.form()
+    table = str(form.get("table") or "")
+    levels = {str(c): str(form.get(f"level.{c}") or "") or None for c in form.getlist("column")}
+    try:
+        with db.begin_nested():
+            service.set_column_levels(actor, db, auth_id, table=table, levels=levels)
+    except ValidationFailed as exc:
+        return _auth_page(request, actor, db, auth_id, errors=error_map(request, exc),
+                          status=422)
+    except GongshuError as exc:
+        if exc.status == 404:
+            raise
+        return _auth_page(request, actor, db, auth_id, errors={"_": _message(request, exc)},
+                          status=exc.status)
+    return _back(f"/sandbox/authorisations/{auth_id}", "sandbox_levels_saved")
 
 
 @router.post("/sandbox/authorisations/{auth_id}/agreement")
@@ -415,7 +438,8 @@ def _reviews_page(request: Request, actor: Actor, db: Session, *, status: str,
     items = [{"q": query_out(actor, q, locale),
               "operator": service.org_name(db, q.operator_org_id),
               "similar": [(round(score, 2), query_out(actor, s, locale))
-                          for score, s in service.similar_queries(actor, db, q.id)]}
+                          for score, s in service.similar_queries(actor, db, q.id)],
+              "own_levels": service.own_levels_of_query(actor, db, q.id)}
              for q in rows]
     return render(request, "sandbox/reviews.html", {
         "items": items, "total": total, "status": status, "errors": errors or {}},

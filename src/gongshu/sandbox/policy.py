@@ -154,6 +154,17 @@ class TablePolicy:
     rows_per_contributor: int | None = None
 
 
+def effective_levels(defaults: Mapping[str, str],
+                     overrides: Mapping[str, str]) -> dict[str, ReleaseLevel]:
+    """The levels one authorisation's queries run under (SANDBOX.md: "per dataset column, per
+    operator or default"): the dataset's default for each column, replaced by the
+    authorisation's override where it has one. An override of a column the dataset no longer
+    has is ignored (a column not listed is hidden anyway). Raises ``ValueError`` on an
+    unknown level."""
+    return {column: ReleaseLevel(overrides.get(column, level))
+            for column, level in defaults.items()}
+
+
 @dataclass(frozen=True)
 class DpAggregate:
     output: str  # the output column (the query's alias)

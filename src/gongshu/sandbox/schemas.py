@@ -68,6 +68,10 @@ class TablePublic(_Out):
     entry_id: uuid.UUID
     resource_code: str
     epsilon_per_month: float
+    overrides: dict[str, str] = Field(
+        default_factory=dict,
+        description="This authorisation's own release levels, column → level (the others "
+                    "follow the dataset's default)")
 
 
 class AuthorizationPublic(BaseModel):
@@ -114,11 +118,35 @@ class ColumnRulePublic(_Out):
     source: str
 
 
+Level = Literal["plain", "group_by", "aggregate", "compare", "join", "hidden"]
+
+
+class ColumnLevelIn(_In):
+    level: Level = Field(description="The column's level for this authorisation; its "
+                                     "dataset default clears the override")
+
+
+class ColumnLevelPublic(BaseModel):
+    column: str
+    name: str
+    default: str = Field(description="The dataset's level")
+    override: str | None = Field(description="This authorisation's own level; null: the default")
+    level: str = Field(description="The level this authorisation's queries run under")
+
+
+class TableLevelsPublic(BaseModel):
+    table_name: str
+    entry_id: uuid.UUID
+    columns: list[ColumnLevelPublic]
+
+
 class WorkspaceColumn(BaseModel):
     code: str
     name: str
     data_type: str
-    level: str
+    level: str = Field(description="The level your queries run under (your authorisation's "
+                                   "own level, else the dataset's)")
+    default_level: str = Field(description="The dataset's level")
     lo: float | None
     hi: float | None
     contributor: bool

@@ -61,6 +61,7 @@ from gongshu.sandbox.models import (
     AuthorizationStatus,
     AuthorizedTable,
     Budget,
+    ColumnOverride,
     ColumnPolicy,
     ProductCategory,
     Query,
@@ -682,14 +683,183 @@ def set_column_policy(actor: Actor, db: Session, /, entry_id: uuid.UUID,
     return sorted(current.values(), key=lambda p: p.column)
 
 
-def table_policy(db: Session, /, table_name: str, entry_id: uuid.UUID) -> policy.TablePolicy:
+def table_policy(db: Session, /, table_name: str, entry_id: uuid.UUID,
+                 overrides: Mapping[str, str] | None = None) -> policy.TablePolicy:
+    """The policy a query runs under: the dataset's levels, bounds and contributor column,
+    with ``overrides`` (one authorisation's levels, ``overrides_of``) winning over the levels."""
     rows = column_policy(db, entry_id) or ensure_policy(db, entry_id)
     contributor = next((p.column for p in rows if p.contributor), None)
     return policy.TablePolicy(
-        name=table_name, columns={p.column: ReleaseLevel(p.level) for p in rows},
+        name=table_name,
+        columns=policy.effective_levels({p.column: p.level for p in rows}, overrides or {}),
         contributor=contributor,
         bounds={p.column: (float(p.lo), float(p.hi)) for p in rows
                 if p.lo is not None and p.hi is not None})
+
+
+# ============================================================ column release levels per operator
+#
+# SANDBOX.md: levels are "per dataset column, per operator or default". The dataset's level
+# (``ColumnPolicy``) is the default; the bureau may give one authorisation (one operator's
+# authorised use of the dataset) its own level for a column (``ColumnOverride``), which wins
+# for that authorisation's queries only. Bounds and the contributor column stay dataset-level.
+# Setting a column to its dataset default clears the override (no row is kept): the
+# authorisation then follows the default when the bureau changes it later.
+
+
+def overrides_of(db: Session, /, auth_id: uuid.UUID, entry_id: uuid.UUID) -> dict[str, str]:
+    """One authorisation's own levels for one dataset's columns: {column: level}."""
+    return {o.column: o.level for o in db.scalars(sa.select(ColumnOverride).where(
+        ColumnOverride.authorization_id == auth_id, ColumnOverride.entry_id == entry_id))}
+
+
+def _default_levels(db: Session, entry_id: uuid.UUID) -> dict[str, str]:
+    """The dataset's levels, without writing: the stored policy, else the grading default."""
+    rows = column_policy(db, entry_id)
+    if rows:
+        return {p.column: p.level for p in rows}
+    return {spec["column"]: spec["level"] for spec in default_policy(db, entry_id)}
+
+
+@dataclass
+class ColumnLevel:
+    column: str
+    name: str
+    default: str  # the dataset's level
+    override: str | None  # this authorisation's own level; None: it follows the default
+
+    @property
+    def level(self) -> str:
+        """The level this authorisation's queries run under."""
+        return self.override or self.default
+
+
+@dataclass
+class TableLevels:
+    table_name: str
+    entry_id: uuid.UUID
+    columns: list[ColumnLevel]
+
+
+def _table_levels(db: Session, auth_id: uuid.UUID, table: AuthorizedTable) -> TableLevels:
+    names = {i.code: i.name for i in catalog.entry_items(db, table.entry_id)}
+    defaults_ = _default_levels(db, table.entry_id)
+    own = overrides_of(db, auth_id, table.entry_id)
+    return TableLevels(table.table_name, table.entry_id, [
+        ColumnLevel(column, names.get(column, column), level, own.get(column))
+        for column, level in defaults_.items()])
+
+
+def column_levels(actor: Actor, db: Session, /, auth_id: uuid.UUID) -> list[TableLevels]:
+    """Each authorised table's columns: the dataset default, this authorisation's own level
+    and the effective one. Its operator, its bureau and the bureau's reviewers; others 404."""
+    auth = get_authorization(actor, db, auth_id)
+    return [_table_levels(db, auth.id, t) for t in tables_of(db, auth.id)]
+
+
+@dataclass
+class OwnLevels:
+    """An authorisation's own levels (those differing from the dataset's) of one table."""
+
+    number: str
+    authorization_id: uuid.UUID
+    levels: TableLevels
+
+
+def own_levels_of_query(actor: Actor, db: Session, /, query_id: uuid.UUID) -> list[OwnLevels]:
+    """For the output review: the current own levels of the authorisations a query ran under,
+    on the tables it read (the ``sandbox.column_override_*`` audit events date each change)."""
+    query = get_query(actor, db, query_id)
+    out = []
+    for ref in query.authorization_ids:
+        auth = db.get(Authorization, uuid.UUID(str(ref)))
+        if auth is None:
+            continue
+        for t in tables_of(db, auth.id):
+            if t.table_name not in query.tables:
+                continue
+            levels = _table_levels(db, auth.id, t)
+            levels.columns = [c for c in levels.columns if c.override is not None]
+            if levels.columns:
+                out.append(OwnLevels(auth.number, auth.id, levels))
+    return out
+
+
+def set_column_levels(actor: Actor, db: Session, /, auth_id: uuid.UUID, *, table: str,
+                      levels: Mapping[str, str | None]) -> TableLevels:
+    """The bureau sets (a level) or clears (``None``, or the dataset default) the levels of
+    columns of one authorised table for this authorisation only (Art. 14: the data bureau
+    sets the rules of authorised operation). Each change is audited; bad input writes
+    nothing. The authorisation's row is locked, so concurrent changes apply one after the
+    other; a revoked or expired authorisation can no longer be changed."""
+    auth = _auth(db, auth_id, lock=True)
+    if not may_see(actor, auth):
+        raise NotFound("No such authorisation.", code="sandbox_authorization_not_found")
+    require(actor, SANDBOX_AUTHORISE, auth.bureau_path)
+    status = effective_status(auth)
+    if status in (AuthorizationStatus.REVOKED, AuthorizationStatus.EXPIRED):
+        raise InvalidState(f"The authorisation is {status}.", code="sandbox_authorization_ended")
+    found = next((t for t in tables_of(db, auth.id) if t.table_name == table), None)
+    if found is None:
+        raise ValidationFailed.single("table", "unknown_table",
+                                      f"The authorisation has no table {table!r}.")
+    defaults_ = {p.column: p.level for p in ensure_policy(db, found.entry_id)}
+    errors = Collector()
+    for column, level in levels.items():
+        if column not in defaults_:
+            errors.add("column", "unknown_column", f"No column {column!r}.")
+        if level is not None:
+            try:
+                ReleaseLevel(level)
+            except ValueError:
+                errors.add("level", "invalid", "An unknown release level.")
+    errors.raise_if_any()
+    current = {o.column: o for o in db.scalars(sa.select(ColumnOverride).where(
+        ColumnOverride.authorization_id == auth.id, ColumnOverride.entry_id == found.entry_id))}
+    for column, level in levels.items():
+        default = defaults_[column]
+        target = None if level is None or level == default else level
+        row = current.get(column)
+        before = row.level if row is not None else None
+        if target == before:
+            continue
+        if target is None:
+            assert row is not None
+            db.delete(row)
+        elif row is None:
+            row = ColumnOverride(authorization_id=auth.id, entry_id=found.entry_id,
+                                 column=column, level=target, set_by=actor.username)
+            try:
+                with db.begin_nested():
+                    db.add(row)
+                    db.flush()
+            except IntegrityError:  # only without the lock (it is held): another set it first
+                raise Conflict("Another change of this column's level came first; try again.",
+                               code="sandbox_override_conflict") from None
+        else:
+            row.level = target
+            row.set_by = actor.username
+            row.updated_at = utcnow()
+        audit.record(db, actor, "sandbox.column_override_set" if target else
+                     "sandbox.column_override_cleared", target_type=TARGET, target_id=auth.id,
+                     org_id=auth.bureau_org_id, org_path=auth.bureau_path,
+                     details={"number": auth.number, "table": table, "column": column,
+                              "entry_id": str(found.entry_id), "default": default,
+                              "before": before, "after": target})
+    db.flush()
+    return _table_levels(db, auth.id, found)
+
+
+def set_column_override(actor: Actor, db: Session, /, auth_id: uuid.UUID, *, table: str,
+                        column: str, level: str) -> TableLevels:
+    """One column's level for this authorisation (its dataset default clears it)."""
+    return set_column_levels(actor, db, auth_id, table=table, levels={column: level})
+
+
+def clear_column_override(actor: Actor, db: Session, /, auth_id: uuid.UUID, *, table: str,
+                          column: str) -> TableLevels:
+    """Back to the dataset default (nothing to clear: nothing changes, nothing audited)."""
+    return set_column_levels(actor, db, auth_id, table=table, levels={column: None})
 
 
 # ============================================================================ the workspace
@@ -740,10 +910,15 @@ def workspace(actor: Actor, db: Session, /) -> list[WorkspaceTable]:
         version = entry.published_version or entry.current_version
         names = {i.code: i for i in catalog.entry_items(db, table.entry_id)}
         cols = []
-        for p in column_policy(db, table.entry_id) or ensure_policy(db, table.entry_id):
+        rows = column_policy(db, table.entry_id) or ensure_policy(db, table.entry_id)
+        # this authorisation's own levels win over the dataset's (never another's)
+        levels = policy.effective_levels({p.column: p.level for p in rows},
+                                         overrides_of(db, auth.id, table.entry_id))
+        for p in rows:
             item = names.get(p.column)
             cols.append({"code": p.column, "name": item.name if item else p.column,
-                         "data_type": item.data_type if item else "", "level": p.level,
+                         "data_type": item.data_type if item else "",
+                         "level": levels[p.column].value, "default_level": p.level,
                          "lo": p.lo, "hi": p.hi, "contributor": p.contributor})
         spent = 0.0
         if owner is not None:
@@ -933,7 +1108,10 @@ def run_query(actor: Actor, db: Session, /, *, sql: str, dp: bool = False,
     by_name: dict[str, tuple[Authorization, AuthorizedTable]] = {}
     for auth, table in active:
         by_name.setdefault(table.table_name, (auth, table))
-    policies = {name: table_policy(db, name, t.entry_id) for name, (_, t) in by_name.items()}
+    # each table under the levels of the authorisation that covers it (its own overrides)
+    own = {name: overrides_of(db, a.id, t.entry_id) for name, (a, t) in by_name.items()}
+    policies = {name: table_policy(db, name, t.entry_id, own[name])
+                for name, (_, t) in by_name.items()}
     k = max(a.k for a, _ in by_name.values())
     try:
         checked = policy.check(sql, policies, k=k, dp=dp)

@@ -9,7 +9,9 @@ from gongshu.core.permissions import Actor
 from gongshu.sandbox import service
 from gongshu.sandbox.schemas import (
     AuthorizationPublic,
+    ColumnLevelPublic,
     QueryPublic,
+    TableLevelsPublic,
     TablePublic,
     WorkspaceColumn,
     WorkspaceTablePublic,
@@ -26,7 +28,11 @@ def auth_out(db: Any, auth: service.Authorization) -> AuthorizationPublic:
         product_categories=list(auth.product_categories), fee_cap=auth.fee_cap, k=auth.k,
         review_all=auth.review_all, agreement_name=auth.agreement_name,
         agreement_sha256=auth.agreement_sha256,
-        tables=[TablePublic.model_validate(t) for t in service.tables_of(db, auth.id)],
+        tables=[TablePublic(table_name=t.table_name, entry_id=t.entry_id,
+                            resource_code=t.resource_code,
+                            epsilon_per_month=t.epsilon_per_month,
+                            overrides=service.overrides_of(db, auth.id, t.entry_id))
+                for t in service.tables_of(db, auth.id)],
         created_at=auth.created_at)
 
 
@@ -50,3 +56,11 @@ def workspace_out(tables: list[service.WorkspaceTable]) -> list[WorkspaceTablePu
         authorization=w.authorization.number,
         columns=[WorkspaceColumn(**c) for c in w.columns],
         epsilon_per_month=w.epsilon_total, epsilon_spent=w.epsilon_spent) for w in tables]
+
+
+def levels_out(levels: service.TableLevels) -> TableLevelsPublic:
+    return TableLevelsPublic(
+        table_name=levels.table_name, entry_id=levels.entry_id,
+        columns=[ColumnLevelPublic(column=c.column, name=c.name, default=c.default,
+                                   override=c.override, level=c.level)
+                 for c in levels.columns])
