@@ -57,7 +57,7 @@ def format_value(value: Any, t: Translate, tz: str) -> str:
     if isinstance(value, list | tuple):
         return t("audit.list_separator").join(_word(v, t, tz) for v in value)
     if _is_reason(value):
-        from gongshu.grading.reasons import reason_words
+        from gongshu.grading.service import reason_words
 
         return reason_words(value, t)
     if isinstance(value, Mapping):

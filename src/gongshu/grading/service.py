@@ -39,7 +39,9 @@ from gongshu.grading.models import GradingDecision, GradingScan, GradingScanColu
 from gongshu.grading.permissions import GRADING_CONFIRM, GRADING_MANAGE
 from gongshu.grading.proposal import Scheme, propose
 
-# the streaming scanner and level labels, for the library's ingest and the page layer
+# re-exported: a grade's reasons in words (the audit log, the pages), the streaming scanner and
+# level labels (the library's ingest, the page layer)
+from gongshu.grading.reasons import reason_words  # noqa: F401  (re-exported)
 from gongshu.grading.scan import SCAN_BATCH_ROWS, scan_batches  # noqa: F401  (re-exported)
 from gongshu.grading.schemes import (  # noqa: F401  (re-exported)
     level_label,

@@ -99,7 +99,7 @@ def _scheme_label(ctx: Any, scheme_id: str | None) -> str:
 
 @pass_context
 def _grading_reason(ctx: Any, reason: Any) -> str:
-    from gongshu.grading.reasons import reason_words
+    from gongshu.grading.service import reason_words
 
     return reason_words(reason, ctx["t"])
 
