@@ -157,6 +157,25 @@ def runtime(settings: Settings) -> Iterator[Runtime]:
     rt.close()
 
 
+@pytest.fixture
+def gongshu(runtime: Runtime, monkeypatch: pytest.MonkeyPatch) -> Any:
+    """The ``gongshu`` command over the test's runtime (its data directory and database):
+    ``gongshu("sandbox", "query", …)`` gives Typer's result (exit code, output)."""
+    from typer.testing import CliRunner
+
+    from gongshu.cli.main import build_app
+
+    monkeypatch.setenv("GONGSHU_DATA_DIR", str(runtime.settings.data_dir))
+    monkeypatch.setenv("GONGSHU_DATABASE_URL", runtime.settings.database_url)
+    runner = CliRunner()
+    app = build_app()
+
+    def run(*args: str) -> Any:
+        return runner.invoke(app, list(args), catch_exceptions=False)
+
+    return run
+
+
 # ------------------------------------------------------------------------------ domain fixtures
 
 

@@ -7,26 +7,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
-import pytest
-from typer.testing import CliRunner
-
-from gongshu.cli.main import build_app
 from sandbox.world import COUNTIES
 
 CONTRACT = {"status", "code", "message", "columns", "rows", "suppressed_groups", "epsilon_spent"}
-
-
-@pytest.fixture
-def gongshu(runtime: Any, monkeypatch: pytest.MonkeyPatch) -> Any:
-    monkeypatch.setenv("GONGSHU_DATA_DIR", str(runtime.settings.data_dir))
-    monkeypatch.setenv("GONGSHU_DATABASE_URL", runtime.settings.database_url)
-    runner = CliRunner()
-    app = build_app()
-
-    def run(*args: str) -> Any:
-        return runner.invoke(app, list(args), catch_exceptions=False)
-
-    return run
 
 
 def test_query_json_contract(gongshu: Any, world: Any) -> None:

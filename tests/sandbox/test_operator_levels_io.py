@@ -9,9 +9,7 @@ import re
 from typing import Any
 
 import pytest
-from typer.testing import CliRunner
 
-from gongshu.cli.main import build_app
 from gongshu.sandbox import service
 from support import csrf_of, web_login
 
@@ -120,19 +118,6 @@ def test_the_api_answers_409_once_revoked(client: Any, world: Any, both: Any,
 
 
 # ------------------------------------------------------------------------------------ CLI
-
-
-@pytest.fixture
-def gongshu(runtime: Any, monkeypatch: pytest.MonkeyPatch) -> Any:
-    monkeypatch.setenv("GONGSHU_DATA_DIR", str(runtime.settings.data_dir))
-    monkeypatch.setenv("GONGSHU_DATABASE_URL", runtime.settings.database_url)
-    runner = CliRunner()
-    app = build_app()
-
-    def run(*args: str) -> Any:
-        return runner.invoke(app, list(args), catch_exceptions=False)
-
-    return run
 
 
 def test_the_cli_sets_shows_and_clears(gongshu: Any, world: Any, both: Any) -> None:

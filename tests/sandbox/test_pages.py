@@ -5,6 +5,7 @@ refusal's reason, marks a result for export, the bureau releases it, the operato
 from __future__ import annotations
 
 import re
+import uuid
 from typing import Any
 
 from support import csrf_of, web_login
@@ -80,6 +81,27 @@ def test_pages_are_for_their_roles(client: Any, world: Any) -> None:
     for page in ("/", "/sandbox/authorisations", "/sandbox/reviews",
                  "/sandbox/reviews?status=released"):
         assert client.get(page).status_code == 200, page
+
+
+def test_the_bureau_attaches_the_agreement_and_changes_the_status(client: Any,
+                                                                  world: Any) -> None:
+    auth = world.authorise()
+    login(client, world.bureau)
+    csrf = csrf_of(client.get(f"/sandbox/authorisations/{auth.id}").text)
+    r = client.post(f"/sandbox/authorisations/{auth.id}/agreement", data={"csrf_token": csrf})
+    assert r.status_code == 422  # no file chosen: the page again, the field's error
+    r = client.post(f"/sandbox/authorisations/{auth.id}/agreement", data={"csrf_token": csrf},
+                    files={"agreement": ("补充协议.pdf", b"%PDF-1.4 x", "application/pdf")})
+    assert r.status_code == 200 and "补充协议.pdf" in r.text
+    r = client.post(f"/sandbox/authorisations/{auth.id}/status",
+                    data={"csrf_token": csrf, "status": "no_such_status"})
+    assert r.status_code == 422
+    r = client.post(f"/sandbox/authorisations/{auth.id}/status",
+                    data={"csrf_token": csrf, "status": "suspended", "reason": "核查期间暂停"})
+    assert r.status_code == 200 and "暂停" in r.text
+    r = client.post(f"/sandbox/authorisations/{uuid.uuid4()}/status",
+                    data={"csrf_token": csrf, "status": "suspended", "reason": "核查"})
+    assert r.status_code == 404
 
 
 def test_the_bureau_changes_the_terms_on_the_page(client: Any, world: Any) -> None:

@@ -7,25 +7,8 @@ import json
 import uuid
 from typing import Any
 
-import pytest
-from typer.testing import CliRunner
-
-from gongshu.cli.main import build_app
 from gongshu.sharing import flows
 from sharing.test_flows import act
-
-
-@pytest.fixture
-def gongshu(runtime: Any, monkeypatch: pytest.MonkeyPatch) -> Any:
-    monkeypatch.setenv("GONGSHU_DATA_DIR", str(runtime.settings.data_dir))
-    monkeypatch.setenv("GONGSHU_DATABASE_URL", runtime.settings.database_url)
-    runner = CliRunner()
-    app = build_app()
-
-    def run(*args: str) -> Any:
-        return runner.invoke(app, list(args), catch_exceptions=False)
-
-    return run
 
 
 def test_request_then_grants_json_contract(gongshu: Any, runtime: Any, publish: Any,

@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from collections.abc import Callable
 from decimal import Decimal, InvalidOperation
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import FileResponse, RedirectResponse, Response
 from sqlalchemy.orm import Session
+from starlette.datastructures import UploadFile
 
 from gongshu.catalog import service as catalog
 from gongshu.core.errors import GongshuError, PermissionDenied, ValidationFailed
@@ -283,14 +285,14 @@ def authorisation(request: Request, actor: PageActor, db: Db, auth_id: uuid.UUID
     return _auth_page(request, actor, db, auth_id)
 
 
-@router.post("/sandbox/authorisations/{auth_id}/status")
-def set_status(request: Request, actor: PageActor, db: Db, auth_id: uuid.UUID,
-               status: Annotated[str, Form()] = "",
-               reason: Annotated[str, Form()] = "") -> Response:
-    _any(actor, SANDBOX_AUTHORISE)
+def _change_on_page(request: Request, actor: Actor, db: Session, auth_id: uuid.UUID,
+                    change: Callable[[], object], flash: str) -> Response:
+    """Run ``change`` (reading the form and calling the service) in a savepoint, then back to
+    the authorisation's page with ``flash``; bad input shows the page again with the fields'
+    errors (422), a refused change with its message and status; a 404 stays a 404."""
     try:
         with db.begin_nested():
-            service.set_status(actor, db, auth_id, status=status, reason=reason)
+            change()
     except ValidationFailed as exc:
         return _auth_page(request, actor, db, auth_id, errors=error_map(request, exc),
                           status=422)
@@ -299,7 +301,16 @@ def set_status(request: Request, actor: PageActor, db: Db, auth_id: uuid.UUID,
             raise
         return _auth_page(request, actor, db, auth_id, errors={"_": _message(request, exc)},
                           status=exc.status)
-    return _back(f"/sandbox/authorisations/{auth_id}", "sandbox_status_changed")
+    return _back(f"/sandbox/authorisations/{auth_id}", flash)
+
+
+@router.post("/sandbox/authorisations/{auth_id}/status")
+def set_status(request: Request, actor: PageActor, db: Db, auth_id: uuid.UUID,
+               status: Annotated[str, Form()] = "",
+               reason: Annotated[str, Form()] = "") -> Response:
+    _any(actor, SANDBOX_AUTHORISE)
+    return _change_on_page(request, actor, db, auth_id, lambda: service.set_status(
+        actor, db, auth_id, status=status, reason=reason), "sandbox_status_changed")
 
 
 @router.post("/sandbox/authorisations/{auth_id}/terms")
@@ -312,7 +323,7 @@ async def change_terms(request: Request, actor: PageActor, db: Db, auth_id: uuid
         value = form.get(name)
         return value.strip() if isinstance(value, str) else ""
 
-    try:
+    def apply() -> None:
         try:
             k = int(text("k")) if text("k") else None
         except ValueError:
@@ -323,17 +334,9 @@ async def change_terms(request: Request, actor: PageActor, db: Db, auth_id: uuid
             ends_on=_day(text("ends_on"), "ends_on") if text("ends_on") else None,
             product_categories=[str(v) for v in form.getlist("categories")] or None,
             fee_cap=_decimal(text("fee_cap")), k=k, review_all=bool(text("review_all")))
-        with db.begin_nested():
-            service.update_authorization(actor, db, auth_id, change)
-    except ValidationFailed as exc:
-        return _auth_page(request, actor, db, auth_id, errors=error_map(request, exc),
-                          status=422)
-    except GongshuError as exc:
-        if exc.status == 404:
-            raise
-        return _auth_page(request, actor, db, auth_id, errors={"_": _message(request, exc)},
-                          status=exc.status)
-    return _back(f"/sandbox/authorisations/{auth_id}", "sandbox_terms_saved")
+        service.update_authorization(actor, db, auth_id, change)
+
+    return _change_on_page(request, actor, db, auth_id, apply, "sandbox_terms_saved")
 
 
 @router.post("/sandbox/authorisations/{auth_id}/levels")
@@ -344,18 +347,8 @@ async def save_levels(request: Request, actor: PageActor, db: Db, auth_id: uuid.
     form = await request.form()
     table = str(form.get("table") or "")
     levels = {str(c): str(form.get(f"level.{c}") or "") or None for c in form.getlist("column")}
-    try:
-        with db.begin_nested():
-            service.set_column_levels(actor, db, auth_id, table=table, levels=levels)
-    except ValidationFailed as exc:
-        return _auth_page(request, actor, db, auth_id, errors=error_map(request, exc),
-                          status=422)
-    except GongshuError as exc:
-        if exc.status == 404:
-            raise
-        return _auth_page(request, actor, db, auth_id, errors={"_": _message(request, exc)},
-                          status=exc.status)
-    return _back(f"/sandbox/authorisations/{auth_id}", "sandbox_levels_saved")
+    return _change_on_page(request, actor, db, auth_id, lambda: service.set_column_levels(
+        actor, db, auth_id, table=table, levels=levels), "sandbox_levels_saved")
 
 
 @router.post("/sandbox/authorisations/{auth_id}/agreement")
@@ -364,17 +357,16 @@ async def attach_agreement(request: Request, actor: PageActor, db: Db,
     _any(actor, SANDBOX_AUTHORISE)
     form = await request.form()
     upload = form.get("agreement")
-    try:
-        if upload is None or isinstance(upload, str):
+    file = upload if isinstance(upload, UploadFile) else None
+    content = await file.read(service.MAX_AGREEMENT_BYTES + 1) if file else b""
+
+    def attach() -> None:
+        if file is None:
             raise ValidationFailed.single("agreement", "required", "Choose the file.")
-        content = await upload.read(service.MAX_AGREEMENT_BYTES + 1)
-        with db.begin_nested():
-            service.attach_agreement(actor, db, auth_id, name=upload.filename or "agreement",
-                                     content=content)
-    except ValidationFailed as exc:
-        return _auth_page(request, actor, db, auth_id, errors=error_map(request, exc),
-                          status=422)
-    return _back(f"/sandbox/authorisations/{auth_id}", "sandbox_agreement_saved")
+        service.attach_agreement(actor, db, auth_id, name=file.filename or "agreement",
+                                 content=content)
+
+    return _change_on_page(request, actor, db, auth_id, attach, "sandbox_agreement_saved")
 
 
 @router.get("/sandbox/authorisations/{auth_id}/agreement")
