@@ -47,7 +47,6 @@ def test_auditor_verifies_the_chain_with_a_live_progress_bar(page: Any, live_ser
     login(page, live_server, "auditor")
     page.goto(live_server["url"] + "/audit")
     page.click("button:has-text('校验哈希链')")
-    page.screenshot(path=str(SHOTS / "after-click.png"))
     page.wait_for_url("**/jobs/**")
     # htmx polls the progress fragment until the job has finished
     page.wait_for_selector("[data-status=succeeded]", timeout=20_000)
