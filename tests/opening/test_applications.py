@@ -77,7 +77,7 @@ def test_the_two_steps_end_in_an_opening_grant(client: Any, runtime: Any, condit
     assert body["status"] == "approved" and body["grant_id"]
     assert "仅限研究使用" in body["agreement"] and "研究就业与收入" in body["agreement"]
     with runtime.db.transaction(write=False) as db:
-        grant = sharing._grant(db, __import__("uuid").UUID(body["grant_id"]))
+        grant = sharing.grant_row(db, __import__("uuid").UUID(body["grant_id"]))
         assert grant.kind == "opening" and grant.items == ["SFZZ", "BGDH"]
         assert str(grant.application_id) == app_id and grant.holder_user_id is not None
         assert db.query(ApplicationStep).count() == 2

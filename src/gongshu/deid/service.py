@@ -341,7 +341,8 @@ def assess_dataset(actor: Actor, db: Session, /, *, entry_id: uuid.UUID,
 
 
 def _profile(db: Session, profile_id: uuid.UUID, *, lock: bool = False) -> DeidProfile:
-    return fetch(db, DeidProfile, profile_id, lock=lock, missing=NotFound("No such profile.", code="deid_profile_not_found"))
+    return fetch(db, DeidProfile, profile_id, lock=lock,
+                 missing=NotFound("No such profile.", code="deid_profile_not_found"))
 
 
 def get_profile(actor: Actor, db: Session, /, profile_id: uuid.UUID) -> DeidProfile:
@@ -550,7 +551,8 @@ def request_release(actor: Actor, db: Session, /, *, entry_id: uuid.UUID,
 
 
 def _release_row(db: Session, release_id: uuid.UUID, *, lock: bool = False) -> DeidRelease:
-    return fetch(db, DeidRelease, release_id, lock=lock, missing=NotFound("No such release.", code="deid_release_not_found"))
+    return fetch(db, DeidRelease, release_id, lock=lock,
+                 missing=NotFound("No such release.", code="deid_release_not_found"))
 
 
 def get_release(actor: Actor, db: Session, /, release_id: uuid.UUID) -> DeidRelease:

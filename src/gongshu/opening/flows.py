@@ -110,7 +110,8 @@ def may_see(actor: Actor, application: Application) -> bool:
 
 
 def _application(db: Session, application_id: uuid.UUID, *, lock: bool = False) -> Application:
-    return fetch(db, Application, application_id, lock=lock, missing=NotFound("No such application.", code="application_not_found"))
+    return fetch(db, Application, application_id, lock=lock,
+                 missing=NotFound("No such application.", code="application_not_found"))
 
 
 def get_application(actor: Actor, db: Session, /, application_id: uuid.UUID) -> Application:

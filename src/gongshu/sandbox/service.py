@@ -157,7 +157,8 @@ def _auth_clause(actor: Actor) -> Any:
 
 
 def _auth(db: Session, auth_id: uuid.UUID, *, lock: bool = False) -> Authorization:
-    return fetch(db, Authorization, auth_id, lock=lock, missing=NotFound("No such authorisation.", code="sandbox_authorization_not_found"))
+    return fetch(db, Authorization, auth_id, lock=lock,
+                 missing=NotFound("No such authorisation.", code="sandbox_authorization_not_found"))
 
 
 def get_authorization(actor: Actor, db: Session, /, auth_id: uuid.UUID) -> Authorization:
@@ -1163,7 +1164,8 @@ def run_query(actor: Actor, db: Session, /, *, sql: str, dp: bool = False,
 
 
 def _query(db: Session, query_id: uuid.UUID, *, lock: bool = False) -> Query:
-    return fetch(db, Query, query_id, lock=lock, missing=NotFound("No such query.", code="sandbox_query_not_found"))
+    return fetch(db, Query, query_id, lock=lock,
+                 missing=NotFound("No such query.", code="sandbox_query_not_found"))
 
 
 def is_own(actor: Actor, query: Query) -> bool:

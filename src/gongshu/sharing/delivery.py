@@ -57,7 +57,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from gongshu.core import audit, exports
-from gongshu.core.db import fetch, runtime_of, utcnow
+from gongshu.core.db import runtime_of, utcnow
 from gongshu.core.errors import (
     BadRequest,
     InvalidState,
@@ -158,10 +158,6 @@ def decode_cursor(key: bytes, grant_id: uuid.UUID, text: str) -> Cursor:
 # ------------------------------------------------------------------------------ who may pull
 
 
-def _load(db: Session, grant_id: uuid.UUID, *, lock: bool = False) -> ShareGrant:
-    return fetch(db, ShareGrant, grant_id, lock=lock, missing=NotFound("No such grant.", code="grant_not_found"))
-
-
 def may_pull(actor: Actor, grant: ShareGrant) -> bool:
     """The holder's staff with ``sharing.pull`` (through a session, a plain token or a token
     bound to this grant), or the local operator."""
@@ -186,7 +182,7 @@ def check_active(grant: ShareGrant, now: dt.datetime | None = None) -> None:
 
 
 def _pullable(actor: Actor, db: Session, grant_id: uuid.UUID, *, lock: bool = False) -> ShareGrant:
-    grant = _load(db, grant_id, lock=lock)
+    grant = sharing.grant_row(db, grant_id, lock=lock)
     if not may_pull(actor, grant):
         raise NotFound("No such grant.", code="grant_not_found")
     check_active(grant)
@@ -770,7 +766,7 @@ def create_grant_token(actor: Actor, db: Session, /, grant_id: uuid.UUID, *, nam
     latest. Shown once."""
     from gongshu.orgs import service as orgs
 
-    grant = _load(db, grant_id)
+    grant = sharing.grant_row(db, grant_id)
     if actor.is_system or actor.user_id is None or not sharing.is_holder(actor, grant):
         raise NotFound("No such grant.", code="grant_not_found")
     if actor.token_object is not None or not actor.can(SHARE_PULL):

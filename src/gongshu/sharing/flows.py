@@ -562,7 +562,7 @@ def demo_backdate(actor: Actor, db: Session, /, request_id: uuid.UUID, *, days: 
         if step.due_at is not None:
             step.due_at -= shift
     if req.grant_id is not None:
-        grant = service._grant(db, req.grant_id)
+        grant = service.grant_row(db, req.grant_id)
         grant.created_at -= shift
         grant.starts_at -= shift
     audit.record(db, actor, "sharing.demo_backdate", target_type=service.REQUEST, target_id=req.id,

@@ -62,8 +62,11 @@ TARGET = "share_grant"
 READ_GRANTED = "library.read"
 
 
-def _grant(db: Session, grant_id: uuid.UUID, *, lock: bool = False) -> ShareGrant:
-    return fetch(db, ShareGrant, grant_id, lock=lock, missing=NotFound("No such grant.", code="grant_not_found"))
+def grant_row(db: Session, grant_id: uuid.UUID, *, lock: bool = False) -> ShareGrant:
+    """The grant, optionally locked and read afresh, whoever asks (callers check who may
+    see it): the one lookup of the sharing room and its delivery."""
+    return fetch(db, ShareGrant, grant_id, lock=lock,
+                 missing=NotFound("No such grant.", code="grant_not_found"))
 
 
 def is_holder(actor: Actor, grant: ShareGrant) -> bool:
@@ -91,7 +94,7 @@ def may_see(actor: Actor, grant: ShareGrant) -> bool:
 
 def get_grant(actor: Actor, db: Session, /, grant_id: uuid.UUID) -> ShareGrant:
     """A grant its holder, its provider or a covering bureau may see; others get 404."""
-    grant = _grant(db, grant_id)
+    grant = grant_row(db, grant_id)
     if not may_see(actor, grant):
         raise NotFound("No such grant.", code="grant_not_found")
     return grant
@@ -153,7 +156,7 @@ def issue_grant(
 
 def revoke_grant(actor: Actor, db: Session, /, grant_id: uuid.UUID, *, reason: str) -> ShareGrant:
     """The provider or the bureau ends a grant (Art. 12); the next pull is refused."""
-    grant = _grant(db, grant_id, lock=True)
+    grant = grant_row(db, grant_id, lock=True)
     if not may_see(actor, grant):
         raise NotFound("No such grant.", code="grant_not_found")
     if not may_manage(actor, grant):
@@ -447,7 +450,8 @@ def may_see_request(actor: Actor, req: ShareRequest) -> bool:
 
 
 def _request(db: Session, request_id: uuid.UUID, *, lock: bool = False) -> ShareRequest:
-    return fetch(db, ShareRequest, request_id, lock=lock, missing=NotFound("No such share request.", code="share_request_not_found"))
+    return fetch(db, ShareRequest, request_id, lock=lock,
+                 missing=NotFound("No such share request.", code="share_request_not_found"))
 
 
 def get_request(actor: Actor, db: Session, /, request_id: uuid.UUID) -> ShareRequest:
@@ -717,7 +721,7 @@ def record_demo_pulls(actor: Actor, db: Session, /, grant_id: uuid.UUID, *,
     if not actor.is_system:
         raise PermissionDenied("Only the demo builder records usage history.",
                                code="permission_denied")
-    grant = _grant(db, grant_id)
+    grant = grant_row(db, grant_id)
     tz = calendar(db).tz
     last = None
     for day, rows in pulls:

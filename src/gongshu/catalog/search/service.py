@@ -695,7 +695,8 @@ class _SqliteSearch:
         """The page by relevance (``bm25`` of the matches that pass), or newest first.
 
         ``count`` is how many matches pass (from :meth:`count`). The best
-        ``TOP_CANDIDATES + limit + offset`` matches by ``bm25`` are found in the full-text index alone, and only they are checked
+        ``TOP_CANDIDATES + limit + offset`` matches by ``bm25`` are found in the full-text
+        index alone, and only they are checked
         against visibility and the filters: if the page is among them (it is whenever enough of
         them pass), that is the page, in the same order as ranking every match would give; if
         not (filters that few of the best pass), every match is ranked."""
@@ -847,7 +848,8 @@ class _PostgresSearch:
         return page, count, groups
 
     def sample(self, terms: _Query, raw: int) -> tuple[float, list[Group]]:
-        """(the estimated count, the scaled facet groups) from ``TABLESAMPLE SYSTEM`` (whole pages, a fixed seed) of ~``SAMPLE_SIZE`` matches."""
+        """(the estimated count, the scaled facet groups) from ``TABLESAMPLE SYSTEM`` (whole
+        pages, a fixed seed) of ~``SAMPLE_SIZE`` matches."""
         percent = min(100.0, 100.0 * SAMPLE_SIZE / max(raw, 1))
         t = sa.tablesample(DOC, sa.func.system(percent), name="s",
                            seed=sa.literal(self.SEED))
